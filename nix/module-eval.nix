@@ -1,0 +1,364 @@
+# Evaluates ./module.nix with nixpkgs' `lib` alone: small declarations stand in for the NixOS
+# options the module writes to, and a stand-in `pkgs` holds fake store paths. `failures` lists
+# every expectation that does not hold; `cases` exposes the evaluated facts as JSON for pytest
+# (tests/nix/test_module_eval.py). The stand-in defaults mirror nixpkgs' modules
+# (nixos/modules/services/databases/{postgresql,redis}.nix, services/web-servers/nginx).
+{ lib }:
+let
+  inherit (lib) mkOption types;
+
+  fakeStorePath = pname: "/nix/store/${lib.fixedWidthString 32 "1" ""}-${pname}";
+  fakePackage =
+    pname: extra:
+    {
+      type = "derivation";
+      name = pname;
+      outPath = fakeStorePath pname;
+    }
+    // extra;
+
+  pkgs = {
+    flask-nix-stack = fakePackage "flask-nix-stack-0.1.0" { meta.mainProgram = "flask-nix-stack"; };
+    coreutils = fakePackage "coreutils-9.5" { };
+    systemd = fakePackage "systemd-257" { };
+    writeShellScriptBin = pname: text: fakePackage pname { inherit text; };
+  };
+
+  anyAttrs = types.attrsOf types.anything;
+  strList = mkOption {
+    type = types.listOf types.str;
+    default = [ ];
+  };
+
+  unitType = types.submodule {
+    freeformType = anyAttrs;
+    options = {
+      description = mkOption {
+        type = types.str;
+        default = "";
+      };
+      wantedBy = strList;
+      after = strList;
+      requires = strList;
+      wants = strList;
+      environment = mkOption {
+        type = types.attrsOf types.str;
+        default = { };
+      };
+      serviceConfig = mkOption {
+        type = anyAttrs;
+        default = { };
+      };
+    };
+  };
+
+  redisServerType = types.submodule (
+    { name, config, ... }:
+    {
+      options = {
+        enable = lib.mkEnableOption "Redis server";
+        user = mkOption {
+          type = types.str;
+          default = "redis-${name}";
+        };
+        group = mkOption {
+          type = types.str;
+          default = config.user;
+        };
+        port = mkOption {
+          type = types.port;
+          default = 0;
+        };
+        unixSocket = mkOption {
+          type = types.nullOr types.path;
+          default = "/run/redis-${name}/redis.sock";
+        };
+        unixSocketPerm = mkOption {
+          type = types.int;
+          default = 660;
+        };
+      };
+    }
+  );
+
+  standInOptions = {
+    options = {
+      assertions = mkOption {
+        type = types.listOf anyAttrs;
+        default = [ ];
+      };
+      warnings = strList;
+      systemd.package = mkOption {
+        type = types.package;
+        default = pkgs.systemd;
+      };
+      systemd.services = mkOption {
+        type = types.attrsOf unitType;
+        default = { };
+      };
+      users.users = mkOption {
+        type = types.attrsOf anyAttrs;
+        default = { };
+      };
+      users.groups = mkOption {
+        type = types.attrsOf anyAttrs;
+        default = { };
+      };
+      environment.systemPackages = mkOption {
+        type = types.listOf types.package;
+        default = [ ];
+      };
+      networking.firewall.allowedTCPPorts = mkOption {
+        type = types.listOf types.port;
+        default = [ ];
+      };
+      services.postgresql = {
+        enable = lib.mkEnableOption "PostgreSQL";
+        ensureDatabases = strList;
+        ensureUsers = mkOption {
+          type = types.listOf (
+            types.submodule {
+              options.name = mkOption { type = types.str; };
+              options.ensureDBOwnership = mkOption {
+                type = types.bool;
+                default = false;
+              };
+            }
+          );
+          default = [ ];
+        };
+      };
+      services.redis.servers = mkOption {
+        type = types.attrsOf redisServerType;
+        default = { };
+      };
+      services.nginx = {
+        enable = lib.mkEnableOption "nginx";
+        recommendedProxySettings = mkOption {
+          type = types.bool;
+          default = false;
+        };
+        upstreams = mkOption {
+          type = types.attrsOf anyAttrs;
+          default = { };
+        };
+        virtualHosts = mkOption {
+          type = types.attrsOf anyAttrs;
+          default = { };
+        };
+      };
+    };
+  };
+
+  evaluate =
+    serviceConfig:
+    (lib.evalModules {
+      modules = [
+        standInOptions
+        ./module.nix
+        {
+          _module.args.pkgs = pkgs;
+          services.flask-nix-stack = serviceConfig;
+        }
+      ];
+    }).config;
+
+  unitFacts = unit: {
+    inherit (unit)
+      description
+      wantedBy
+      after
+      requires
+      wants
+      environment
+      serviceConfig
+      ;
+  };
+
+  facts =
+    serviceConfig:
+    let
+      config = evaluate serviceConfig;
+      units = config.systemd.services;
+      redis = config.services.redis.servers;
+    in
+    {
+      failedAssertions = map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
+      inherit (config) warnings;
+      unitNames = lib.attrNames units;
+      web = if units ? flask-nix-stack then unitFacts units.flask-nix-stack else null;
+      migrate = if units ? flask-nix-stack-migrate then unitFacts units.flask-nix-stack-migrate else null;
+      nginxUnit = units.nginx.serviceConfig or null;
+      postgresql = {
+        inherit (config.services.postgresql) enable ensureDatabases ensureUsers;
+      };
+      redis = if redis ? flask-nix-stack then redis.flask-nix-stack else null;
+      nginx = {
+        inherit (config.services.nginx)
+          enable
+          recommendedProxySettings
+          upstreams
+          virtualHosts
+          ;
+      };
+      firewallTCPPorts = config.networking.firewall.allowedTCPPorts;
+      users = config.users.users;
+      groups = lib.attrNames config.users.groups;
+      systemPackages = map (p: p.name) config.environment.systemPackages;
+      manageScript = lib.concatMapStrings (p: p.text or "") config.environment.systemPackages;
+      packagePath = pkgs.flask-nix-stack.outPath;
+    };
+
+  secretKey = "/run/keys/flask-nix-stack-secret-key";
+
+  cases = lib.mapAttrs (_: facts) {
+    # Everything on this host: the VM test's configuration, plus nginx on the socket.
+    local = {
+      enable = true;
+      database.createLocally = true;
+      redis.createLocally = true;
+      unixSocket = "/run/flask-nix-stack/web.sock";
+      workers = 3;
+      threads = 2;
+      nginx.enable = true;
+      nginx.domain = "api.example.test";
+      credentials.APP_SECRET_KEY = secretKey;
+    };
+    # External backends on TCP, secrets in an env file, settings and gunicorn flags.
+    external = {
+      enable = true;
+      database.url = "postgresql+psycopg2://app@db.internal:5432/app";
+      redis.url = "redis://cache.internal:6379/0";
+      listenAddress = "0.0.0.0";
+      port = 8001;
+      openFirewall = true;
+      environmentFile = "/run/secrets/flask-nix-stack.env";
+      gunicorn.extraArgs = [
+        "--max-requests=1000"
+        "--name=api server"
+      ];
+      settings = {
+        APP_LOG_LEVEL = "DEBUG";
+        APP_CACHE_TTL = 60;
+        APP_RATELIMIT_ENABLED = false;
+      };
+    };
+    # nginx in front of a TCP listener on IPv6 loopback; mixed local/remote backends.
+    nginxTcp = {
+      enable = true;
+      database.createLocally = true;
+      redis.url = "redis://cache.internal:6379/0";
+      listenAddress = "::1";
+      nginx.enable = true;
+      nginx.domain = "api.example.test";
+      openFirewall = true;
+      credentials.APP_SECRET_KEY = secretKey;
+    };
+    disabled = {
+      enable = false;
+    };
+    # Every assertion of the module should fire here.
+    misconfigured = {
+      enable = true;
+      database.createLocally = true;
+      database.url = "postgresql+psycopg2://app@db/app";
+      redis.createLocally = true;
+      redis.url = "redis://cache/0";
+      unixSocket = "/tmp/web.sock";
+      settings.APP_SENTRY_DSN = "https://key@sentry.example/1";
+      credentials.SECRET_KEY = secretKey;
+    };
+  };
+
+  expect = ok: message: lib.optional (!ok) message;
+  hasAll = wanted: list: lib.all (x: lib.elem x list) wanted;
+  hardeningKeys = [
+    "CapabilityBoundingSet"
+    "LockPersonality"
+    "MemoryDenyWriteExecute"
+    "NoNewPrivileges"
+    "PrivateDevices"
+    "PrivateTmp"
+    "ProtectHome"
+    "ProtectSystem"
+    "RestrictAddressFamilies"
+    "SystemCallFilter"
+    "UMask"
+  ];
+  pkg = pkgs.flask-nix-stack.outPath;
+
+  unitExpectations =
+    caseName: c:
+    lib.concatMap
+      (
+        role:
+        let
+          unit = c.${role};
+        in
+        expect (unit != null) "${caseName}: ${role} unit missing"
+        ++ lib.optionals (unit != null) (
+          expect (hasAll hardeningKeys (lib.attrNames unit.serviceConfig)) "${caseName}: ${role} lacks hardening keys"
+          ++ expect (unit.serviceConfig.User == "flask-nix-stack") "${caseName}: ${role} User"
+          ++ expect (unit.environment.APP_ENV == "production") "${caseName}: ${role} APP_ENV"
+          ++ expect (unit.environment == c.web.environment) "${caseName}: ${role} environment differs from web"
+        )
+      )
+      [
+        "web"
+        "migrate"
+      ];
+
+  failures =
+    unitExpectations "local" cases.local
+    ++ unitExpectations "external" cases.external
+    ++ unitExpectations "nginxTcp" cases.nginxTcp
+    ++ (
+      let
+        c = cases.local;
+      in
+      expect (c.failedAssertions == [ ]) "local: assertions failed: ${toString c.failedAssertions}"
+      ++ expect (
+        c.web.serviceConfig.ExecStart == "${pkg}/bin/gunicorn -c python:server.gunicorn_conf server.wsgi:app"
+      ) "local: web ExecStart is ${c.web.serviceConfig.ExecStart}"
+      ++ expect (
+        c.migrate.serviceConfig.ExecStart == "${pkg}/bin/flask-nix-stack db upgrade"
+      ) "local: migrate ExecStart"
+      ++ expect (c.migrate.serviceConfig.Type == "oneshot" && c.migrate.serviceConfig.RemainAfterExit) "local: migrate is not a remaining oneshot"
+      ++ expect (hasAll [ "flask-nix-stack-migrate.service" "postgresql.target" "redis-flask-nix-stack.service" ] c.web.requires) "local: web requires"
+      ++ expect (hasAll [ "flask-nix-stack-migrate.service" "postgresql.target" "redis-flask-nix-stack.service" ] c.web.after) "local: web after"
+      ++ expect (hasAll [ "postgresql.target" "redis-flask-nix-stack.service" ] c.migrate.requires) "local: migrate requires"
+      ++ expect (c.web.environment.APP_BIND == "unix:/run/flask-nix-stack/web.sock") "local: APP_BIND"
+      ++ expect (c.web.environment.APP_DATABASE_URL == "postgresql+psycopg2:///flask-nix-stack?host=/run/postgresql") "local: APP_DATABASE_URL"
+      ++ expect (c.web.environment.APP_REDIS_URL == "unix:///run/redis-flask-nix-stack/redis.sock?db=0") "local: APP_REDIS_URL"
+      ++ expect (c.web.serviceConfig.LoadCredential == [ "APP_SECRET_KEY:${secretKey}" ]) "local: LoadCredential"
+      ++ expect (c.web.serviceConfig.SupplementaryGroups == [ "redis-flask-nix-stack" ]) "local: redis group"
+      ++ expect (c.postgresql.ensureDatabases == [ "flask-nix-stack" ]) "local: ensureDatabases"
+      ++ expect (c.postgresql.ensureUsers == [ { name = "flask-nix-stack"; ensureDBOwnership = true; } ]) "local: ensureUsers"
+      ++ expect (c.redis != null && c.redis.enable && c.redis.port == 0) "local: redis server"
+      ++ expect (c.nginx.upstreams.flask-nix-stack.servers ? "unix:/run/flask-nix-stack/web.sock") "local: nginx upstream"
+      ++ expect (c.nginxUnit.SupplementaryGroups or [ ] == [ "flask-nix-stack" ]) "local: nginx not in the app group"
+      ++ expect (lib.elem "flask-nix-stack-manage" c.systemPackages) "local: manage wrapper missing"
+    )
+    ++ (
+      let
+        c = cases.external;
+      in
+      expect (c.failedAssertions == [ ]) "external: assertions failed: ${toString c.failedAssertions}"
+      ++ expect (c.web.requires == [ "flask-nix-stack-migrate.service" ]) "external: web requires"
+      ++ expect (lib.elem "network-online.target" c.web.wants) "external: network-online wanted"
+      ++ expect (c.web.environment.APP_BIND == "0.0.0.0:8001") "external: APP_BIND"
+      ++ expect (c.web.environment.APP_RATELIMIT_ENABLED == "false") "external: bool rendering"
+      ++ expect (c.web.serviceConfig.EnvironmentFile == [ "/run/secrets/flask-nix-stack.env" ]) "external: EnvironmentFile"
+      ++ expect (c.firewallTCPPorts == [ 8001 ]) "external: firewall"
+      ++ expect (!c.postgresql.enable && c.redis == null) "external: local backends enabled"
+    )
+    ++ expect (cases.nginxTcp.web.environment.APP_BIND == "[::1]:8000") "nginxTcp: APP_BIND"
+    ++ expect (cases.nginxTcp.nginx.upstreams.flask-nix-stack.servers ? "[::1]:8000") "nginxTcp: upstream"
+    ++ expect (cases.nginxTcp.firewallTCPPorts == [ 80 443 ]) "nginxTcp: firewall"
+    ++ expect (cases.nginxTcp.nginxUnit == null) "nginxTcp: nginx unit touched"
+    ++ expect (cases.disabled.unitNames == [ ] && cases.disabled.systemPackages == [ ]) "disabled: module still adds units"
+    ++ expect (lib.length cases.misconfigured.failedAssertions == 6) "misconfigured: ${toString (lib.length cases.misconfigured.failedAssertions)} assertions fired, expected 6";
+in
+{
+  inherit cases failures;
+}

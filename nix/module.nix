@@ -1,0 +1,480 @@
+# NixOS module for flask-nix-stack: gunicorn behind an optional nginx, a migration oneshot,
+# and optionally a local PostgreSQL database and Redis server.
+# Shape follows nixpkgs' nixos/modules/services/web-apps/{pretalx,mealie}.nix.
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+let
+  cfg = config.services.flask-nix-stack;
+  name = "flask-nix-stack";
+
+  stateDir = "/var/lib/${name}";
+  runtimeDir = "/run/${name}";
+  migrateUnit = "${name}-migrate.service";
+
+  # nixpkgs' postgresql.nix puts its socket here and trusts local peer authentication.
+  pgSocketDir = "/run/postgresql";
+  localDatabaseUrl = "postgresql+psycopg2:///${cfg.user}?host=${pgSocketDir}";
+
+  redisServer = config.services.redis.servers.${name};
+  # redis.nix grew a separate `group` option (default: the user) after 25.05; older releases
+  # name user and group alike.
+  redisGroup = redisServer.group or redisServer.user;
+  localRedisUrl = "unix://${redisServer.unixSocket}?db=0";
+
+  hostPort =
+    address: port:
+    if lib.hasInfix ":" address then "[${address}]:${toString port}" else "${address}:${toString port}";
+  bind = if cfg.unixSocket != null then "unix:${cfg.unixSocket}" else hostPort cfg.listenAddress cfg.port;
+
+  # systemd splits ExecStart= itself, not a shell: quote for its rules and double its
+  # specifier and variable characters (systemd.service(5), "Command lines").
+  escapeExecArg =
+    arg: ''"${lib.replaceStrings [ "\\" "\"" "%" "$" ] [ "\\\\" "\\\"" "%%" "$$" ] arg}"'';
+
+  settingValue = v: if lib.isBool v then lib.boolToString v else toString v;
+  environment = lib.mapAttrs (_: settingValue) (lib.filterAttrs (_: v: v != null) cfg.settings);
+
+  # Units a local backing service is reached through. postgresql.target, not .service:
+  # the target also waits for postgresql-setup.service, which runs ensureUsers/ensureDatabases.
+  localUnits =
+    lib.optional cfg.database.createLocally "postgresql.target"
+    ++ lib.optional cfg.redis.createLocally "redis-${name}.service";
+  remoteBackends = !cfg.database.createLocally || !cfg.redis.createLocally;
+
+  # Shared by the web and the migration unit (and mirrored by flask-nix-stack-manage).
+  commonUnitConfig = {
+    inherit environment;
+    after = [ "network.target" ] ++ localUnits ++ lib.optional remoteBackends "network-online.target";
+    wants = lib.optional remoteBackends "network-online.target";
+    requires = localUnits;
+    serviceConfig = {
+      User = cfg.user;
+      Group = cfg.group;
+      SupplementaryGroups = lib.optional cfg.redis.createLocally redisGroup;
+      EnvironmentFile = lib.optional (cfg.environmentFile != null) cfg.environmentFile;
+      # The app reads $CREDENTIALS_DIRECTORY when APP_SECRETS_DIR is unset; one file per setting.
+      LoadCredential = lib.mapAttrsToList (setting: path: "${setting}:${path}") cfg.credentials;
+      StateDirectory = name;
+      StateDirectoryMode = "0750";
+      WorkingDirectory = stateDir;
+
+      # Hardening, as pretalx.nix; `systemd-analyze security flask-nix-stack` rates it.
+      AmbientCapabilities = "";
+      CapabilityBoundingSet = [ "" ];
+      DevicePolicy = "closed";
+      LockPersonality = true;
+      MemoryDenyWriteExecute = true;
+      NoNewPrivileges = true;
+      PrivateDevices = true;
+      PrivateTmp = true;
+      ProcSubset = "pid";
+      ProtectClock = true;
+      ProtectControlGroups = true;
+      ProtectHome = true;
+      ProtectHostname = true;
+      ProtectKernelLogs = true;
+      ProtectKernelModules = true;
+      ProtectKernelTunables = true;
+      ProtectProc = "invisible";
+      ProtectSystem = "strict";
+      RemoveIPC = true;
+      RestrictAddressFamilies = [
+        "AF_INET"
+        "AF_INET6"
+        "AF_UNIX"
+      ];
+      RestrictNamespaces = true;
+      RestrictRealtime = true;
+      RestrictSUIDSGID = true;
+      SystemCallArchitectures = "native";
+      # gunicorn chowns its worker heartbeat files: @chown is in ~@privileged, so allow it back.
+      SystemCallFilter = [
+        "@system-service"
+        "~@privileged"
+        "@chown"
+      ];
+      UMask = "0027";
+    };
+  };
+
+  # Runs the CLI in a transient unit with the service's user, environment, env file and
+  # credentials (credentials exist only inside a unit, so sudo could not pass them on).
+  manageProperties =
+    [
+      "--uid=${cfg.user}"
+      "--gid=${cfg.group}"
+      "--working-directory=${stateDir}"
+    ]
+    ++ lib.concatMap (
+      key: map (value: "--property=${key}=${value}") commonUnitConfig.serviceConfig.${key}
+    ) [ "SupplementaryGroups" "EnvironmentFile" "LoadCredential" ]
+    ++ lib.mapAttrsToList (var: value: "--setenv=${var}=${value}") environment;
+
+  manage = pkgs.writeShellScriptBin "${name}-manage" ''
+    set -eu
+    if [ "$(id -u)" != 0 ]; then
+      echo "${name}-manage: run as root; it starts the CLI as ${cfg.user} via systemd-run" >&2
+      exit 1
+    fi
+    io=--pipe
+    if [ -t 0 ] && [ -t 1 ]; then io=--pty; fi
+    exec ${config.systemd.package}/bin/systemd-run --quiet --collect --wait "$io" \
+      --service-type=exec --unit="${name}-manage-$$" \
+      ${lib.escapeShellArgs manageProperties} \
+      ${lib.getExe cfg.package} "$@"
+  '';
+
+  upstreamServer = if cfg.unixSocket != null then "unix:${cfg.unixSocket}" else hostPort cfg.listenAddress cfg.port;
+
+  settingsType = lib.types.submodule {
+    freeformType = with lib.types; attrsOf (nullOr (oneOf [ bool int str ]));
+    options = {
+      APP_ENV = lib.mkOption {
+        type = lib.types.enum [ "production" "development" "testing" ];
+        default = "production";
+        description = "Settings profile. `production` requires a real `APP_SECRET_KEY` (at least 32 characters).";
+      };
+      APP_DATABASE_URL = lib.mkOption {
+        type = with lib.types; nullOr str;
+        default = if cfg.database.createLocally then localDatabaseUrl else cfg.database.url;
+        defaultText = lib.literalExpression ''
+          if config.services.flask-nix-stack.database.createLocally
+          then "postgresql+psycopg2:///''${config.services.flask-nix-stack.user}?host=/run/postgresql"
+          else config.services.flask-nix-stack.database.url
+        '';
+        description = "SQLAlchemy URL of the database. `null` leaves it to {option}`environmentFile` or {option}`credentials`.";
+      };
+      APP_REDIS_URL = lib.mkOption {
+        type = with lib.types; nullOr str;
+        default = if cfg.redis.createLocally then localRedisUrl else cfg.redis.url;
+        defaultText = lib.literalExpression ''
+          if config.services.flask-nix-stack.redis.createLocally
+          then "unix://''${config.services.redis.servers.flask-nix-stack.unixSocket}?db=0"
+          else config.services.flask-nix-stack.redis.url
+        '';
+        description = "Redis URL (cache, rate limits). `null` leaves it to {option}`environmentFile` or {option}`credentials`.";
+      };
+      APP_BIND = lib.mkOption {
+        type = lib.types.str;
+        default = bind;
+        defaultText = lib.literalExpression ''"unix:''${unixSocket}" or "''${listenAddress}:''${toString port}"'';
+        description = "gunicorn bind address; set {option}`unixSocket` or {option}`listenAddress` and {option}`port` instead.";
+      };
+      APP_WORKERS = lib.mkOption {
+        type = lib.types.ints.positive;
+        default = cfg.workers;
+        defaultText = lib.literalExpression "config.services.flask-nix-stack.workers";
+        description = "gunicorn worker processes; set {option}`workers` instead.";
+      };
+      APP_THREADS = lib.mkOption {
+        type = lib.types.ints.positive;
+        default = cfg.threads;
+        defaultText = lib.literalExpression "config.services.flask-nix-stack.threads";
+        description = "Threads per gunicorn worker; set {option}`threads` instead.";
+      };
+      APP_PROXY_FIX_X_FOR = lib.mkOption {
+        type = with lib.types; nullOr ints.unsigned;
+        default = if cfg.nginx.enable then 1 else null;
+        defaultText = lib.literalExpression "if config.services.flask-nix-stack.nginx.enable then 1 else null";
+        description = "Number of proxies whose `X-Forwarded-For` is trusted; `null` keeps the app default (0).";
+      };
+      APP_PROXY_FIX_X_PROTO = lib.mkOption {
+        type = with lib.types; nullOr ints.unsigned;
+        default = if cfg.nginx.enable then 1 else null;
+        defaultText = lib.literalExpression "if config.services.flask-nix-stack.nginx.enable then 1 else null";
+        description = "Number of proxies whose `X-Forwarded-Proto` is trusted; `null` keeps the app default (0).";
+      };
+    };
+  };
+in
+{
+  options.services.flask-nix-stack = {
+    enable = lib.mkEnableOption "flask-nix-stack, a Flask JSON API served by gunicorn";
+
+    package = lib.mkPackageOption pkgs "flask-nix-stack" { };
+
+    user = lib.mkOption {
+      type = lib.types.str;
+      default = name;
+      description = ''
+        System user the service runs as; created when left at the default. A static user (not
+        `DynamicUser`) so that {command}`flask-nix-stack-manage` and PostgreSQL peer
+        authentication see one stable name and the state directory keeps one owner. With
+        {option}`database.createLocally` the database and its role carry this name too.
+      '';
+    };
+
+    group = lib.mkOption {
+      type = lib.types.str;
+      default = name;
+      description = "Group the service runs as; created when left at the default.";
+    };
+
+    listenAddress = lib.mkOption {
+      type = lib.types.str;
+      default = "127.0.0.1";
+      example = "0.0.0.0";
+      description = "Address gunicorn listens on when {option}`unixSocket` is `null`.";
+    };
+
+    port = lib.mkOption {
+      type = lib.types.port;
+      default = 8000;
+      description = "TCP port gunicorn listens on when {option}`unixSocket` is `null`.";
+    };
+
+    unixSocket = lib.mkOption {
+      type = with lib.types; nullOr path;
+      default = null;
+      example = "${runtimeDir}/web.sock";
+      description = ''
+        Unix socket gunicorn binds instead of {option}`listenAddress`:{option}`port`. It must lie
+        in `${runtimeDir}/`, the unit's runtime directory (mode 0750; nginx joins the group).
+      '';
+    };
+
+    workers = lib.mkOption {
+      type = lib.types.ints.positive;
+      default = 2;
+      example = 5;
+      description = "gunicorn worker processes (roughly 2 × cores + 1 for a dedicated host).";
+    };
+
+    threads = lib.mkOption {
+      type = lib.types.ints.positive;
+      default = 4;
+      description = "Threads per worker (gthread worker).";
+    };
+
+    gunicorn.extraArgs = lib.mkOption {
+      type = with lib.types; listOf str;
+      default = [ ];
+      example = [
+        "--max-requests=2000"
+        "--access-logfile=-"
+      ];
+      description = ''
+        Extra gunicorn command-line arguments; they override the `APP_*` based configuration.
+        See <https://docs.gunicorn.org/en/stable/settings.html>.
+      '';
+      apply = args: lib.concatMapStringsSep " " escapeExecArg args;
+    };
+
+    settings = lib.mkOption {
+      type = settingsType;
+      default = { };
+      example = {
+        APP_LOG_LEVEL = "DEBUG";
+        APP_CACHE_TTL = 60;
+        APP_RATELIMIT_ENABLED = false;
+      };
+      description = ''
+        Application settings, passed as the unit's environment. Names are the `APP_*`
+        variables of `server.config.Settings`; booleans render as `true`/`false`, `null` unsets.
+        Secrets (`APP_SECRET_KEY`, passwords in URLs, `APP_SENTRY_DSN`) do not belong here, as
+        they would land in the world-readable Nix store: use {option}`credentials` or
+        {option}`environmentFile`.
+      '';
+    };
+
+    environmentFile = lib.mkOption {
+      type = with lib.types; nullOr path;
+      default = null;
+      example = "/run/secrets/flask-nix-stack.env";
+      description = ''
+        File of `APP_NAME=value` lines read by both units (systemd `EnvironmentFile=`), for
+        secrets kept out of the Nix store. Give a string, not a Nix path literal, or the file is
+        copied into the store.
+      '';
+    };
+
+    credentials = lib.mkOption {
+      type = with lib.types; attrsOf path;
+      default = { };
+      example = {
+        APP_SECRET_KEY = "/run/keys/flask-nix-stack-secret-key";
+      };
+      description = ''
+        Secrets as files on the host, passed with systemd `LoadCredential=NAME:path`: the file
+        is readable by root only, the service sees a private copy in `$CREDENTIALS_DIRECTORY`,
+        which the app reads as its secrets directory. Names are `APP_*` setting names.
+      '';
+    };
+
+    database = {
+      createLocally = lib.mkOption {
+        type = lib.types.bool;
+        default = false;
+        description = ''
+          Create a local PostgreSQL database and role named after {option}`user`, owned by it
+          (`ensureDBOwnership`), reached over the socket in `${pgSocketDir}` with peer
+          authentication, so no password exists.
+        '';
+      };
+      url = lib.mkOption {
+        type = with lib.types; nullOr str;
+        default = null;
+        example = "postgresql+psycopg2://app@db.example.com/app?sslmode=verify-full";
+        description = ''
+          URL of an external database, without a password (it would be world-readable in the
+          store): pass that via {option}`credentials` (`APP_DATABASE_URL`) or
+          {option}`environmentFile` instead and leave this `null`.
+        '';
+      };
+    };
+
+    redis = {
+      createLocally = lib.mkOption {
+        type = lib.types.bool;
+        default = false;
+        description = ''
+          Run a dedicated Redis server, `services.redis.servers.${name}`, on its Unix socket
+          only; the service joins its group to reach the socket.
+        '';
+      };
+      url = lib.mkOption {
+        type = with lib.types; nullOr str;
+        default = null;
+        example = "redis://cache.example.com:6379/0";
+        description = "URL of an external Redis server (no password; see {option}`database.url`).";
+      };
+    };
+
+    nginx = {
+      enable = lib.mkEnableOption "an nginx virtual host proxying to the service";
+      domain = lib.mkOption {
+        type = lib.types.str;
+        example = "api.example.com";
+        description = "Server name of the nginx virtual host. TLS (`enableACME`, `forceSSL`) is set on the host itself.";
+      };
+    };
+
+    openFirewall = lib.mkOption {
+      type = lib.types.bool;
+      default = false;
+      description = "Open {option}`port` in the firewall, or ports 80 and 443 when {option}`nginx.enable` is set.";
+    };
+  };
+
+  config = lib.mkIf cfg.enable {
+    assertions = [
+      {
+        assertion = !(cfg.database.createLocally && cfg.database.url != null);
+        message = "services.flask-nix-stack: set database.createLocally or database.url, not both.";
+      }
+      {
+        assertion = !(cfg.redis.createLocally && cfg.redis.url != null);
+        message = "services.flask-nix-stack: set redis.createLocally or redis.url, not both.";
+      }
+      {
+        assertion = cfg.unixSocket == null || lib.hasPrefix "${runtimeDir}/" cfg.unixSocket;
+        message = "services.flask-nix-stack.unixSocket must lie in ${runtimeDir}/ (the unit's RuntimeDirectory).";
+      }
+      {
+        assertion = lib.all (lib.hasPrefix "APP_") (lib.attrNames cfg.settings ++ lib.attrNames cfg.credentials);
+        message = "services.flask-nix-stack: settings and credentials take APP_* names only.";
+      }
+      {
+        assertion = !(cfg.settings ? APP_SECRET_KEY || cfg.settings ? APP_SENTRY_DSN);
+        message = "services.flask-nix-stack: secrets in settings end up in the Nix store; use credentials or environmentFile.";
+      }
+      {
+        assertion =
+          cfg.settings.APP_ENV != "production" || cfg.credentials ? APP_SECRET_KEY || cfg.environmentFile != null;
+        message = "services.flask-nix-stack: production needs APP_SECRET_KEY from credentials or environmentFile.";
+      }
+    ];
+
+    warnings = lib.optional (cfg.openFirewall && cfg.unixSocket != null && !cfg.nginx.enable)
+      "services.flask-nix-stack.openFirewall has no effect: gunicorn listens on a Unix socket.";
+
+    users.users = lib.mkIf (cfg.user == name) {
+      ${name} = {
+        isSystemUser = true;
+        inherit (cfg) group;
+        home = stateDir;
+      };
+    };
+    users.groups = lib.mkIf (cfg.group == name) { ${name} = { }; };
+
+    environment.systemPackages = [ manage ];
+
+    services.postgresql = lib.mkIf cfg.database.createLocally {
+      enable = true;
+      ensureDatabases = [ cfg.user ];
+      ensureUsers = [
+        {
+          name = cfg.user;
+          ensureDBOwnership = true;
+        }
+      ];
+    };
+
+    # A named server listens on its socket only (port 0, unixSocketPerm 660, group redis-<name>).
+    services.redis.servers = lib.mkIf cfg.redis.createLocally { ${name}.enable = true; };
+
+    services.nginx = lib.mkIf cfg.nginx.enable {
+      enable = true;
+      recommendedProxySettings = lib.mkDefault true;
+      upstreams.${name}.servers.${upstreamServer} = { };
+      virtualHosts.${cfg.nginx.domain}.locations."/".proxyPass = "http://${name}";
+    };
+
+    networking.firewall.allowedTCPPorts = lib.mkIf cfg.openFirewall (
+      if cfg.nginx.enable then
+        [
+          80
+          443
+        ]
+      else
+        lib.optional (cfg.unixSocket == null) cfg.port
+    );
+
+    systemd.services = {
+      # A oneshot that stays active: `systemctl restart flask-nix-stack` does not rerun it, but a
+      # deploy that changes the package changes this unit, so switch-to-configuration reruns it.
+      ${"${name}-migrate"} = lib.recursiveUpdate commonUnitConfig {
+        description = "flask-nix-stack database migrations";
+        serviceConfig = {
+          Type = "oneshot";
+          RemainAfterExit = true;
+          ExecStart = "${lib.getExe cfg.package} db upgrade";
+        };
+      };
+
+      ${name} = lib.recursiveUpdate commonUnitConfig {
+        description = "flask-nix-stack web API (gunicorn)";
+        wantedBy = [ "multi-user.target" ];
+        # requires + after: a failed migration keeps the web unit down.
+        after = commonUnitConfig.after ++ [ migrateUnit ];
+        requires = commonUnitConfig.requires ++ [ migrateUnit ];
+        serviceConfig = {
+          # gunicorn's arbiter sends READY=1 once it listens (https://docs.gunicorn.org/en/stable/deploy.html#systemd).
+          Type = "notify";
+          NotifyAccess = "main";
+          # Bind, workers and threads come from APP_BIND / APP_WORKERS / APP_THREADS.
+          ExecStart = lib.concatStringsSep " " (
+            [ "${lib.getExe' cfg.package "gunicorn"} -c python:server.gunicorn_conf" ]
+            ++ lib.optional (cfg.gunicorn.extraArgs != "") cfg.gunicorn.extraArgs
+            ++ [ "server.wsgi:app" ]
+          );
+          # HUP: the master re-reads its config and replaces workers gracefully.
+          ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
+          KillMode = "mixed";
+          Restart = "on-failure";
+          RuntimeDirectory = name;
+          RuntimeDirectoryMode = "0750";
+        };
+      };
+
+      # Lets nginx through the 0750 runtime directory to the socket, as pretalx.nix does.
+      nginx = lib.mkIf (cfg.nginx.enable && cfg.unixSocket != null) {
+        serviceConfig.SupplementaryGroups = [ cfg.group ];
+      };
+    };
+  };
+}
