@@ -1,0 +1,71 @@
+"""Turn request bodies, query strings and If-Match headers into validated values, or problems."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, TypeVar
+
+from flask import current_app, request
+from pydantic import BaseModel, ValidationError
+
+from server.errors import Problem, validation_problem
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+ETAG = re.compile(r'^"v(\d{1,10})"$')
+
+
+def parse_body(model: type[ModelT]) -> ModelT:
+    """The JSON body as ``model``: 415 if not JSON, 400 if malformed, 422 if invalid."""
+    if not (request.mimetype == "application/json" or request.mimetype.endswith("+json")):
+        raise Problem(415, "Send the body as application/json.")
+    raw = request.get_data(cache=False)
+    try:
+        data: Any = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers bad UTF-8 and over-long integers; RecursionError absurd nesting.
+        reason = "too deeply nested" if isinstance(exc, RecursionError) else "not valid JSON"
+        raise Problem(400, f"The body is {reason}.", slug="malformed-json") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_problem(exc, "body") from None
+
+
+def parse_query(model: type[ModelT]) -> ModelT:
+    """The query string as ``model``; a repeated parameter is an error, not a silent pick."""
+    args = request.args
+    repeated = sorted(key for key in args if len(args.getlist(key)) > 1)
+    if repeated:
+        raise Problem(
+            422,
+            "The query is not valid.",
+            errors=[
+                {"in": "query", "field": key, "message": "given more than once", "type": "repeated"}
+                for key in repeated
+            ],
+        )
+    try:
+        return model.model_validate(args.to_dict())
+    except ValidationError as exc:
+        raise validation_problem(exc, "query") from None
+
+
+def etag(version: int) -> str:
+    return f'"v{version}"'
+
+
+def expected_version() -> int | None:
+    """The version If-Match names; None for ``*`` or (unless required) no header."""
+    header = request.headers.get("If-Match")
+    if header is None:
+        if current_app.config["REQUIRE_IF_MATCH"]:
+            raise Problem(428, "Send If-Match with the ETag from your last read of this resource.")
+        return None
+    header = header.strip()
+    if header == "*":
+        return None
+    match = ETAG.match(header)
+    if match is None:
+        raise Problem(412, f"If-Match {header[:40]!r} matches no version of this resource.")
+    return int(match.group(1))

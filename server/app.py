@@ -1,0 +1,79 @@
+"""The application factory: a contents page of what the app is made of."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+from server import cache, health, ratelimit, redis_client
+from server.api import bp as api_bp
+from server.config import Settings, load_settings
+from server.errors import register_error_handlers
+from server.extensions import db, migrate
+from server.logs import configure_logging
+from server.middleware import cors, proxies, request_id, security_headers, sentry
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the app from ``settings`` (default: the environment); raises SettingsError."""
+    settings = settings or load_settings()
+    app = Flask(__name__)
+    load_config(app, settings)
+    configure_logging(settings)
+    sentry.init(settings)
+    register_extensions(app, settings)
+    register_middleware(app, settings)
+    register_blueprints(app, settings)
+    register_error_handlers(app)
+    return app
+
+
+def load_config(app: Flask, settings: Settings) -> None:
+    app.extensions["settings"] = settings
+    app.config.update(
+        SECRET_KEY=settings.secret_key.get_secret_value(),
+        DEBUG=settings.debug,
+        TESTING=settings.env == "testing",
+        MAX_CONTENT_LENGTH=settings.max_content_length,
+        SQLALCHEMY_DATABASE_URI=settings.database_url.get_secret_value(),
+        SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings),
+        CACHE_ENABLED=settings.cache_enabled,
+        CACHE_TTL=settings.cache_ttl,
+        KEY_PREFIX=settings.key_prefix,
+        REQUIRE_IF_MATCH=settings.require_if_match,
+    )
+
+
+def engine_options(settings: Settings) -> dict[str, object]:
+    options = f"-c statement_timeout={settings.db_statement_timeout_ms}"
+    return {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_max_overflow,
+        "pool_timeout": settings.db_pool_timeout,
+        "pool_recycle": settings.db_pool_recycle,
+        "pool_pre_ping": settings.db_pool_pre_ping,
+        "connect_args": {"connect_timeout": settings.db_connect_timeout, "options": options},
+    }
+
+
+def register_extensions(app: Flask, settings: Settings) -> None:
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), compare_type=True)
+    redis_client.init_app(app, settings)
+    cache.init_app(app)
+
+
+def register_middleware(app: Flask, settings: Settings) -> None:
+    request_id.init_app(app)
+    security_headers.init_app(app, hsts=settings.hsts)
+    cors.init_app(app, settings)
+    proxies.init_app(app, settings)
+
+
+def register_blueprints(app: Flask, settings: Settings) -> None:
+    app.register_blueprint(health.bp)
+    app.register_blueprint(api_bp)
+    ratelimit.init_app(app, settings, exempt=(health.bp,))

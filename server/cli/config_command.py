@@ -1,0 +1,53 @@
+"""``config check``: show the effective settings, secrets masked; exit 1 if any is invalid."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from pydantic import SecretStr
+
+from server.config import Settings, SettingsError, load_settings
+
+
+@click.group("config")
+def config_group() -> None:
+    """Inspect the configuration."""
+
+
+@config_group.command("check", context_settings={"ignore_unknown_options": False})
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of NAME=value lines.")
+def check(as_json: bool) -> None:
+    """Validate the settings and print them with secrets masked."""
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        click.echo(f"configuration error: {exc}", err=True)
+        sys.exit(1)
+    shown = masked(settings)
+    if as_json:
+        click.echo(json.dumps(shown, indent=2, sort_keys=True))
+    else:
+        for name, value in sorted(shown.items()):
+            click.echo(f"{name}={value}")
+    click.echo(f"ok: profile {settings.env}", err=True)
+
+
+def masked(settings: Settings) -> dict[str, object]:
+    """Every setting by its environment name; secret values and URL passwords as '***'."""
+    shown: dict[str, object] = {}
+    for field in type(settings).model_fields:
+        value = getattr(settings, field)
+        if field == "database_url" and value is not None:
+            value = _mask_url_password(value.get_secret_value())
+        elif isinstance(value, SecretStr):
+            value = "***"
+        shown[settings.env_name(field)] = value
+    return shown
+
+
+def _mask_url_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

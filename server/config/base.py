@@ -1,0 +1,149 @@
+"""The one typed Settings class: every setting's name, type, default and meaning."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ENV_PREFIX = "APP_"
+Profile = Literal["development", "production", "testing"]
+
+
+class Settings(BaseSettings):
+    """Settings shared by every profile; profiles subclass it to change defaults and checks.
+
+    Each field is read from ``APP_<NAME>`` in the environment, then a ``.env`` file in the working
+    directory, then a file named ``APP_<NAME>`` in the secrets directory.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    env: Profile = Field("development", description="Profile: development, production or testing.")
+    secret_key: SecretStr = Field(
+        description="Key that signs anything the app signs. Production needs 32+ random characters."
+    )
+    debug: bool = Field(False, description="Flask debug mode. Refused in production.")
+
+    database_url: SecretStr = Field(
+        description="SQLAlchemy URL of the PostgreSQL database (postgresql+psycopg2://...)."
+    )
+    db_pool_size: int = Field(5, ge=1, le=100, description="Connections kept open per process.")
+    db_max_overflow: int = Field(5, ge=0, le=100, description="Extra connections under load.")
+    db_pool_timeout: float = Field(5.0, gt=0, description="Seconds to wait for a free connection.")
+    db_pool_recycle: int = Field(1800, ge=-1, description="Seconds before a connection is renewed.")
+    db_pool_pre_ping: bool = Field(True, description="Test each connection before use.")
+    db_connect_timeout: int = Field(5, ge=1, description="Seconds to wait when connecting.")
+    db_statement_timeout_ms: int = Field(
+        5000, ge=0, description="PostgreSQL statement_timeout per connection (0 = none)."
+    )
+
+    redis_url: str = Field(
+        "redis://127.0.0.1:63790/0",
+        description="Redis URL: redis://host:port/db, rediss://... or unix:///path.sock?db=0.",
+    )
+    redis_socket_timeout: float = Field(
+        0.5, gt=0, description="Seconds a Redis call may take before it counts as down."
+    )
+    cache_enabled: bool = Field(True, description="Cache API reads in Redis.")
+    cache_ttl: int = Field(30, ge=1, description="Seconds a cached read lives at most.")
+    key_prefix: str = Field(
+        "fns", min_length=1, description="Prefix of every Redis key this app writes."
+    )
+
+    ratelimit_enabled: bool = Field(True, description="Apply rate limits.")
+    ratelimit_default: str = Field(
+        "300 per minute", description="Default limit per client address (Flask-Limiter syntax)."
+    )
+    ratelimit_fail_open: bool = Field(
+        True, description="When Redis is down: allow requests (true) or answer 503 (false)."
+    )
+
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins allowed by CORS, comma-separated. Empty = no cross-origin access.",
+    )
+    cors_allow_credentials: bool = Field(False, description="Let browsers send credentials.")
+    max_content_length: int = Field(
+        1024 * 1024, ge=1024, description="Largest request body accepted, in bytes."
+    )
+    require_if_match: bool = Field(
+        False, description="Require If-Match on PUT, PATCH and DELETE (428 without it)."
+    )
+    hsts: bool = Field(False, description="Send Strict-Transport-Security (only behind HTTPS).")
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Lowest level logged."
+    )
+    log_format: Literal["json", "text"] = Field(
+        "text", description="json: one JSON object a line; text: readable lines."
+    )
+
+    proxy_fix_x_for: int = Field(0, ge=0, le=5, description="Proxies trusted for X-Forwarded-For.")
+    proxy_fix_x_proto: int = Field(0, ge=0, le=5, description="Proxies trusted for -Proto.")
+    proxy_fix_x_host: int = Field(0, ge=0, le=5, description="Proxies trusted for -Host.")
+    proxy_fix_x_prefix: int = Field(0, ge=0, le=5, description="Proxies trusted for -Prefix.")
+
+    sentry_dsn: SecretStr | None = Field(None, description="Sentry DSN; Sentry is off without it.")
+    sentry_traces_sample_rate: float = Field(
+        0.0, ge=0, le=1, description="Share of requests traced by Sentry."
+    )
+
+    bind: str = Field(
+        "127.0.0.1:8000", description="gunicorn bind: host:port or unix:/path/to.sock."
+    )
+    worker_class: Literal["sync", "gthread"] = Field("sync", description="gunicorn worker class.")
+    workers: int = Field(2, ge=1, le=64, description="gunicorn worker processes.")
+    threads: int = Field(1, ge=1, le=64, description="Threads per worker (gthread only).")
+    timeout: int = Field(30, ge=1, description="Seconds before a silent worker is restarted.")
+    graceful_timeout: int = Field(30, ge=1, description="Seconds in-flight requests get on stop.")
+    keepalive: int = Field(2, ge=0, description="Seconds a keep-alive connection may idle.")
+    max_requests: int = Field(5000, ge=0, description="Requests before a worker is renewed.")
+    max_requests_jitter: int = Field(500, ge=0, description="Random spread of max_requests.")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(("postgresql://", "postgresql+psycopg2://")):
+            raise ValueError("must be a postgresql:// or postgresql+psycopg2:// URL")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("ratelimit_default")
+    @classmethod
+    def _parseable_limit(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate limit: {exc}") from None
+        return value
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    def env_name(self, field: str) -> str:
+        """The environment variable that sets ``field``."""
+        return f"{ENV_PREFIX}{field.upper()}"

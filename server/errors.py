@@ -1,0 +1,149 @@
+"""One error shape for every failure: RFC 9457 problem details as application/problem+json."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+import redis
+from flask import Flask, Response, json
+from flask_limiter.errors import RateLimitExceeded
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+# Stable, non-dereferenced identifiers (RFC 4151 tag URIs): clients switch on these, not on titles.
+TYPE_BASE = "tag:flask-nix-stack,2026:problems/"
+
+# Problem type slug per HTTP status, for errors that carry nothing more specific.
+STATUS_SLUGS = {
+    400: "bad-request",
+    404: "not-found",
+    405: "method-not-allowed",
+    406: "not-acceptable",
+    409: "conflict",
+    411: "length-required",
+    412: "precondition-failed",
+    413: "payload-too-large",
+    414: "uri-too-long",
+    415: "unsupported-media-type",
+    422: "validation-error",
+    428: "precondition-required",
+    429: "rate-limited",
+    431: "headers-too-large",
+    500: "internal-error",
+    503: "service-unavailable",
+}
+
+
+class Problem(Exception):
+    """Raise anywhere to answer with a problem document."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        slug: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.slug = slug or STATUS_SLUGS.get(status, "error")
+        self.headers = headers or {}
+        self.extensions = extensions
+
+
+def problem_response(problem: Problem) -> Response:
+    body = {
+        "type": TYPE_BASE + problem.slug,
+        "title": HTTPStatus(problem.status).phrase,
+        "status": problem.status,
+        "detail": problem.detail,
+        **problem.extensions,
+    }
+    response = Response(json.dumps(body), problem.status, mimetype=PROBLEM_MEDIA_TYPE)
+    response.headers.update(problem.headers)
+    return response
+
+
+def validation_problem(exc: ValidationError, where: str) -> Problem:
+    """422 listing each field error as {location, field, message}."""
+    errors = [
+        {
+            "in": where,
+            "field": ".".join(str(part) for part in error["loc"]) or None,
+            "message": error["msg"],
+            "type": error["type"],
+        }
+        for error in exc.errors(include_url=False, include_input=False)
+    ]
+    return Problem(422, f"The {where} is not valid.", errors=errors)
+
+
+def _http_problem(exc: HTTPException) -> Problem:
+    status = exc.code or 500
+    detail = exc.description or HTTPStatus(status).description
+    headers = {}
+    if status == 405 and exc.valid_methods:  # type: ignore[attr-defined]
+        headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
+    return Problem(status, detail, headers=headers)
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(Problem)
+    def _problem(exc: Problem) -> Response:
+        return problem_response(exc)
+
+    @app.errorhandler(RateLimitExceeded)
+    def _rate_limited(exc: RateLimitExceeded) -> Response:
+        # Flask-Limiter adds Retry-After and the RateLimit headers in its after_request hook.
+        return problem_response(Problem(429, f"Rate limit exceeded: {exc.description}."))
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Response:
+        return problem_response(_http_problem(exc))
+
+    @app.errorhandler(IntegrityError)
+    def _integrity(exc: IntegrityError) -> Response:
+        log.info("integrity error: %s", exc.orig.__class__.__name__)
+        return problem_response(Problem(409, "The request conflicts with existing data."))
+
+    @app.errorhandler(StaleDataError)
+    def _stale(exc: StaleDataError) -> Response:
+        return problem_response(
+            Problem(409, "The resource was changed by another request; fetch it and retry.")
+        )
+
+    @app.errorhandler(OperationalError)
+    def _database_down(exc: OperationalError) -> Response:
+        log.error("database unavailable: %s", exc.orig.__class__.__name__)
+        return problem_response(
+            Problem(
+                503, "The database is unavailable; retry shortly.", headers={"Retry-After": "1"}
+            )
+        )
+
+    @app.errorhandler(redis.RedisError)
+    def _redis_down(exc: redis.RedisError) -> Response:
+        # Only reached when the limiter fails closed: reads degrade without the cache.
+        log.error("redis unavailable: %s", exc.__class__.__name__)
+        return problem_response(
+            Problem(
+                503,
+                "A backing service is unavailable; retry shortly.",
+                headers={"Retry-After": "1"},
+            )
+        )
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error")
+        return problem_response(Problem(500, "The server failed to handle the request."))

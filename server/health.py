@@ -1,0 +1,59 @@
+"""Liveness ("restart me?") and readiness ("send me traffic?") probes."""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from flask import Blueprint, Response, jsonify
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from server.errors import Problem, problem_response
+from server.extensions import db
+from server.redis_client import get_redis
+
+log = logging.getLogger(__name__)
+bp = Blueprint("health", __name__, url_prefix="/health")
+
+# A readiness probe must answer before the prober gives up (process-compose: 1 s by default).
+CHECK_TIMEOUT_MS = 500
+
+
+@bp.get("/live")
+def live() -> Response:
+    """The process serves requests; touches nothing else."""
+    return jsonify(status="ok")
+
+
+@bp.get("/ready")
+def ready() -> Response:
+    """PostgreSQL answers SELECT 1 and Redis answers PING."""
+    checks = {"database": _check_database(), "redis": _check_redis()}
+    failed = sorted(name for name, state in checks.items() if state != "ok")
+    if failed:
+        return problem_response(
+            Problem(503, f"Not ready: {', '.join(failed)} unavailable.", checks=checks)
+        )
+    return jsonify(status="ok", checks=checks)
+
+
+def _check_database() -> str:
+    try:
+        db.session.execute(text(f"SET LOCAL statement_timeout = {CHECK_TIMEOUT_MS}"))
+        db.session.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        log.warning("readiness: database check failed: %s", exc.__class__.__name__)
+        return "unavailable"
+    finally:
+        db.session.rollback()
+    return "ok"
+
+
+def _check_redis() -> str:
+    try:
+        get_redis().ping()
+    except redis.RedisError as exc:
+        log.warning("readiness: redis check failed: %s", exc.__class__.__name__)
+        return "unavailable"
+    return "ok"

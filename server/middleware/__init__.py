@@ -1,0 +1,1 @@
+"""Request-level hooks: request ids, security headers, CORS, proxies, Sentry."""

@@ -1,0 +1,40 @@
+"""Sentry error reporting, only when a DSN is set (the optional ``sentry`` extra)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from server.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def init(settings: Settings) -> bool:
+    """Start Sentry if configured; True when it runs."""
+    if settings.sentry_dsn is None:
+        return False
+    try:
+        import sentry_sdk
+    except ImportError:
+        log.warning(
+            "APP_SENTRY_DSN is set but sentry-sdk is not installed: pip install '.[sentry]'"
+        )
+        return False
+    sentry_sdk.init(
+        dsn=settings.sentry_dsn.get_secret_value(),
+        environment=settings.env,
+        traces_sample_rate=settings.sentry_traces_sample_rate,
+        send_default_pii=False,
+        before_send=drop_client_errors,
+    )
+    return True
+
+
+def drop_client_errors(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any] | None:
+    """4xx answers are the client's mistakes, not ours: keep them out of Sentry."""
+    exc = hint.get("exc_info", (None, None))[1]
+    status = getattr(exc, "code", None) or getattr(exc, "status", None)
+    if isinstance(status, int) and 400 <= status < 500:
+        return None
+    return event

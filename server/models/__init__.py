@@ -1,0 +1,8 @@
+"""The domain: projects own tasks; tasks carry tags."""
+
+from server.models.base import Base
+from server.models.project import Project
+from server.models.tag import Tag, task_tags
+from server.models.task import Task, TaskStatus
+
+__all__ = ["Base", "Project", "Tag", "Task", "TaskStatus", "task_tags"]

@@ -1,0 +1,23 @@
+"""One Redis connection pool per process, shared by the cache, the limiter and health checks."""
+
+from __future__ import annotations
+
+import redis
+from flask import Flask, current_app
+
+from server.config import Settings
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    app.extensions["redis"] = redis.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis_socket_timeout,
+        socket_connect_timeout=settings.redis_socket_timeout,
+        # Reconnect after a Redis restart instead of failing on a dead pooled socket.
+        retry_on_timeout=False,
+        health_check_interval=30,
+    )
+
+
+def get_redis(app: Flask | None = None) -> redis.Redis:
+    return (app or current_app).extensions["redis"]

@@ -1,0 +1,56 @@
+"""Types shared by the request and response models."""
+
+from __future__ import annotations
+
+from typing import Annotated, Generic, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+# PostgreSQL's int4: ids and offsets beyond it can only be wrong, and would fail in the database.
+MAX_INT4 = 2**31 - 1
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL: refuse it here rather than fail in the database.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_no_nul),
+]
+Description = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(_no_nul)]
+# Strict in bodies: "1" or true is a type error in JSON, not an id.
+Id = Annotated[int, Field(ge=1, le=MAX_INT4, strict=True)]
+# Query strings are text by nature, so ids there are parsed.
+QueryId = Annotated[int, Field(ge=1, le=MAX_INT4)]
+
+
+class Input(BaseModel):
+    """Request models: unknown fields are errors, so a typo never passes silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Output(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class PageQuery(Input):
+    limit: int = Field(20, ge=1, le=100, description="Items per page.")
+    offset: int = Field(0, ge=0, le=MAX_INT4, description="Items to skip.")
+
+
+ItemT = TypeVar("ItemT")
+
+
+class Page(BaseModel, Generic[ItemT]):
+    items: list[ItemT]
+    total: int = Field(description="Items matching the query, on all pages.")
+    limit: int
+    offset: int
+    next: str | None = Field(description="URL of the next page, or null on the last one.")

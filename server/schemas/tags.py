@@ -1,0 +1,35 @@
+"""Tag request and response models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, StringConstraints
+
+from server.schemas.common import Input, Output, PageQuery, _no_nul
+
+# Tags are case-insensitive labels: stored lower-case, no spaces.
+TagName = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, to_lower=True, min_length=1, max_length=64, pattern=r"^[\w.:-]+$"
+    ),
+    AfterValidator(_no_nul),
+]
+
+
+class TagCreate(Input):
+    name: TagName
+
+
+class TagQuery(PageQuery):
+    pass
+
+
+class TagOut(Output):
+    id: int
+    name: str
+    version: int
+    created_at: datetime
+    updated_at: datetime

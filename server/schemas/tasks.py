@@ -1,0 +1,63 @@
+"""Task request and response models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import AwareDatetime, Field, field_validator
+
+from server.models import TaskStatus
+from server.schemas.common import Description, Id, Input, Name, Output, PageQuery, QueryId
+from server.schemas.tags import TagName
+
+MAX_TAGS = 20
+
+
+class TaskCreate(Input):
+    project_id: Id
+    title: Name
+    description: Description = ""
+    status: TaskStatus = TaskStatus.todo
+    due_at: AwareDatetime | None = None
+    tags: list[TagName] = Field(default_factory=list, max_length=MAX_TAGS)
+
+
+class TaskReplace(TaskCreate):
+    """PUT body: the whole resource."""
+
+
+class TaskUpdate(Input):
+    """PATCH body: only the fields given change."""
+
+    project_id: Id | None = None
+    title: Name | None = None
+    description: Description | None = None
+    status: TaskStatus | None = None
+    due_at: AwareDatetime | None = None
+    tags: list[TagName] | None = Field(None, max_length=MAX_TAGS)
+
+
+class TaskQuery(PageQuery):
+    project_id: QueryId | None = Field(None, description="Only tasks of this project.")
+    status: TaskStatus | None = Field(None, description="Only tasks in this state.")
+    tag: TagName | None = Field(None, description="Only tasks carrying this tag.")
+
+
+class TaskOut(Output):
+    id: int
+    project_id: int
+    title: str
+    description: str
+    status: TaskStatus
+    due_at: datetime | None
+    tags: list[str]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _tag_names(cls, value: object) -> object:
+        if isinstance(value, list):
+            return [getattr(tag, "name", tag) for tag in value]
+        return value

@@ -1,0 +1,1 @@
+"""Domain operations on plain values: no ``request`` here, so the CLI and tests call them too."""

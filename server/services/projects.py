@@ -1,0 +1,74 @@
+"""Projects: list, read, create, change, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from server.errors import Problem
+from server.extensions import db
+from server.models import Project, Task
+from server.services.common import check_version, get_or_404
+
+
+def list_projects(
+    *, limit: int, offset: int, name: str | None = None
+) -> tuple[Sequence[tuple[Project, int]], int]:
+    """A page of projects with their task counts, and the total matching."""
+    where = [Project.name.icontains(name, autoescape=True)] if name else []
+    counts = select(Task.project_id, func.count().label("n")).group_by(Task.project_id).subquery()
+    rows = db.session.execute(
+        select(Project, func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.project_id == Project.id)
+        .where(*where)
+        .order_by(Project.id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    total = db.session.scalar(select(func.count()).select_from(Project).where(*where)) or 0
+    return [(row[0], row[1]) for row in rows], total
+
+
+def task_count(project: Project) -> int:
+    query = select(func.count()).select_from(Task).where(Task.project_id == project.id)
+    return db.session.scalar(query) or 0
+
+
+def get_project(project_id: int) -> Project:
+    return get_or_404(Project, project_id)
+
+
+def create_project(name: str, description: str = "") -> Project:
+    project = Project(name=name, description=description)
+    db.session.add(project)
+    _commit_unique(name)
+    return project
+
+
+def update_project(
+    project_id: int, changes: dict[str, Any], expected_version: int | None
+) -> Project:
+    project = get_project(project_id)
+    check_version(project.version, expected_version)
+    for field, value in changes.items():
+        setattr(project, field, value)
+    _commit_unique(changes.get("name", project.name))
+    return project
+
+
+def delete_project(project_id: int, expected_version: int | None) -> None:
+    project = get_project(project_id)
+    check_version(project.version, expected_version)
+    db.session.delete(project)
+    db.session.commit()
+
+
+def _commit_unique(name: str) -> None:
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise Problem(409, f"A project named {name!r} already exists.", slug="duplicate") from None

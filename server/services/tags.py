@@ -1,0 +1,55 @@
+"""Tags: list, read, create, delete, and resolving names to rows for tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+
+from server.errors import Problem
+from server.extensions import db
+from server.models import Tag
+from server.services.common import check_version, get_or_404
+
+
+def list_tags(*, limit: int, offset: int) -> tuple[Sequence[Tag], int]:
+    tags = db.session.scalars(select(Tag).order_by(Tag.name).limit(limit).offset(offset)).all()
+    total = db.session.scalar(select(func.count()).select_from(Tag)) or 0
+    return tags, total
+
+
+def get_tag(tag_id: int) -> Tag:
+    return get_or_404(Tag, tag_id)
+
+
+def create_tag(name: str) -> Tag:
+    tag = Tag(name=name)
+    db.session.add(tag)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise Problem(409, f"A tag named {name!r} already exists.", slug="duplicate") from None
+    return tag
+
+
+def delete_tag(tag_id: int, expected_version: int | None) -> None:
+    tag = get_tag(tag_id)
+    check_version(tag.version, expected_version)
+    db.session.delete(tag)
+    db.session.commit()
+
+
+def resolve_tags(names: Iterable[str]) -> list[Tag]:
+    """Rows for these names, creating the missing ones; safe when two requests race."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return []
+    db.session.execute(
+        insert(Tag)
+        .values([{"name": n} for n in wanted])
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
+    return list(db.session.scalars(select(Tag).where(Tag.name.in_(wanted)).order_by(Tag.name)))

@@ -1,0 +1,92 @@
+"""Tasks: list with filters, read, create, change, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from server.errors import Problem
+from server.extensions import db
+from server.models import Project, Tag, Task, TaskStatus
+from server.services.common import check_version, get_or_404
+from server.services.tags import resolve_tags
+
+
+def list_tasks(
+    *,
+    limit: int,
+    offset: int,
+    project_id: int | None = None,
+    status: TaskStatus | None = None,
+    tag: str | None = None,
+) -> tuple[Sequence[Task], int]:
+    where = []
+    if project_id is not None:
+        where.append(Task.project_id == project_id)
+    if status is not None:
+        where.append(Task.status == status)
+    if tag is not None:
+        where.append(Task.tags.any(Tag.name == tag))
+    tasks = db.session.scalars(
+        select(Task)
+        .where(*where)
+        .options(selectinload(Task.tags))
+        .order_by(Task.id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    total = db.session.scalar(select(func.count()).select_from(Task).where(*where)) or 0
+    return tasks, total
+
+
+def get_task(task_id: int) -> Task:
+    return get_or_404(Task, task_id)
+
+
+def create_task(data: dict[str, Any]) -> Task:
+    _require_project(data["project_id"])
+    tags = resolve_tags(data.pop("tags", []))
+    task = Task(**data, tags=tags)
+    db.session.add(task)
+    db.session.commit()
+    return task
+
+
+def update_task(task_id: int, changes: dict[str, Any], expected_version: int | None) -> Task:
+    task = get_task(task_id)
+    check_version(task.version, expected_version)
+    if "project_id" in changes:
+        _require_project(changes["project_id"])
+    if "tags" in changes:
+        task.tags = resolve_tags(changes.pop("tags") or [])
+    for field, value in changes.items():
+        setattr(task, field, value)
+    db.session.commit()
+    return task
+
+
+def delete_task(task_id: int, expected_version: int | None) -> None:
+    task = get_task(task_id)
+    check_version(task.version, expected_version)
+    db.session.delete(task)
+    db.session.commit()
+
+
+def _require_project(project_id: int) -> None:
+    # 422 rather than 404: the URL exists, the body names something that does not.
+    if db.session.get(Project, project_id) is None:
+        raise Problem(
+            422,
+            f"Project {project_id} does not exist.",
+            errors=[
+                {
+                    "in": "body",
+                    "field": "project_id",
+                    "message": "no such project",
+                    "type": "not_found",
+                }
+            ],
+        )

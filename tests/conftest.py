@@ -1,0 +1,103 @@
+"""Fixtures: real PostgreSQL and Redis for the session, one SAVEPOINT-isolated test at a time."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis as redis_lib
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+
+from server import create_app
+from server.config import Settings, load_settings
+from server.extensions import db
+from servers import MissingTool, Postgres, start_postgres, start_redis
+
+TEST_DATABASE = "fns_test"
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[Postgres]:
+    try:
+        server = start_postgres()
+    except MissingTool as exc:
+        pytest.exit(f"cannot start PostgreSQL: {exc}", returncode=3)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[Any]:
+    try:
+        server = start_redis()
+    except MissingTool as exc:
+        pytest.exit(f"cannot start Redis: {exc}", returncode=3)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server: Any) -> str:
+    return str(redis_server.url)
+
+
+@pytest.fixture(scope="session")
+def database_url(pg: Postgres) -> str:
+    return pg.create_database(TEST_DATABASE)
+
+
+def make_settings(database_url: str, redis_url: str, **overrides: Any) -> Settings:
+    """Testing-profile settings for these servers, ignoring the caller's environment."""
+    values: dict[str, Any] = {
+        "env": "testing",
+        "database_url": database_url,
+        "redis_url": redis_url,
+        "key_prefix": f"test-{uuid.uuid4().hex[:8]}",
+        **overrides,
+    }
+    return load_settings(environ={"APP_ENV_FILE": "/nonexistent"}, **values)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, redis_url: str) -> Settings:
+    return make_settings(database_url, redis_url)
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings) -> Flask:
+    app = create_app(settings)
+    with app.app_context():
+        upgrade()  # the schema comes from the migrations, as in production
+    return app
+
+
+@pytest.fixture(autouse=True)
+def _isolated(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test runs in a transaction rolled back afterwards; the app's commits are SAVEPOINTs."""
+    if "app" not in request.fixturenames:
+        yield
+        return
+    app: Flask = request.getfixturevalue("app")
+    with app.app_context():
+        engine = db.engine
+        connection = engine.connect()
+        outer = connection.begin()
+        monkeypatch.setitem(db.engines, None, connection)
+        monkeypatch.setitem(
+            db.session.session_factory.kw, "join_transaction_mode", "create_savepoint"
+        )
+        try:
+            yield
+        finally:
+            outer.rollback()
+            connection.close()
+    redis_lib.Redis.from_url(app.extensions["settings"].redis_url).flushdb()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()

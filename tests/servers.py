@@ -1,0 +1,235 @@
+"""Ephemeral PostgreSQL and Redis servers for the tests, or the ones the environment names.
+
+Under Nix's postgresqlTestHook / redisTestHook (PGHOST, PGUSER, PGDATABASE, REDIS_SOCKET) the
+suite uses those; otherwise it starts its own in a temp dir on free ports, and stops them.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg2
+from psycopg2 import sql
+
+
+class MissingTool(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def find_postgres_bindir() -> Path:
+    """Where initdb and postgres are: PATH, then pg_config --bindir, then Debian's layout."""
+    if found := shutil.which("initdb"):
+        return Path(found).parent
+    if pg_config := shutil.which("pg_config"):
+        bindir = subprocess.run(
+            [pg_config, "--bindir"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        if bindir and Path(bindir, "initdb").exists():
+            return Path(bindir)
+    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        if Path(candidate, "initdb").exists():
+            return Path(candidate)
+    raise MissingTool(
+        "PostgreSQL server binaries (initdb, postgres) not found on PATH, via pg_config, or in "
+        "/usr/lib/postgresql/*/bin: apt-get install postgresql, or use `nix develop`"
+    )
+
+
+def wait_until(check: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if check():  # type: ignore[operator]
+                return
+        except Exception:  # noqa: S110  # not up yet; the deadline decides
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not ready after {timeout}s")
+        time.sleep(0.05)
+
+
+@dataclass
+class Postgres:
+    """A PostgreSQL server reachable as a superuser; ``url(db)`` gives SQLAlchemy URLs."""
+
+    host: str
+    port: int
+    user: str
+    password: str | None = None
+    default_db: str = "postgres"
+    process: subprocess.Popen[bytes] | None = None
+    workdir: Path | None = None
+    created: list[str] = field(default_factory=list)
+
+    def url(self, database: str) -> str:
+        auth = quote(self.user) + (f":{quote(self.password)}" if self.password else "")
+        if self.host.startswith("/"):
+            return f"postgresql+psycopg2://{auth}@/{database}?host={self.host}&port={self.port}"
+        return f"postgresql+psycopg2://{auth}@{self.host}:{self.port}/{database}"
+
+    def connect(self, database: str | None = None) -> psycopg2.extensions.connection:
+        conn = psycopg2.connect(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            dbname=database or self.default_db,
+        )
+        conn.autocommit = True
+        return conn
+
+    def create_database(self, name: str) -> str:
+        """A new empty database (dropped first if a previous run left it); its URL."""
+        conn = self.connect()  # not `with conn`: psycopg2 would open a transaction
+        with conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        conn.close()
+        self.created.append(name)
+        return self.url(name)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            # SIGINT is PostgreSQL's "fast" shutdown.
+            self.process.send_signal(2)
+            self.process.wait(timeout=30)
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def start_postgres() -> Postgres:
+    if os.environ.get("PGHOST"):
+        return Postgres(
+            host=os.environ["PGHOST"],
+            port=int(os.environ.get("PGPORT", "5432")),
+            user=os.environ.get("PGUSER", os.environ.get("USER", "postgres")),
+            password=os.environ.get("PGPASSWORD"),
+            default_db=os.environ.get("PGDATABASE", "postgres"),
+        )
+    if os.geteuid() == 0:
+        raise MissingTool(
+            "PostgreSQL refuses to run as root: run the tests as an unprivileged user "
+            "(.ci/run does: runuser -u fns -- ...), or set PGHOST to an existing server"
+        )
+    bindir = find_postgres_bindir()
+    # Short path: unix socket paths over ~100 bytes break PostgreSQL.
+    workdir = Path(tempfile.mkdtemp(prefix="fns-pg-", dir="/tmp"))
+    data = workdir / "data"
+    subprocess.run(
+        [
+            bindir / "initdb",
+            "-D",
+            data,
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    with open(workdir / "postgres.log", "wb") as log:
+        process = subprocess.Popen(
+            [
+                bindir / "postgres",
+                "-D",
+                data,
+                "-p",
+                str(port),
+                "-k",
+                workdir,
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "max_connections=200",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    server = Postgres(
+        host="127.0.0.1", port=port, user="postgres", process=process, workdir=workdir
+    )
+    try:
+        wait_until(lambda: server.connect().close() is None, 30, "PostgreSQL")
+    except TimeoutError:
+        server.stop()
+        raise
+    return server
+
+
+@dataclass
+class Redis:
+    url: str
+    process: subprocess.Popen[bytes] | None = None
+    workdir: Path | None = None
+    port: int | None = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+            self.process = None
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def start_redis(port: int | None = None, workdir: Path | None = None) -> Redis:
+    if os.environ.get("REDIS_SOCKET") and port is None:
+        return Redis(url=f"unix://{os.environ['REDIS_SOCKET']}?db=0")
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise MissingTool("redis-server not found on PATH: apt-get install redis-server")
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="fns-redis-", dir="/tmp"))
+    port = port or free_port()
+    process = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    server = Redis(url=f"redis://127.0.0.1:{port}/0", process=process, workdir=workdir, port=port)
+    import redis
+
+    try:
+        wait_until(lambda: redis.Redis.from_url(server.url).ping(), 15, "Redis")
+    except TimeoutError:
+        server.stop()
+        raise
+    return server
