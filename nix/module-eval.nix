@@ -152,7 +152,7 @@ let
 
   evaluate =
     serviceConfig:
-    (lib.evalModules {
+    lib.evalModules {
       modules = [
         standInOptions
         ./module.nix
@@ -161,7 +161,7 @@ let
           services.flask-nix-stack = serviceConfig;
         }
       ];
-    }).config;
+    };
 
   unitFacts = unit: {
     inherit (unit)
@@ -178,7 +178,8 @@ let
   facts =
     serviceConfig:
     let
-      config = evaluate serviceConfig;
+      evaluated = evaluate serviceConfig;
+      inherit (evaluated) config;
       units = config.systemd.services;
       redis = config.services.redis.servers;
     in
@@ -207,6 +208,10 @@ let
       systemPackages = map (p: p.name) config.environment.systemPackages;
       manageScript = lib.concatMapStrings (p: p.text or "") config.environment.systemPackages;
       packagePath = pkgs.flask-nix-stack.outPath;
+      # Setting names the module declares, set or not (tests/nix/test_settings_names.py).
+      declaredSettings = lib.filter (n: !lib.hasPrefix "_" n) (
+        lib.attrNames (evaluated.options.services.flask-nix-stack.settings.type.getSubOptions [ ])
+      );
     };
 
   secretKey = "/run/keys/flask-nix-stack-secret-key";

@@ -246,8 +246,12 @@ in
 
     threads = lib.mkOption {
       type = lib.types.ints.positive;
-      default = 4;
-      description = "Threads per worker (gthread worker).";
+      default = 1;
+      example = 4;
+      description = ''
+        Threads per worker. The app's default sync worker suits a buffering proxy such as
+        {option}`nginx.enable`; more than 1 makes gunicorn use its gthread worker.
+      '';
     };
 
     gunicorn.extraArgs = lib.mkOption {
