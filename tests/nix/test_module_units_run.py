@@ -1,0 +1,229 @@
+"""Run the commands the NixOS module generates, the way systemd would, without systemd.
+
+The migrate and web units come from the evaluated module (nix/module-eval.nix). Their store paths
+are swapped for the local install, their backends for this session's PostgreSQL and Redis, and
+their bind for a free port or a temp socket; credentials and environment files are materialised
+as systemd does ($CREDENTIALS_DIRECTORY, EnvironmentFile=). The migration must succeed, the web
+server must become ready, survive a SIGHUP reload (ExecReload) and stop cleanly on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import secrets
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+MODULE_EVAL = Path(__file__).resolve().parents[2] / "nix" / "module-eval.nix"
+LOCAL_BIN = Path(sys.prefix) / "bin"  # the venv running pytest, with the editable server
+READY_TIMEOUT_S = 60.0
+COMMAND_TIMEOUT_S = 120
+
+
+@dataclass
+class Endpoint:
+    """Where the started gunicorn listens: a TCP port or a Unix socket."""
+
+    bind: str
+
+    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        conn: http.client.HTTPConnection
+        if self.bind.startswith("unix:"):
+            conn = UnixHTTPConnection(self.bind.removeprefix("unix:"))
+        else:
+            host, port = self.bind.rsplit(":", 1)
+            conn = http.client.HTTPConnection(host, int(port), timeout=5)
+        try:
+            payload = None if body is None else json.dumps(body)
+            headers = {"Content-Type": "application/json"} if payload else {}
+            conn.request(method, path, body=payload, headers=headers)
+            response = conn.getresponse()
+            data = response.read()
+            return response.status, json.loads(data) if data else None
+        finally:
+            conn.close()
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str) -> None:
+        super().__init__("localhost", timeout=5)
+        self.socket_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(5)
+        try:
+            sock.connect(self.socket_path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def argv(exec_start: str, store_path: str) -> list[str]:
+    """ExecStart split as systemd does (quotes), with the package's store path made local."""
+    words = shlex.split(exec_start)
+    prefix = f"{store_path}/bin/"
+    assert words[0].startswith(prefix), exec_start
+    return [str(LOCAL_BIN / words[0].removeprefix(prefix)), *words[1:]]
+
+
+def read_environment_file(path: Path) -> dict[str, str]:
+    """The KEY=VALUE lines of a systemd EnvironmentFile= (no quoting used here)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    pairs = (line.split("=", 1) for line in lines if line and not line.startswith("#"))
+    return dict(pairs)
+
+
+@pytest.fixture
+def cases(nix_eval: Callable[..., Any]) -> dict[str, Any]:
+    return nix_eval(f"(import {MODULE_EVAL} {{ lib = import <nixpkgs/lib>; }}).cases")
+
+
+@pytest.fixture
+def state_dir() -> Iterator[Path]:
+    # Short: it may hold the gunicorn socket (path limit ~107 bytes).
+    path = Path(tempfile.mkdtemp(prefix="fns-unit-", dir="/tmp"))
+    yield path
+    subprocess.run(["rm", "-rf", str(path)], check=False)
+
+
+def unit_environment(
+    facts: dict[str, Any], state_dir: Path, database_url: str, redis_url: str
+) -> tuple[dict[str, str], Endpoint]:
+    """The web unit's environment as systemd would build it, pointed at this test's servers."""
+    unit = facts["web"]
+    env = {
+        "PATH": f"{LOCAL_BIN}:/usr/bin:/bin",
+        "HOME": str(state_dir),
+        "LANG": "C.UTF-8",
+        **unit["environment"],
+    }
+    if unit["environment"]["APP_BIND"].startswith("unix:"):
+        bind = f"unix:{state_dir}/web.sock"
+    else:
+        bind = f"127.0.0.1:{free_port()}"
+    env |= {"APP_DATABASE_URL": database_url, "APP_REDIS_URL": redis_url, "APP_BIND": bind}
+
+    service = unit["serviceConfig"]
+    if service["LoadCredential"]:
+        creds = state_dir / "credentials"
+        creds.mkdir(mode=0o700)
+        for entry in service["LoadCredential"]:
+            name = entry.split(":", 1)[0]
+            (creds / name).write_text(secrets.token_urlsafe(48), encoding="utf-8")
+            (creds / name).chmod(0o400)
+        env["CREDENTIALS_DIRECTORY"] = str(creds)
+    for _ in service["EnvironmentFile"]:
+        env_file = state_dir / "secrets.env"
+        env_file.write_text(f"APP_SECRET_KEY={secrets.token_urlsafe(48)}\n", encoding="utf-8")
+        env |= read_environment_file(env_file)  # EnvironmentFile= wins over Environment=
+    return env, Endpoint(bind)
+
+
+def run_command(command: list[str], env: dict[str, str], cwd: Path) -> str:
+    proc = subprocess.run(
+        command,
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT_S,
+        check=False,
+    )
+    assert proc.returncode == 0, f"{shlex.join(command)} exited {proc.returncode}:\n{proc.stderr}"
+    return proc.stdout + proc.stderr
+
+
+def wait_ready(server: subprocess.Popen[bytes], endpoint: Endpoint, log: Path) -> dict[str, Any]:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    last: object = None
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"gunicorn exited {server.returncode}:\n{log.read_text()}")
+        try:
+            status, body = endpoint.request("GET", "/health/ready")
+            if status == 200:
+                return body  # type: ignore[no-any-return]
+            last = (status, body)
+        except OSError as exc:
+            last = exc
+        time.sleep(0.2)
+    pytest.fail(f"/health/ready not 200 after {READY_TIMEOUT_S}s ({last}):\n{log.read_text()}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["local", "external"])
+def test_generated_units_run(
+    case: str,
+    cases: dict[str, Any],
+    pg: Any,
+    redis_url: str,
+    state_dir: Path,
+) -> None:
+    for script in ("flask-nix-stack", "gunicorn"):
+        if not (LOCAL_BIN / script).exists():
+            pytest.skip(f"{LOCAL_BIN / script} missing: install the server into this venv")
+    facts = cases[case]
+    store = facts["packagePath"]
+    env, endpoint = unit_environment(
+        facts, state_dir, pg.create_database(f"fns_module_{case}"), redis_url
+    )
+    assert facts["migrate"]["environment"] == facts["web"]["environment"]
+
+    run_command(argv(facts["migrate"]["serviceConfig"]["ExecStart"], store), env, state_dir)
+    current = run_command([str(LOCAL_BIN / "flask-nix-stack"), "db", "current"], env, state_dir)
+    assert "(head)" in current
+
+    log = state_dir / "gunicorn.log"
+    with log.open("wb") as log_file:
+        server = subprocess.Popen(
+            argv(facts["web"]["serviceConfig"]["ExecStart"], store),
+            env=env,
+            cwd=state_dir,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        ready = wait_ready(server, endpoint, log)
+        assert ready["checks"] == {"database": "ok", "redis": "ok"}
+        cmdline = Path(f"/proc/{server.pid}/cmdline").read_bytes().split(b"\0")
+        if case == "external":  # gunicorn.extraArgs: one argument each, space kept
+            assert b"--name=api server" in cmdline
+
+        status, project = endpoint.request("POST", "/api/v1/projects", {"name": f"unit-{case}"})
+        assert status == 201, project
+
+        server.send_signal(signal.SIGHUP)  # ExecReload: new workers, same master
+        time.sleep(1)
+        assert server.poll() is None
+        wait_ready(server, endpoint, log)
+        status, read_back = endpoint.request("GET", f"/api/v1/projects/{project['id']}")
+        assert (status, read_back["name"]) == (200, f"unit-{case}")
+    finally:
+        server.send_signal(signal.SIGTERM)  # systemctl stop (KillMode=mixed: TERM to the master)
+        try:
+            exit_code = server.wait(timeout=35)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+            raise
+    assert exit_code == 0, log.read_text()
