@@ -21,7 +21,7 @@ def parse_body(model: type[ModelT]) -> ModelT:
         raise Problem(415, "Send the body as application/json.")
     raw = request.get_data(cache=False)
     try:
-        data: Any = json.loads(raw)
+        data: Any = json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
         # ValueError covers bad UTF-8 and over-long integers; RecursionError absurd nesting.
         reason = "too deeply nested" if isinstance(exc, RecursionError) else "not valid JSON"
@@ -30,6 +30,11 @@ def parse_body(model: type[ModelT]) -> ModelT:
         return model.model_validate(data)
     except ValidationError as exc:
         raise validation_problem(exc, "body") from None
+
+
+def _reject_constant(name: str) -> None:
+    # Python's json accepts NaN and Infinity; JSON (RFC 8259) does not.
+    raise ValueError(f"{name} is not JSON")
 
 
 def parse_query(model: type[ModelT]) -> ModelT:

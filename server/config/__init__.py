@@ -44,7 +44,12 @@ def secrets_dir(environ: Mapping[str, str]) -> Path | None:
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-    """Settings of the profile named by APP_ENV (environment, then .env), validated."""
+    """Settings of the profile named by APP_ENV (environment, then .env), validated.
+
+    ``environ`` (default os.environ) decides the profile, the secrets dir, the dotenv file and
+    the misspelling check; pydantic-settings reads the values themselves from os.environ, the
+    dotenv file and the secrets dir. ``overrides`` win over every source.
+    """
     environ = os.environ if environ is None else environ
     env_file = environ.get(f"{ENV_PREFIX}ENV_FILE", ".env")
     dotenv = {k: v for k, v in dotenv_values(env_file).items() if v is not None}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SerializeAsAny, StringConstraints
 
 # PostgreSQL's int4: ids and offsets beyond it can only be wrong, and would fail in the database.
 MAX_INT4 = 2**31 - 1
@@ -49,7 +49,7 @@ ItemT = TypeVar("ItemT")
 
 
 class Page(BaseModel, Generic[ItemT]):
-    items: list[ItemT]
+    items: list[SerializeAsAny[ItemT]]
     total: int = Field(description="Items matching the query, on all pages.")
     limit: int
     offset: int

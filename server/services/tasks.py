@@ -11,6 +11,7 @@ from sqlalchemy.orm import selectinload
 from server.errors import Problem
 from server.extensions import db
 from server.models import Project, Tag, Task, TaskStatus
+from server.models.base import utcnow
 from server.services.common import check_version, get_or_404
 from server.services.tags import resolve_tags
 
@@ -62,6 +63,8 @@ def update_task(task_id: int, changes: dict[str, Any], expected_version: int | N
         _require_project(changes["project_id"])
     if "tags" in changes:
         task.tags = resolve_tags(changes.pop("tags") or [])
+        # The tags live in another table: touch the row so its version and updated_at move too.
+        task.updated_at = utcnow()
     for field, value in changes.items():
         setattr(task, field, value)
     db.session.commit()

@@ -1,0 +1,113 @@
+"""/api/v1/projects: good and bad input."""
+
+from __future__ import annotations
+
+from flask.testing import FlaskClient
+
+PROBLEM = "application/problem+json"
+
+
+def create(client: FlaskClient, name: str = "Alpha", **extra: object) -> dict:
+    response = client.post("/api/v1/projects", json={"name": name, **extra})
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def test_create_and_read(client: FlaskClient) -> None:
+    response = client.post("/api/v1/projects", json={"name": "  Alpha  ", "description": "first"})
+    assert response.status_code == 201
+    body = response.json
+    assert body["name"] == "Alpha"  # surrounding spaces stripped
+    assert body["description"] == "first"
+    assert body["task_count"] == 0
+    assert body["version"] == 1
+    assert response.headers["Location"] == f"/api/v1/projects/{body['id']}"
+    assert response.headers["ETag"] == '"v1"'
+
+    got = client.get(response.headers["Location"])
+    assert got.status_code == 200
+    assert got.json["name"] == "Alpha"
+    assert got.headers["ETag"] == '"v1"'
+
+
+def test_duplicate_name_is_409(client: FlaskClient) -> None:
+    create(client, "Same")
+    response = client.post("/api/v1/projects", json={"name": "Same"})
+    assert response.status_code == 409
+    assert response.mimetype == PROBLEM
+    assert response.json["type"].endswith("/duplicate")
+    # The failed insert left nothing half-written, and the session still works.
+    listing = client.get("/api/v1/projects").json
+    assert [p["name"] for p in listing["items"]] == ["Same"]
+
+
+def test_list_paginates_with_total_and_next(client: FlaskClient) -> None:
+    for i in range(5):
+        create(client, f"P{i}")
+    page = client.get("/api/v1/projects?limit=2").json
+    assert [p["name"] for p in page["items"]] == ["P0", "P1"]
+    assert page["total"] == 5
+    assert page["next"] == "/api/v1/projects?limit=2&offset=2"
+    last = client.get("/api/v1/projects?limit=2&offset=4").json
+    assert [p["name"] for p in last["items"]] == ["P4"]
+    assert last["next"] is None
+
+
+def test_list_filters_by_name(client: FlaskClient) -> None:
+    create(client, "Garden")
+    create(client, "Kitchen")
+    create(client, "100%_sure")
+    names = [p["name"] for p in client.get("/api/v1/projects?name=gard").json["items"]]
+    assert names == ["Garden"]
+    # LIKE wildcards in the filter are literal characters.
+    names = [p["name"] for p in client.get("/api/v1/projects?name=%25_").json["items"]]
+    assert names == ["100%_sure"]
+
+
+def test_task_count(client: FlaskClient) -> None:
+    project = create(client)
+    for title in ("a", "b"):
+        client.post("/api/v1/tasks", json={"project_id": project["id"], "title": title})
+    assert client.get(f"/api/v1/projects/{project['id']}").json["task_count"] == 2
+    listed = client.get("/api/v1/projects").json["items"][0]
+    assert listed["task_count"] == 2
+
+
+def test_patch_put_delete(client: FlaskClient) -> None:
+    project = create(client, description="old")
+    url = f"/api/v1/projects/{project['id']}"
+    patched = client.patch(url, json={"description": "new"})
+    assert patched.status_code == 200
+    assert patched.json == {**patched.json, "name": "Alpha", "description": "new", "version": 2}
+    put = client.put(url, json={"name": "Beta"})
+    assert put.status_code == 200
+    assert (put.json["name"], put.json["description"], put.json["version"]) == ("Beta", "", 3)
+    assert client.delete(url).status_code == 204
+    assert client.get(url).status_code == 404
+
+
+def test_delete_cascades_to_tasks(client: FlaskClient) -> None:
+    project = create(client)
+    task = client.post("/api/v1/tasks", json={"project_id": project["id"], "title": "t"}).json
+    assert client.delete(f"/api/v1/projects/{project['id']}").status_code == 204
+    assert client.get(f"/api/v1/tasks/{task['id']}").status_code == 404
+
+
+def test_rename_onto_existing_name_is_409(client: FlaskClient) -> None:
+    create(client, "One")
+    two = create(client, "Two")
+    response = client.patch(f"/api/v1/projects/{two['id']}", json={"name": "One"})
+    assert response.status_code == 409
+    assert client.get(f"/api/v1/projects/{two['id']}").json["name"] == "Two"
+
+
+def test_missing_project_is_404_problem(client: FlaskClient) -> None:
+    response = client.get("/api/v1/projects/999999")
+    assert response.status_code == 404
+    assert response.mimetype == PROBLEM
+    assert response.json["detail"] == "Project 999999 does not exist."
+    for method in ("patch", "put", "delete"):
+        assert (
+            getattr(client, method)("/api/v1/projects/999999", json={"name": "x"}).status_code
+            == 404
+        )

@@ -1,0 +1,144 @@
+"""Profiles, sources (env, .env, secrets dir) and the production refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.config import SettingsError, load_settings, secrets_dir
+from server.config.development import DevelopmentSettings
+from server.config.production import ProductionSettings
+from server.config import testing as testing_profile
+
+GOOD_KEY = "k" * 20 + "Q9x!" * 5
+PROD = {
+    "APP_ENV": "production",
+    "APP_SECRET_KEY": GOOD_KEY,
+    "APP_DATABASE_URL": "postgresql+psycopg2://app@db/app",
+    "APP_ENV_FILE": "/nonexistent",
+}
+
+
+def load(environ: dict[str, str], **overrides: object):  # type: ignore[no-untyped-def]
+    return load_settings(environ={"APP_ENV_FILE": "/nonexistent", **environ}, **overrides)
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """pydantic-settings reads os.environ itself: keep the caller's APP_* out of these tests."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("APP_") or name == "CREDENTIALS_DIRECTORY":
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_default_profile_is_development() -> None:
+    settings = load({})
+    assert isinstance(settings, DevelopmentSettings)
+    assert settings.log_format == "text"
+    assert settings.database_url.get_secret_value().endswith("@127.0.0.1:54320/app")
+
+
+def test_testing_profile() -> None:
+    settings = load({"APP_ENV": "testing"})
+    assert isinstance(settings, testing_profile.TestingSettings)
+    assert settings.ratelimit_enabled is False
+
+
+def test_production_profile_with_good_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in PROD.items():
+        monkeypatch.setenv(name, value)
+    settings = load(PROD)
+    assert isinstance(settings, ProductionSettings)
+    assert settings.log_format == "json"
+    assert settings.hsts is True
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"APP_SECRET_KEY": None}, "APP_SECRET_KEY: required"),
+        ({"APP_DATABASE_URL": None}, "APP_DATABASE_URL: required"),
+        ({"APP_SECRET_KEY": "short"}, "APP_SECRET_KEY: 5 characters"),
+        ({"APP_SECRET_KEY": "dev-only-insecure-secret-key-change-me"}, "APP_SECRET_KEY: a known"),
+        ({"APP_DEBUG": "true"}, "APP_DEBUG: debug mode is refused"),
+        (
+            {"APP_CORS_ORIGINS": "*", "APP_CORS_ALLOW_CREDENTIALS": "1"},
+            "APP_CORS_ORIGINS: '*' with",
+        ),
+        ({"APP_DATABASE_URL": "sqlite:///x.db"}, "APP_DATABASE_URL: must be a postgresql"),
+        ({"APP_WORKERS": "0"}, "APP_WORKERS: Input should be greater"),
+        ({"APP_REDIS_URL": "memcached://x"}, "APP_REDIS_URL: must start with"),
+        ({"APP_RATELIMIT_DEFAULT": "lots"}, "APP_RATELIMIT_DEFAULT: not a rate limit"),
+        ({"APP_LOG_LEVEL": "LOUD"}, "APP_LOG_LEVEL: Input should be"),
+        ({"APP_DATABSE_URL": "typo"}, "APP_DATABSE_URL: not a setting"),
+        ({"APP_ENV": "staging"}, "APP_ENV: 'staging' is not one of"),
+    ],
+)
+def test_production_refuses_with_one_line_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, changes: dict[str, str | None], named: str
+) -> None:
+    environ = {**PROD}
+    for name, value in changes.items():
+        if value is None:
+            environ.pop(name)
+        else:
+            environ[name] = value
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as info:
+        load(environ)
+    message = str(info.value)
+    assert message.startswith(named), message
+    assert "\n" not in message
+
+
+def test_dotenv_file_is_read_and_environment_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env_file = tmp_path / "custom.env"
+    env_file.write_text("APP_ENV=testing\nAPP_CACHE_TTL=77\nAPP_LOG_LEVEL=DEBUG\nOTHER=ignored\n")
+    monkeypatch.setenv("APP_LOG_LEVEL", "ERROR")
+    settings = load_settings(environ={"APP_ENV_FILE": str(env_file), "APP_LOG_LEVEL": "ERROR"})
+    assert settings.env == "testing"
+    assert settings.cache_ttl == 77
+    assert settings.log_level == "ERROR"
+
+
+def test_typo_in_dotenv_is_refused(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("APP_CACHE_TTLL=5\n")
+    with pytest.raises(SettingsError, match="APP_CACHE_TTLL: not a setting"):
+        load_settings(environ={"APP_ENV_FILE": str(env_file)})
+
+
+def test_secrets_directory_supplies_secrets(tmp_path: Path) -> None:
+    secrets = tmp_path / "creds"
+    secrets.mkdir()
+    (secrets / "APP_SECRET_KEY").write_text(GOOD_KEY + "\n")
+    (secrets / "APP_DATABASE_URL").write_text("postgresql://app:pw@db/app")
+    settings = load(
+        {"APP_ENV": "production", "CREDENTIALS_DIRECTORY": str(secrets)}, env="production"
+    )
+    assert settings.secret_key.get_secret_value() == GOOD_KEY
+    assert settings.database_url.get_secret_value() == "postgresql://app:pw@db/app"
+
+
+def test_secrets_dir_precedence(tmp_path: Path) -> None:
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    assert (
+        secrets_dir({"APP_SECRETS_DIR": str(first), "CREDENTIALS_DIRECTORY": str(second)}) == first
+    )
+    assert secrets_dir({"CREDENTIALS_DIRECTORY": str(second)}) == second
+    with pytest.raises(SettingsError, match="APP_SECRETS_DIR: .* is not a directory"):
+        secrets_dir({"APP_SECRETS_DIR": str(tmp_path / "missing")})
+
+
+def test_cors_origins_from_comma_list() -> None:
+    settings = load({}, cors_origins="https://a.example, https://b.example")
+    assert settings.cors_origins == ["https://a.example", "https://b.example"]

@@ -1,0 +1,170 @@
+"""Every error is application/problem+json with type, title, status and detail."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from server import create_app
+from server.config import Settings
+from server.errors import TYPE_BASE
+
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(response, status: int, slug: str) -> dict:  # type: ignore[no-untyped-def]
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == PROBLEM
+    body = response.json
+    assert body["type"] == TYPE_BASE + slug
+    assert body["status"] == status
+    assert body["title"]
+    assert body["detail"]
+    return body
+
+
+def post_raw(client: FlaskClient, data: bytes | str, content_type: str = "application/json"):  # type: ignore[no-untyped-def]
+    return client.post("/api/v1/projects", data=data, content_type=content_type)
+
+
+def test_unknown_route_is_404(client: FlaskClient) -> None:
+    assert_problem(client.get("/nope"), 404, "not-found")
+
+
+def test_wrong_method_is_405_with_allow(client: FlaskClient) -> None:
+    response = client.delete("/api/v1/projects")
+    assert_problem(response, 405, "method-not-allowed")
+    assert set(response.headers["Allow"].split(", ")) >= {"GET", "POST"}
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type"),
+    [
+        ('{"name": "x"}', "text/plain"),
+        ('{"name": "x"}', "application/x-www-form-urlencoded"),
+        ("", ""),
+    ],
+)
+def test_non_json_is_415(client: FlaskClient, data: str, content_type: str) -> None:
+    assert_problem(post_raw(client, data, content_type), 415, "unsupported-media-type")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"{",
+        b'{"name": "x"',
+        b"{'name': 'x'}",
+        b'{"name": "\xff\xfe"}',  # invalid UTF-8
+        b"[" * 100_000 + b"]" * 100_000,  # nesting beyond any parser's recursion limit
+        b'{"name": "x", "description": ' + b"9" * 5000 + b"}",  # over int's digit limit
+        b"NaN",
+    ],
+)
+def test_malformed_json_is_400(client: FlaskClient, data: bytes) -> None:
+    assert_problem(post_raw(client, data), 400, "malformed-json")
+    assert client.get("/api/v1/projects").json["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": 5}, "name"),
+        ({"name": None}, "name"),
+        ({"name": ""}, "name"),
+        ({"name": "   "}, "name"),
+        ({"name": "x" * 201}, "name"),
+        ({"name": "nul\x00byte"}, "name"),
+        ({"name": "ok", "descripton": "typo"}, "descripton"),
+        ({}, "name"),
+        ([{"name": "x"}], None),
+        ("just a string", None),
+    ],
+)
+def test_invalid_body_is_422_with_field_errors(
+    client: FlaskClient, body: object, field: str | None
+) -> None:
+    response = post_raw(client, json.dumps(body))
+    problem = assert_problem(response, 422, "validation-error")
+    assert problem["errors"], problem
+    assert problem["errors"][0]["in"] == "body"
+    if field:
+        assert problem["errors"][0]["field"] == field
+    assert client.get("/api/v1/projects").json["total"] == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"project_id": "1", "title": "t"},
+        {"project_id": 1.0, "title": "t"},
+        {"project_id": True, "title": "t"},
+        {"project_id": 2**31, "title": "t"},
+        {"project_id": -1, "title": "t"},
+        {"project_id": 10**30, "title": "t"},
+        {"project_id": 1, "title": "t", "tags": "a"},
+        {"project_id": 1, "title": "t", "tags": ["ok"] * 21},
+    ],
+)
+def test_wrong_types_for_task_are_422(client: FlaskClient, body: dict) -> None:
+    assert_problem(client.post("/api/v1/tasks", json=body), 422, "validation-error")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=0",
+        "limit=101",
+        "limit=-5",
+        "limit=abc",
+        "offset=-1",
+        "offset=99999999999999999999",
+        "limit=1.5",
+        "unknown=1",
+        "limit=1&limit=2",
+    ],
+)
+def test_bad_pagination_is_422(client: FlaskClient, query: str) -> None:
+    problem = assert_problem(client.get(f"/api/v1/projects?{query}"), 422, "validation-error")
+    assert problem["errors"][0]["in"] == "query"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/projects/0", "/api/v1/projects/2147483648", "/api/v1/tasks/-1", "/api/v1/tags/abc"],
+)
+def test_out_of_range_ids_are_404(client: FlaskClient, path: str) -> None:
+    assert_problem(client.get(path), 404, "not-found")
+
+
+def test_oversize_body_is_413(client: FlaskClient, settings: Settings) -> None:
+    data = json.dumps({"name": "x", "description": "y" * settings.max_content_length})
+    assert_problem(post_raw(client, data), 413, "payload-too-large")
+    assert client.get("/api/v1/projects").json["total"] == 0
+
+
+@pytest.fixture
+def failing_app(settings: Settings) -> Flask:
+    app = create_app(settings)
+
+    @app.get("/boom")
+    def boom() -> str:
+        raise RuntimeError("secret internals: password=hunter2")
+
+    return app
+
+
+def test_unexpected_error_is_500_without_internals(
+    failing_app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    response = failing_app.test_client().get("/boom")
+    body = assert_problem(response, 500, "internal-error")
+    text = response.get_data(as_text=True)
+    assert "hunter2" not in text
+    assert "Traceback" not in text
+    assert body["detail"] == "The server failed to handle the request."
+    assert "RuntimeError" in caplog.text  # logged for us, not shown to the client
