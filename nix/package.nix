@@ -1,0 +1,122 @@
+# The server as a Python application, built from nixpkgs' own Python packages and tested in
+# the build against a real PostgreSQL and Redis. Shape of nixpkgs'
+# pkgs/by-name/fi/fittrackee/package.nix (Flask + SQLAlchemy + psycopg2 + gunicorn).
+{
+  lib,
+  stdenv,
+  python3,
+  postgresql,
+  postgresqlTestHook,
+  redisTestHook,
+
+  # Exposed as passthru.tests (the flake passes the NixOS VM test). Not named `tests`:
+  # callPackage would fill that from pkgs.tests.
+  passthruTests ? { },
+}:
+
+let
+  pythonPackages = python3.pkgs;
+  root = ../.;
+
+  # Exactly what the wheel and its test suite need, so edits elsewhere rebuild nothing.
+  # README.md is here because pyproject.toml names it as `readme` (setuptools reads it).
+  # tests/stack starts process-compose and tests/nix needs Nix itself: neither can run in
+  # the build sandbox, so they are not even part of the source.
+  src = lib.fileset.toSource {
+    inherit root;
+    fileset = lib.fileset.unions [
+      ../pyproject.toml
+      ../alembic.ini
+      ../README.md
+      ../server
+      (lib.fileset.difference ../tests (
+        lib.fileset.unions [
+          (lib.fileset.maybeMissing ../tests/stack)
+          (lib.fileset.maybeMissing ../tests/nix)
+        ]
+      ))
+    ];
+  };
+
+  pyproject = lib.importTOML ../pyproject.toml;
+
+  # pyproject.toml `dependencies` (lower bounds only, so nixpkgs' versions satisfy them).
+  dependencies = with pythonPackages; [
+    alembic
+    flask
+    flask-caching
+    flask-cors
+    flask-limiter
+    flask-migrate
+    flask-sqlalchemy
+    gunicorn
+    # flask-limiter's Redis storage is `limits` with the `redis` client (the limits[redis] extra).
+    limits
+    psycopg2
+    pydantic
+    pydantic-settings
+    # server/config imports dotenv directly (pydantic-settings pulls it in as well).
+    python-dotenv
+    python-json-logger
+    redis
+    sqlalchemy
+  ];
+
+  optional-dependencies = {
+    sentry = [ pythonPackages.sentry-sdk ];
+  };
+
+  app = pythonPackages.buildPythonApplication {
+    pname = pyproject.project.name;
+    inherit (pyproject.project) version;
+    pyproject = true;
+
+    inherit src dependencies optional-dependencies;
+
+    build-system = [ pythonPackages.setuptools ];
+
+    nativeCheckInputs = [
+      pythonPackages.pytestCheckHook
+      pythonPackages.requests
+      postgresql
+      postgresqlTestHook
+      redisTestHook
+    ]
+    ++ optional-dependencies.sentry;
+
+    # The hooks export PGHOST (a socket directory), PGUSER=test_user, PGDATABASE=test_db and
+    # REDIS_SOCKET; tests/servers.py then uses those servers instead of starting its own.
+    # See pkgs/by-name/{po/postgresqlTestHook,re/redisTestHook} in nixpkgs.
+    # Port 0: Redis on the socket only, so parallel unsandboxed builds do not fight over 6379.
+    redisTestPort = 0;
+
+    # postgresqlTestHook is marked broken on Darwin (meta.badPlatforms).
+    doCheck = !stdenv.hostPlatform.isDarwin;
+
+    # Tests that start the whole process-compose stack.
+    disabledTestMarks = [ "stack" ];
+
+    pythonImportsCheck = [ "server" ];
+
+    passthru = {
+      tests = passthruTests;
+
+      # The interpreter with this package, its dependencies and the optional Sentry support:
+      # what gunicorn, `flask-nix-stack` and alembic run in (the image and `nix run`).
+      runtimeEnv = python3.withPackages (
+        _: [ (pythonPackages.toPythonModule app) ] ++ optional-dependencies.sentry
+      );
+
+      # For the dev shell, which installs the same dependencies beside an editable checkout.
+      pythonDependencies = dependencies ++ optional-dependencies.sentry;
+    };
+
+    meta = {
+      inherit (pyproject.project) description;
+      license = lib.licenses.mit;
+      mainProgram = "flask-nix-stack";
+      platforms = lib.platforms.linux ++ lib.platforms.darwin;
+    };
+  };
+in
+app
