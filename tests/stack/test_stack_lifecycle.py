@@ -30,6 +30,8 @@ def test_prod_stack_serves_stops_and_keeps_data(stack: Any, stack_http: Any) -> 
     status, read = stack_http("GET", f"{s.base_url}/api/v1/tasks/{task['id']}")
     assert (status, read["title"], read["tags"]) == (200, "survive a restart", ["stack"])
     assert "gunicorn" in s.log(tail=10_000)
+    running = " ".join(cmd for _, cmd in s.leftovers())
+    assert "postgres" in running and "redis-server" in running, "the process scan sees nothing"
 
     assert_stopped_cleanly(s, s.stop())
 
