@@ -18,7 +18,10 @@ let
     // extra;
 
   pkgs = {
-    flask-nix-stack = fakePackage "flask-nix-stack-0.1.0" { meta.mainProgram = "flask-nix-stack"; };
+    flask-nix-stack = fakePackage "flask-nix-stack-0.1.0" {
+      meta.mainProgram = "flask-nix-stack";
+      runtimeEnv = fakePackage "python3-3.12-env" { };
+    };
     coreutils = fakePackage "coreutils-9.5" { };
     systemd = fakePackage "systemd-257" { };
     writeShellScriptBin = pname: text: fakePackage pname { inherit text; };
@@ -208,6 +211,7 @@ let
       systemPackages = map (p: p.name) config.environment.systemPackages;
       manageScript = lib.concatMapStrings (p: p.text or "") config.environment.systemPackages;
       packagePath = pkgs.flask-nix-stack.outPath;
+      runtimeEnvPath = pkgs.flask-nix-stack.runtimeEnv.outPath;
       # Setting names the module declares, set or not (tests/nix/test_settings_names.py).
       declaredSettings = lib.filter (n: !lib.hasPrefix "_" n) (
         lib.attrNames (evaluated.options.services.flask-nix-stack.settings.type.getSubOptions [ ])
@@ -323,7 +327,8 @@ let
       in
       expect (c.failedAssertions == [ ]) "local: assertions failed: ${toString c.failedAssertions}"
       ++ expect (
-        c.web.serviceConfig.ExecStart == "${pkg}/bin/gunicorn -c python:server.gunicorn_conf server.wsgi:app"
+        c.web.serviceConfig.ExecStart
+        == "${pkgs.flask-nix-stack.runtimeEnv}/bin/gunicorn -c python:server.gunicorn_conf server.wsgi:app"
       ) "local: web ExecStart is ${c.web.serviceConfig.ExecStart}"
       ++ expect (
         c.migrate.serviceConfig.ExecStart == "${pkg}/bin/flask-nix-stack db upgrade"

@@ -11,6 +11,10 @@ let
   cfg = config.services.flask-nix-stack;
   name = "flask-nix-stack";
 
+  # gunicorn has to import `server`: run it from the package's Python environment (its
+  # passthru.runtimeEnv, see nix/package.nix), as pretalx.nix does with its pythonEnv.
+  pythonEnv = cfg.package.runtimeEnv;
+
   stateDir = "/var/lib/${name}";
   runtimeDir = "/run/${name}";
   migrateUnit = "${name}-migrate.service";
@@ -195,7 +199,9 @@ in
   options.services.flask-nix-stack = {
     enable = lib.mkEnableOption "flask-nix-stack, a Flask JSON API served by gunicorn";
 
-    package = lib.mkPackageOption pkgs "flask-nix-stack" { };
+    package = lib.mkPackageOption pkgs "flask-nix-stack" {
+      extraDescription = "It must provide `passthru.runtimeEnv`, a Python environment with the server and gunicorn.";
+    };
 
     user = lib.mkOption {
       type = lib.types.str;
@@ -462,7 +468,7 @@ in
           NotifyAccess = "main";
           # Bind, workers and threads come from APP_BIND / APP_WORKERS / APP_THREADS.
           ExecStart = lib.concatStringsSep " " (
-            [ "${lib.getExe' cfg.package "gunicorn"} -c python:server.gunicorn_conf" ]
+            [ "${lib.getExe' pythonEnv "gunicorn"} -c python:server.gunicorn_conf" ]
             ++ lib.optional (cfg.gunicorn.extraArgs != "") cfg.gunicorn.extraArgs
             ++ [ "server.wsgi:app" ]
           );

@@ -49,10 +49,10 @@ def test_expectations_in_nix_hold(evaluated: dict[str, Any]) -> None:
 
 def test_local_web_unit_runs_gunicorn_after_migrations(cases: dict[str, Any]) -> None:
     web = cases["local"]["web"]
-    pkg = cases["local"]["packagePath"]
+    env_path = cases["local"]["runtimeEnvPath"]
     svc = web["serviceConfig"]
     assert svc["ExecStart"] == (
-        f"{pkg}/bin/gunicorn -c python:server.gunicorn_conf server.wsgi:app"
+        f"{env_path}/bin/gunicorn -c python:server.gunicorn_conf server.wsgi:app"
     )
     assert svc["Type"] == "notify"
     assert svc["ExecReload"].endswith("/bin/kill -HUP $MAINPID")
@@ -157,7 +157,7 @@ def test_external_backends_port_and_settings(cases: dict[str, Any]) -> None:
     ext = cases["external"]
     web, svc = ext["web"], ext["web"]["serviceConfig"]
     assert svc["ExecStart"] == (
-        f"{ext['packagePath']}/bin/gunicorn -c python:server.gunicorn_conf"
+        f"{ext['runtimeEnvPath']}/bin/gunicorn -c python:server.gunicorn_conf"
         ' "--max-requests=1000" "--name=api server" server.wsgi:app'
     )
     assert web["environment"] == {

@@ -78,12 +78,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def argv(exec_start: str, store_path: str) -> list[str]:
-    """ExecStart split as systemd does (quotes), with the package's store path made local."""
+def argv(exec_start: str, facts: dict[str, Any]) -> list[str]:
+    """ExecStart split as systemd does (quotes), with the package's store paths made local."""
     words = shlex.split(exec_start)
-    prefix = f"{store_path}/bin/"
-    assert words[0].startswith(prefix), exec_start
-    return [str(LOCAL_BIN / words[0].removeprefix(prefix)), *words[1:]]
+    for store_path in (facts["packagePath"], facts["runtimeEnvPath"]):
+        prefix = f"{store_path}/bin/"
+        if words[0].startswith(prefix):
+            return [str(LOCAL_BIN / words[0].removeprefix(prefix)), *words[1:]]
+    raise AssertionError(f"{exec_start}: not a program of the package")
 
 
 def read_environment_file(path: Path) -> dict[str, str]:
@@ -183,20 +185,19 @@ def test_generated_units_run(
         if not (LOCAL_BIN / script).exists():
             pytest.skip(f"{LOCAL_BIN / script} missing: install the server into this venv")
     facts = cases[case]
-    store = facts["packagePath"]
     env, endpoint = unit_environment(
         facts, state_dir, pg.create_database(f"fns_module_{case}"), redis_url
     )
     assert facts["migrate"]["environment"] == facts["web"]["environment"]
 
-    run_command(argv(facts["migrate"]["serviceConfig"]["ExecStart"], store), env, state_dir)
+    run_command(argv(facts["migrate"]["serviceConfig"]["ExecStart"], facts), env, state_dir)
     current = run_command([str(LOCAL_BIN / "flask-nix-stack"), "db", "current"], env, state_dir)
     assert "(head)" in current
 
     log = state_dir / "gunicorn.log"
     with log.open("wb") as log_file:
         server = subprocess.Popen(
-            argv(facts["web"]["serviceConfig"]["ExecStart"], store),
+            argv(facts["web"]["serviceConfig"]["ExecStart"], facts),
             env=env,
             cwd=state_dir,
             stdout=log_file,
