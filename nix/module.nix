@@ -292,18 +292,18 @@ in
     };
 
     environmentFile = lib.mkOption {
-      type = with lib.types; nullOr path;
+      type = with lib.types; nullOr externalPath;
       default = null;
       example = "/run/secrets/flask-nix-stack.env";
       description = ''
         File of `APP_NAME=value` lines read by both units (systemd `EnvironmentFile=`), for
-        secrets kept out of the Nix store. Give a string, not a Nix path literal, or the file is
-        copied into the store.
+        secrets kept out of the Nix store (a string path; a Nix path literal is refused, as it
+        would copy the file into the store).
       '';
     };
 
     credentials = lib.mkOption {
-      type = with lib.types; attrsOf path;
+      type = with lib.types; attrsOf externalPath;
       default = { };
       example = {
         APP_SECRET_KEY = "/run/keys/flask-nix-stack-secret-key";
