@@ -158,19 +158,19 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("nix_file", files, ids=[str(f.relative_to(REPO_ROOT)) for f in files])
 
 
-@pytest.fixture(name="nix_eval")
+@pytest.fixture(name="nix_eval", scope="session")
 def nix_eval_fixture() -> Callable[..., Any]:
     """The `nix_eval` helper above, as a fixture."""
     return nix_eval
 
 
-@pytest.fixture(name="nix_parse")
+@pytest.fixture(name="nix_parse", scope="session")
 def nix_parse_fixture() -> Callable[[Path], subprocess.CompletedProcess[str]]:
     """The `nix_parse` helper above, as a fixture."""
     return nix_parse
 
 
-@pytest.fixture(name="nixpkgs_lib")
+@pytest.fixture(name="nixpkgs_lib", scope="session")
 def nixpkgs_lib_fixture() -> Path:
     """The directory that `<nixpkgs>` resolves to for evaluation; skips when there is none."""
     nixpkgs = find_nixpkgs()

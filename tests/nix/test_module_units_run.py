@@ -9,6 +9,7 @@ server must become ready, survive a SIGHUP reload (ExecReload) and stop cleanly 
 
 from __future__ import annotations
 
+import getpass
 import http.client
 import json
 import secrets
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from psycopg2 import sql
 
 MODULE_EVAL = Path(__file__).resolve().parents[2] / "nix" / "module-eval.nix"
 LOCAL_BIN = Path(sys.prefix) / "bin"  # the venv running pytest, with the editable server
@@ -100,6 +102,77 @@ def cases(nix_eval: Callable[..., Any]) -> dict[str, Any]:
     return nix_eval(f"(import {MODULE_EVAL} {{ lib = import <nixpkgs/lib>; }}).cases")
 
 
+@dataclass
+class Backends:
+    database_url: str
+    redis_url: str
+
+
+def local_backends(facts: dict[str, Any], pg: Any, state_dir: Path) -> Iterator[Backends]:
+    """The module's own socket URLs, relocated: what createLocally gives, minus systemd.
+
+    The database is owned by a non-superuser role named like the OS user, as ensureUsers with
+    ensureDBOwnership makes it (PostgreSQL 15 lets only the owner create in `public`); the
+    test cluster trusts local connections where NixOS uses peer authentication. Redis listens
+    on a Unix socket only, as a named services.redis.servers instance does.
+    """
+    if pg.workdir is None:
+        pytest.skip("PostgreSQL is external (PGHOST): cannot add a role and a socket database")
+    env = facts["web"]["environment"]
+    database = "flask-nix-stack"
+    assert env["APP_DATABASE_URL"] == f"postgresql+psycopg2:///{database}?host=/run/postgresql"
+    role = getpass.getuser()
+    conn = pg.connect()
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
+        if cur.fetchone() is None:
+            cur.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        cur.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
+        )
+        cur.execute(
+            sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                sql.Identifier(database), sql.Identifier(role)
+            )
+        )
+    conn.close()
+    database_url = env["APP_DATABASE_URL"].replace(
+        "host=/run/postgresql", f"host={pg.workdir}&port={pg.port}"
+    )
+
+    module_socket = facts["redis"]["unixSocket"]
+    assert env["APP_REDIS_URL"] == f"unix://{module_socket}?db=0"
+    sock = state_dir / "redis.sock"
+    redis_server = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            "0",
+            "--unixsocket",
+            str(sock),
+            "--unixsocketperm",
+            str(facts["redis"]["unixSocketPerm"]),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(state_dir),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while not sock.exists():
+            assert redis_server.poll() is None, "redis-server exited"
+            assert time.monotonic() < deadline, "redis-server socket did not appear"
+            time.sleep(0.05)
+        yield Backends(database_url, env["APP_REDIS_URL"].replace(module_socket, str(sock)))
+    finally:
+        redis_server.terminate()
+        redis_server.wait(timeout=30)
+
+
 @pytest.fixture
 def state_dir() -> Iterator[Path]:
     # Short: it may hold the gunicorn socket (path limit ~107 bytes).
@@ -172,22 +245,35 @@ def wait_ready(server: subprocess.Popen[bytes], endpoint: Endpoint, log: Path) -
     pytest.fail(f"/health/ready not 200 after {READY_TIMEOUT_S}s ({last}):\n{log.read_text()}")
 
 
+@pytest.fixture
+def backends(
+    request: pytest.FixtureRequest,
+    cases: dict[str, Any],
+    pg: Any,
+    redis_url: str,
+    state_dir: Path,
+) -> Iterator[Backends]:
+    """Local case: the module's socket URLs, relocated; external case: this session's servers."""
+    case = request.node.callspec.params["case"]
+    if case == "local":
+        yield from local_backends(cases[case], pg, state_dir)
+    else:
+        yield Backends(pg.create_database(f"fns_module_{case}"), redis_url)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("case", ["local", "external"])
 def test_generated_units_run(
     case: str,
     cases: dict[str, Any],
-    pg: Any,
-    redis_url: str,
+    backends: Backends,
     state_dir: Path,
 ) -> None:
     for script in ("flask-nix-stack", "gunicorn"):
         if not (LOCAL_BIN / script).exists():
             pytest.skip(f"{LOCAL_BIN / script} missing: install the server into this venv")
     facts = cases[case]
-    env, endpoint = unit_environment(
-        facts, state_dir, pg.create_database(f"fns_module_{case}"), redis_url
-    )
+    env, endpoint = unit_environment(facts, state_dir, backends.database_url, backends.redis_url)
     assert facts["migrate"]["environment"] == facts["web"]["environment"]
 
     run_command(argv(facts["migrate"]["serviceConfig"]["ExecStart"], facts), env, state_dir)

@@ -193,8 +193,19 @@ class Stack:
         self.process.send_signal(signal.SIGTERM)
         return self.wait_exit()
 
-    def leftovers(self) -> list[tuple[int, str]]:
-        return processes_with_env(f"STACK_DATA_DIR={self.data_dir}")
+    def leftovers(self, grace: float = 0.0) -> list[tuple[int, str]]:
+        """Processes of this stack still alive, after waiting up to `grace` s for them to go.
+
+        The grace covers a readiness probe run that was in flight when process-compose exited:
+        it notices within 0.1 s and ends by itself (process-compose.yaml). Servers never end
+        by themselves, so they still show up.
+        """
+        deadline = time.monotonic() + grace
+        while (found := processes_with_env(f"STACK_DATA_DIR={self.data_dir}")) and (
+            time.monotonic() < deadline
+        ):
+            time.sleep(0.1)
+        return found
 
     def log(self, tail: int = 120) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

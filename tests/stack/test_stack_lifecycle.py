@@ -11,7 +11,7 @@ pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
 def assert_stopped_cleanly(stack: Any, code: int) -> None:
     assert code == 0, f"process-compose exited {code}:\n{stack.log()}"
-    assert stack.leftovers() == [], f"processes outlived the stack:\n{stack.log()}"
+    assert stack.leftovers(grace=2.0) == [], f"processes outlived the stack:\n{stack.log()}"
     pid_file = stack.data_dir / "postgres" / "postmaster.pid"
     assert not pid_file.exists(), "postgres left postmaster.pid behind: not a clean shutdown"
 

@@ -1,0 +1,5 @@
+"""``python -m server`` is the ``flask-nix-stack`` command."""
+
+from server.cli import main
+
+main()

@@ -1,0 +1,44 @@
+"""Run the installed command line the way an operator would: a subprocess with its own env."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def app_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
+    """A clean environment: no APP_* from the caller, no .env from the working directory."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APP_")}
+    env.update(
+        {
+            "APP_ENV": "testing",
+            "APP_ENV_FILE": "/nonexistent",
+            "APP_DATABASE_URL": database_url,
+            "APP_REDIS_URL": redis_url,
+            "APP_LOG_LEVEL": "WARNING",
+            **extra,
+        }
+    )
+    return env
+
+
+def run_cli(
+    *args: str, env: dict[str, str], check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [str(BIN / "flask-nix-stack"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{args} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+        )
+    return result

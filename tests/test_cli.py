@@ -1,0 +1,64 @@
+"""The flask-nix-stack command: config check, db, seed, and one-line setting errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from clirun import app_env, run_cli
+from servers import Postgres
+
+
+@pytest.fixture(scope="module")
+def cli_env(pg: Postgres, redis_url: str) -> dict[str, str]:
+    return app_env(pg.create_database("fns_cli"), redis_url)
+
+
+def test_config_check_masks_secrets(cli_env: dict[str, str]) -> None:
+    env = {**cli_env, "APP_DATABASE_URL": "postgresql://app:hunter2@db:5432/app"}
+    result = run_cli("config", "check", env=env)
+    assert "APP_SECRET_KEY=***" in result.stdout
+    assert "APP_DATABASE_URL=postgresql://app:***@db:5432/app" in result.stdout
+    assert "hunter2" not in result.stdout + result.stderr
+    assert "ok: profile testing" in result.stderr
+    as_json = json.loads(run_cli("config", "check", "--json", env=env).stdout)
+    assert as_json["APP_ENV"] == "testing"
+    assert as_json["APP_CACHE_TTL"] == 30
+
+
+def test_config_check_fails_with_one_line(cli_env: dict[str, str]) -> None:
+    env = {**cli_env, "APP_ENV": "production", "APP_SECRET_KEY": "short"}
+    result = run_cli("config", "check", env=env, check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "configuration error: APP_SECRET_KEY: 5 characters; production needs 32 or more random "
+        "characters"
+    ]
+
+
+def test_app_commands_refuse_bad_settings_in_one_line(cli_env: dict[str, str]) -> None:
+    result = run_cli("routes", env={**cli_env, "APP_WORKERS": "many"}, check=False)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("configuration error: APP_WORKERS:")
+
+
+def test_db_upgrade_current_check_seed_downgrade(cli_env: dict[str, str]) -> None:
+    run_cli("db", "upgrade", env=cli_env)
+    current = run_cli("db", "current", env=cli_env)
+    assert "(head)" in current.stdout
+    run_cli("db", "check", env=cli_env)
+    first = run_cli("seed", env=cli_env)
+    assert "seeded: 1 project(s), 3 task(s) created" in first.stdout
+    again = run_cli("seed", env=cli_env)
+    assert "seeded: 0 project(s), 0 task(s) created" in again.stdout
+    run_cli("db", "downgrade", "base", env=cli_env)
+    assert "(head)" not in run_cli("db", "current", env=cli_env).stdout
+
+
+def test_routes_lists_the_api(cli_env: dict[str, str]) -> None:
+    output = run_cli("routes", env=cli_env).stdout
+    for path in ("/api/v1/projects", "/api/v1/tasks/<int:task_id>", "/health/ready"):
+        assert path in output.replace("(min=1, max=2147483647)", "")

@@ -1,0 +1,94 @@
+"""The production server: gunicorn with the packaged config, for real."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from clirun import app_env, run_cli
+from servers import Postgres, free_port, wait_until
+
+GUNICORN = str(Path(sys.executable).parent / "gunicorn")
+
+
+@pytest.fixture(scope="module")
+def env(pg: Postgres, redis_url: str) -> dict[str, str]:
+    environment = app_env(
+        pg.create_database("fns_gunicorn"),
+        redis_url,
+        APP_LOG_FORMAT="json",
+        APP_LOG_LEVEL="INFO",
+        APP_KEY_PREFIX="gunicorn-test",
+    )
+    run_cli("db", "upgrade", env=environment)
+    return environment
+
+
+@pytest.fixture
+def server(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    port = free_port()
+    process = subprocess.Popen(
+        [GUNICORN, "-c", "python:server.gunicorn_conf", "server.wsgi:app"],
+        env={**env, "APP_BIND": f"127.0.0.1:{port}", "APP_WORKERS": "2"},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: requests.get(f"{base}/health/live", timeout=1).ok, 30, "gunicorn")
+        yield base, process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)
+        if process.stderr:
+            process.stderr.close()
+
+
+def test_serves_the_api_and_stops_cleanly(server: tuple[str, subprocess.Popen[str]]) -> None:
+    base, process = server
+    assert requests.get(f"{base}/health/ready", timeout=5).json()["status"] == "ok"
+    created = requests.post(
+        f"{base}/api/v1/projects", json={"name": f"gunicorn-{time.time()}"}, timeout=5
+    )
+    assert created.status_code == 201
+    assert (
+        requests.get(base + created.headers["Location"], timeout=5).json()["id"]
+        == created.json()["id"]
+    )
+    response = requests.get(
+        f"{base}/health/live", headers={"X-Request-ID": "gunicorn-req-1"}, timeout=5
+    )
+    assert response.headers["X-Request-ID"] == "gunicorn-req-1"
+
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=40) == 0
+    assert process.stderr is not None
+    lines = [
+        json.loads(line) for line in process.stderr.read().splitlines() if line.startswith("{")
+    ]
+    access = [line for line in lines if line["logger"] == "gunicorn.access"]
+    assert any("gunicorn-req-1" in line["message"] for line in access), access
+    assert any(line["logger"] == "gunicorn.error" for line in lines)
+
+
+def test_bad_setting_stops_startup_with_one_line(env: dict[str, str]) -> None:
+    result = subprocess.run(
+        [GUNICORN, "-c", "python:server.gunicorn_conf", "server.wsgi:app"],
+        env={**env, "APP_ENV": "production", "APP_SECRET_KEY": "x" * 40, "APP_DEBUG": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "configuration error: APP_DEBUG: debug mode is refused in production" in result.stderr
+    assert "Traceback" not in result.stderr

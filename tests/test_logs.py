@@ -1,0 +1,80 @@
+"""JSON logs in production carry the request id; text logs in development."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import logging.config
+
+import pytest
+from flask import Flask
+
+from conftest import make_settings
+from server.config import Settings
+from server.logs import logging_config
+from server.middleware.request_id import current_request_id
+
+
+def _capture(settings: Settings) -> io.StringIO:
+    config = logging_config(settings)
+    stream = io.StringIO()
+    config["handlers"]["stderr"]["stream"] = stream
+    logging.config.dictConfig(config)
+    return stream
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging(settings: Settings) -> object:
+    yield
+    logging.config.dictConfig(logging_config(settings))
+
+
+def test_json_lines_with_request_id(settings: Settings) -> None:
+    json_settings = make_settings(
+        settings.database_url.get_secret_value(), settings.redis_url, log_format="json"
+    )
+    stream = _capture(json_settings)
+    token = current_request_id.set("req-42")
+    try:
+        logging.getLogger("server.test").warning("hello %s", "world")
+    finally:
+        current_request_id.reset(token)
+    record = json.loads(stream.getvalue().strip().splitlines()[-1])
+    assert record["message"] == "hello world"
+    assert record["level"] == "WARNING"
+    assert record["logger"] == "server.test"
+    assert record["request_id"] == "req-42"
+    assert "time" in record
+
+
+def test_text_lines_outside_requests(settings: Settings) -> None:
+    stream = _capture(settings)
+    logging.getLogger("server.test").error("plain")
+    line = stream.getvalue().strip().splitlines()[-1]
+    assert line.endswith("ERROR   server.test [-] plain")
+
+
+@pytest.fixture
+def fresh_app(app: Flask, settings: Settings) -> Flask:
+    # Built in setup: create_app configures logging, which would drop caplog's handler mid-test.
+    from server import create_app
+
+    return create_app(settings)
+
+
+def test_request_id_reaches_app_logs(fresh_app: Flask, caplog: pytest.LogCaptureFixture) -> None:
+    from server.middleware.request_id import RequestIdFilter
+
+    caplog.handler.addFilter(RequestIdFilter())
+    app = fresh_app
+
+    @app.get("/log-something")
+    def log_something() -> str:
+        logging.getLogger("server.view").info("inside")
+        return "ok"
+
+    with caplog.at_level(logging.INFO):
+        app.test_client().get("/log-something", headers={"X-Request-ID": "trace-me"})
+    record = next(r for r in caplog.records if r.getMessage() == "inside")
+    assert record.request_id == "trace-me"  # type: ignore[attr-defined]

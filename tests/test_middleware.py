@@ -1,0 +1,113 @@
+"""Request ids, security headers, CORS and proxy handling."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from conftest import make_settings
+from server import create_app
+from server.config import Settings
+from server.middleware.security_headers import API_HEADERS, HSTS
+
+
+def test_request_id_is_echoed_or_generated(client: FlaskClient) -> None:
+    given = client.get("/health/live", headers={"X-Request-ID": "abc-123.x:y"})
+    assert given.headers["X-Request-ID"] == "abc-123.x:y"
+    generated = client.get("/health/live").headers["X-Request-ID"]
+    assert len(generated) == 32
+    assert generated != client.get("/health/live").headers["X-Request-ID"]
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    ["a\nfake log line", "x" * 129, "id with spaces", '"quoted"', "a\rb", "ünïcode"],
+)
+def test_hostile_request_ids_are_replaced(client: FlaskClient, hostile: str) -> None:
+    # Through the WSGI environ: the test client itself refuses newlines in headers.
+    environ = {"HTTP_X_REQUEST_ID": hostile.encode("utf-8").decode("latin-1")}
+    response = client.get("/health/live", environ_base=environ)
+    assert response.headers["X-Request-ID"] != hostile
+    assert len(response.headers["X-Request-ID"]) == 32
+
+
+@pytest.mark.parametrize(
+    "path", ["/health/live", "/api/v1/projects", "/nope", "/api/v1/projects/0"]
+)
+def test_security_headers_on_every_response(client: FlaskClient, path: str) -> None:
+    response = client.get(path)
+    for name, value in API_HEADERS.items():
+        assert response.headers[name] == value
+    assert "Strict-Transport-Security" not in response.headers
+
+
+def test_hsts_when_enabled(settings: Settings) -> None:
+    app = create_app(
+        make_settings(settings.database_url.get_secret_value(), settings.redis_url, hsts=True)
+    )
+    assert app.test_client().get("/health/live").headers["Strict-Transport-Security"] == HSTS
+
+
+@pytest.fixture
+def cors_app(settings: Settings, app: Flask) -> Flask:
+    return create_app(
+        make_settings(
+            settings.database_url.get_secret_value(),
+            settings.redis_url,
+            cors_origins="https://app.example",
+        )
+    )
+
+
+def test_cors_allows_listed_origin_only(cors_app: Flask) -> None:
+    client = cors_app.test_client()
+    allowed = client.get("/api/v1/projects", headers={"Origin": "https://app.example"})
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert "ETag" in allowed.headers["Access-Control-Expose-Headers"]
+    denied = client.get("/api/v1/projects", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in denied.headers
+    preflight = client.options(
+        "/api/v1/projects",
+        headers={
+            "Origin": "https://app.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "Content-Type, If-Match",
+        },
+    )
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+
+
+def test_no_cors_by_default(client: FlaskClient) -> None:
+    response = client.get("/api/v1/projects", headers={"Origin": "https://app.example"})
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def _seen_address(app: Flask) -> str:
+    @app.get("/whoami")
+    def whoami() -> str:
+        from flask import request
+
+        return request.remote_addr or ""
+
+    response = app.test_client().get(
+        "/whoami",
+        headers={"X-Forwarded-For": "203.0.113.9, 198.51.100.7"},
+        environ_base={"REMOTE_ADDR": "10.0.0.1"},
+    )
+    return response.get_data(as_text=True)
+
+
+def test_forwarded_for_ignored_without_trusted_proxies(settings: Settings) -> None:
+    app = create_app(make_settings(settings.database_url.get_secret_value(), settings.redis_url))
+    assert _seen_address(app) == "10.0.0.1"
+
+
+def test_forwarded_for_trusted_for_one_hop(settings: Settings) -> None:
+    app = create_app(
+        make_settings(
+            settings.database_url.get_secret_value(), settings.redis_url, proxy_fix_x_for=1
+        )
+    )
+    assert _seen_address(app) == "198.51.100.7"
