@@ -1,8 +1,9 @@
 # A stand-in for `import nixpkgs { system; overlays; }` with nixpkgs' real lib, so flake.nix's
-# outputs can be evaluated where no nixpkgs (and no store) exists. callPackage records which file
-# it was given and with which arguments instead of building; the Python package set holds only
-# the attribute names checked against nixpkgs' source (pkgs/development/python-modules/<name>),
-# so nix/package.nix fails to evaluate here if it names any other.
+# outputs can be evaluated where there is neither nixpkgs nor a store (tests/nix/
+# test_flake_outputs.py). The overlays and nix/package.nix are evaluated for real; callPackage
+# of any other file, runCommand and runNixOSTest only record their arguments. The Python set
+# holds only the attribute names checked against nixpkgs' source
+# (pkgs/development/python-modules/<name>), so nix/package.nix fails here if it names another.
 {
   system,
   overlays ? [ ],
@@ -46,46 +47,63 @@ let
     "sqlalchemy"
   ];
 
-  pythonPackages = lib.genAttrs verifiedPythonPackages (name: fake "python3-${name}" { })
-    // {
-      buildPythonApplication = attrs: fake "${attrs.pname}-${attrs.version}" { inherit attrs; } // attrs.passthru // { inherit (attrs) meta version; };
-      toPythonModule = drv: drv;
-      mkPythonEditablePackage = attrs: fake "${attrs.pname}-editable" { inherit attrs; };
-    };
+  builders = {
+    buildPythonApplication =
+      attrs:
+      fake "${attrs.pname}-${attrs.version}" (
+        attrs.passthru
+        // {
+          inherit attrs;
+          inherit (attrs) meta version;
+        }
+      );
+    toPythonModule = drv: drv;
+    mkPythonEditablePackage = attrs: fake "${attrs.pname}-editable" { inherit attrs; };
+  };
+
+  pythonPackages = lib.genAttrs verifiedPythonPackages (name: fake "python3-${name}" { }) // builders;
 
   python3 = fake "python3" {
     pkgs = pythonPackages;
     withPackages = f: fake "python3-env" { packages = f pythonPackages; };
   };
 
+  scripts = {
+    stack = fake "flask-nix-stack-up" {
+      meta.description = "stack";
+      meta.mainProgram = "flask-nix-stack-up";
+    };
+    migrate = fake "flask-nix-stack-migrate" {
+      meta.description = "migrate";
+      meta.mainProgram = "flask-nix-stack-migrate";
+    };
+  };
+
   base = final: {
     inherit lib python3;
     stdenv.hostPlatform = lib.systems.elaborate system;
+
     callPackage =
       fn: args:
       let
         file = baseNameOf fn;
-        fnArgs = builtins.functionArgs (import fn);
-        auto = builtins.intersectAttrs fnArgs final;
+        auto = builtins.intersectAttrs (builtins.functionArgs (import fn)) final;
       in
       if file == "package.nix" then
         import fn (auto // args)
       else
-        fake (lib.removeSuffix ".nix" file) {
-          callPackage = {
-            inherit file args;
-          };
-          stack = fake "flask-nix-stack-up" {
-            meta.description = "stack";
-            meta.mainProgram = "flask-nix-stack-up";
-          };
-          migrate = fake "flask-nix-stack-migrate" {
-            meta.description = "migrate";
-            meta.mainProgram = "flask-nix-stack-migrate";
-          };
-        };
-    runCommand = name: env: script: fake name { inherit env script; };
+        fake (lib.removeSuffix ".nix" file) (
+          scripts
+          // {
+            callPackage = { inherit file args; };
+          }
+        );
+
+    runCommand =
+      name: env: script:
+      fake name { inherit env script; };
     testers.runNixOSTest = test: fake "nixos-test-${test.name}" { inherit test; };
+
     postgresql = fake "postgresql" { };
     postgresqlTestHook = fake "postgresql-test-hook" { };
     redisTestHook = fake "redis-test-hook" { };
