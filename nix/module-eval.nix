@@ -212,6 +212,16 @@ let
       manageScript = lib.concatMapStrings (p: p.text or "") config.environment.systemPackages;
       packagePath = pkgs.flask-nix-stack.outPath;
       runtimeEnvPath = pkgs.flask-nix-stack.runtimeEnv.outPath;
+      # Every visible option of the module needs a description (the NixOS manual renders them).
+      undocumentedOptions = map (o: o.name) (
+        lib.filter (
+          o:
+          lib.hasPrefix "services.flask-nix-stack." o.name
+          && o.visible
+          && !o.internal
+          && (o.description or null == null || o.description == "")
+        ) (lib.optionAttrSetToDocList evaluated.options)
+      );
       # Setting names the module declares, set or not (tests/nix/test_settings_names.py).
       declaredSettings = lib.filter (n: !lib.hasPrefix "_" n) (
         lib.attrNames (evaluated.options.services.flask-nix-stack.settings.type.getSubOptions [ ])
@@ -366,6 +376,7 @@ let
     ++ expect (cases.nginxTcp.nginx.upstreams.flask-nix-stack.servers ? "[::1]:8000") "nginxTcp: upstream"
     ++ expect (cases.nginxTcp.firewallTCPPorts == [ 80 443 ]) "nginxTcp: firewall"
     ++ expect (cases.nginxTcp.nginxUnit == null) "nginxTcp: nginx unit touched"
+    ++ expect (cases.local.undocumentedOptions == [ ]) "options without description: ${toString cases.local.undocumentedOptions}"
     ++ expect (cases.disabled.unitNames == [ ] && cases.disabled.systemPackages == [ ]) "disabled: module still adds units"
     ++ expect (lib.length cases.misconfigured.failedAssertions == 6) "misconfigured: ${toString (lib.length cases.misconfigured.failedAssertions)} assertions fired, expected 6";
 in

@@ -221,3 +221,7 @@ def test_misconfiguration_is_refused(cases: dict[str, Any]) -> None:
     assert len(messages) == len(expected)
     for fragment, message in zip(expected, messages, strict=True):
         assert fragment in message
+
+
+def test_every_option_is_documented(cases: dict[str, Any]) -> None:
+    assert cases["local"]["undocumentedOptions"] == []
