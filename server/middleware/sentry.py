@@ -25,7 +25,7 @@ def init(settings: Settings) -> bool:
         dsn=settings.sentry_dsn.get_secret_value(),
         environment=settings.env,
         traces_sample_rate=settings.sentry_traces_sample_rate,
-        send_default_pii=False,
+        # No send_default_pii: off by default, and deprecated by newer sentry-sdk releases.
         before_send=drop_client_errors,
     )
     return True

@@ -61,7 +61,8 @@ let
     mkPythonEditablePackage = attrs: fake "${attrs.pname}-editable" { inherit attrs; };
   };
 
-  pythonPackages = lib.genAttrs verifiedPythonPackages (name: fake "python3-${name}" { }) // builders;
+  pythonPackages =
+    lib.genAttrs verifiedPythonPackages (name: fake "python3-${name}" { }) // builders;
 
   python3 = fake "python3" {
     pkgs = pythonPackages;

@@ -1,0 +1,74 @@
+"""Optimistic concurrency: ETag on reads, If-Match on writes, no silent lost update."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from conftest import make_settings
+from server import create_app
+from server.config import Settings
+
+
+@pytest.fixture
+def task_url(client: FlaskClient) -> str:
+    pid = client.post("/api/v1/projects", json={"name": "p"}).json["id"]
+    return str(
+        client.post("/api/v1/tasks", json={"project_id": pid, "title": "t"}).headers["Location"]
+    )
+
+
+def test_matching_if_match_succeeds_and_moves_the_etag(client: FlaskClient, task_url: str) -> None:
+    etag = client.get(task_url).headers["ETag"]
+    changed = client.patch(task_url, json={"title": "new"}, headers={"If-Match": etag})
+    assert changed.status_code == 200
+    assert changed.headers["ETag"] != etag
+
+
+def test_second_writer_with_stale_etag_gets_412(client: FlaskClient, task_url: str) -> None:
+    etag = client.get(task_url).headers["ETag"]
+    assert (
+        client.patch(task_url, json={"title": "first"}, headers={"If-Match": etag}).status_code
+        == 200
+    )
+    late = client.patch(task_url, json={"title": "second"}, headers={"If-Match": etag})
+    assert late.status_code == 412
+    assert late.mimetype == "application/problem+json"
+    assert late.json["current_version"] == 2
+    assert client.get(task_url).json["title"] == "first"  # the first update was not lost
+    assert client.delete(task_url, headers={"If-Match": etag}).status_code == 412
+
+
+@pytest.mark.parametrize("header", ['"v999"', "garbage", 'W/"v1"', '"1"'])
+def test_non_matching_if_match_is_412(client: FlaskClient, task_url: str, header: str) -> None:
+    assert (
+        client.put(
+            task_url, json={"project_id": 1, "title": "x"}, headers={"If-Match": header}
+        ).status_code
+        == 412
+    )
+
+
+def test_star_matches_any_version(client: FlaskClient, task_url: str) -> None:
+    assert client.delete(task_url, headers={"If-Match": "*"}).status_code == 204
+
+
+@pytest.fixture
+def strict_app(settings: Settings, app: Flask) -> Flask:
+    return create_app(
+        make_settings(
+            settings.database_url.get_secret_value(), settings.redis_url, require_if_match=True
+        )
+    )
+
+
+def test_if_match_required_by_setting(strict_app: Flask) -> None:
+    client = strict_app.test_client()
+    created = client.post("/api/v1/tags", json={"name": "t"})
+    assert created.status_code == 201  # creating needs no precondition
+    missing = client.delete(created.headers["Location"])
+    assert missing.status_code == 428
+    assert missing.json["type"].endswith("/precondition-required")
+    ok = client.delete(created.headers["Location"], headers={"If-Match": created.headers["ETag"]})
+    assert ok.status_code == 204
