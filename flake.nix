@@ -1,5 +1,5 @@
 {
-  description = "A Flask JSON API whose build, dev shell, local stack, image and NixOS service are pinned by this flake";
+  description = "Flask JSON API with its build, dev shell, local stack, image and NixOS module";
 
   # The one input, locked in flake.lock. `nix flake update nixpkgs` moves it to the newest
   # commit of this branch; for the next release, change the branch here, then update.
@@ -106,7 +106,7 @@
       # project (server, tests, stack, Nix), and there is no second, trimmed copy to drift.
       templates.default = {
         path = ./.;
-        description = "Flask JSON API with PostgreSQL, Redis, process-compose, an OCI image and a NixOS module";
+        description = "Flask JSON API: PostgreSQL, Redis, process-compose, image, NixOS module";
       };
     };
 }

@@ -29,16 +29,13 @@ let
     dependencies = flask-nix-stack.pythonDependencies;
   };
 
-  python = python3.withPackages (
-    ps:
-    [
-      editable
-      ps.pytest
-      ps.pytest-cov
-      ps.mypy
-      ps.requests
-    ]
-  );
+  python = python3.withPackages (ps: [
+    editable
+    ps.pytest
+    ps.pytest-cov
+    ps.mypy
+    ps.requests
+  ]);
 in
 mkShell {
   packages = [

@@ -34,7 +34,9 @@ let
 
   # /etc/passwd and /etc/group with root, nobody and the app user, so getpwuid() and HOME work.
   nss = dockerTools.fakeNss.override {
-    extraPasswdLines = [ "${user}:x:${toString uid}:${toString gid}:flask-nix-stack:${home}:/sbin/nologin" ];
+    extraPasswdLines = [
+      "${user}:x:${toString uid}:${toString gid}:flask-nix-stack:${home}:/sbin/nologin"
+    ];
     extraGroupLines = [ "${user}:x:${toString gid}:" ];
   };
 in

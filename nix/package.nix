@@ -78,6 +78,9 @@ let
     nativeCheckInputs = [
       pythonPackages.pytestCheckHook
       pythonPackages.requests
+      # Their console scripts, which the tests run as subprocesses (found on PATH here).
+      pythonPackages.alembic
+      pythonPackages.gunicorn
       postgresql
       postgresqlTestHook
       redisTestHook
@@ -87,8 +90,15 @@ let
     # The hooks export PGHOST (a socket directory), PGUSER=test_user, PGDATABASE=test_db and
     # REDIS_SOCKET; tests/servers.py then uses those servers instead of starting its own.
     # See pkgs/by-name/{po/postgresqlTestHook,re/redisTestHook} in nixpkgs.
+    # The tests create one database per area (fns_cli, fns_migrations, ...).
+    postgresqlTestUserOptions = "LOGIN CREATEDB";
     # Port 0: Redis on the socket only, so parallel unsandboxed builds do not fight over 6379.
     redisTestPort = 0;
+
+    # The installed `flask-nix-stack` (the check runs after the install phase).
+    preCheck = ''
+      export PATH="$out/bin:$PATH"
+    '';
 
     # postgresqlTestHook is marked broken on Darwin (meta.badPlatforms).
     doCheck = !stdenv.hostPlatform.isDarwin;

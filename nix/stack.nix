@@ -40,7 +40,7 @@ in
     text = ''
       ${cdRepoRoot}
       if [ ! -e process-compose.yaml ]; then
-        echo "flask-nix-stack-up: no process-compose.yaml in $root; run it inside the repository" >&2
+        echo "flask-nix-stack-up: no process-compose.yaml in $root; run it in the repository" >&2
         exit 1
       fi
       export PC_CONFIG_FILES="$root/process-compose.yaml"
