@@ -24,15 +24,23 @@ let
   localDatabaseUrl = "postgresql+psycopg2:///${cfg.user}?host=${pgSocketDir}";
 
   redisServer = config.services.redis.servers.${name};
-  # redis.nix grew a separate `group` option (default: the user) after 25.05; older releases
-  # name user and group alike.
+  # Newer redis.nix has a `group` option (default: the user); older ones only `user`, which
+  # names the group too.
   redisGroup = redisServer.group or redisServer.user;
   localRedisUrl = "unix://${redisServer.unixSocket}?db=0";
 
+  # IPv6 addresses need brackets, for gunicorn's bind as for nginx's upstream.
   hostPort =
     address: port:
-    if lib.hasInfix ":" address then "[${address}]:${toString port}" else "${address}:${toString port}";
-  bind = if cfg.unixSocket != null then "unix:${cfg.unixSocket}" else hostPort cfg.listenAddress cfg.port;
+    let
+      host = if lib.hasInfix ":" address then "[${address}]" else address;
+    in
+    "${host}:${toString port}";
+  bind =
+    if cfg.unixSocket != null then
+      "unix:${cfg.unixSocket}"
+    else
+      hostPort cfg.listenAddress cfg.port;
 
   # systemd splits ExecStart= itself, not a shell: quote for its rules and double its
   # specifier and variable characters (systemd.service(5), "Command lines").
@@ -52,7 +60,11 @@ let
   # Shared by the web and the migration unit (and mirrored by flask-nix-stack-manage).
   commonUnitConfig = {
     inherit environment;
-    after = [ "network.target" ] ++ localUnits ++ lib.optional remoteBackends "network-online.target";
+    after = [
+      "network.target"
+    ]
+    ++ localUnits
+    ++ lib.optional remoteBackends "network-online.target";
     wants = lib.optional remoteBackends "network-online.target";
     requires = localUnits;
     serviceConfig = {
@@ -115,7 +127,11 @@ let
     ]
     ++ lib.concatMap (
       key: map (value: "--property=${key}=${value}") commonUnitConfig.serviceConfig.${key}
-    ) [ "SupplementaryGroups" "EnvironmentFile" "LoadCredential" ]
+    ) [
+      "SupplementaryGroups"
+      "EnvironmentFile"
+      "LoadCredential"
+    ]
     ++ lib.mapAttrsToList (var: value: "--setenv=${var}=${value}") environment;
 
   manage = pkgs.writeShellScriptBin "${name}-manage" ''
@@ -132,15 +148,28 @@ let
       ${lib.getExe cfg.package} "$@"
   '';
 
-  upstreamServer = if cfg.unixSocket != null then "unix:${cfg.unixSocket}" else hostPort cfg.listenAddress cfg.port;
-
+  proxyDefaultText = "if config.services.flask-nix-stack.nginx.enable then 1 else null";
   settingsType = lib.types.submodule {
-    freeformType = with lib.types; attrsOf (nullOr (oneOf [ bool int str ]));
+    freeformType =
+      with lib.types;
+      attrsOf (
+        nullOr (oneOf [
+          bool
+          int
+          str
+        ])
+      );
     options = {
       APP_ENV = lib.mkOption {
-        type = lib.types.enum [ "production" "development" "testing" ];
+        type = lib.types.enum [
+          "production"
+          "development"
+          "testing"
+        ];
         default = "production";
-        description = "Settings profile. `production` requires a real `APP_SECRET_KEY` (at least 32 characters).";
+        description = ''
+          Settings profile. `production` requires a real `APP_SECRET_KEY` (32 characters or more).
+        '';
       };
       APP_DATABASE_URL = lib.mkOption {
         type = with lib.types; nullOr str;
@@ -150,7 +179,10 @@ let
           then "postgresql+psycopg2:///''${config.services.flask-nix-stack.user}?host=/run/postgresql"
           else config.services.flask-nix-stack.database.url
         '';
-        description = "SQLAlchemy URL of the database. `null` leaves it to {option}`environmentFile` or {option}`credentials`.";
+        description = ''
+          SQLAlchemy URL of the database. `null` leaves it to {option}`environmentFile` or
+          {option}`credentials`.
+        '';
       };
       APP_REDIS_URL = lib.mkOption {
         type = with lib.types; nullOr str;
@@ -160,13 +192,21 @@ let
           then "unix://''${config.services.redis.servers.flask-nix-stack.unixSocket}?db=0"
           else config.services.flask-nix-stack.redis.url
         '';
-        description = "Redis URL (cache, rate limits). `null` leaves it to {option}`environmentFile` or {option}`credentials`.";
+        description = ''
+          Redis URL (cache, rate limits). `null` leaves it to {option}`environmentFile` or
+          {option}`credentials`.
+        '';
       };
       APP_BIND = lib.mkOption {
         type = lib.types.str;
         default = bind;
-        defaultText = lib.literalExpression ''"unix:''${unixSocket}" or "''${listenAddress}:''${toString port}"'';
-        description = "gunicorn bind address; set {option}`unixSocket` or {option}`listenAddress` and {option}`port` instead.";
+        defaultText = lib.literalMD ''
+          `unix:` and {option}`unixSocket`, or {option}`listenAddress`:{option}`port`
+        '';
+        description = ''
+          gunicorn bind address; set {option}`unixSocket`, or {option}`listenAddress` and
+          {option}`port`, instead.
+        '';
       };
       APP_WORKERS = lib.mkOption {
         type = lib.types.ints.positive;
@@ -183,14 +223,14 @@ let
       APP_PROXY_FIX_X_FOR = lib.mkOption {
         type = with lib.types; nullOr ints.unsigned;
         default = if cfg.nginx.enable then 1 else null;
-        defaultText = lib.literalExpression "if config.services.flask-nix-stack.nginx.enable then 1 else null";
-        description = "Number of proxies whose `X-Forwarded-For` is trusted; `null` keeps the app default (0).";
+        defaultText = lib.literalExpression proxyDefaultText;
+        description = "Proxies trusted for `X-Forwarded-For`; `null` keeps the app default (0).";
       };
       APP_PROXY_FIX_X_PROTO = lib.mkOption {
         type = with lib.types; nullOr ints.unsigned;
         default = if cfg.nginx.enable then 1 else null;
-        defaultText = lib.literalExpression "if config.services.flask-nix-stack.nginx.enable then 1 else null";
-        description = "Number of proxies whose `X-Forwarded-Proto` is trusted; `null` keeps the app default (0).";
+        defaultText = lib.literalExpression proxyDefaultText;
+        description = "Proxies trusted for `X-Forwarded-Proto`; `null` keeps the app default (0).";
       };
     };
   };
@@ -200,7 +240,9 @@ in
     enable = lib.mkEnableOption "flask-nix-stack, a Flask JSON API served by gunicorn";
 
     package = lib.mkPackageOption pkgs "flask-nix-stack" {
-      extraDescription = "It must provide `passthru.runtimeEnv`, a Python environment with the server and gunicorn.";
+      extraDescription = ''
+        It must provide `passthru.runtimeEnv`, a Python environment with the server and gunicorn.
+      '';
     };
 
     user = lib.mkOption {
@@ -359,14 +401,19 @@ in
       domain = lib.mkOption {
         type = lib.types.str;
         example = "api.example.com";
-        description = "Server name of the nginx virtual host. TLS (`enableACME`, `forceSSL`) is set on the host itself.";
+        description = ''
+          Server name of the nginx virtual host. Set TLS (`enableACME`, `forceSSL`) on
+          `services.nginx.virtualHosts.<domain>` itself.
+        '';
       };
     };
 
     openFirewall = lib.mkOption {
       type = lib.types.bool;
       default = false;
-      description = "Open {option}`port` in the firewall, or ports 80 and 443 when {option}`nginx.enable` is set.";
+      description = ''
+        Open {option}`port` in the firewall, or ports 80 and 443 when {option}`nginx.enable` is set.
+      '';
     };
   };
 
@@ -382,20 +429,24 @@ in
       }
       {
         assertion = cfg.unixSocket == null || lib.hasPrefix "${runtimeDir}/" cfg.unixSocket;
-        message = "services.flask-nix-stack.unixSocket must lie in ${runtimeDir}/ (the unit's RuntimeDirectory).";
+        message = "services.flask-nix-stack.unixSocket must lie in ${runtimeDir}/.";
       }
       {
-        assertion = lib.all (lib.hasPrefix "APP_") (lib.attrNames cfg.settings ++ lib.attrNames cfg.credentials);
+        assertion = lib.all (lib.hasPrefix "APP_") (
+          lib.attrNames cfg.settings ++ lib.attrNames cfg.credentials
+        );
         message = "services.flask-nix-stack: settings and credentials take APP_* names only.";
       }
       {
         assertion = !(cfg.settings ? APP_SECRET_KEY || cfg.settings ? APP_SENTRY_DSN);
-        message = "services.flask-nix-stack: secrets in settings end up in the Nix store; use credentials or environmentFile.";
+        message = "services.flask-nix-stack: secrets in settings land in the store; use credentials";
       }
       {
         assertion =
-          cfg.settings.APP_ENV != "production" || cfg.credentials ? APP_SECRET_KEY || cfg.environmentFile != null;
-        message = "services.flask-nix-stack: production needs APP_SECRET_KEY from credentials or environmentFile.";
+          cfg.settings.APP_ENV != "production"
+          || cfg.credentials ? APP_SECRET_KEY
+          || cfg.environmentFile != null;
+        message = "services.flask-nix-stack: production needs APP_SECRET_KEY (credentials, env file)";
       }
     ];
 
@@ -430,7 +481,8 @@ in
     services.nginx = lib.mkIf cfg.nginx.enable {
       enable = true;
       recommendedProxySettings = lib.mkDefault true;
-      upstreams.${name}.servers.${upstreamServer} = { };
+      # nginx's upstream syntax matches gunicorn's bind: host:port or unix:/path.
+      upstreams.${name}.servers.${cfg.settings.APP_BIND} = { };
       virtualHosts.${cfg.nginx.domain}.locations."/".proxyPass = "http://${name}";
     };
 
@@ -463,7 +515,8 @@ in
         after = commonUnitConfig.after ++ [ migrateUnit ];
         requires = commonUnitConfig.requires ++ [ migrateUnit ];
         serviceConfig = {
-          # gunicorn's arbiter sends READY=1 once it listens (https://docs.gunicorn.org/en/stable/deploy.html#systemd).
+          # gunicorn's arbiter sends READY=1 once it listens:
+          # https://docs.gunicorn.org/en/stable/deploy.html#systemd
           Type = "notify";
           NotifyAccess = "main";
           # Bind, workers and threads come from APP_BIND / APP_WORKERS / APP_THREADS.
