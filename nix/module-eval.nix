@@ -191,7 +191,8 @@ let
       inherit (config) warnings;
       unitNames = lib.attrNames units;
       web = if units ? flask-nix-stack then unitFacts units.flask-nix-stack else null;
-      migrate = if units ? flask-nix-stack-migrate then unitFacts units.flask-nix-stack-migrate else null;
+      migrate =
+        if units ? flask-nix-stack-migrate then unitFacts units.flask-nix-stack-migrate else null;
       nginxUnit = units.nginx.serviceConfig or null;
       postgresql = {
         inherit (config.services.postgresql) enable ensureDatabases ensureUsers;
@@ -289,7 +290,6 @@ let
     };
   };
 
-  expect = ok: message: lib.optional (!ok) message;
   hasAll = wanted: list: lib.all (x: lib.elem x list) wanted;
   hardeningKeys = [
     "CapabilityBoundingSet"
@@ -305,80 +305,120 @@ let
     "UMask"
   ];
   pkg = pkgs.flask-nix-stack.outPath;
+  pythonEnv = pkgs.flask-nix-stack.runtimeEnv.outPath;
+  localUnits = [
+    "postgresql.target"
+    "redis-flask-nix-stack.service"
+  ];
+  migrateUnit = "flask-nix-stack-migrate.service";
 
-  unitExpectations =
-    caseName: c:
-    lib.concatMap
-      (
-        role:
-        let
-          unit = c.${role};
-        in
-        expect (unit != null) "${caseName}: ${role} unit missing"
-        ++ lib.optionals (unit != null) (
-          expect (hasAll hardeningKeys (lib.attrNames unit.serviceConfig)) "${caseName}: ${role} lacks hardening keys"
-          ++ expect (unit.serviceConfig.User == "flask-nix-stack") "${caseName}: ${role} User"
-          ++ expect (unit.environment.APP_ENV == "production") "${caseName}: ${role} APP_ENV"
-          ++ expect (unit.environment == c.web.environment) "${caseName}: ${role} environment differs from web"
-        )
-      )
-      [
-        "web"
-        "migrate"
-      ];
+  # What must hold for both units of a configuration.
+  unitChecks =
+    c:
+    lib.concatMapAttrs (
+      role: unit:
+      if unit == null then
+        { "${role} unit exists" = false; }
+      else
+        {
+          "${role} hardening keys" = hasAll hardeningKeys (lib.attrNames unit.serviceConfig);
+          "${role} user" = unit.serviceConfig.User == "flask-nix-stack";
+          "${role} APP_ENV" = unit.environment.APP_ENV == "production";
+          "${role} environment equals web's" = unit.environment == c.web.environment;
+        }
+    ) { inherit (c) web migrate; };
 
-  failures =
-    unitExpectations "local" cases.local
-    ++ unitExpectations "external" cases.external
-    ++ unitExpectations "nginxTcp" cases.nginxTcp
-    ++ (
+  # case name -> { "what is expected" = holds; }
+  expectations = {
+    local =
       let
         c = cases.local;
       in
-      expect (c.failedAssertions == [ ]) "local: assertions failed: ${toString c.failedAssertions}"
-      ++ expect (
-        c.web.serviceConfig.ExecStart
-        == "${pkgs.flask-nix-stack.runtimeEnv}/bin/gunicorn -c python:server.gunicorn_conf server.wsgi:app"
-      ) "local: web ExecStart is ${c.web.serviceConfig.ExecStart}"
-      ++ expect (
-        c.migrate.serviceConfig.ExecStart == "${pkg}/bin/flask-nix-stack db upgrade"
-      ) "local: migrate ExecStart"
-      ++ expect (c.migrate.serviceConfig.Type == "oneshot" && c.migrate.serviceConfig.RemainAfterExit) "local: migrate is not a remaining oneshot"
-      ++ expect (hasAll [ "flask-nix-stack-migrate.service" "postgresql.target" "redis-flask-nix-stack.service" ] c.web.requires) "local: web requires"
-      ++ expect (hasAll [ "flask-nix-stack-migrate.service" "postgresql.target" "redis-flask-nix-stack.service" ] c.web.after) "local: web after"
-      ++ expect (hasAll [ "postgresql.target" "redis-flask-nix-stack.service" ] c.migrate.requires) "local: migrate requires"
-      ++ expect (c.web.environment.APP_BIND == "unix:/run/flask-nix-stack/web.sock") "local: APP_BIND"
-      ++ expect (c.web.environment.APP_DATABASE_URL == "postgresql+psycopg2:///flask-nix-stack?host=/run/postgresql") "local: APP_DATABASE_URL"
-      ++ expect (c.web.environment.APP_REDIS_URL == "unix:///run/redis-flask-nix-stack/redis.sock?db=0") "local: APP_REDIS_URL"
-      ++ expect (c.web.serviceConfig.LoadCredential == [ "APP_SECRET_KEY:${secretKey}" ]) "local: LoadCredential"
-      ++ expect (c.web.serviceConfig.SupplementaryGroups == [ "redis-flask-nix-stack" ]) "local: redis group"
-      ++ expect (c.postgresql.ensureDatabases == [ "flask-nix-stack" ]) "local: ensureDatabases"
-      ++ expect (c.postgresql.ensureUsers == [ { name = "flask-nix-stack"; ensureDBOwnership = true; } ]) "local: ensureUsers"
-      ++ expect (c.redis != null && c.redis.enable && c.redis.port == 0) "local: redis server"
-      ++ expect (c.nginx.upstreams.flask-nix-stack.servers ? "unix:/run/flask-nix-stack/web.sock") "local: nginx upstream"
-      ++ expect (c.nginxUnit.SupplementaryGroups or [ ] == [ "flask-nix-stack" ]) "local: nginx not in the app group"
-      ++ expect (lib.elem "flask-nix-stack-manage" c.systemPackages) "local: manage wrapper missing"
-    )
-    ++ (
+      unitChecks c
+      // {
+        "no assertion fails" = c.failedAssertions == [ ];
+        "web ExecStart" =
+          c.web.serviceConfig.ExecStart
+          == "${pythonEnv}/bin/gunicorn -c python:server.gunicorn_conf server.wsgi:app";
+        "migrate ExecStart" =
+          c.migrate.serviceConfig.ExecStart == "${pkg}/bin/flask-nix-stack db upgrade";
+        "migrate is a remaining oneshot" =
+          c.migrate.serviceConfig.Type == "oneshot" && c.migrate.serviceConfig.RemainAfterExit;
+        "web requires migrate and backends" = hasAll (localUnits ++ [ migrateUnit ]) c.web.requires;
+        "web after migrate and backends" = hasAll (localUnits ++ [ migrateUnit ]) c.web.after;
+        "migrate requires backends" = hasAll localUnits c.migrate.requires;
+        "APP_BIND" = c.web.environment.APP_BIND == "unix:/run/flask-nix-stack/web.sock";
+        "APP_DATABASE_URL" =
+          c.web.environment.APP_DATABASE_URL
+          == "postgresql+psycopg2:///flask-nix-stack?host=/run/postgresql";
+        "APP_REDIS_URL" =
+          c.web.environment.APP_REDIS_URL == "unix:///run/redis-flask-nix-stack/redis.sock?db=0";
+        "LoadCredential" = c.web.serviceConfig.LoadCredential == [ "APP_SECRET_KEY:${secretKey}" ];
+        "redis group" = c.web.serviceConfig.SupplementaryGroups == [ "redis-flask-nix-stack" ];
+        "ensureDatabases" = c.postgresql.ensureDatabases == [ "flask-nix-stack" ];
+        "ensureUsers" =
+          c.postgresql.ensureUsers == [
+            {
+              name = "flask-nix-stack";
+              ensureDBOwnership = true;
+            }
+          ];
+        "redis server on its socket only" = c.redis != null && c.redis.enable && c.redis.port == 0;
+        "nginx upstream on the socket" =
+          c.nginx.upstreams.flask-nix-stack.servers ? "unix:/run/flask-nix-stack/web.sock";
+        "nginx in the app group" = c.nginxUnit.SupplementaryGroups or [ ] == [ "flask-nix-stack" ];
+        "manage wrapper installed" = lib.elem "flask-nix-stack-manage" c.systemPackages;
+        "every option documented" = c.undocumentedOptions == [ ];
+      };
+
+    external =
       let
         c = cases.external;
       in
-      expect (c.failedAssertions == [ ]) "external: assertions failed: ${toString c.failedAssertions}"
-      ++ expect (c.web.requires == [ "flask-nix-stack-migrate.service" ]) "external: web requires"
-      ++ expect (lib.elem "network-online.target" c.web.wants) "external: network-online wanted"
-      ++ expect (c.web.environment.APP_BIND == "0.0.0.0:8001") "external: APP_BIND"
-      ++ expect (c.web.environment.APP_RATELIMIT_ENABLED == "false") "external: bool rendering"
-      ++ expect (c.web.serviceConfig.EnvironmentFile == [ "/run/secrets/flask-nix-stack.env" ]) "external: EnvironmentFile"
-      ++ expect (c.firewallTCPPorts == [ 8001 ]) "external: firewall"
-      ++ expect (!c.postgresql.enable && c.redis == null) "external: local backends enabled"
-    )
-    ++ expect (cases.nginxTcp.web.environment.APP_BIND == "[::1]:8000") "nginxTcp: APP_BIND"
-    ++ expect (cases.nginxTcp.nginx.upstreams.flask-nix-stack.servers ? "[::1]:8000") "nginxTcp: upstream"
-    ++ expect (cases.nginxTcp.firewallTCPPorts == [ 80 443 ]) "nginxTcp: firewall"
-    ++ expect (cases.nginxTcp.nginxUnit == null) "nginxTcp: nginx unit touched"
-    ++ expect (cases.local.undocumentedOptions == [ ]) "options without description: ${toString cases.local.undocumentedOptions}"
-    ++ expect (cases.disabled.unitNames == [ ] && cases.disabled.systemPackages == [ ]) "disabled: module still adds units"
-    ++ expect (lib.length cases.misconfigured.failedAssertions == 6) "misconfigured: ${toString (lib.length cases.misconfigured.failedAssertions)} assertions fired, expected 6";
+      unitChecks c
+      // {
+        "no assertion fails" = c.failedAssertions == [ ];
+        "web requires only migrate" = c.web.requires == [ migrateUnit ];
+        "network-online wanted" = lib.elem "network-online.target" c.web.wants;
+        "APP_BIND" = c.web.environment.APP_BIND == "0.0.0.0:8001";
+        "bools render as true/false" = c.web.environment.APP_RATELIMIT_ENABLED == "false";
+        "EnvironmentFile" =
+          c.web.serviceConfig.EnvironmentFile == [ "/run/secrets/flask-nix-stack.env" ];
+        "firewall opens the port" = c.firewallTCPPorts == [ 8001 ];
+        "no local backends" = !c.postgresql.enable && c.redis == null;
+      };
+
+    nginxTcp =
+      let
+        c = cases.nginxTcp;
+      in
+      unitChecks c
+      // {
+        "APP_BIND in brackets" = c.web.environment.APP_BIND == "[::1]:8000";
+        "nginx upstream" = c.nginx.upstreams.flask-nix-stack.servers ? "[::1]:8000";
+        "firewall opens 80 and 443" = c.firewallTCPPorts == [
+          80
+          443
+        ];
+        "nginx unit untouched" = c.nginxUnit == null;
+      };
+
+    disabled = {
+      "no units, no packages" =
+        cases.disabled.unitNames == [ ] && cases.disabled.systemPackages == [ ];
+    };
+
+    misconfigured = {
+      "all six assertions fire" = lib.length cases.misconfigured.failedAssertions == 6;
+    };
+  };
+
+  failures = lib.concatLists (
+    lib.mapAttrsToList (
+      case: checks:
+      map (what: "${case}: ${what}") (lib.attrNames (lib.filterAttrs (_: ok: !ok) checks))
+    ) expectations
+  );
 in
 {
   inherit cases failures;

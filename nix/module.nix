@@ -439,14 +439,14 @@ in
       }
       {
         assertion = !(cfg.settings ? APP_SECRET_KEY || cfg.settings ? APP_SENTRY_DSN);
-        message = "services.flask-nix-stack: secrets in settings land in the store; use credentials";
+        message = "services.flask-nix-stack: secrets in settings go to the store; use credentials";
       }
       {
         assertion =
           cfg.settings.APP_ENV != "production"
           || cfg.credentials ? APP_SECRET_KEY
           || cfg.environmentFile != null;
-        message = "services.flask-nix-stack: production needs APP_SECRET_KEY (credentials, env file)";
+        message = "services.flask-nix-stack: production needs APP_SECRET_KEY (credential, env file)";
       }
     ];
 
