@@ -88,9 +88,4 @@ dockerTools.streamLayeredImage {
       "org.opencontainers.image.revision" = revision;
     };
   };
-
-  meta = {
-    description = "OCI image of flask-nix-stack (gunicorn, non-root)";
-    platforms = lib.platforms.linux;
-  };
 }

@@ -1,5 +1,5 @@
 # `nix run` (the local stack under process-compose) and `nix run .#migrate`, both with the
-# packaged server and pinned tools: nothing is taken from the host PATH but git.
+# packaged server and the pinned tools first on PATH.
 {
   lib,
   writeShellApplication,

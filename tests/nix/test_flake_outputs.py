@@ -51,7 +51,23 @@ in
     overlays = builtins.length self.nixosModules.default.nixpkgs.overlays;
   }};
   templatePath = toString self.templates.default.path;
-  imageArgs = self.packages.x86_64-linux.image.callPackage.args;
+  image = {{
+    inherit (self.packages.x86_64-linux.image.args) name tag created config fakeRootCommands;
+    contents = map (p: p.name) self.packages.x86_64-linux.image.args.contents;
+  }};
+  stack = {{
+    inherit (self.checks.x86_64-linux.stack) text;
+    runtimeInputs = map (p: p.name) self.checks.x86_64-linux.stack.runtimeInputs;
+  }};
+  migrateText = self.checks.x86_64-linux.migrate.text;
+  devShell = {{
+    packages = map (p: p.name) self.devShells.x86_64-linux.default.attrs.packages;
+    inherit (self.devShells.x86_64-linux.default.attrs) shellHook;
+    python = map (p: p.name) (builtins.elemAt self.devShells.x86_64-linux.default.attrs.packages 0)
+      .packages;
+    editable = (builtins.elemAt
+      (builtins.elemAt self.devShells.x86_64-linux.default.attrs.packages 0).packages 0).attrs;
+  }};
   package = lib.genAttrs [ "x86_64-linux" "aarch64-darwin" ] (system: {{
     inherit (pkg system) name version;
     inherit ((pkg system).meta) mainProgram;
@@ -142,8 +158,64 @@ def test_module_eval_check_passes(outputs: dict[str, Any]) -> None:
     assert outputs["moduleEvalScript"] == "touch $out"
 
 
-def test_image_gets_revision_and_date(outputs: dict[str, Any]) -> None:
-    assert outputs["imageArgs"] == {"revision": REV, "lastModifiedDate": "20260625081700"}
+def test_image_runs_gunicorn_as_non_root(outputs: dict[str, Any]) -> None:
+    image = outputs["image"]
+    config = image["config"]
+    assert image["name"] == "flask-nix-stack"
+    assert image["created"] == "2026-06-25T08:17:00Z"  # from the source's lastModifiedDate
+    assert config["User"] == "1000:1000"
+    assert config["Cmd"] == ["gunicorn", "-c", "python:server.gunicorn_conf", "server.wsgi:app"]
+    env = dict(item.split("=", 1) for item in config["Env"])
+    assert env["PATH"].endswith("-python3-env/bin")
+    assert env["APP_ENV"] == "production"
+    assert env["APP_BIND"] == "0.0.0.0:8000"
+    assert env["SSL_CERT_FILE"] == "/etc/ssl/certs/ca-certificates.crt"
+    assert config["ExposedPorts"] == {"8000/tcp": {}}
+    labels = config["Labels"]
+    assert labels["org.opencontainers.image.revision"] == REV
+    assert labels["org.opencontainers.image.created"] == image["created"]
+    assert labels["org.opencontainers.image.version"] == image["tag"]
+    assert image["contents"] == ["fake-nss", "ca-certificates"]
+    assert "chmod 1777 tmp" in image["fakeRootCommands"]
+
+
+def test_image_sets_only_known_app_settings(outputs: dict[str, Any]) -> None:
+    names = {item.split("=", 1)[0] for item in outputs["image"]["config"]["Env"]}
+    assert {n for n in names if n.startswith("APP_")} == {"APP_ENV", "APP_BIND"}
+
+
+def test_stack_script(outputs: dict[str, Any]) -> None:
+    text = outputs["stack"]["text"]
+    assert "git rev-parse --show-toplevel" in text
+    assert 'export PC_CONFIG_FILES="$root/process-compose.yaml"' in text
+    assert "export PC_NO_SERVER=1" in text
+    assert 'export STACK_WEB_MODE="${STACK_WEB_MODE:-prod}"' in text
+    assert text.rstrip().endswith('exec process-compose up "$@"')
+    assert set(outputs["stack"]["runtimeInputs"]) == {
+        "git-minimal",
+        "postgresql",
+        "redis",
+        "process-compose",
+        "python3-env",
+    }
+    assert outputs["migrateText"].rstrip().endswith('/bin/flask-nix-stack db upgrade "$@"')
+
+
+def test_dev_shell(outputs: dict[str, Any]) -> None:
+    shell = outputs["devShell"]
+    assert set(shell["packages"]) == {
+        "python3-env",
+        "ruff",
+        "postgresql",
+        "redis",
+        "process-compose",
+        "nixfmt-tree",
+    }
+    assert "flask-nix-stack-editable" in shell["python"]
+    assert {"python3-pytest", "python3-pytest-cov", "python3-mypy"} <= set(shell["python"])
+    assert shell["editable"]["root"] == "$FLASK_NIX_STACK_ROOT"
+    assert shell["editable"]["scripts"] == {"flask-nix-stack": "server.cli:main"}
+    assert "export FLASK_NIX_STACK_ROOT" in shell["shellHook"]
 
 
 def test_template_is_the_repository(outputs: dict[str, Any]) -> None:

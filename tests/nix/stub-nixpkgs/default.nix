@@ -1,7 +1,8 @@
 # A stand-in for `import nixpkgs { system; overlays; }` with nixpkgs' real lib, so flake.nix's
 # outputs can be evaluated where there is neither nixpkgs nor a store (tests/nix/
-# test_flake_outputs.py). The overlays and nix/package.nix are evaluated for real; callPackage
-# of any other file, runCommand and runNixOSTest only record their arguments. The Python set
+# test_flake_outputs.py). The overlay and every nix/*.nix file are evaluated for real; the
+# builders (buildPythonApplication, mkShell, writeShellApplication, streamLayeredImage,
+# runCommand, runNixOSTest) only record their arguments. The Python set
 # holds only the attribute names checked against nixpkgs' source
 # (pkgs/development/python-modules/<name>), so nix/package.nix fails here if it names another.
 {
@@ -69,37 +70,32 @@ let
     withPackages = f: fake "python3-env" { packages = f pythonPackages; };
   };
 
-  scripts = {
-    stack = fake "flask-nix-stack-up" {
-      meta.description = "stack";
-      meta.mainProgram = "flask-nix-stack-up";
-    };
-    migrate = fake "flask-nix-stack-migrate" {
-      meta.description = "migrate";
-      meta.mainProgram = "flask-nix-stack-migrate";
-    };
-  };
-
   base = final: {
     inherit lib python3;
     stdenv.hostPlatform = lib.systems.elaborate system;
 
+    # Every file is called for real, with the stand-ins below for what it asks for.
     callPackage =
       fn: args:
       let
-        file = baseNameOf fn;
-        auto = builtins.intersectAttrs (builtins.functionArgs (import fn)) final;
+        wanted = builtins.functionArgs (import fn);
       in
-      if file == "package.nix" then
-        import fn (auto // args)
-      else
-        fake (lib.removeSuffix ".nix" file) (
-          scripts
-          // {
-            callPackage = { inherit file args; };
-          }
-        );
+      import fn (builtins.intersectAttrs wanted final // args);
 
+    mkShell = attrs: fake "nix-shell" { inherit attrs; };
+    writeShellApplication =
+      attrs:
+      fake attrs.name {
+        inherit (attrs) text runtimeInputs;
+        meta = attrs.meta // {
+          mainProgram = attrs.name;
+        };
+      };
+    dockerTools = {
+      streamLayeredImage = args: fake "stream-${args.name}" { inherit args; };
+      fakeNss = fake "fake-nss" { override = lines: fake "fake-nss" { inherit lines; }; };
+      caCertificates = fake "ca-certificates" { };
+    };
     runCommand =
       name: env: script:
       fake name { inherit env script; };
@@ -111,6 +107,9 @@ let
     nixfmt-tree = fake "nixfmt-tree" { };
     nixfmt = fake "nixfmt" { };
     ruff = fake "ruff" { };
+    gitMinimal = fake "git-minimal" { };
+    redis = fake "redis" { };
+    process-compose = fake "process-compose" { };
   };
 in
 lib.fix (lib.foldl' (acc: overlay: lib.extends overlay acc) base overlays)
