@@ -446,7 +446,7 @@ in
           cfg.settings.APP_ENV != "production"
           || cfg.credentials ? APP_SECRET_KEY
           || cfg.environmentFile != null;
-        message = "services.flask-nix-stack: production needs APP_SECRET_KEY (credential, env file)";
+        message = "services.flask-nix-stack: production needs APP_SECRET_KEY (credentials/env file)";
       }
     ];
 
