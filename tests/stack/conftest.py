@@ -6,6 +6,7 @@ have a `conftest.py`, so `from conftest import ...` is ambiguous.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -84,26 +85,38 @@ def ready_status(base_url: str) -> int | None:
         return None
 
 
-def processes_with_env(marker: str) -> list[tuple[int, str]]:
-    """(pid, command line) of every process whose environment contains `marker`.
+def processes_of(session: int, marker: str) -> list[tuple[int, str]]:
+    """(pid, command line) of the stack's processes still alive, and of their children.
 
-    process-compose passes its environment to every process it starts, and the children of those
-    (postgres backends, gunicorn workers, the reloader's child) inherit it, so STACK_DATA_DIR=<dir>
-    finds them all, whatever title they gave themselves.
+    process-compose runs in a session of its own (start_new_session) and what it starts stays
+    there: redis, gunicorn, the postmaster. The environment marker (STACK_DATA_DIR=<dir>) also
+    catches a process that left the session; titles rewritten by redis and postgres clobber
+    /proc/PID/environ, hence both signs. Postgres backends call setsid() and show no marker:
+    they are found as children of a postmaster found so.
     """
-    found = []
+    table: dict[int, tuple[int, str]] = {}  # pid -> (parent pid, command line)
+    stack_pids = set()
     needle = marker.encode()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
+            # After the ")" that closes the command name: state, ppid, pgrp, session, ...
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             environ = (entry / "environ").read_bytes().split(b"\0")
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:  # gone, or not ours
+        except (OSError, IndexError):  # gone, or not ours
             continue
-        if needle in environ:
-            found.append((int(entry.name), cmdline.strip()))
-    return found
+        pid = int(entry.name)
+        table[pid] = (int(stat[1]), cmdline.strip())
+        if int(stat[3]) == session or needle in environ:
+            stack_pids.add(pid)
+    grown = True
+    while grown:
+        children = {pid for pid, (ppid, _) in table.items() if ppid in stack_pids}
+        grown = not children <= stack_pids
+        stack_pids |= children
+    return sorted((pid, table[pid][1]) for pid in stack_pids)
 
 
 @dataclass
@@ -117,6 +130,7 @@ class Stack:
     web_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     runs: int = 0
+    session: int = -1  # process-compose's pid, which is its session id
 
     @property
     def base_url(self) -> str:
@@ -166,6 +180,7 @@ class Stack:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # our SIGTERM is the only signal it gets
             )
+        self.session = self.process.pid
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         """Poll /health/ready until 200; fail with the log if the stack exits or times out."""
@@ -201,9 +216,8 @@ class Stack:
         by themselves, so they still show up.
         """
         deadline = time.monotonic() + grace
-        while (found := processes_with_env(f"STACK_DATA_DIR={self.data_dir}")) and (
-            time.monotonic() < deadline
-        ):
+        marker = f"STACK_DATA_DIR={self.data_dir}"
+        while (found := processes_of(self.session, marker)) and (time.monotonic() < deadline):
             time.sleep(0.1)
         return found
 
@@ -222,10 +236,8 @@ class Stack:
                 self.process.wait()
         self.process = None
         for pid, _ in self.leftovers():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 @pytest.fixture(scope="session")

@@ -31,7 +31,8 @@ def test_prod_stack_serves_stops_and_keeps_data(stack: Any, stack_http: Any) -> 
     assert (status, read["title"], read["tags"]) == (200, "survive a restart", ["stack"])
     assert "gunicorn" in s.log(tail=10_000)
     running = " ".join(cmd for _, cmd in s.leftovers())
-    assert "postgres" in running and "redis-server" in running, "the process scan sees nothing"
+    assert "postgres" in running, "the process scan sees no postgres"
+    assert "redis-server" in running, "the process scan sees no redis"
 
     assert_stopped_cleanly(s, s.stop())
 
