@@ -15,6 +15,7 @@ from flask_migrate import upgrade
 from server import create_app
 from server.config import Settings, load_settings
 from server.extensions import db
+
 from servers import MissingTool, Postgres, start_postgres, start_redis
 
 TEST_DATABASE = "fns_test"

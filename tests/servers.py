@@ -56,7 +56,7 @@ def wait_until(check: object, timeout: float, what: str) -> None:
         try:
             if check():  # type: ignore[operator]
                 return
-        except Exception:  # noqa: S110  # not up yet; the deadline decides
+        except Exception:  # not up yet; the deadline decides
             pass
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what} not ready after {timeout}s")

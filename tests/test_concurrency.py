@@ -6,9 +6,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from conftest import make_settings
 from server import create_app
 from server.config import Settings
+
+from conftest import make_settings
 
 
 @pytest.fixture

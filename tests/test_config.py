@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from server.config import SettingsError, load_settings, secrets_dir
+from server.config import testing as testing_profile
 from server.config.development import DevelopmentSettings
 from server.config.production import ProductionSettings
-from server.config import testing as testing_profile
 
 GOOD_KEY = "k" * 20 + "Q9x!" * 5
 PROD = {
@@ -135,7 +135,7 @@ def test_secrets_dir_precedence(tmp_path: Path) -> None:
         secrets_dir({"APP_SECRETS_DIR": str(first), "CREDENTIALS_DIRECTORY": str(second)}) == first
     )
     assert secrets_dir({"CREDENTIALS_DIRECTORY": str(second)}) == second
-    with pytest.raises(SettingsError, match="APP_SECRETS_DIR: .* is not a directory"):
+    with pytest.raises(SettingsError, match=r"APP_SECRETS_DIR: .* is not a directory"):
         secrets_dir({"APP_SECRETS_DIR": str(tmp_path / "missing")})
 
 

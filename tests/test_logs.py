@@ -10,10 +10,11 @@ import logging.config
 import pytest
 from flask import Flask
 
-from conftest import make_settings
 from server.config import Settings
 from server.logs import logging_config
 from server.middleware.request_id import current_request_id
+
+from conftest import make_settings
 
 
 def _capture(settings: Settings) -> io.StringIO:

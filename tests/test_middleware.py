@@ -6,10 +6,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from conftest import make_settings
 from server import create_app
 from server.config import Settings
 from server.middleware.security_headers import API_HEADERS, HSTS
+
+from conftest import make_settings
 
 
 def test_request_id_is_echoed_or_generated(client: FlaskClient) -> None:

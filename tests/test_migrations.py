@@ -11,9 +11,10 @@ from alembic.migration import MigrationContext
 from flask import Flask
 from flask_migrate import downgrade, upgrade
 
-from conftest import make_settings
 from server import create_app
 from server.extensions import db
+
+from conftest import make_settings
 from servers import Postgres
 
 TABLES = {"alembic_version", "projects", "tasks", "tags", "task_tags"}

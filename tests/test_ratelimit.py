@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask import Flask
 
-from conftest import make_settings
 from server import create_app
 from server.config import Settings
+
+from conftest import make_settings
 
 
 def limited_app(settings: Settings, prefix: str) -> Flask:

@@ -7,8 +7,9 @@ import logging
 import pytest
 from flask import Flask
 
-from conftest import make_settings
 from server import create_app
+
+from conftest import make_settings
 from servers import free_port
 
 

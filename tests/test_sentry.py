@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from werkzeug.exceptions import NotFound
 
-from conftest import make_settings
 from server.config import Settings
 from server.middleware import sentry
-from werkzeug.exceptions import NotFound
+
+from conftest import make_settings
 
 
 def test_off_without_dsn(settings: Settings) -> None:

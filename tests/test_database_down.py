@@ -1,0 +1,66 @@
+"""PostgreSQL unreachable or slow: 503 problem+json, never a 500; liveness unaffected."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from sqlalchemy import text
+
+from server import create_app
+from server.config import Settings
+from server.extensions import db
+
+from conftest import make_settings
+from servers import free_port
+
+
+@pytest.fixture
+def no_db_app(settings: Settings, app: Flask) -> Flask:
+    url = f"postgresql+psycopg2://nobody@127.0.0.1:{free_port()}/none"
+    return create_app(make_settings(url, settings.redis_url, db_connect_timeout=1))
+
+
+def test_api_answers_503(no_db_app: Flask) -> None:
+    client = no_db_app.test_client()
+    for response in (
+        client.get("/api/v1/projects"),
+        client.post("/api/v1/tags", json={"name": "x"}),
+    ):
+        assert response.status_code == 503
+        assert response.mimetype == "application/problem+json"
+        assert response.headers["Retry-After"] == "1"
+        assert "psycopg2" not in response.get_data(as_text=True)
+
+
+def test_readiness_names_the_database(no_db_app: Flask) -> None:
+    client = no_db_app.test_client()
+    ready = client.get("/health/ready")
+    assert ready.status_code == 503
+    assert ready.json["checks"] == {"database": "unavailable", "redis": "ok"}
+    assert client.get("/health/live").status_code == 200
+
+
+@pytest.fixture
+def slow_app(settings: Settings, app: Flask) -> Flask:
+    slow = create_app(
+        make_settings(
+            settings.database_url.get_secret_value(),
+            settings.redis_url,
+            db_statement_timeout_ms=100,
+        )
+    )
+
+    @slow.get("/slow")
+    def slow_query() -> str:
+        db.session.execute(text("SELECT pg_sleep(5)"))
+        return "done"
+
+    return slow
+
+
+def test_statement_timeout_cancels_slow_queries(slow_app: Flask) -> None:
+    client = slow_app.test_client()
+    response = client.get("/slow")
+    assert response.status_code == 503
+    assert response.mimetype == "application/problem+json"
+    assert client.get("/api/v1/projects").status_code == 200  # the app recovers at once
