@@ -95,9 +95,11 @@ let
     # Port 0: Redis on the socket only, so parallel unsandboxed builds do not fight over 6379.
     redisTestPort = 0;
 
-    # The installed `flask-nix-stack` (the check runs after the install phase).
+    # The tests run the installed `flask-nix-stack`, alembic and gunicorn as subprocesses;
+    # they import the installed package (the check runs after the install phase).
     preCheck = ''
       export PATH="$out/bin:$PATH"
+      export PYTHONPATH="$out/${python3.sitePackages}:$PYTHONPATH"
     '';
 
     # postgresqlTestHook is marked broken on Darwin (meta.badPlatforms).

@@ -72,7 +72,8 @@ in
     inherit (pkg system) name version;
     inherit ((pkg system).meta) mainProgram;
     inherit ((pkg system).attrs)
-      doCheck disabledTestMarks pythonImportsCheck redisTestPort pyproject;
+      doCheck disabledTestMarks pythonImportsCheck redisTestPort pyproject preCheck
+      postgresqlTestUserOptions;
     buildSystem = map (p: p.name) (pkg system).attrs.build-system;
     dependencies = map (p: p.name) (pkg system).attrs.dependencies;
     nativeCheckInputs = map (p: p.name) (pkg system).attrs.nativeCheckInputs;
@@ -137,6 +138,8 @@ def test_package_wiring(outputs: dict[str, Any]) -> None:
     assert linux["disabledTestMarks"] == ["stack"]
     assert linux["pythonImportsCheck"] == ["server"]
     assert linux["redisTestPort"] == 0
+    assert linux["postgresqlTestUserOptions"] == "LOGIN CREATEDB"
+    assert 'export PATH="$out/bin:$PATH"' in linux["preCheck"]
     assert {"postgresql", "postgresql-test-hook", "redis-test-hook"} <= set(
         linux["nativeCheckInputs"]
     )

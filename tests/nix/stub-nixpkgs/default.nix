@@ -67,6 +67,7 @@ let
 
   python3 = fake "python3" {
     pkgs = pythonPackages;
+    sitePackages = "lib/python3.13/site-packages";
     withPackages = f: fake "python3-env" { packages = f pythonPackages; };
   };
 
