@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -29,6 +30,9 @@ COMPOSE_FILE = REPO_ROOT / "process-compose.yaml"
 # process-compose itself stays off port 8080 and off any .env in the checkout, so a developer's
 # settings cannot move the test's ports; -t=false because there is no terminal.
 PC_FLAGS = ("--no-server", "--disable-dotenv", "-t=false")
+# process-compose's own log: "... Exited exit_code=0 process=web", coloured.
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+EXITED = re.compile(r"\bExited\b.*\bprocess=(\S+)")
 READY_TIMEOUT = 90.0
 STOP_TIMEOUT = 60.0
 
@@ -140,6 +144,10 @@ class Stack:
     def log_path(self) -> Path:
         return self.data_dir / f"up-{self.runs}.log"
 
+    @property
+    def pc_log_path(self) -> Path:
+        return self.data_dir / "process-compose.log"
+
     def env(self) -> dict[str, str]:
         bindir = postgres_bindir()
         path = os.environ.get("PATH", "")
@@ -170,7 +178,7 @@ class Stack:
                     "up",
                     *PC_FLAGS,
                     "-L",
-                    str(self.data_dir / "process-compose.log"),
+                    str(self.pc_log_path),
                     *args,
                 ],
                 cwd=REPO_ROOT,
@@ -220,6 +228,14 @@ class Stack:
         while (found := processes_of(self.session, marker)) and (time.monotonic() < deadline):
             time.sleep(0.1)
         return found
+
+    def exit_order(self) -> list[str]:
+        """Names of the processes in the order they exited in the latest run.
+
+        process-compose truncates its own log (-L) at each start, so the file is that run's.
+        """
+        text = ANSI_ESCAPE.sub("", self.pc_log_path.read_text(errors="replace"))
+        return EXITED.findall(text)
 
     def log(self, tail: int = 120) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -35,6 +35,9 @@ def test_prod_stack_serves_stops_and_keeps_data(stack: Any, stack_http: Any) -> 
     assert "redis-server" in running, "the process scan sees no redis"
 
     assert_stopped_cleanly(s, s.stop())
+    order = s.exit_order()
+    assert order.index("web") < order.index("postgres"), order
+    assert order.index("web") < order.index("redis"), order
 
     # Warm start: pg-init skips initdb, migrate finds the schema current, the rows are there.
     s.start()

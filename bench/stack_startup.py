@@ -1,0 +1,234 @@
+"""Time from `process-compose up` to a 200 from /health/ready, cold and warm, against a floor.
+
+    runuser -u fns -- env PATH=/usr/lib/postgresql/15/bin:/opt/fns-venv/bin:$PATH \\
+        python bench/stack_startup.py [--runs 5] [--mode prod|dev]
+
+cold = a fresh state dir (initdb, role and database, first migration); warm = the same state
+dir again. The floor is measured in the same run from the bare parts, started one after the
+other without process-compose: what any orchestration must pay on this machine.
+  cold floor = initdb + postgres start + the app's import (migrate) + gunicorn to first 200
+  warm floor = postgres start + the app's import (migrate) + gunicorn to first 200
+(redis starts in parallel with postgres and is faster, so it is listed but not added.)
+Not a test: it asserts nothing, it prints figures. PostgreSQL refuses root: run as a user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+COMPOSE_FILE = REPO_ROOT / "process-compose.yaml"
+POLL = 0.01  # seconds between readiness polls: the resolution of every figure
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(response.status == 200)
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def tcp_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError("not ready in time")
+        time.sleep(POLL)
+
+
+def timed(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def summary(values: list[float]) -> str:
+    return (
+        f"min {min(values):5.2f}  median {statistics.median(values):5.2f}  max {max(values):5.2f}"
+    )
+
+
+class StackRun:
+    """process-compose up on a state dir; stop() sends SIGTERM and waits."""
+
+    def __init__(self, data_dir: Path, mode: str) -> None:
+        self.web_port = free_port()
+        env = {
+            **os.environ,
+            "STACK_DATA_DIR": str(data_dir),
+            "STACK_PG_PORT": str(free_port()),
+            "STACK_REDIS_PORT": str(free_port()),
+            "STACK_WEB_PORT": str(self.web_port),
+            "STACK_WEB_MODE": mode,
+            "APP_ENV_FILE": "/nonexistent",
+        }
+        argv = ["process-compose", "-f", str(COMPOSE_FILE), "up", "--no-server"]
+        argv += ["--disable-dotenv", "-t=false", "-L", str(data_dir / "pc.log")]
+        self.log = open(data_dir / "up.log", "ab")  # noqa: SIM115  # closed in stop()
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen(
+            argv, cwd=REPO_ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT
+        )
+
+    def time_to_ready(self) -> float:
+        """Seconds from spawning process-compose to the first 200 from /health/ready."""
+        wait_for(lambda: http_ok(f"http://127.0.0.1:{self.web_port}/health/ready"))
+        return time.perf_counter() - self.started
+
+    def stop(self) -> float:
+        start = time.perf_counter()
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(60)
+        self.log.close()
+        return time.perf_counter() - start
+
+
+def measure_stack(mode: str, runs: int) -> dict[str, list[float]]:
+    figures: dict[str, list[float]] = {"cold": [], "warm": [], "stop": []}
+    warm_dir = Path(tempfile.mkdtemp(prefix="fns-b-", dir="/tmp"))
+    try:
+        for _ in range(runs):
+            cold_dir = Path(tempfile.mkdtemp(prefix="fns-b-", dir="/tmp"))
+            try:
+                run = StackRun(cold_dir, mode)
+                figures["cold"].append(run.time_to_ready())
+                figures["stop"].append(run.stop())
+            finally:
+                shutil.rmtree(cold_dir, ignore_errors=True)
+        first = StackRun(warm_dir, mode)  # initialise the warm state dir, not timed
+        first.time_to_ready()
+        first.stop()
+        for _ in range(runs):
+            run = StackRun(warm_dir, mode)
+            figures["warm"].append(run.time_to_ready())
+            figures["stop"].append(run.stop())
+    finally:
+        shutil.rmtree(warm_dir, ignore_errors=True)
+    return figures
+
+
+def time_initdb(pgdata: Path) -> float:
+    """initdb with pg-init's flags."""
+    argv = ["initdb", "-D", str(pgdata), "-U", "postgres", "--auth=trust", "--encoding=UTF8"]
+    argv += ["--no-locale", "--no-instructions", "--no-sync"]
+    return timed(lambda: subprocess.run(argv, check=True, capture_output=True))
+
+
+def time_server(argv: list[str], ready: Callable[[], bool], **popen: Any) -> float:
+    """Start argv, time it to ready(), stop it (SIGINT: PostgreSQL's fast shutdown)."""
+    start = time.perf_counter()
+    server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **popen)
+    try:
+        wait_for(ready)
+        return time.perf_counter() - start
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(30)
+
+
+def measure_parts(runs: int) -> dict[str, list[float]]:
+    """The bare parts, each started directly and timed to its own readiness."""
+    parts: dict[str, list[float]] = {
+        name: [] for name in ("initdb", "postgres", "redis", "import", "gunicorn")
+    }
+    for _ in range(runs):
+        work = Path(tempfile.mkdtemp(prefix="fns-b-", dir="/tmp"))
+        try:
+            pgdata = work / "pg"
+            parts["initdb"].append(time_initdb(pgdata))
+
+            pg_port = str(free_port())
+            isready = ["pg_isready", "-q", "-h", "127.0.0.1", "-p", pg_port, "-U", "postgres"]
+            postgres = ["postgres", "-D", str(pgdata), "-p", pg_port]
+            postgres += ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="]
+            parts["postgres"].append(
+                time_server(postgres, lambda: subprocess.run(isready, check=False).returncode == 0)  # noqa: B023
+            )
+
+            redis_port = free_port()
+            redis = ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1"]
+            redis += ["--dir", str(work), "--save", ""]
+            parts["redis"].append(time_server(redis, lambda: tcp_open(redis_port)))  # noqa: B023
+
+            import_app = [sys.executable, "-c", "import server.app"]
+            parts["import"].append(timed(lambda: subprocess.run(import_app, check=True)))  # noqa: B023
+
+            # gunicorn with the stack's config module, to a 200 from /health/live (no database).
+            web_port = free_port()
+            env = {
+                **os.environ,
+                "APP_BIND": f"127.0.0.1:{web_port}",
+                "APP_ENV_FILE": "/nonexistent",
+                "APP_DATABASE_URL": "postgresql+psycopg2://app@127.0.0.1:1/app",
+            }
+            gunicorn = ["gunicorn", "-c", "python:server.gunicorn_conf", "server.wsgi:app"]
+            live = f"http://127.0.0.1:{web_port}/health/live"
+            parts["gunicorn"].append(
+                time_server(gunicorn, lambda: http_ok(live), env=env, cwd=REPO_ROOT)  # noqa: B023
+            )
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return parts
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--mode", choices=("prod", "dev"), default="prod")
+    args = parser.parse_args()
+    if os.geteuid() == 0:
+        print("PostgreSQL refuses root: run as an unprivileged user (runuser -u fns -- ...)")
+        return 2
+    for tool in ("process-compose", "initdb", "postgres", "redis-server", "gunicorn"):
+        if shutil.which(tool) is None:
+            print(f"{tool} is not on PATH")
+            return 2
+
+    print(f"{os.cpu_count()} CPUs; {args.runs} runs each; web mode {args.mode}; seconds\n")
+    parts = measure_parts(args.runs)
+    med = {name: statistics.median(values) for name, values in parts.items()}
+    print("bare parts (each started alone):")
+    for name, values in parts.items():
+        print(f"  {name:<9} {summary(values)}")
+    warm_floor = med["postgres"] + med["import"] + med["gunicorn"]
+    cold_floor = med["initdb"] + warm_floor
+    print(f"  floor: cold {cold_floor:5.2f}  warm {warm_floor:5.2f}  (medians, summed)\n")
+
+    stack = measure_stack(args.mode, args.runs)
+    print("process-compose up -> /health/ready 200:")
+    for name, floor in (("cold", cold_floor), ("warm", warm_floor)):
+        values = stack[name]
+        ratio = statistics.median(values) / floor
+        print(f"  {name:<5} {summary(values)}   median / floor {ratio:4.2f}")
+    print(f"  stop  {summary(stack['stop'])}   (SIGTERM to exit, all processes gone)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
