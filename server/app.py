@@ -13,6 +13,7 @@ from server.errors import register_error_handlers
 from server.extensions import db, migrate
 from server.logs import configure_logging
 from server.middleware import cors, proxies, request_id, security_headers, sentry
+from server.sessions import NoSessions
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 def load_config(app: Flask, settings: Settings) -> None:
     app.extensions["settings"] = settings
+    app.session_interface = NoSessions()
     app.config.update(
         SECRET_KEY=settings.secret_key.get_secret_value(),
         DEBUG=settings.debug,

@@ -104,8 +104,12 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(RateLimitExceeded)
     def _rate_limited(exc: RateLimitExceeded) -> Response:
-        # Flask-Limiter adds Retry-After and the RateLimit headers in its after_request hook.
-        return problem_response(Problem(429, f"Rate limit exceeded: {exc.description}."))
+        from server.ratelimit import rate_limit_headers
+
+        headers = rate_limit_headers(app)
+        return problem_response(
+            Problem(429, f"Rate limit exceeded: {exc.description}.", headers=headers)
+        )
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:

@@ -1,8 +1,16 @@
-"""Security headers for a JSON API, on every response including errors."""
+"""Security headers for a JSON API, on every response including errors.
+
+Added at the WSGI layer, to the plain header list gunicorn receives: cheaper than Flask's
+header object on the hot path, and it also covers answers made outside Flask's hooks. A header
+the app set itself (e.g. a docs page's own CSP) is left alone.
+"""
 
 from __future__ import annotations
 
-from flask import Flask, Response
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from flask import Flask
 
 API_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -15,14 +23,30 @@ API_HEADERS = {
 }
 HSTS = "max-age=63072000; includeSubDomains"
 
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+class SecurityHeaders:
+    """WSGI middleware appending each header the response does not already have."""
+
+    def __init__(self, app: WSGIApp, headers: dict[str, str]) -> None:
+        self.app = app
+        self.headers = list(headers.items())
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        def secure_start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Any:
+            present = {name.lower() for name, _ in headers}
+            headers.extend(h for h in self.headers if h[0].lower() not in present)
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, secure_start_response)
+
 
 def init_app(app: Flask, *, hsts: bool) -> None:
     headers = dict(API_HEADERS)
     if hsts:
         headers["Strict-Transport-Security"] = HSTS
-
-    @app.after_request
-    def _secure(response: Response) -> Response:
-        for name, value in headers.items():
-            response.headers.setdefault(name, value)
-        return response
+    app.wsgi_app = SecurityHeaders(app.wsgi_app, headers)  # type: ignore[method-assign]
