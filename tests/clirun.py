@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-BIN = Path(sys.executable).parent
+
+def script(name: str) -> str:
+    """A console script: beside the interpreter (venv), else on PATH (the Nix build's check)."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else shutil.which(name) or str(beside)
 
 
 def app_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
@@ -30,7 +35,7 @@ def run_cli(
     *args: str, env: dict[str, str], check: bool = True
 ) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [str(BIN / "flask-nix-stack"), *args],
+        [script("flask-nix-stack"), *args],
         env=env,
         capture_output=True,
         text=True,

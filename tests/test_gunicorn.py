@@ -5,18 +5,16 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 
-from clirun import app_env, run_cli
+from clirun import app_env, run_cli, script
 from servers import Postgres, free_port, wait_until
 
-GUNICORN = str(Path(sys.executable).parent / "gunicorn")
+GUNICORN = script("gunicorn")
 
 
 @pytest.fixture(scope="module")

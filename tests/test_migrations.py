@@ -70,17 +70,16 @@ def test_drift_is_detected(scratch_app: Flask) -> None:
 def test_alembic_ini_for_developers(scratch_app: Flask, pg: Postgres, redis_url: str) -> None:
     """Plain `alembic` with the top-level alembic.ini builds the app from the environment."""
     import subprocess
-    import sys
     from pathlib import Path
 
-    from clirun import app_env
+    from clirun import app_env, script
 
     root = Path(__file__).resolve().parent.parent
     env = app_env(pg.create_database("fns_alembic"), redis_url)
-    alembic = Path(sys.executable).parent / "alembic"
+    alembic = script("alembic")
     for args in (["upgrade", "head"], ["current"]):
         result = subprocess.run(
-            [str(alembic), "-c", str(root / "alembic.ini"), *args],
+            [alembic, "-c", str(root / "alembic.ini"), *args],
             env=env,
             capture_output=True,
             text=True,
