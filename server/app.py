@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from server import cache, health, ratelimit, redis_client
+from server import cache, docs, health, ratelimit, redis_client
 from server.api import bp as api_bp
 from server.config import Settings, load_settings
 from server.errors import register_error_handlers
@@ -78,4 +78,5 @@ def register_middleware(app: Flask, settings: Settings) -> None:
 def register_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(docs.bp)
     ratelimit.init_app(app, settings, exempt=(health.bp,))

@@ -9,9 +9,11 @@ from flask import Blueprint, Response, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from server.api.contract import contract
 from server.errors import Problem, problem_response
 from server.extensions import db
 from server.redis_client import get_redis
+from server.schemas.problem import Live, Ready
 
 log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__, url_prefix="/health")
@@ -24,12 +26,14 @@ LIVE_BODY = b'{"status":"ok"}'
 
 
 @bp.get("/live")
+@contract(response=Live)
 def live() -> Response:
     """The process serves requests; touches nothing else."""
     return Response(LIVE_BODY, mimetype="application/json")
 
 
 @bp.get("/ready")
+@contract(response=Ready)
 def ready() -> Response:
     """PostgreSQL answers SELECT 1 and Redis answers PING."""
     checks = {"database": _check_database(), "redis": _check_redis()}

@@ -6,7 +6,11 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import requests
 
 
 def script(name: str) -> str:
@@ -47,3 +51,29 @@ def run_cli(
             f"{args} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
         )
     return result
+
+
+@contextmanager
+def gunicorn_server(
+    env: dict[str, str], workers: int = 2
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """gunicorn with the packaged config on a free port; yields (base URL, process)."""
+    from servers import free_port, wait_until
+
+    port = free_port()
+    process = subprocess.Popen(
+        [script("gunicorn"), "-c", "python:server.gunicorn_conf", "server.wsgi:app"],
+        env={**env, "APP_BIND": f"127.0.0.1:{port}", "APP_WORKERS": str(workers)},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: requests.get(f"{base}/health/live", timeout=1).ok, 30, "gunicorn")
+        yield base, process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)
+        if process.stderr:
+            process.stderr.close()

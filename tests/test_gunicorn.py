@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from clirun import app_env, run_cli, script
-from servers import Postgres, free_port, wait_until
+from clirun import app_env, gunicorn_server, run_cli, script
+from servers import Postgres
 
 GUNICORN = script("gunicorn")
 
@@ -32,23 +32,8 @@ def env(pg: Postgres, redis_url: str) -> dict[str, str]:
 
 @pytest.fixture
 def server(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    port = free_port()
-    process = subprocess.Popen(
-        [GUNICORN, "-c", "python:server.gunicorn_conf", "server.wsgi:app"],
-        env={**env, "APP_BIND": f"127.0.0.1:{port}", "APP_WORKERS": "2"},
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: requests.get(f"{base}/health/live", timeout=1).ok, 30, "gunicorn")
-        yield base, process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=30)
-        if process.stderr:
-            process.stderr.close()
+    with gunicorn_server(env) as running:
+        yield running
 
 
 def test_serves_the_api_and_stops_cleanly(server: tuple[str, subprocess.Popen[str]]) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, url_for
 
-from server.api.request_parsing import expected_version, parse_body, parse_query
+from server.api.contract import contract
+from server.api.request_parsing import expected_version
 from server.api.responses import json_response, no_content, page_response
 from server.cache import cached_read
+from server.schemas.common import Page
 from server.schemas.projects import (
     ProjectCreate,
     ProjectOut,
@@ -28,17 +30,19 @@ def _out(project: projects.Project, count: int | None = None) -> ProjectOut:
 
 @bp.get("")
 @cached_read
-def list_projects() -> Response:
+@contract(query=ProjectQuery, response=Page[ProjectOut])
+def list_projects(query: ProjectQuery) -> Response:
     """List projects, with their task counts."""
-    query = parse_query(ProjectQuery)
     rows, total = projects.list_projects(limit=query.limit, offset=query.offset, name=query.name)
     return page_response([_out(p, n) for p, n in rows], total, query.limit, query.offset)
 
 
 @bp.post("")
-def create_project() -> Response:
+@contract(
+    body=ProjectCreate, response=ProjectOut, status=201, conflicts=True, etag=True, created=True
+)
+def create_project(body: ProjectCreate) -> Response:
     """Create a project."""
-    body = parse_body(ProjectCreate)
     project = projects.create_project(body.name, body.description)
     location = url_for(".get_project", project_id=project.id)
     return json_response(_out(project, 0), 201, version=project.version, location=location)
@@ -46,6 +50,7 @@ def create_project() -> Response:
 
 @bp.get(f"/{ID}")
 @cached_read
+@contract(response=ProjectOut, etag=True)
 def get_project(project_id: int) -> Response:
     """Read one project."""
     project = projects.get_project(project_id)
@@ -53,23 +58,24 @@ def get_project(project_id: int) -> Response:
 
 
 @bp.put(f"/{ID}")
-def replace_project(project_id: int) -> Response:
+@contract(body=ProjectReplace, response=ProjectOut, conflicts=True, conditional=True, etag=True)
+def replace_project(project_id: int, body: ProjectReplace) -> Response:
     """Replace a project's fields."""
-    body = parse_body(ProjectReplace)
     project = projects.update_project(project_id, body.model_dump(), expected_version())
     return json_response(_out(project), version=project.version)
 
 
 @bp.patch(f"/{ID}")
-def update_project(project_id: int) -> Response:
+@contract(body=ProjectUpdate, response=ProjectOut, conflicts=True, conditional=True, etag=True)
+def update_project(project_id: int, body: ProjectUpdate) -> Response:
     """Change some of a project's fields."""
-    body = parse_body(ProjectUpdate)
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     project = projects.update_project(project_id, changes, expected_version())
     return json_response(_out(project), version=project.version)
 
 
 @bp.delete(f"/{ID}")
+@contract(conflicts=True, conditional=True, status=204)
 def delete_project(project_id: int) -> Response:
     """Delete a project and its tasks."""
     projects.delete_project(project_id, expected_version())

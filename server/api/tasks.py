@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, url_for
 
-from server.api.request_parsing import expected_version, parse_body, parse_query
+from server.api.contract import contract
+from server.api.request_parsing import expected_version
 from server.api.responses import json_response, no_content, page_response
 from server.cache import cached_read
+from server.schemas.common import Page
 from server.schemas.tasks import TaskCreate, TaskOut, TaskQuery, TaskReplace, TaskUpdate
 from server.services import tasks
 
@@ -16,9 +18,9 @@ ID = "<int(min=1, max=2147483647):task_id>"
 
 @bp.get("")
 @cached_read
-def list_tasks() -> Response:
+@contract(query=TaskQuery, response=Page[TaskOut])
+def list_tasks(query: TaskQuery) -> Response:
     """List tasks, filtered by project, status and tag."""
-    query = parse_query(TaskQuery)
     rows, total = tasks.list_tasks(
         limit=query.limit,
         offset=query.offset,
@@ -32,9 +34,9 @@ def list_tasks() -> Response:
 
 
 @bp.post("")
-def create_task() -> Response:
+@contract(body=TaskCreate, response=TaskOut, status=201, conflicts=True, etag=True, created=True)
+def create_task(body: TaskCreate) -> Response:
     """Create a task in a project, with tags."""
-    body = parse_body(TaskCreate)
     task = tasks.create_task(body.model_dump())
     location = url_for(".get_task", task_id=task.id)
     return json_response(TaskOut.model_validate(task), 201, version=task.version, location=location)
@@ -42,6 +44,7 @@ def create_task() -> Response:
 
 @bp.get(f"/{ID}")
 @cached_read
+@contract(response=TaskOut, etag=True)
 def get_task(task_id: int) -> Response:
     """Read one task."""
     task = tasks.get_task(task_id)
@@ -49,17 +52,17 @@ def get_task(task_id: int) -> Response:
 
 
 @bp.put(f"/{ID}")
-def replace_task(task_id: int) -> Response:
+@contract(body=TaskReplace, response=TaskOut, conflicts=True, conditional=True, etag=True)
+def replace_task(task_id: int, body: TaskReplace) -> Response:
     """Replace a task's fields."""
-    body = parse_body(TaskReplace)
     task = tasks.update_task(task_id, body.model_dump(), expected_version())
     return json_response(TaskOut.model_validate(task), version=task.version)
 
 
 @bp.patch(f"/{ID}")
-def update_task(task_id: int) -> Response:
+@contract(body=TaskUpdate, response=TaskOut, conflicts=True, conditional=True, etag=True)
+def update_task(task_id: int, body: TaskUpdate) -> Response:
     """Change some of a task's fields."""
-    body = parse_body(TaskUpdate)
     # due_at may be set to null on purpose; other fields given as null mean "unchanged".
     changes = {
         key: value
@@ -71,6 +74,7 @@ def update_task(task_id: int) -> Response:
 
 
 @bp.delete(f"/{ID}")
+@contract(conflicts=True, conditional=True, status=204)
 def delete_task(task_id: int) -> Response:
     """Delete a task."""
     tasks.delete_task(task_id, expected_version())

@@ -1,0 +1,165 @@
+"""The OpenAPI 3.1 document, built from the routes and their contracts (server/api/contract.py)."""
+
+from __future__ import annotations
+
+import re
+from http import HTTPStatus
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from flask import Flask
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from server.api.contract import Contract, contract_of
+from server.errors import PROBLEM_MEDIA_TYPE
+from server.schemas.problem import ProblemDetails
+
+REF = "#/components/schemas/{model}"
+CONVERTER = re.compile(r"<(?:(?P<conv>\w+)(?:\((?P<args>[^)]*)\))?:)?(?P<name>\w+)>")
+DOCUMENTED_PREFIXES = ("/api/", "/health/")
+
+
+def build_openapi(app: Flask) -> dict[str, Any]:
+    """Every documented route with a contract, its parameters, bodies, answers and errors."""
+    operations: list[tuple[str, str, Contract, str]] = []
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        if not rule.rule.startswith(DOCUMENTED_PREFIXES):
+            continue
+        view = app.view_functions[rule.endpoint]
+        spec = contract_of(view)
+        if spec is None:
+            continue
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            operations.append((rule.rule, method.lower(), spec, rule.endpoint))
+
+    models = _models(spec for _, _, spec, _ in operations)
+    names, definitions = models_json_schema(models, ref_template=REF)
+
+    def ref(model: type[BaseModel], mode: str) -> dict[str, Any]:
+        return dict(names[(model, mode)])  # type: ignore[index]
+
+    paths: dict[str, dict[str, Any]] = {}
+    for rule, method, spec, endpoint in operations:
+        path, parameters = _path(rule)
+        doc = (app.view_functions[endpoint].__doc__ or endpoint).strip().splitlines()[0]
+        operation: dict[str, Any] = {
+            "operationId": endpoint.replace(".", "_"),
+            "summary": doc,
+            "tags": [endpoint.split(".")[-2] if "." in endpoint else "default"],
+            "parameters": parameters + _query(spec, ref) + _if_match(spec),
+            "responses": _responses(spec, ref, has_id=bool(parameters)),
+        }
+        if spec.body is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": ref(spec.body, "validation")}},
+            }
+        paths.setdefault(path, {})[method] = operation
+
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "flask-nix-stack",
+            "version": _version(),
+            "description": "Projects own tasks; tasks carry tags. Errors are RFC 9457 problem "
+            "details (application/problem+json).",
+        },
+        "paths": paths,
+        "components": {"schemas": definitions.get("$defs", {})},
+    }
+
+
+def _models(specs: Any) -> list[tuple[type[BaseModel], str]]:
+    seen: dict[tuple[type[BaseModel], str], None] = {(ProblemDetails, "serialization"): None}
+    for spec in specs:
+        if spec.body is not None:
+            seen[(spec.body, "validation")] = None
+        if spec.query is not None:
+            seen[(spec.query, "validation")] = None
+        if spec.response is not None:
+            seen[(spec.response, "serialization")] = None
+    return list(seen)  # type: ignore[arg-type]
+
+
+def _path(rule: str) -> tuple[str, list[dict[str, Any]]]:
+    parameters = []
+    for match in CONVERTER.finditer(rule):
+        schema: dict[str, Any] = {"type": "string"}
+        if match["conv"] == "int":
+            schema = {"type": "integer"}
+            for arg in (match["args"] or "").split(","):
+                key, _, value = arg.strip().partition("=")
+                if key == "min":
+                    schema["minimum"] = int(value)
+                elif key == "max":
+                    schema["maximum"] = int(value)
+        parameters.append({"name": match["name"], "in": "path", "required": True, "schema": schema})
+    return CONVERTER.sub(lambda m: "{" + m["name"] + "}", rule), parameters
+
+
+def _query(spec: Contract, ref: Any) -> list[dict[str, Any]]:
+    if spec.query is None:
+        return []
+    schema = spec.query.model_json_schema(ref_template=REF)
+    required = set(schema.get("required", []))
+    return [
+        {
+            "name": name,
+            "in": "query",
+            "required": name in required,
+            "description": prop.pop("description", ""),
+            "schema": prop,
+        }
+        for name, prop in schema["properties"].items()
+    ]
+
+
+def _if_match(spec: Contract) -> list[dict[str, Any]]:
+    if not spec.conditional:
+        return []
+    return [
+        {
+            "name": "If-Match",
+            "in": "header",
+            "required": False,
+            "description": 'The ETag of your last read ("v<version>"), or *.',
+            "schema": {"type": "string"},
+        }
+    ]
+
+
+def _responses(spec: Contract, ref: Any, *, has_id: bool) -> dict[str, Any]:
+    success: dict[str, Any] = {"description": HTTPStatus(spec.status).phrase}
+    if spec.response is not None:
+        success["content"] = {"application/json": {"schema": ref(spec.response, "serialization")}}
+    headers = {}
+    if spec.etag:
+        headers["ETag"] = {"schema": {"type": "string"}, "description": "The resource's version."}
+    if spec.created:
+        headers["Location"] = {"schema": {"type": "string"}, "description": "Its URL."}
+    if headers:
+        success["headers"] = headers
+    statuses = {400, 429, 500, 503}  # malformed requests, limits, and the server's own failures
+    if spec.query is not None or spec.body is not None:
+        statuses.add(422)
+    if spec.body is not None:
+        statuses |= {413, 415}
+    if has_id:
+        statuses.add(404)
+    if spec.conflicts:
+        statuses.add(409)
+    if spec.conditional:
+        statuses |= {412, 428}
+    problem = {PROBLEM_MEDIA_TYPE: {"schema": ref(ProblemDetails, "serialization")}}
+    responses = {str(spec.status): success}
+    for status in sorted(statuses):
+        responses[str(status)] = {"description": HTTPStatus(status).phrase, "content": problem}
+    return responses
+
+
+def _version() -> str:
+    try:
+        return version("flask-nix-stack")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0"
