@@ -6,9 +6,10 @@
 cold = a fresh state dir (initdb, role and database, first migration); warm = the same state
 dir again. The floor is measured in the same run from the bare parts, started one after the
 other without process-compose: what any orchestration must pay on this machine.
-  cold floor = initdb + postgres start + the app's import (migrate) + gunicorn to first 200
-  warm floor = postgres start + the app's import (migrate) + gunicorn to first 200
-(redis starts in parallel with postgres and is faster, so it is listed but not added.)
+  cold floor = initdb + postgres start + first migration + gunicorn to its first 200
+  warm floor = postgres start + migration with nothing to do + gunicorn to its first 200
+(redis starts in parallel with postgres and is faster, so it is listed but not added; the
+role and database, made by pg-init's temporary server in the stack, are made by psql here.)
 Not a test: it asserts nothing, it prints figures. PostgreSQL refuses root: run as a user.
 """
 
@@ -33,6 +34,7 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = REPO_ROOT / "process-compose.yaml"
 POLL = 0.01  # seconds between readiness polls: the resolution of every figure
+SLOW_STOP = 5.0  # seconds; a stop slower than this keeps its logs for a look
 
 
 def free_port() -> int:
@@ -78,6 +80,7 @@ class StackRun:
     """process-compose up on a state dir; stop() sends SIGTERM and waits."""
 
     def __init__(self, data_dir: Path, mode: str) -> None:
+        self.data_dir = data_dir
         self.web_port = free_port()
         env = {
             **os.environ,
@@ -106,7 +109,13 @@ class StackRun:
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(60)
         self.log.close()
-        return time.perf_counter() - start
+        took = time.perf_counter() - start
+        if took > SLOW_STOP:  # a process sat out its shutdown timeout: keep the logs to see which
+            kept = Path(tempfile.mkdtemp(prefix="fns-slow-stop-", dir="/tmp"))
+            for name in ("up.log", "pc.log"):
+                shutil.copy(self.data_dir / name, kept / name)
+            print(f"  (stop took {took:.1f}s; logs kept in {kept})")
+        return took
 
 
 def measure_stack(mode: str, runs: int) -> dict[str, list[float]]:
@@ -140,25 +149,26 @@ def time_initdb(pgdata: Path) -> float:
     return timed(lambda: subprocess.run(argv, check=True, capture_output=True))
 
 
-def time_server(argv: list[str], ready: Callable[[], bool], **popen: Any) -> float:
-    """Start argv, time it to ready(), stop it (SIGINT: PostgreSQL's fast shutdown)."""
+def start_server(argv: list[str], ready: Callable[[], bool], **popen: Any) -> tuple[Any, float]:
+    """Start argv; (the process, seconds until ready() is true)."""
     start = time.perf_counter()
     server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **popen)
-    try:
-        wait_for(ready)
-        return time.perf_counter() - start
-    finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(30)
+    wait_for(ready)
+    return server, time.perf_counter() - start
+
+
+def stop_server(server: Any) -> None:
+    server.send_signal(signal.SIGINT)  # PostgreSQL's fast shutdown; redis and gunicorn quit too
+    server.wait(30)
 
 
 def measure_parts(runs: int) -> dict[str, list[float]]:
-    """The bare parts, each started directly and timed to its own readiness."""
-    parts: dict[str, list[float]] = {
-        name: [] for name in ("initdb", "postgres", "redis", "import", "gunicorn")
-    }
+    """The stack's steps run bare, one after the other, each timed to its own readiness."""
+    names = ("initdb", "postgres", "redis", "migrate-first", "migrate-noop", "gunicorn")
+    parts: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(runs):
         work = Path(tempfile.mkdtemp(prefix="fns-b-", dir="/tmp"))
+        servers = []
         try:
             pgdata = work / "pg"
             parts["initdb"].append(time_initdb(pgdata))
@@ -167,32 +177,45 @@ def measure_parts(runs: int) -> dict[str, list[float]]:
             isready = ["pg_isready", "-q", "-h", "127.0.0.1", "-p", pg_port, "-U", "postgres"]
             postgres = ["postgres", "-D", str(pgdata), "-p", pg_port]
             postgres += ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="]
-            parts["postgres"].append(
-                time_server(postgres, lambda: subprocess.run(isready, check=False).returncode == 0)  # noqa: B023
+            server, took = start_server(
+                postgres,
+                lambda: subprocess.run(isready, check=False).returncode == 0,  # noqa: B023
             )
+            servers.append(server)
+            parts["postgres"].append(took)
 
             redis_port = free_port()
             redis = ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1"]
             redis += ["--dir", str(work), "--save", ""]
-            parts["redis"].append(time_server(redis, lambda: tcp_open(redis_port)))  # noqa: B023
+            server, took = start_server(redis, lambda: tcp_open(redis_port))  # noqa: B023
+            servers.append(server)
+            parts["redis"].append(took)
 
-            import_app = [sys.executable, "-c", "import server.app"]
-            parts["import"].append(timed(lambda: subprocess.run(import_app, check=True)))  # noqa: B023
-
-            # gunicorn with the stack's config module, to a 200 from /health/live (no database).
+            psql = ["psql", "-q", "-h", "127.0.0.1", "-p", pg_port, "-U", "postgres"]
+            for statement in ("CREATE ROLE app LOGIN", "CREATE DATABASE app OWNER app"):
+                subprocess.run([*psql, "-c", statement], check=True)
             web_port = free_port()
             env = {
                 **os.environ,
-                "APP_BIND": f"127.0.0.1:{web_port}",
                 "APP_ENV_FILE": "/nonexistent",
-                "APP_DATABASE_URL": "postgresql+psycopg2://app@127.0.0.1:1/app",
+                "APP_DATABASE_URL": f"postgresql+psycopg2://app@127.0.0.1:{pg_port}/app",
+                "APP_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+                "APP_BIND": f"127.0.0.1:{web_port}",
             }
+            migrate = ["flask-nix-stack", "db", "upgrade"]
+            for name in ("migrate-first", "migrate-noop"):
+                parts[name].append(
+                    timed(lambda: subprocess.run(migrate, env=env, check=True, capture_output=True))  # noqa: B023
+                )
+
             gunicorn = ["gunicorn", "-c", "python:server.gunicorn_conf", "server.wsgi:app"]
-            live = f"http://127.0.0.1:{web_port}/health/live"
-            parts["gunicorn"].append(
-                time_server(gunicorn, lambda: http_ok(live), env=env, cwd=REPO_ROOT)  # noqa: B023
-            )
+            ready = f"http://127.0.0.1:{web_port}/health/ready"
+            server, took = start_server(gunicorn, lambda: http_ok(ready), env=env, cwd=REPO_ROOT)  # noqa: B023
+            servers.append(server)
+            parts["gunicorn"].append(took)
         finally:
+            for server in reversed(servers):
+                stop_server(server)
             shutil.rmtree(work, ignore_errors=True)
     return parts
 
@@ -205,7 +228,8 @@ def main() -> int:
     if os.geteuid() == 0:
         print("PostgreSQL refuses root: run as an unprivileged user (runuser -u fns -- ...)")
         return 2
-    for tool in ("process-compose", "initdb", "postgres", "redis-server", "gunicorn"):
+    tools = ("process-compose", "initdb", "postgres", "psql", "redis-server", "gunicorn")
+    for tool in (*tools, "flask-nix-stack"):
         if shutil.which(tool) is None:
             print(f"{tool} is not on PATH")
             return 2
@@ -215,9 +239,9 @@ def main() -> int:
     med = {name: statistics.median(values) for name, values in parts.items()}
     print("bare parts (each started alone):")
     for name, values in parts.items():
-        print(f"  {name:<9} {summary(values)}")
-    warm_floor = med["postgres"] + med["import"] + med["gunicorn"]
-    cold_floor = med["initdb"] + warm_floor
+        print(f"  {name:<13} {summary(values)}")
+    cold_floor = med["initdb"] + med["postgres"] + med["migrate-first"] + med["gunicorn"]
+    warm_floor = med["postgres"] + med["migrate-noop"] + med["gunicorn"]
     print(f"  floor: cold {cold_floor:5.2f}  warm {warm_floor:5.2f}  (medians, summed)\n")
 
     stack = measure_stack(args.mode, args.runs)
