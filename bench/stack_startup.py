@@ -4,10 +4,12 @@
         python bench/stack_startup.py [--runs 5] [--mode prod|dev]
 
 cold = a fresh state dir (initdb, role and database, first migration); warm = the same state
-dir again. The floor is measured in the same run from the bare parts, started one after the
-other without process-compose: what any orchestration must pay on this machine.
+dir again. The floor is measured in the same run, interleaved with the stack's starts, from the
+bare parts started one after the other without process-compose: what any orchestration must
+pay on this machine, under the same load.
   cold floor = initdb + postgres start + first migration + gunicorn to its first 200
   warm floor = postgres start + migration with nothing to do + gunicorn to its first 200
+(gunicorn in both modes: the floor is the same for dev, whose reloader imports the app twice.)
 (redis starts in parallel with postgres and is faster, so it is listed but not added; the
 role and database, made by pg-init's temporary server in the stack, are made by psql here.)
 Not a test: it asserts nothing, it prints figures. PostgreSQL refuses root: run as a user.
@@ -118,28 +120,13 @@ class StackRun:
         return took
 
 
-def measure_stack(mode: str, runs: int) -> dict[str, list[float]]:
-    figures: dict[str, list[float]] = {"cold": [], "warm": [], "stop": []}
-    warm_dir = Path(tempfile.mkdtemp(prefix="fns-b-", dir="/tmp"))
+def time_stack(mode: str, data_dir: Path, figures: dict[str, list[float]], key: str) -> None:
+    """One `up` on data_dir: time to ready under `key`, time to stop under "stop"."""
+    run = StackRun(data_dir, mode)
     try:
-        for _ in range(runs):
-            cold_dir = Path(tempfile.mkdtemp(prefix="fns-b-", dir="/tmp"))
-            try:
-                run = StackRun(cold_dir, mode)
-                figures["cold"].append(run.time_to_ready())
-                figures["stop"].append(run.stop())
-            finally:
-                shutil.rmtree(cold_dir, ignore_errors=True)
-        first = StackRun(warm_dir, mode)  # initialise the warm state dir, not timed
-        first.time_to_ready()
-        first.stop()
-        for _ in range(runs):
-            run = StackRun(warm_dir, mode)
-            figures["warm"].append(run.time_to_ready())
-            figures["stop"].append(run.stop())
+        figures[key].append(run.time_to_ready())
     finally:
-        shutil.rmtree(warm_dir, ignore_errors=True)
-    return figures
+        figures["stop"].append(run.stop())
 
 
 def time_initdb(pgdata: Path) -> float:
@@ -162,62 +149,61 @@ def stop_server(server: Any) -> None:
     server.wait(30)
 
 
-def measure_parts(runs: int) -> dict[str, list[float]]:
+PARTS = ("initdb", "postgres", "redis", "migrate-first", "migrate-noop", "gunicorn")
+
+
+def measure_parts(parts: dict[str, list[float]]) -> None:
     """The stack's steps run bare, one after the other, each timed to its own readiness."""
-    names = ("initdb", "postgres", "redis", "migrate-first", "migrate-noop", "gunicorn")
-    parts: dict[str, list[float]] = {name: [] for name in names}
-    for _ in range(runs):
-        work = Path(tempfile.mkdtemp(prefix="fns-b-", dir="/tmp"))
-        servers = []
-        try:
-            pgdata = work / "pg"
-            parts["initdb"].append(time_initdb(pgdata))
+    work = Path(tempfile.mkdtemp(prefix="fns-b-", dir="/tmp"))
+    servers: list[Any] = []
+    try:
+        pgdata = work / "pg"
+        parts["initdb"].append(time_initdb(pgdata))
 
-            pg_port = str(free_port())
-            isready = ["pg_isready", "-q", "-h", "127.0.0.1", "-p", pg_port, "-U", "postgres"]
-            postgres = ["postgres", "-D", str(pgdata), "-p", pg_port]
-            postgres += ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="]
-            server, took = start_server(
-                postgres,
-                lambda: subprocess.run(isready, check=False).returncode == 0,  # noqa: B023
+        pg_port = str(free_port())
+        isready = ["pg_isready", "-q", "-h", "127.0.0.1", "-p", pg_port, "-U", "postgres"]
+        postgres = ["postgres", "-D", str(pgdata), "-p", pg_port]
+        postgres += ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="]
+        server, took = start_server(
+            postgres,
+            lambda: subprocess.run(isready, check=False).returncode == 0,
+        )
+        servers.append(server)
+        parts["postgres"].append(took)
+
+        redis_port = free_port()
+        redis = ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1"]
+        redis += ["--dir", str(work), "--save", ""]
+        server, took = start_server(redis, lambda: tcp_open(redis_port))
+        servers.append(server)
+        parts["redis"].append(took)
+
+        psql = ["psql", "-q", "-h", "127.0.0.1", "-p", pg_port, "-U", "postgres"]
+        for statement in ("CREATE ROLE app LOGIN", "CREATE DATABASE app OWNER app"):
+            subprocess.run([*psql, "-c", statement], check=True)
+        web_port = free_port()
+        env = {
+            **os.environ,
+            "APP_ENV_FILE": "/nonexistent",
+            "APP_DATABASE_URL": f"postgresql+psycopg2://app@127.0.0.1:{pg_port}/app",
+            "APP_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "APP_BIND": f"127.0.0.1:{web_port}",
+        }
+        migrate = ["flask-nix-stack", "db", "upgrade"]
+        for name in ("migrate-first", "migrate-noop"):
+            parts[name].append(
+                timed(lambda: subprocess.run(migrate, env=env, check=True, capture_output=True))
             )
-            servers.append(server)
-            parts["postgres"].append(took)
 
-            redis_port = free_port()
-            redis = ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1"]
-            redis += ["--dir", str(work), "--save", ""]
-            server, took = start_server(redis, lambda: tcp_open(redis_port))  # noqa: B023
-            servers.append(server)
-            parts["redis"].append(took)
-
-            psql = ["psql", "-q", "-h", "127.0.0.1", "-p", pg_port, "-U", "postgres"]
-            for statement in ("CREATE ROLE app LOGIN", "CREATE DATABASE app OWNER app"):
-                subprocess.run([*psql, "-c", statement], check=True)
-            web_port = free_port()
-            env = {
-                **os.environ,
-                "APP_ENV_FILE": "/nonexistent",
-                "APP_DATABASE_URL": f"postgresql+psycopg2://app@127.0.0.1:{pg_port}/app",
-                "APP_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-                "APP_BIND": f"127.0.0.1:{web_port}",
-            }
-            migrate = ["flask-nix-stack", "db", "upgrade"]
-            for name in ("migrate-first", "migrate-noop"):
-                parts[name].append(
-                    timed(lambda: subprocess.run(migrate, env=env, check=True, capture_output=True))  # noqa: B023
-                )
-
-            gunicorn = ["gunicorn", "-c", "python:server.gunicorn_conf", "server.wsgi:app"]
-            ready = f"http://127.0.0.1:{web_port}/health/ready"
-            server, took = start_server(gunicorn, lambda: http_ok(ready), env=env, cwd=REPO_ROOT)  # noqa: B023
-            servers.append(server)
-            parts["gunicorn"].append(took)
-        finally:
-            for server in reversed(servers):
-                stop_server(server)
-            shutil.rmtree(work, ignore_errors=True)
-    return parts
+        gunicorn = ["gunicorn", "-c", "python:server.gunicorn_conf", "server.wsgi:app"]
+        ready = f"http://127.0.0.1:{web_port}/health/ready"
+        server, took = start_server(gunicorn, lambda: http_ok(ready), env=env, cwd=REPO_ROOT)
+        servers.append(server)
+        parts["gunicorn"].append(took)
+    finally:
+        for server in reversed(servers):
+            stop_server(server)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def main() -> int:
@@ -234,8 +220,25 @@ def main() -> int:
             print(f"{tool} is not on PATH")
             return 2
 
-    print(f"{os.cpu_count()} CPUs; {args.runs} runs each; web mode {args.mode}; seconds\n")
-    parts = measure_parts(args.runs)
+    print(f"{os.cpu_count()} CPUs; {args.runs} rounds; web mode {args.mode}; seconds\n")
+    # Each round times the bare parts, then a cold and a warm start, so the floor and the stack
+    # see the same load (other work on the machine shifts both by tens of percent).
+    parts: dict[str, list[float]] = {name: [] for name in PARTS}
+    stack: dict[str, list[float]] = {"cold": [], "warm": [], "stop": []}
+    warm_dir = Path(tempfile.mkdtemp(prefix="fns-b-", dir="/tmp"))
+    try:
+        time_stack(args.mode, warm_dir, {"init": [], "stop": []}, "init")  # not counted
+        for _ in range(args.runs):
+            measure_parts(parts)
+            cold_dir = Path(tempfile.mkdtemp(prefix="fns-b-", dir="/tmp"))
+            try:
+                time_stack(args.mode, cold_dir, stack, "cold")
+            finally:
+                shutil.rmtree(cold_dir, ignore_errors=True)
+            time_stack(args.mode, warm_dir, stack, "warm")
+    finally:
+        shutil.rmtree(warm_dir, ignore_errors=True)
+
     med = {name: statistics.median(values) for name, values in parts.items()}
     print("bare parts (each started alone):")
     for name, values in parts.items():
@@ -244,7 +247,6 @@ def main() -> int:
     warm_floor = med["postgres"] + med["migrate-noop"] + med["gunicorn"]
     print(f"  floor: cold {cold_floor:5.2f}  warm {warm_floor:5.2f}  (medians, summed)\n")
 
-    stack = measure_stack(args.mode, args.runs)
     print("process-compose up -> /health/ready 200:")
     for name, floor in (("cold", cold_floor), ("warm", warm_floor)):
         values = stack[name]
