@@ -1,0 +1,105 @@
+"""Redis stopped under load: reads bypass the cache, readiness says so, caching comes back."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import requests
+
+from clirun import app_env
+
+READ_TIMEOUT = 5.0
+
+
+class Reader(threading.Thread):
+    """GETs ``urls`` in a loop, recording (phase, status, X-Cache) until stopped."""
+
+    def __init__(self, urls: list[str]) -> None:
+        super().__init__(daemon=True)
+        self.urls = urls
+        self.phase = "before"
+        self.results: list[tuple[str, int, str | None]] = []
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        session = requests.Session()
+        while not self.halt.is_set():
+            for url in self.urls:
+                phase = self.phase
+                try:
+                    response = session.get(url, timeout=READ_TIMEOUT)
+                    status, cache = response.status_code, response.headers.get("X-Cache")
+                except requests.RequestException as exc:
+                    status, cache = 0, type(exc).__name__
+                self.results.append((phase, status, cache))
+
+    def in_phase(self, phase: str) -> list[tuple[str, int, str | None]]:
+        return [r for r in self.results if r[0] == phase]
+
+
+@pytest.mark.slow
+def test_reads_survive_redis_outage_and_caching_resumes(
+    own_redis: Any, faults_database: str, gunicorn: Callable[..., Any], poll: Callable[..., float]
+) -> None:
+    env = app_env(faults_database, own_redis.url, APP_KEY_PREFIX=f"redis-{uuid.uuid4().hex[:8]}")
+    server = gunicorn(env)
+    base = server.base
+    created = requests.post(
+        f"{base}/api/v1/projects", json={"name": f"redis-fault-{uuid.uuid4().hex}"}, timeout=5
+    )
+    assert created.status_code == 201, created.text
+    detail = base + created.headers["Location"]
+    listing = f"{base}/api/v1/projects?limit=5"
+
+    def cache_hit() -> bool:
+        return requests.get(detail, timeout=READ_TIMEOUT).headers.get("X-Cache") == "hit"
+
+    poll(cache_hit, 10, "a cache hit before the outage")
+
+    reader = Reader([detail, listing])
+    reader.start()
+    try:
+        poll(lambda: len(reader.results) >= 10, 10, "reads before the outage")
+
+        own_redis.stop()
+        reader.phase = "outage"  # reads that start from now on find no Redis
+
+        def redis_unavailable() -> bool:
+            return requests.get(f"{base}/health/ready", timeout=READ_TIMEOUT).status_code == 503
+
+        poll(redis_unavailable, 5, "readiness 503 while Redis is down")
+        ready = requests.get(f"{base}/health/ready", timeout=READ_TIMEOUT)
+        assert ready.headers["Content-Type"] == "application/problem+json"
+        assert ready.json()["checks"] == {"database": "ok", "redis": "unavailable"}
+        assert requests.get(f"{base}/health/live", timeout=READ_TIMEOUT).status_code == 200
+        # Writes keep answering too; the cache they cannot drop is gone with the old Redis.
+        during = requests.post(
+            f"{base}/api/v1/projects", json={"name": f"during-{uuid.uuid4().hex}"}, timeout=5
+        )
+        assert during.status_code == 201, during.text
+        poll(lambda: len(reader.in_phase("outage")) >= 20, 10, "reads during the outage")
+
+        reader.phase = "after"
+        own_redis.start()
+        poll(
+            lambda: requests.get(f"{base}/health/ready", timeout=READ_TIMEOUT).status_code == 200,
+            10,
+            "readiness 200 after Redis is back",
+        )
+        poll(cache_hit, 10, "a cache hit after Redis is back")
+        after = requests.get(base + during.headers["Location"], timeout=READ_TIMEOUT)
+        assert after.status_code == 200
+    finally:
+        reader.halt.set()
+        reader.join(timeout=READ_TIMEOUT * 2)
+
+    failures = [r for r in reader.results if r[1] != 200]
+    assert not failures, failures[:10]
+    outage = reader.in_phase("outage")
+    # Bypassed, not served from a cache nobody can reach.
+    assert all(cache is None for _, _, cache in outage), outage[:10]
+    assert "cache bypassed, redis unavailable" in server.log()
