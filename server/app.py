@@ -8,6 +8,7 @@ from flask import Flask
 
 from server import cache, docs, health, ratelimit, redis_client
 from server.api import bp as api_bp
+from server.api.converters import IdConverter
 from server.config import Settings, load_settings
 from server.errors import register_error_handlers
 from server.extensions import db, migrate
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 def load_config(app: Flask, settings: Settings) -> None:
     app.extensions["settings"] = settings
+    app.url_map.converters["id"] = IdConverter
     app.session_interface = NoSessions()
     app.config.update(
         SECRET_KEY=settings.secret_key.get_secret_value(),

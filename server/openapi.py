@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from server.api.contract import Contract, contract_of
+from server.api.converters import IdConverter
 from server.errors import PROBLEM_MEDIA_TYPE
 from server.schemas.problem import ProblemDetails
 
@@ -86,7 +87,13 @@ def _path(rule: str) -> tuple[str, list[dict[str, Any]]]:
     parameters = []
     for match in CONVERTER.finditer(rule):
         schema: dict[str, Any] = {"type": "string"}
-        if match["conv"] == "int":
+        if match["conv"] == "id":
+            schema = {
+                "type": "integer",
+                "minimum": IdConverter.minimum,
+                "maximum": IdConverter.maximum,
+            }
+        elif match["conv"] == "int":
             schema = {"type": "integer"}
             for arg in (match["args"] or "").split(","):
                 key, _, value = arg.strip().partition("=")

@@ -6,8 +6,10 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -53,27 +55,36 @@ def run_cli(
     return result
 
 
+@dataclass
+class Gunicorn:
+    base: str
+    process: subprocess.Popen[bytes]
+    log: Path  # stdout and stderr: a file, since an unread pipe would fill and block gunicorn
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
 @contextmanager
-def gunicorn_server(
-    env: dict[str, str], workers: int = 2
-) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """gunicorn with the packaged config on a free port; yields (base URL, process)."""
+def gunicorn_server(env: dict[str, str], workers: int = 2) -> Iterator[Gunicorn]:
+    """gunicorn with the packaged config on a free port, stopped afterwards."""
     from servers import free_port, wait_until
 
     port = free_port()
-    process = subprocess.Popen(
-        [script("gunicorn"), "-c", "python:server.gunicorn_conf", "server.wsgi:app"],
-        env={**env, "APP_BIND": f"127.0.0.1:{port}", "APP_WORKERS": str(workers)},
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
+    log = Path(tempfile.mkstemp(prefix="fns-gunicorn-", suffix=".log")[1])
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [script("gunicorn"), "-c", "python:server.gunicorn_conf", "server.wsgi:app"],
+            env={**env, "APP_BIND": f"127.0.0.1:{port}", "APP_WORKERS": str(workers)},
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    server = Gunicorn(f"http://127.0.0.1:{port}", process, log)
     try:
-        wait_until(lambda: requests.get(f"{base}/health/live", timeout=1).ok, 30, "gunicorn")
-        yield base, process
+        wait_until(lambda: requests.get(f"{server.base}/health/live", timeout=1).ok, 30, "gunicorn")
+        yield server
     finally:
         if process.poll() is None:
             process.terminate()
-            process.wait(timeout=30)
-        if process.stderr:
-            process.stderr.close()
+            process.wait(timeout=60)
+        log.unlink(missing_ok=True)

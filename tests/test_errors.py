@@ -135,10 +135,37 @@ def test_bad_pagination_is_422(client: FlaskClient, query: str) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["/api/v1/projects/0", "/api/v1/projects/2147483648", "/api/v1/tasks/-1", "/api/v1/tags/abc"],
+    [
+        "/api/v1/projects/0",
+        "/api/v1/projects/01",
+        "/api/v1/projects/2147483648",
+        "/api/v1/projects/9999999999",
+        "/api/v1/projects/25869306257948",
+        "/api/v1/tasks/-1",
+        "/api/v1/tags/abc",
+    ],
 )
-def test_out_of_range_ids_are_404(client: FlaskClient, path: str) -> None:
-    assert_problem(client.get(path), 404, "not-found")
+@pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
+def test_out_of_range_ids_are_404(client: FlaskClient, path: str, method: str) -> None:
+    # 404 whatever the method: werkzeug would say 405 if a converter rejected the value.
+    assert_problem(client.open(path, method=method, json={}), 404, "not-found")
+
+
+def test_id_pattern_is_exactly_1_to_int4_max() -> None:
+    import re
+
+    from server.api.converters import INT4_ID
+
+    pattern = re.compile(INT4_ID)
+    for value in [*range(1, 1000), 2**31 - 1, 2**31 - 2, 10**9, 1999999999, 2147483639]:
+        assert pattern.fullmatch(str(value)), value
+    for value in [0, 2**31, 2**31 + 1, 2147483650, 2147484000, 3 * 10**9, 10**10]:
+        assert not pattern.fullmatch(str(value)), value
+    import random
+
+    rng = random.Random(7)
+    for value in (rng.randrange(1, 2**34) for _ in range(20_000)):
+        assert bool(pattern.fullmatch(str(value))) == (value < 2**31), value
 
 
 def test_oversize_body_is_413(client: FlaskClient, settings: Settings) -> None:

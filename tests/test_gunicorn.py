@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from clirun import app_env, gunicorn_server, run_cli, script
+from clirun import Gunicorn, app_env, gunicorn_server, run_cli, script
 from servers import Postgres
 
 GUNICORN = script("gunicorn")
@@ -31,13 +31,13 @@ def env(pg: Postgres, redis_url: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def server(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+def server(env: dict[str, str]) -> Iterator[Gunicorn]:
     with gunicorn_server(env) as running:
         yield running
 
 
-def test_serves_the_api_and_stops_cleanly(server: tuple[str, subprocess.Popen[str]]) -> None:
-    base, process = server
+def test_serves_the_api_and_stops_cleanly(server: Gunicorn) -> None:
+    base, process = server.base, server.process
     assert requests.get(f"{base}/health/ready", timeout=5).json()["status"] == "ok"
     created = requests.post(
         f"{base}/api/v1/projects", json={"name": f"gunicorn-{time.time()}"}, timeout=5
@@ -54,10 +54,7 @@ def test_serves_the_api_and_stops_cleanly(server: tuple[str, subprocess.Popen[st
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=40) == 0
-    assert process.stderr is not None
-    lines = [
-        json.loads(line) for line in process.stderr.read().splitlines() if line.startswith("{")
-    ]
+    lines = [json.loads(line) for line in server.log_text().splitlines() if line.startswith("{")]
     access = [line for line in lines if line["logger"] == "gunicorn.access"]
     assert any("gunicorn-req-1" in line["message"] for line in access), access
     assert any(line["logger"] == "gunicorn.error" for line in lines)

@@ -19,7 +19,7 @@ from server.schemas.projects import (
 from server.services import projects
 
 bp = Blueprint("projects", __name__, url_prefix="/projects")
-ID = "<int(min=1, max=2147483647):project_id>"
+ID = "<id:project_id>"
 
 
 def _out(project: projects.Project, count: int | None = None) -> ProjectOut:

@@ -13,7 +13,7 @@ from server.schemas.tags import TagCreate, TagOut, TagQuery
 from server.services import tags
 
 bp = Blueprint("tags", __name__, url_prefix="/tags")
-ID = "<int(min=1, max=2147483647):tag_id>"
+ID = "<id:tag_id>"
 
 
 @bp.get("")

@@ -13,7 +13,7 @@ from server.schemas.tasks import TaskCreate, TaskOut, TaskQuery, TaskReplace, Ta
 from server.services import tasks
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
-ID = "<int(min=1, max=2147483647):task_id>"
+ID = "<id:task_id>"
 
 
 @bp.get("")

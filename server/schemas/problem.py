@@ -1,4 +1,4 @@
-"""The error body every failure shares (RFC 9457), and the health answers, for the OpenAPI document."""
+"""The error body every failure shares (RFC 9457), and the health answers: for the OpenAPI doc."""
 
 from __future__ import annotations
 

@@ -9,11 +9,12 @@ from pydantic import AfterValidator, StringConstraints
 
 from server.schemas.common import Input, Output, PageQuery, _no_nul
 
-# Tags are case-insensitive labels: stored lower-case, no spaces.
+# Tags are case-insensitive ASCII labels, stored lower-case. ASCII also keeps the pattern meaning
+# the same in Python and in the JSON Schema (ECMA-262) regex dialect clients use.
 TagName = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, to_lower=True, min_length=1, max_length=64, pattern=r"^[\w.:-]+$"
+        strip_whitespace=True, to_lower=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$"
     ),
     AfterValidator(_no_nul),
 ]
