@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import sys
 
 from flask import Flask
 
 from server import cache, docs, health, ratelimit, redis_client
 from server.api import bp as api_bp
 from server.api.converters import IdConverter
-from server.config import Settings, load_settings
+from server.config import Settings, SettingsError, load_settings
 from server.errors import register_error_handlers
-from server.extensions import db, migrate
+from server.extensions import db
 from server.logs import configure_logging
 from server.middleware import cors, proxies, request_id, security_headers, sentry
 from server.sessions import NoSessions
-
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -31,6 +29,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_blueprints(app, settings)
     register_error_handlers(app)
     return app
+
+
+def create_app_or_exit() -> Flask:
+    """The app from the environment, or exit 2 with one line naming the bad setting."""
+    try:
+        return create_app()
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def load_config(app: Flask, settings: Settings) -> None:
@@ -65,7 +72,6 @@ def engine_options(settings: Settings) -> dict[str, object]:
 
 def register_extensions(app: Flask, settings: Settings) -> None:
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), compare_type=True)
     redis_client.init_app(app, settings)
     cache.init_app(app)
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 
 from server.models.base import Base
 
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate()

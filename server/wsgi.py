@@ -1,5 +1,5 @@
 """WSGI entry point: ``gunicorn -c python:server.gunicorn_conf server.wsgi:app``."""
 
-from server.cli import app_or_exit
+from server.app import create_app_or_exit
 
-app = app_or_exit()
+app = create_app_or_exit()

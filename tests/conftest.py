@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
-from server import create_app
+from server import create_app, migrate
 from server.config import Settings, load_settings
 from server.extensions import db
 
@@ -71,6 +71,7 @@ def settings(database_url: str, redis_url: str) -> Settings:
 @pytest.fixture(scope="session")
 def app(settings: Settings) -> Flask:
     app = create_app(settings)
+    migrate.init_app(app)
     with app.app_context():
         upgrade()  # the schema comes from the migrations, as in production
     return app

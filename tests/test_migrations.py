@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from flask import Flask
 from flask_migrate import downgrade, upgrade
 
-from server import create_app
+from server import create_app, migrate
 from server.extensions import db
 
 from conftest import make_settings
@@ -23,6 +23,7 @@ TABLES = {"alembic_version", "projects", "tasks", "tags", "task_tags"}
 @pytest.fixture(scope="module")
 def scratch_app(pg: Postgres, redis_url: str) -> Iterator[Flask]:
     app = create_app(make_settings(pg.create_database("fns_migrations"), redis_url))
+    migrate.init_app(app)
     with app.app_context():
         yield app
         db.engine.dispose()

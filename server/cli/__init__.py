@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 from flask import Flask
 from flask.cli import FlaskGroup
 
-from server.app import create_app
+from server import migrate
+from server.app import create_app_or_exit
 from server.cli.config_command import config_group
 from server.cli.seed_command import seed_command
-from server.config import SettingsError
 
 
 def app_or_exit() -> Flask:
-    """The app, or exit 2 with one line naming the bad setting (no traceback)."""
-    try:
-        return create_app()
-    except SettingsError as exc:
-        click.echo(f"configuration error: {exc}", err=True)
-        sys.exit(2)
+    """The app with migrations set up, or exit 2 with one line naming the bad setting."""
+    app = create_app_or_exit()
+    migrate.init_app(app)
+    return app
 
 
 @click.group(cls=FlaskGroup, create_app=app_or_exit, load_dotenv=False, set_debug_flag=False)

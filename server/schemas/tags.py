@@ -14,7 +14,11 @@ from server.schemas.common import Input, Output, PageQuery, _no_nul
 TagName = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, to_lower=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$"
+        strip_whitespace=True,
+        to_lower=True,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
     ),
     AfterValidator(_no_nul),
 ]
