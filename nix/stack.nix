@@ -3,6 +3,8 @@
 {
   lib,
   writeShellApplication,
+  bash,
+  coreutils,
   gitMinimal,
   postgresql,
   redis,
@@ -22,7 +24,11 @@ in
   stack = writeShellApplication {
     name = "flask-nix-stack-up";
 
+    # bash and coreutils too: process-compose runs each command with `bash -c` from PATH, and
+    # they use mktemp, sleep, cat and rm; the host's PATH must not be what makes them work.
     runtimeInputs = [
+      bash
+      coreutils
       gitMinimal
       postgresql
       redis

@@ -109,6 +109,8 @@ let
     nixfmt = fake "nixfmt" { };
     ruff = fake "ruff" { };
     gitMinimal = fake "git-minimal" { };
+    bash = fake "bash" { };
+    coreutils = fake "coreutils" { };
     redis = fake "redis" { };
     process-compose = fake "process-compose" { };
   };
