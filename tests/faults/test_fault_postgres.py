@@ -27,7 +27,10 @@ class Writer(threading.Thread):
         self.halt = threading.Event()
 
     def run(self) -> None:
-        session = requests.Session()
+        with requests.Session() as session:
+            self.loop(session)
+
+    def loop(self, session: requests.Session) -> None:
         while not self.halt.is_set():
             try:
                 response = session.post(

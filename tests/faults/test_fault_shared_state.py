@@ -54,9 +54,8 @@ def race(url: str, etag: str, titles: tuple[str, str]) -> list[requests.Response
     answers: dict[str, requests.Response] = {}
 
     def patch(title: str) -> None:
-        session = requests.Session()
         barrier.wait(timeout=TIMEOUT)
-        answers[title] = session.patch(
+        answers[title] = requests.patch(
             url, json={"title": title}, headers={"If-Match": etag}, timeout=TIMEOUT
         )
 
