@@ -195,6 +195,8 @@ def test_stack_script(outputs: dict[str, Any]) -> None:
     assert 'export STACK_WEB_MODE="${STACK_WEB_MODE:-prod}"' in text
     assert text.rstrip().endswith('exec process-compose up "$@"')
     assert set(outputs["stack"]["runtimeInputs"]) == {
+        "bash",
+        "coreutils",
         "git-minimal",
         "postgresql",
         "redis",
