@@ -1,0 +1,159 @@
+"""A corpus of hostile and broken requests: each gets the right 4xx as problem+json, and the
+database is left exactly as it was."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from server.extensions import db
+from server.models import Project, Tag, Task
+
+JSON = "application/json"
+SQL_INJECTIONS = [
+    "'; DROP TABLE projects; --",
+    "1 OR 1=1",
+    "x' UNION SELECT password FROM pg_shadow --",
+    "$$; SELECT pg_sleep(10); $$",
+]
+
+# (case id, method, path, content type, raw body, expected status)
+CORPUS: list[tuple[str, str, str, str | None, bytes, int]] = [
+    ("malformed", "POST", "/api/v1/projects", JSON, b'{"name": ', 400),
+    ("truncated", "POST", "/api/v1/tasks", JSON, b'{"project_id": 1, "title": "t"', 400),
+    ("wrong content type", "POST", "/api/v1/projects", "text/plain", b'{"name": "x"}', 415),
+    ("form body", "POST", "/api/v1/tags", "application/x-www-form-urlencoded", b"name=x", 415),
+    ("no content type", "POST", "/api/v1/projects", None, b'{"name": "x"}', 415),
+    ("empty body", "POST", "/api/v1/projects", JSON, b"", 400),
+    (
+        "10 MB body",
+        "POST",
+        "/api/v1/projects",
+        JSON,
+        b'{"name": "' + b"a" * 10_000_000 + b'"}',
+        413,
+    ),
+    (
+        "deep nesting",
+        "POST",
+        "/api/v1/projects",
+        JSON,
+        b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
+        400,
+    ),
+    ("invalid UTF-8", "POST", "/api/v1/projects", JSON, b'{"name": "\xc3\x28"}', 400),
+    ("NUL escaped", "POST", "/api/v1/projects", JSON, b'{"name": "a\\u0000b"}', 422),
+    ("NUL raw", "POST", "/api/v1/projects", JSON, b'{"name": "a\x00b"}', 400),
+    (
+        "huge integer",
+        "POST",
+        "/api/v1/tasks",
+        JSON,
+        b'{"project_id": 99999999999999999999, "title": "t"}',
+        422,
+    ),
+    ("float id", "POST", "/api/v1/tasks", JSON, b'{"project_id": 1e300, "title": "t"}', 422),
+    ("unknown field", "POST", "/api/v1/tags", JSON, b'{"name": "ok", "admin": true}', 422),
+    (
+        "very long string",
+        "POST",
+        "/api/v1/projects",
+        JSON,
+        json.dumps({"name": "x" * 5000}).encode(),
+        422,
+    ),
+    (
+        "long description",
+        "POST",
+        "/api/v1/projects",
+        JSON,
+        json.dumps({"name": "ok", "description": "d" * 20_000}).encode(),
+        422,
+    ),
+    (
+        "too many tags",
+        "POST",
+        "/api/v1/tasks",
+        JSON,
+        json.dumps({"project_id": 1, "title": "t", "tags": [f"t{i}" for i in range(50)]}).encode(),
+        422,
+    ),
+    ("negative limit", "GET", "/api/v1/tasks?limit=-1", None, b"", 422),
+    ("absurd limit", "GET", "/api/v1/tasks?limit=1000000000000", None, b"", 422),
+    ("absurd offset", "GET", "/api/v1/projects?offset=99999999999999", None, b"", 422),
+    ("non-numeric offset", "GET", "/api/v1/projects?offset=1;DROP", None, b"", 422),
+    ("SQL in id", "GET", "/api/v1/projects/1%20OR%201=1", None, b"", 404),
+    ("SQL in filter", "GET", "/api/v1/tasks?tag=x%27%20OR%20%271%27=%271", None, b"", 422),
+] + [
+    (f"SQL in name {i}", "POST", "/api/v1/tags", JSON, json.dumps({"name": s}).encode(), 422)
+    for i, s in enumerate(SQL_INJECTIONS)
+]
+
+
+def counts() -> tuple[int, int, int]:
+    return tuple(  # type: ignore[return-value]
+        db.session.scalar(select(func.count()).select_from(model)) for model in (Project, Task, Tag)
+    )
+
+
+@pytest.mark.parametrize(
+    ("case", "method", "path", "content_type", "body", "status"), CORPUS, ids=[c[0] for c in CORPUS]
+)
+def test_corpus(
+    client: FlaskClient,
+    case: str,
+    method: str,
+    path: str,
+    content_type: str | None,
+    body: bytes,
+    status: int,
+) -> None:
+    client.post("/api/v1/projects", json={"name": "existing"})
+    before = counts()
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = client.open(path, method=method, data=body, headers=headers)
+    assert response.status_code == status, response.get_data(as_text=True)[:500]
+    assert response.mimetype == "application/problem+json"
+    text = response.get_data(as_text=True)
+    for leak in ("Traceback", "psycopg2", "sqlalchemy", "SELECT ", 'File "'):
+        assert leak not in text
+    assert counts() == before
+
+
+def test_sql_injection_text_is_stored_as_text(client: FlaskClient) -> None:
+    """Where the text is allowed (a project name), it is data: stored and read back verbatim."""
+    for text in SQL_INJECTIONS:
+        created = client.post("/api/v1/projects", json={"name": text})
+        assert created.status_code == 201
+        assert client.get(created.headers["Location"]).json["name"] == text.strip()
+    assert client.get("/api/v1/projects").json["total"] == len(SQL_INJECTIONS)
+
+
+@pytest.mark.parametrize(
+    "value", ["x\r\nSet-Cookie: a=b", "x\nX-Injected: 1", "x\r\nLocation: http://evil.example"]
+)
+def test_header_injection_is_not_reflected(client: FlaskClient, value: str) -> None:
+    response = client.get("/health/live", environ_base={"HTTP_X_REQUEST_ID": value})
+    assert "Set-Cookie" not in response.headers
+    assert "X-Injected" not in response.headers
+    assert "evil" not in str(response.headers)
+
+
+def test_10_mb_body_through_gunicorn(pg: object, redis_url: str) -> None:
+    """The body limit holds in front of the real server too, and the answer is problem+json."""
+    from clirun import app_env, gunicorn_server, run_cli
+
+    env = app_env(pg.create_database("fns_bad_input"), redis_url)  # type: ignore[attr-defined]
+    run_cli("db", "upgrade", env=env)
+    with gunicorn_server(env) as server:
+        body = b'{"name": "' + b"a" * 10_000_000 + b'"}'
+        response = requests.post(
+            f"{server.base}/api/v1/projects", data=body, headers={"Content-Type": JSON}, timeout=30
+        )
+        assert response.status_code == 413
+        assert response.headers["Content-Type"] == "application/problem+json"
+        assert requests.get(f"{server.base}/api/v1/projects", timeout=10).json()["total"] == 0
