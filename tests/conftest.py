@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,9 +12,10 @@ from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
 from server import create_app, migrate
-from server.config import Settings, load_settings
+from server.config import Settings
 from server.extensions import db
 
+from appconfig import make_settings
 from servers import MissingTool, Postgres, start_postgres, start_redis
 
 TEST_DATABASE = "fns_test"
@@ -49,18 +49,6 @@ def redis_url(redis_server: Any) -> str:
 @pytest.fixture(scope="session")
 def database_url(pg: Postgres) -> str:
     return pg.create_database(TEST_DATABASE)
-
-
-def make_settings(database_url: str, redis_url: str, **overrides: Any) -> Settings:
-    """Testing-profile settings for these servers, ignoring the caller's environment."""
-    values: dict[str, Any] = {
-        "env": "testing",
-        "database_url": database_url,
-        "redis_url": redis_url,
-        "key_prefix": f"test-{uuid.uuid4().hex[:8]}",
-        **overrides,
-    }
-    return load_settings(environ={"APP_ENV_FILE": "/nonexistent"}, **values)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 from server import create_app
 from server.config import Settings
 
-from conftest import make_settings
+from appconfig import make_settings
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from server import create_app
 from server.config import Settings
 from server.extensions import db
 
-from conftest import make_settings
+from appconfig import make_settings
 from servers import free_port
 
 

@@ -10,7 +10,7 @@ from server import create_app
 from server.config import Settings
 from server.middleware.security_headers import API_HEADERS, HSTS
 
-from conftest import make_settings
+from appconfig import make_settings
 
 
 def test_request_id_is_echoed_or_generated(client: FlaskClient) -> None:

@@ -14,7 +14,7 @@ from flask_migrate import downgrade, upgrade
 from server import create_app, migrate
 from server.extensions import db
 
-from conftest import make_settings
+from appconfig import make_settings
 from servers import Postgres
 
 TABLES = {"alembic_version", "projects", "tasks", "tags", "task_tags"}

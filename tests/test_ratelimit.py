@@ -7,7 +7,7 @@ from flask import Flask
 from server import create_app
 from server.config import Settings
 
-from conftest import make_settings
+from appconfig import make_settings
 
 
 def limited_app(settings: Settings, prefix: str) -> Flask:

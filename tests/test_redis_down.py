@@ -9,7 +9,7 @@ from flask import Flask
 
 from server import create_app
 
-from conftest import make_settings
+from appconfig import make_settings
 from servers import free_port
 
 
