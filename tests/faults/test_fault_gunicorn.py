@@ -173,6 +173,7 @@ def test_new_connections_are_refused_while_draining(
     assert drain.new_while_draining == "refused"
 
 
+@pytest.mark.slow
 def test_killed_worker_is_replaced(
     fault_env: dict[str, str], gunicorn: Callable[..., Any], poll: Callable[..., float]
 ) -> None:

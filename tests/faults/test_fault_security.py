@@ -13,6 +13,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psycopg2
@@ -73,18 +74,6 @@ def production(pg: Postgres, redis_url: str) -> Iterator[Production]:
         db_password=password,
         dsn_key=secrets.token_hex(16) if has_sentry else None,
     )
-    admin = pg.connect()
-    with admin.cursor() as cur:
-        cur.execute(
-            sql.SQL("CREATE ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(role)), (password,)
-        )
-        cur.execute(
-            sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                sql.Identifier(database), sql.Identifier(role)
-            )
-        )
-    # The test servers trust local connections, so the password is not checked; it is still
-    # the secret a real deployment would have in its URL, and it must not be printed.
     owner = Postgres(host=pg.host, port=pg.port, user=role, password=password)
     env = app_env(
         owner.url(database),
@@ -101,15 +90,63 @@ def production(pg: Postgres, redis_url: str) -> Iterator[Production]:
     )
     if found.dsn_key:
         env["APP_SENTRY_DSN"] = f"http://{found.dsn_key}@127.0.0.1:9/1"
+    admin = pg.connect()
+    hba: Path | None = None
     try:
+        with admin.cursor() as cur:
+            cur.execute(
+                sql.SQL("CREATE ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(role)),
+                (password,),
+            )
+            cur.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    sql.Identifier(database), sql.Identifier(role)
+                )
+            )
+        hba = require_password(pg, role)
+        if hba:  # the password is really checked, not only kept secret
+            with pytest.raises(psycopg2.OperationalError, match="password authentication"):
+                Postgres(pg.host, pg.port, role, password="wrong").connect(database)
         yield Production(env, found, database, pg)
     finally:
+        if hba:
+            hba.write_text(hba.read_text().replace(hba_line(role), ""))
+            reload_config(pg)
         with admin.cursor() as cur:
             cur.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
             )
             cur.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
         admin.close()
+
+
+def hba_line(role: str) -> str:
+    return f"host all {role} 127.0.0.1/32 scram-sha-256\n"
+
+
+def reload_config(pg: Postgres) -> None:
+    conn = pg.connect()
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_reload_conf()")
+    conn.close()
+
+
+def require_password(pg: Postgres, role: str) -> Path | None:
+    """Make our own test server check ``role``'s password (it trusts everyone else).
+
+    The first matching pg_hba.conf line wins, so one line for this role goes first. An external
+    server (PGHOST) is left alone: there the password is only a secret to keep, not checked.
+    """
+    if pg.workdir is None or pg.host.startswith("/"):
+        return None
+    conn = pg.connect()
+    with conn.cursor() as cur:
+        cur.execute("SHOW hba_file")
+        hba = Path(cur.fetchone()[0])
+    conn.close()
+    hba.write_text(hba_line(role) + hba.read_text())
+    reload_config(pg)
+    return hba
 
 
 def raw_request(port: int, head: bytes) -> tuple[int, dict[str, str], bytes]:
