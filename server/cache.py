@@ -1,15 +1,22 @@
 """Cache of API reads in Redis, dropped whole on any write.
 
-All cached reads live in one Redis hash: a read is one HGET, and a write one UNLINK of the
-hash, so no cached page can outlive a change to anything it shows. The hash expires at most
-``cache_ttl`` seconds after its first entry, which bounds how old an entry can be. When Redis
-is down the cache is bypassed with a warning: reads still answer.
+All cached reads live in one Redis hash; a write bumps a generation counter and drops the hash.
+- A read is one round trip: HGET of its entry, pipelined with GET of the generation.
+- A miss stores its answer only if the generation is still the one it read (a Lua script), so a
+  read that raced a write cannot put the old data back after the write dropped the hash.
+- The hash expires at most ``cache_ttl`` seconds after its first entry: no entry is older.
+- Redis down: reads bypass the cache (a warning is logged) and still answer.
+- A write whose invalidation fails (Redis down, or refusing writes during a failover) is
+  retried in the background every 0.1 s until it lands or ``cache_ttl`` has passed, and this
+  process serves no cached read meanwhile.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import threading
+import time
 from collections.abc import Callable
 from typing import ParamSpec
 
@@ -21,10 +28,19 @@ from server.redis_client import get_redis
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
 SEPARATOR = b"\n"
+RETRY_INTERVAL = 0.1
+# KEYS: hash, generation. ARGV: generation read by the miss, field, value, ttl.
+STORE_IF_CURRENT = """
+if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4], 'NX')
+return 1
+"""
 
 
-def _hash_key() -> str:
-    return f"{current_app.config['KEY_PREFIX']}:cache:api"
+def _keys() -> tuple[str, str]:
+    prefix = current_app.config["KEY_PREFIX"]
+    return f"{prefix}:cache:api", f"{prefix}:cache:generation"
 
 
 def _enabled() -> bool:
@@ -36,11 +52,15 @@ def cached_read(view: Callable[P, Response]) -> Callable[P, Response]:
 
     @functools.wraps(view)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> Response:
-        if not _enabled():
+        hash_key, generation_key = _keys()
+        if not _enabled() or hash_key in _pending:
             return view(*args, **kwargs)
         field = request.full_path
+        pipe = get_redis().pipeline(transaction=False)
+        pipe.hget(hash_key, field)
+        pipe.get(generation_key)
         try:
-            hit = get_redis().hget(_hash_key(), field)
+            hit, generation = pipe.execute()
         except redis.RedisError as exc:
             log.warning("cache bypassed, redis unavailable: %s", exc.__class__.__name__)
             return view(*args, **kwargs)
@@ -53,20 +73,19 @@ def cached_read(view: Callable[P, Response]) -> Callable[P, Response]:
             return response
         response = view(*args, **kwargs)
         if response.status_code == 200:
-            _store(field, response)
+            _store(field, response, generation or b"0")
         response.headers["X-Cache"] = "miss"
         return response
 
     return wrapper
 
 
-def _store(field: str, response: Response) -> None:
-    etag = (response.headers.get("ETag") or "").encode()
-    pipe = get_redis().pipeline(transaction=False)
-    pipe.hset(_hash_key(), field, etag + SEPARATOR + response.get_data())
-    pipe.expire(_hash_key(), current_app.config["CACHE_TTL"], nx=True)
+def _store(field: str, response: Response, generation: bytes) -> None:
+    value = (response.headers.get("ETag") or "").encode() + SEPARATOR + response.get_data()
+    ttl = current_app.config["CACHE_TTL"]
+    client = get_redis()
     try:
-        pipe.execute()
+        client.eval(STORE_IF_CURRENT, 2, *_keys(), generation, field, value, ttl)
     except redis.RedisError as exc:
         log.warning("cache not stored, redis unavailable: %s", exc.__class__.__name__)
 
@@ -75,11 +94,68 @@ def invalidate() -> None:
     """Drop every cached read; called after each committed write."""
     if not _enabled():
         return
+    hash_key, generation_key = _keys()
+    client = get_redis()
     try:
-        get_redis().unlink(_hash_key())
+        _drop(client, hash_key, generation_key)
     except redis.RedisError as exc:
-        # Entries written before the outage still expire within cache_ttl.
-        log.warning("cache not invalidated, redis unavailable: %s", exc.__class__.__name__)
+        log.warning(
+            "cache not invalidated, redis unavailable (%s): retrying", exc.__class__.__name__
+        )
+        _pending.add(client, hash_key, generation_key, current_app.config["CACHE_TTL"])
+
+
+def _drop(client: redis.Redis, hash_key: str, generation_key: str) -> None:
+    pipe = client.pipeline(transaction=True)
+    pipe.incr(generation_key)
+    pipe.unlink(hash_key)
+    pipe.execute()
+
+
+class _PendingInvalidations:
+    """Invalidations that failed, retried by one daemon thread per process until they land."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[str, tuple[redis.Redis, str, float]] = {}
+        self._thread: threading.Thread | None = None
+
+    def __contains__(self, hash_key: str) -> bool:
+        return hash_key in self._pending
+
+    def add(self, client: redis.Redis, hash_key: str, generation_key: str, ttl: float) -> None:
+        with self._lock:
+            # After ttl seconds every entry that predates the write has expired anyway.
+            self._pending[hash_key] = (client, generation_key, time.monotonic() + ttl)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._retry, name="cache-invalidation", daemon=True
+                )
+                self._thread.start()
+
+    def _retry(self) -> None:
+        while True:
+            time.sleep(RETRY_INTERVAL)
+            with self._lock:
+                items = list(self._pending.items())
+            for hash_key, (client, generation_key, deadline) in items:
+                try:
+                    _drop(client, hash_key, generation_key)
+                except redis.RedisError:
+                    if time.monotonic() < deadline:
+                        continue
+                    log.warning("cache invalidation abandoned: its entries have expired")
+                else:
+                    log.info("cache invalidated after a redis outage")
+                with self._lock:
+                    self._pending.pop(hash_key, None)
+            with self._lock:
+                if not self._pending:
+                    self._thread = None
+                    return
+
+
+_pending = _PendingInvalidations()
 
 
 def init_app(app: Flask) -> None:

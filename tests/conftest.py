@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -10,6 +10,7 @@ import redis as redis_lib
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
+from sqlalchemy import Connection
 
 from server import create_app, migrate
 from server.config import Settings
@@ -19,6 +20,7 @@ from appconfig import make_settings
 from servers import MissingTool, Postgres, start_postgres, start_redis
 
 TEST_DATABASE = "fns_test"
+CONNECTION = pytest.StashKey[Connection]()
 
 
 @pytest.fixture(scope="session")
@@ -73,19 +75,38 @@ def _isolated(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
         return
     app: Flask = request.getfixturevalue("app")
     with app.app_context():
-        engine = db.engine
-        connection = engine.connect()
+        connection = db.engine.connect()
         outer = connection.begin()
         monkeypatch.setitem(db.engines, None, connection)
         monkeypatch.setitem(
             db.session.session_factory.kw, "join_transaction_mode", "create_savepoint"
         )
+        request.node.stash[CONNECTION] = connection
         try:
             yield
         finally:
             outer.rollback()
             connection.close()
     redis_lib.Redis.from_url(app.extensions["settings"].redis_url).flushdb()
+
+
+@pytest.fixture
+def make_app(
+    request: pytest.FixtureRequest, app: Flask, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., Flask]:
+    """``make_app(**settings)``: another app on the test database, in this test's transaction."""
+
+    def make(**overrides: Any) -> Flask:
+        urls = {
+            "database_url": settings.database_url.get_secret_value(),
+            "redis_url": settings.redis_url,
+        }
+        other = create_app(make_settings(**{**urls, **overrides}))
+        with other.app_context():
+            monkeypatch.setitem(db.engines, None, request.node.stash[CONNECTION])
+        return other
+
+    return make
 
 
 @pytest.fixture

@@ -57,3 +57,53 @@ def test_entries_expire_with_ttl(client: FlaskClient, app: Flask) -> None:
         key = f"{app.config['KEY_PREFIX']}:cache:api"
         ttl = get_redis().ttl(key)
     assert 0 < ttl <= app.config["CACHE_TTL"]
+
+
+def test_a_read_that_raced_a_write_is_not_stored(app: Flask) -> None:
+    """A miss computed before a write must not be cached after the write dropped the cache."""
+    from flask import Response
+
+    from server import cache
+
+    with app.test_request_context("/api/v1/projects"):
+        hash_key, generation_key = cache._keys()
+        seen = get_redis().get(generation_key) or b"0"
+        cache.invalidate()  # a write commits while the read is still computing
+        cache._store("/raced", Response(b"{}"), seen)
+        assert get_redis().hget(hash_key, "/raced") is None
+        current = get_redis().get(generation_key) or b"0"
+        cache._store("/fresh", Response(b"{}"), current)
+        assert get_redis().hget(hash_key, "/fresh") is not None
+
+
+def test_failed_invalidation_is_retried_and_bypassed_meanwhile(
+    client: FlaskClient, app: Flask
+) -> None:
+    """Redis refusing writes (as during a failover) while a write commits: this process serves
+    no cached read until the invalidation lands, and it lands once Redis takes writes again."""
+    import time
+
+    import redis
+
+    admin = redis.Redis.from_url(app.extensions["settings"].redis_url)
+    client.post("/api/v1/projects", json={"name": "before"})
+    assert client.get("/api/v1/projects").headers["X-Cache"] == "miss"
+    assert client.get("/api/v1/projects").headers["X-Cache"] == "hit"
+    with app.app_context():
+        hash_key = f"{app.config['KEY_PREFIX']}:cache:api"
+    admin.execute_command("CLIENT", "PAUSE", "1500", "WRITE")
+    try:
+        assert client.post("/api/v1/projects", json={"name": "during"}).status_code == 201
+        during = client.get("/api/v1/projects")
+        assert "X-Cache" not in during.headers  # bypassed, not the stale hit
+        assert {p["name"] for p in during.json["items"]} == {"before", "during"}
+        assert admin.exists(hash_key)  # the stale entries are still there...
+    finally:
+        admin.execute_command("CLIENT", "UNPAUSE")
+    deadline = time.monotonic() + 5
+    while admin.exists(hash_key) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not admin.exists(hash_key)  # ...until the retried invalidation dropped them
+    fresh = client.get("/api/v1/projects")
+    assert fresh.headers["X-Cache"] == "miss"
+    assert fresh.json["total"] == 2

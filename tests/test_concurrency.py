@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-
-from server import create_app
-from server.config import Settings
-
-from appconfig import make_settings
 
 
 @pytest.fixture
@@ -56,12 +53,8 @@ def test_star_matches_any_version(client: FlaskClient, task_url: str) -> None:
 
 
 @pytest.fixture
-def strict_app(settings: Settings, app: Flask) -> Flask:
-    return create_app(
-        make_settings(
-            settings.database_url.get_secret_value(), settings.redis_url, require_if_match=True
-        )
-    )
+def strict_app(make_app: Callable[..., Flask]) -> Flask:
+    return make_app(require_if_match=True)
 
 
 def test_if_match_required_by_setting(strict_app: Flask) -> None:
