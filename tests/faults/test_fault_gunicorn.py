@@ -157,12 +157,12 @@ def test_sigterm_finishes_requests_in_flight(
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
-    reason="server bug: sync workers keep their inherited copy of the listening socket while "
-    "they finish in-flight requests, so during the drain the kernel still accepts new "
-    "connections, which hang unanswered until the workers exit and are then reset, instead "
-    "of being refused at once (fix proposed in the fault-test report)",
+    reason="server bug: sync and gthread workers keep their inherited copy of the listening "
+    "socket while they finish in-flight requests, so during the drain the kernel still accepts "
+    "new connections, which hang unanswered until the workers exit and are then reset, instead "
+    "of failing at once (fix proposed in the fault-test report)",
 )
-def test_new_connections_are_refused_while_draining(
+def test_new_connections_fail_fast_while_draining(
     fault_env: dict[str, str],
     faults_database: str,
     gunicorn: Callable[..., Any],
@@ -170,7 +170,9 @@ def test_new_connections_are_refused_while_draining(
 ) -> None:
     server = gunicorn(fault_env, APP_DB_STATEMENT_TIMEOUT_MS="30000")
     drain = sigterm_with_requests_in_flight(server, faults_database, poll)
-    assert drain.new_while_draining == "refused"
+    # Refused, or reset if it reached the backlog just before the stop: either way at once, so a
+    # client or proxy can retry elsewhere; today it is "timeout" (waits out the drain).
+    assert drain.new_while_draining in {"refused", "reset"}
 
 
 @pytest.mark.slow
