@@ -15,7 +15,12 @@ Why sync workers, 2 by default (measured on a 2-core machine, see bench/):
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import sys
+import threading
+from typing import Any
 
 from server.config import SettingsError, load_settings
 from server.logs import logging_config
@@ -44,3 +49,30 @@ logconfig_dict = logging_config(_settings, gunicorn=True)
 # Forwarded headers are handled by the app's ProxyFix (APP_PROXY_FIX_*): one layer, not two.
 forwarded_allow_ips = "127.0.0.1"
 proc_name = "flask-nix-stack"
+# gunicorn 27's control socket lives at one path per user: a second instance would take it over.
+control_socket_disable = True
+
+
+def post_worker_init(worker: Any) -> None:
+    """On SIGTERM a worker stops listening at once, then finishes its in-flight request.
+
+    gunicorn's master closes its listening socket on SIGTERM, but each worker keeps its inherited
+    copy until it exits, so during the drain the kernel would still accept new connections that
+    nobody serves, and reset them at exit. A Python signal handler cannot help: it runs only when
+    the main thread gets back to Python, and a busy worker is waiting inside the database driver.
+    So SIGTERM is blocked in the worker's threads and taken by a thread in sigwait(), which does
+    what gunicorn's own handler does (alive = False), closes the listening copies, and wakes the
+    worker's select(). New clients then see a refusal at once and can retry elsewhere.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # inherited by later threads
+
+    def on_sigterm() -> None:
+        signal.sigwait({signal.SIGTERM})
+        worker.alive = False
+        for listener in worker.sockets:
+            with contextlib.suppress(OSError):
+                listener.close()
+        with contextlib.suppress(OSError):
+            os.write(worker.PIPE[1], b".")
+
+    threading.Thread(target=on_sigterm, name="sigterm", daemon=True).start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import uuid
@@ -20,7 +21,12 @@ class RequestIdFilter(logging.Filter):
     """Adds ``request_id`` to every record: the current request's, or "-" outside one."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = current_request_id.get()
+        request_id = current_request_id.get()
+        if request_id == "-" and record.name == "gunicorn.access":
+            # gunicorn logs the access line after the request: take the id from the response.
+            with contextlib.suppress(Exception):
+                request_id = str(record.args["{x-request-id}o"])  # type: ignore[index,call-overload]
+        record.request_id = request_id
         return True
 
 

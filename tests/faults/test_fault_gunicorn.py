@@ -155,13 +155,6 @@ def test_sigterm_finishes_requests_in_flight(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: sync and gthread workers keep their inherited copy of the listening "
-    "socket while they finish in-flight requests, so during the drain the kernel still accepts "
-    "new connections, which hang unanswered until the workers exit and are then reset, instead "
-    "of failing at once (fix proposed in the fault-test report)",
-)
 def test_new_connections_fail_fast_while_draining(
     fault_env: dict[str, str],
     faults_database: str,
@@ -171,7 +164,8 @@ def test_new_connections_fail_fast_while_draining(
     server = gunicorn(fault_env, APP_DB_STATEMENT_TIMEOUT_MS="30000")
     drain = sigterm_with_requests_in_flight(server, faults_database, poll)
     # Refused, or reset if it reached the backlog just before the stop: either way at once, so a
-    # client or proxy can retry elsewhere; today it is "timeout" (waits out the drain).
+    # client or proxy can retry elsewhere, not left waiting out the drain (server/gunicorn_conf.py
+    # post_worker_init).
     assert drain.new_while_draining in {"refused", "reset"}
 
 
