@@ -29,13 +29,14 @@ let
     dependencies = flask-nix-stack.pythonDependencies;
   };
 
-  python = python3.withPackages (ps: [
-    editable
-    ps.pytest
-    ps.pytest-cov
-    ps.mypy
-    ps.requests
-  ]);
+  python = python3.withPackages (
+    ps:
+    [
+      editable
+      ps.mypy
+    ]
+    ++ flask-nix-stack.testDependencies
+  );
 in
 mkShell {
   packages = [

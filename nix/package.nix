@@ -49,6 +49,8 @@ let
     flask-limiter
     flask-migrate
     flask-sqlalchemy
+    # The Swagger UI assets /docs serves (no CDN).
+    flask-swagger-ui
     gunicorn
     # flask-limiter's Redis storage is `limits` with the `redis` client (the limits[redis] extra).
     limits
@@ -60,6 +62,16 @@ let
     python-json-logger
     redis
     sqlalchemy
+  ];
+
+  # pyproject.toml `dev` extra: what the test suite imports besides the app.
+  testDependencies = with pythonPackages; [
+    hypothesis
+    pytest
+    pytest-cov
+    pyyaml
+    requests
+    schemathesis
   ];
 
   optional-dependencies = {
@@ -75,9 +87,8 @@ let
 
     build-system = [ pythonPackages.setuptools ];
 
-    nativeCheckInputs = [
+    nativeCheckInputs = testDependencies ++ [
       pythonPackages.pytestCheckHook
-      pythonPackages.requests
       # Their console scripts, which the tests run as subprocesses (found on PATH here).
       pythonPackages.alembic
       pythonPackages.gunicorn
@@ -105,8 +116,12 @@ let
     # postgresqlTestHook is marked broken on Darwin (meta.badPlatforms).
     doCheck = !stdenv.hostPlatform.isDarwin;
 
-    # Tests that start the whole process-compose stack.
-    disabledTestMarks = [ "stack" ];
+    # `stack` starts the whole process-compose stack; `slow` are the fault tests (each starts and
+    # breaks its own servers) and the fuzzing: both run in CI's job without Nix (.ci/run).
+    disabledTestMarks = [
+      "stack"
+      "slow"
+    ];
 
     pythonImportsCheck = [ "server" ];
 
@@ -121,6 +136,7 @@ let
 
       # For the dev shell, which installs the same dependencies beside an editable checkout.
       pythonDependencies = dependencies ++ optional-dependencies.sentry;
+      inherit testDependencies;
     };
 
     meta = {

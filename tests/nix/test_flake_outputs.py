@@ -135,7 +135,7 @@ def test_package_wiring(outputs: dict[str, Any]) -> None:
     assert linux["buildSystem"] == ["python3-setuptools"]
     assert linux["doCheck"] is True
     assert outputs["package"]["aarch64-darwin"]["doCheck"] is False
-    assert linux["disabledTestMarks"] == ["stack"]
+    assert linux["disabledTestMarks"] == ["stack", "slow"]
     assert linux["pythonImportsCheck"] == ["server"]
     assert linux["redisTestPort"] == 0
     assert linux["postgresqlTestUserOptions"] == "LOGIN CREATEDB"
@@ -147,6 +147,23 @@ def test_package_wiring(outputs: dict[str, Any]) -> None:
     assert linux["tests"] == ["vm"]
     assert outputs["package"]["aarch64-darwin"]["tests"] == []
     assert "python3-sentry-sdk" in linux["runtimeEnv"]
+
+
+def test_package_declares_every_pyproject_dependency(outputs: dict[str, Any]) -> None:
+    """pip and Nix install the same set: each pyproject requirement has its nixpkgs package."""
+    import re
+    import tomllib
+
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+
+    def names(requirements: list[str]) -> set[str]:
+        return {"python3-" + re.split(r"[\[<>=! ]", r, maxsplit=1)[0].lower() for r in requirements}
+
+    linux = outputs["package"]["x86_64-linux"]
+    assert names(pyproject["dependencies"]) <= set(linux["dependencies"])
+    # Tools the dev shell brings as programs (ruff) or separately (mypy) are not test inputs.
+    dev = names(pyproject["optional-dependencies"]["dev"]) - {"python3-ruff", "python3-mypy"}
+    assert dev <= set(linux["nativeCheckInputs"])
 
 
 def test_module_and_overlay(outputs: dict[str, Any]) -> None:
