@@ -2,13 +2,16 @@
 
 Use: ``gunicorn -c python:server.gunicorn_conf server.wsgi:app``; command-line flags still win.
 
-Why sync workers, 2 by default (measured on a 2-core machine, see bench/):
-- gthread with 2 workers x 4 threads is bimodal under keep-alive load: each gthread worker
-  accepts as many connections as it can hold, so in about a quarter of runs one worker takes
-  every keep-alive connection and throughput falls by 3x. A sync worker takes one connection
-  at a time and closes it after the response, so the kernel spreads connections evenly.
-- Start-up is paid per worker (each imports the app): 5 sync workers take twice as long as 1
-  to serve the first request. One worker per core keeps both cores busy and starts fast.
+Why 2 sync workers by default, on a 2-core machine (bench/gunicorn_workers.py measures it):
+- gthread with 2 workers x 4 threads has been seen bimodal under keep-alive load: a gthread
+  worker accepts every connection it can hold, so in some runs one worker takes all of them and
+  throughput falls by up to 3x. A sync worker takes one connection at a time and closes it after
+  the response, so the kernel spreads connections evenly. Measured here (8 runs of 4 s, 32
+  keep-alive connections, /health/live): sync x2 median 3600 req/s (min 3100), gthread 2x4
+  median 3070 (min 2900); no bimodal run showed up in those 8, and sync was faster anyway.
+- More workers than cores buys nothing on this box and costs memory; with preload_app (below)
+  a worker starts by fork, so their number barely changes start-up (0.54 s to the first 200
+  with 1 worker, 0.59 s with 5, measured before preloading).
 - Sync workers expect a buffering proxy (nginx) in front for slow clients, as the NixOS
   module sets up; choose gthread (APP_WORKER_CLASS, APP_THREADS) to face clients directly.
 """
@@ -40,8 +43,11 @@ graceful_timeout = _settings.graceful_timeout
 keepalive = _settings.keepalive
 max_requests = _settings.max_requests
 max_requests_jitter = _settings.max_requests_jitter
-# The app is imported in each worker, after fork: no engine or Redis pool crosses a fork.
-preload_app = False
+# The app is imported once, in the master, and workers are forked from it: a worker starts (and
+# is renewed after max_requests) in milliseconds instead of re-importing the app, which cost
+# about 15% of throughput at full load. Nothing connects at import; post_fork makes sure no
+# database connection crosses a fork anyway (redis-py's pool resets itself on a new pid).
+preload_app = True
 accesslog = "-"
 errorlog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms %({x-request-id}o)s'
@@ -51,6 +57,19 @@ forwarded_allow_ips = "127.0.0.1"
 proc_name = "flask-nix-stack"
 # gunicorn 27's control socket lives at one path per user: a second instance would take it over.
 control_socket_disable = True
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """Drop any pooled database connection inherited from the master, without closing it for
+    the master (SQLAlchemy's recipe for os.fork())."""
+    wsgi = sys.modules.get("server.wsgi")
+    if wsgi is None:  # preload_app turned off on the command line: nothing was inherited
+        return
+    from server.extensions import db
+
+    with wsgi.app.app_context():
+        for engine in db.engines.values():
+            engine.dispose(close=False)
 
 
 def post_worker_init(worker: Any) -> None:
