@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from flask import Flask
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from server.api.contract import Contract, contract_of
 from server.api.converters import IdConverter
@@ -19,6 +20,8 @@ from server.schemas.problem import ProblemDetails
 REF = "#/components/schemas/{model}"
 CONVERTER = re.compile(r"<(?:(?P<conv>\w+)(?:\((?P<args>[^)]*)\))?:)?(?P<name>\w+)>")
 DOCUMENTED_PREFIXES = ("/api/", "/health/")
+# Turns a model into a $ref to its schema in components.
+Ref = Callable[[type[BaseModel], JsonSchemaMode], dict[str, Any]]
 
 
 def build_openapi(app: Flask) -> dict[str, Any]:
@@ -37,12 +40,12 @@ def build_openapi(app: Flask) -> dict[str, Any]:
     models = _models(spec for _, _, spec, _ in operations)
     names, definitions = models_json_schema(models, ref_template=REF)
 
-    def ref(model: type[BaseModel], mode: str) -> dict[str, Any]:
-        return dict(names[(model, mode)])  # type: ignore[index]
+    def ref(model: type[BaseModel], mode: JsonSchemaMode) -> dict[str, Any]:
+        return dict(names[(model, mode)])
 
     paths: dict[str, dict[str, Any]] = {}
-    for rule, method, spec, endpoint in operations:
-        path, parameters = _path(rule)
+    for url_rule, method, spec, endpoint in operations:
+        path, parameters = _path(url_rule)
         doc = (app.view_functions[endpoint].__doc__ or endpoint).strip().splitlines()[0]
         operation: dict[str, Any] = {
             "operationId": endpoint.replace(".", "_"),
@@ -71,8 +74,10 @@ def build_openapi(app: Flask) -> dict[str, Any]:
     }
 
 
-def _models(specs: Any) -> list[tuple[type[BaseModel], str]]:
-    seen: dict[tuple[type[BaseModel], str], None] = {(ProblemDetails, "serialization"): None}
+def _models(specs: Iterable[Contract]) -> list[tuple[type[BaseModel], JsonSchemaMode]]:
+    seen: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {
+        (ProblemDetails, "serialization"): None
+    }
     for spec in specs:
         if spec.body is not None:
             seen[(spec.body, "validation")] = None
@@ -80,7 +85,7 @@ def _models(specs: Any) -> list[tuple[type[BaseModel], str]]:
             seen[(spec.query, "validation")] = None
         if spec.response is not None:
             seen[(spec.response, "serialization")] = None
-    return list(seen)  # type: ignore[arg-type]
+    return list(seen)
 
 
 def _path(rule: str) -> tuple[str, list[dict[str, Any]]]:
@@ -105,7 +110,7 @@ def _path(rule: str) -> tuple[str, list[dict[str, Any]]]:
     return CONVERTER.sub(lambda m: "{" + m["name"] + "}", rule), parameters
 
 
-def _query(spec: Contract, ref: Any) -> list[dict[str, Any]]:
+def _query(spec: Contract, ref: Ref) -> list[dict[str, Any]]:
     if spec.query is None:
         return []
     schema = spec.query.model_json_schema(ref_template=REF)
@@ -136,7 +141,7 @@ def _if_match(spec: Contract) -> list[dict[str, Any]]:
     ]
 
 
-def _responses(spec: Contract, ref: Any, *, has_id: bool) -> dict[str, Any]:
+def _responses(spec: Contract, ref: Ref, *, has_id: bool) -> dict[str, Any]:
     success: dict[str, Any] = {"description": HTTPStatus(spec.status).phrase}
     if spec.response is not None:
         success["content"] = {"application/json": {"schema": ref(spec.response, "serialization")}}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 from flask import Blueprint, Flask, request
 from flask_limiter import Limiter
@@ -40,11 +41,13 @@ def init_app(app: Flask, settings: Settings, exempt: tuple[Blueprint, ...] = ())
         # Fail open: a Redis outage must not take the API down with it (the default).
         RATELIMIT_SWALLOW_ERRORS=settings.ratelimit_fail_open,
     )
+    # The app's one pool: the limiter opens no connections of its own.
+    storage_options: dict[str, Any] = {"connection_pool": get_redis(app).connection_pool}
     limiter = BlueprintExemptLimiter(
         key_func=get_remote_address,
         default_limits=[settings.ratelimit_default],
         storage_uri="redis://",
-        storage_options={"connection_pool": get_redis(app).connection_pool},
+        storage_options=storage_options,
         strategy="fixed-window",
     )
     limiter.exempt_blueprints = frozenset(blueprint.name for blueprint in exempt)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Response, request, url_for
 from pydantic import BaseModel
 
@@ -23,9 +25,9 @@ def json_response(
 def page_response(items: list[BaseModel], total: int, limit: int, offset: int) -> Response:
     following = None
     if offset + limit < total:
-        args = request.args.to_dict()
-        args.update(limit=str(limit), offset=str(offset + limit))
-        following = url_for(request.endpoint or "", **(request.view_args or {}), **args)
+        values: dict[str, Any] = {**(request.view_args or {}), **request.args.to_dict()}
+        values.update(limit=str(limit), offset=str(offset + limit))
+        following = url_for(request.endpoint or "", **values)
     page = Page[BaseModel](items=items, total=total, limit=limit, offset=offset, next=following)
     return json_response(page)
 

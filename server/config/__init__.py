@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from dotenv import dotenv_values
 from pydantic import ValidationError
@@ -43,7 +44,7 @@ def secrets_dir(environ: Mapping[str, str]) -> Path | None:
     return None
 
 
-def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Settings of the profile named by APP_ENV (environment, then .env), validated.
 
     ``environ`` (default os.environ) decides the profile, the secrets dir, the dotenv file and

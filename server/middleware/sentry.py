@@ -31,7 +31,7 @@ def init(settings: Settings) -> bool:
     return True
 
 
-def drop_client_errors(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any] | None:
+def drop_client_errors(event: Any, hint: dict[str, Any]) -> Any:
     """4xx answers are the client's mistakes, not ours: keep them out of Sentry."""
     exc = hint.get("exc_info", (None, None))[1]
     status = getattr(exc, "code", None) or getattr(exc, "status", None)
