@@ -6,13 +6,10 @@ Set up only for the command line and the tests: importing Alembic costs the web 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from flask import Flask
 
 from server.extensions import db
-
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+from server.migration_status import MIGRATIONS_DIR
 
 
 def init_app(app: Flask) -> None:

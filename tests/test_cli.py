@@ -46,7 +46,8 @@ def test_app_commands_refuse_bad_settings_in_one_line(cli_env: dict[str, str]) -
 
 
 def test_db_upgrade_current_check_seed_downgrade(cli_env: dict[str, str]) -> None:
-    run_cli("db", "upgrade", env=cli_env)
+    first_upgrade = run_cli("db", "upgrade", env=cli_env)
+    assert "already at the newest revision" not in first_upgrade.stdout
     current = run_cli("db", "current", env=cli_env)
     assert "(head)" in current.stdout
     run_cli("db", "check", env=cli_env)
@@ -56,6 +57,36 @@ def test_db_upgrade_current_check_seed_downgrade(cli_env: dict[str, str]) -> Non
     assert "seeded: 0 project(s), 0 task(s) created" in again.stdout
     run_cli("db", "downgrade", "base", env=cli_env)
     assert "(head)" not in run_cli("db", "current", env=cli_env).stdout
+    # Behind the head again: the upgrade must really run, not take the at-head shortcut.
+    again = run_cli("db", "upgrade", env=cli_env)
+    assert "already at the newest revision" not in again.stdout
+    assert "(head)" in run_cli("db", "current", env=cli_env).stdout
+
+
+def test_db_upgrade_at_head_answers_without_building_the_app(cli_env: dict[str, str]) -> None:
+    run_cli("db", "upgrade", env=cli_env)
+    # Flask is not imported on that path: prove it with -X importtime on the same entry point.
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "server", "db", "upgrade"],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert result.stdout.strip() == "database already at the newest revision; nothing to upgrade"
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+    assert "flask" not in imported
+    assert "server.app" not in imported
+
+
+def test_db_upgrade_with_bad_settings_still_names_them(cli_env: dict[str, str]) -> None:
+    result = run_cli("db", "upgrade", env={**cli_env, "APP_CACHE_TTL": "soon"}, check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("configuration error: APP_CACHE_TTL:")
 
 
 def test_routes_lists_the_api(cli_env: dict[str, str]) -> None:

@@ -1,0 +1,32 @@
+"""The ``flask-nix-stack`` command: Flask's CLI (run, routes, shell, db ...) plus our commands."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup
+
+from server import migrate
+from server.app import create_app_or_exit
+from server.cli.config_command import config_group
+from server.cli.seed_command import seed_command
+
+
+def app_or_exit() -> Flask:
+    """The app with migrations set up, or exit 2 with one line naming the bad setting."""
+    app = create_app_or_exit()
+    migrate.init_app(app)
+    return app
+
+
+@click.group(cls=FlaskGroup, create_app=app_or_exit, load_dotenv=False, set_debug_flag=False)
+def cli() -> None:
+    """Manage the flask-nix-stack server."""
+
+
+cli.add_command(config_group)
+cli.add_command(seed_command)
+
+
+def main() -> None:
+    cli(prog_name="flask-nix-stack")
