@@ -10,7 +10,8 @@ import redis
 from flask import Flask, Response, json
 from flask_limiter.errors import RateLimitExceeded
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
@@ -126,9 +127,13 @@ def register_error_handlers(app: Flask) -> None:
             Problem(409, "The resource was changed by another request; fetch it and retry.")
         )
 
+    # The database unreachable, a connection lost mid-request (InterfaceError follows a
+    # restart), the pool exhausted, or a statement cancelled by its timeout: all transient.
     @app.errorhandler(OperationalError)
-    def _database_down(exc: OperationalError) -> Response:
-        log.error("database unavailable: %s", exc.orig.__class__.__name__)
+    @app.errorhandler(InterfaceError)
+    @app.errorhandler(PoolTimeoutError)
+    def _database_down(exc: Exception) -> Response:
+        log.error("database unavailable: %s", getattr(exc, "orig", exc).__class__.__name__)
         return problem_response(
             Problem(
                 503, "The database is unavailable; retry shortly.", headers={"Retry-After": "1"}

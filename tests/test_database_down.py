@@ -64,3 +64,25 @@ def test_statement_timeout_cancels_slow_queries(slow_app: Flask) -> None:
     assert response.status_code == 503
     assert response.mimetype == "application/problem+json"
     assert client.get("/api/v1/projects").status_code == 200  # the app recovers at once
+
+
+def test_exhausted_pool_answers_503(settings: Settings, app: Flask) -> None:
+    """No free connection within APP_DB_POOL_TIMEOUT: 503, not a 500."""
+    small = create_app(
+        make_settings(
+            settings.database_url.get_secret_value(),
+            settings.redis_url,
+            db_pool_size=1,
+            db_max_overflow=0,
+            db_pool_timeout=0.2,
+        )
+    )
+    with small.app_context():
+        held = db.engine.connect()  # the pool's only connection
+        try:
+            response = small.test_client().get("/api/v1/projects")
+        finally:
+            held.close()
+    assert response.status_code == 503
+    assert response.mimetype == "application/problem+json"
+    assert small.test_client().get("/api/v1/projects").status_code == 200
