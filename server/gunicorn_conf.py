@@ -59,9 +59,28 @@ proc_name = "flask-nix-stack"
 control_socket_disable = True
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
+
+
 def post_fork(server: Any, worker: Any) -> None:
-    """Drop any pooled database connection inherited from the master, without closing it for
-    the master (SQLAlchemy's recipe for os.fork())."""
+    """A worker forked while the master is stopping stops too; then no database connection
+    inherited from the master is shared (SQLAlchemy's recipe for os.fork()).
+
+    Until gunicorn installs a worker's own handlers, a stop signal lands in the handler the
+    worker inherited from the master, which only queues it in the worker's copy of the master's
+    queue: lost. With the app preloaded a worker boots in milliseconds, so a stop right after
+    start-up (gunicorn forks workers up to 0.1 s apart) hit that window and the master waited
+    out its graceful timeout. A stop signal arriving from here until gunicorn's handlers are in
+    place now ends the worker once it has booted. (The few instructions between fork and this
+    hook remain exposed: gunicorn offers no earlier hook in the worker.)
+    """
+
+    def stop(_signum: int, _frame: object) -> None:
+        worker.alive = False
+
+    for stop_signal in STOP_SIGNALS:
+        signal.signal(stop_signal, stop)
+
     wsgi = sys.modules.get("server.wsgi")
     if wsgi is None:  # preload_app turned off on the command line: nothing was inherited
         return
