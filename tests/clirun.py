@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -55,36 +57,81 @@ def run_cli(
     return result
 
 
+def child_pids(pid: int) -> set[int]:
+    """The direct children of ``pid`` (gunicorn's workers), from /proc."""
+    found: set[int] = set()
+    # A task (or the whole process) may vanish while we read: that is an answer, not an error.
+    with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                found.update(int(child) for child in (task / "children").read_text().split())
+    return found
+
+
 @dataclass
 class Gunicorn:
-    base: str
-    process: subprocess.Popen[bytes]
-    log: Path  # stdout and stderr: a file, since an unread pipe would fill and block gunicorn
+    """One gunicorn master started with the server's config module; its log goes to a file
+    (an unread pipe would fill and block gunicorn)."""
 
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+    env: dict[str, str]
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def workers(self) -> set[int]:
+        return child_pids(self.process.pid)
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM and wait; SIGKILL if it outlives ``timeout``. The exit status."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=timeout)
+        return self.process.returncode
+
+
+def start_gunicorn(env: dict[str, str], log_dir: Path, **overrides: str) -> Gunicorn:
+    """gunicorn on a free port with ``env`` plus ``overrides``, once it serves and every worker
+    is up."""
+    from servers import free_port, wait_until
+
+    port = free_port()
+    log_path = log_dir / f"gunicorn-{port}.log"
+    full_env = {**env, "APP_BIND": f"127.0.0.1:{port}", **overrides}
+    with log_path.open("wb") as sink:
+        process = subprocess.Popen(
+            [script("gunicorn"), "-c", "python:server.gunicorn_conf", "server.wsgi:app"],
+            env=full_env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    server = Gunicorn(process, port, log_path, full_env)
+    try:
+        wait_until(lambda: requests.get(f"{server.base}/health/live", timeout=1).ok, 30, "gunicorn")
+        workers = int(full_env.get("APP_WORKERS", "2"))
+        wait_until(lambda: len(server.workers()) == workers, 15, "gunicorn workers")
+    except TimeoutError:
+        server.stop()
+        raise AssertionError(f"gunicorn did not start:\n{server.log()}") from None
+    return server
 
 
 @contextmanager
 def gunicorn_server(env: dict[str, str], workers: int = 2) -> Iterator[Gunicorn]:
     """gunicorn with the packaged config on a free port, stopped afterwards."""
-    from servers import free_port, wait_until
-
-    port = free_port()
-    log = Path(tempfile.mkstemp(prefix="fns-gunicorn-", suffix=".log")[1])
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [script("gunicorn"), "-c", "python:server.gunicorn_conf", "server.wsgi:app"],
-            env={**env, "APP_BIND": f"127.0.0.1:{port}", "APP_WORKERS": str(workers)},
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    server = Gunicorn(f"http://127.0.0.1:{port}", process, log)
-    try:
-        wait_until(lambda: requests.get(f"{server.base}/health/live", timeout=1).ok, 30, "gunicorn")
-        yield server
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=60)
-        log.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(prefix="fns-gunicorn-") as log_dir:
+        server = start_gunicorn(env, Path(log_dir), APP_WORKERS=str(workers))
+        try:
+            yield server
+        finally:
+            server.stop()

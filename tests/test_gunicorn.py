@@ -54,7 +54,7 @@ def test_serves_the_api_and_stops_cleanly(server: Gunicorn) -> None:
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=40) == 0
-    lines = [json.loads(line) for line in server.log_text().splitlines() if line.startswith("{")]
+    lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
     access = [line for line in lines if line["logger"] == "gunicorn.access"]
     assert any(line["request_id"] == "gunicorn-req-1" for line in access), access
     assert any(line["logger"] == "gunicorn.error" for line in lines)

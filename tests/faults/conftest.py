@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import requests
 
-from clirun import app_env, run_cli, script
+from clirun import Gunicorn, app_env, run_cli, start_gunicorn
 from servers import (
     Postgres,
     Redis,
@@ -30,52 +29,9 @@ from servers import (
     wait_until,
 )
 
-GUNICORN = script("gunicorn")
 # Short enough that a test waiting on a stop stays quick, long enough for a blocked request.
 GRACEFUL_TIMEOUT = 10
 STOP_TIMEOUT = 30.0
-
-
-def child_pids(pid: int) -> set[int]:
-    """The direct children of ``pid`` (gunicorn's workers), from /proc."""
-    found: set[int] = set()
-    # A task (or the whole process) may vanish while we read: that is an answer, not an error.
-    with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-                found.update(int(child) for child in (task / "children").read_text().split())
-    return found
-
-
-@dataclass
-class Gunicorn:
-    """One gunicorn master started with the server's config module; its log goes to a file."""
-
-    process: subprocess.Popen[bytes]
-    port: int
-    log_path: Path
-    env: dict[str, str]
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def workers(self) -> set[int]:
-        return child_pids(self.process.pid)
-
-    def stop(self) -> int:
-        """SIGTERM and wait; SIGKILL if it outlives the graceful timeout. The exit status."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=STOP_TIMEOUT)
-        return self.process.returncode
 
 
 @dataclass
@@ -84,39 +40,15 @@ class GunicornFactory:
     started: list[Gunicorn] = field(default_factory=list)
 
     def __call__(self, env: dict[str, str], **overrides: str) -> Gunicorn:
-        port = free_port()
-        log_path = self.tmp / f"gunicorn-{port}.log"
-        full_env = {
-            **env,
-            "APP_BIND": f"127.0.0.1:{port}",
-            "APP_GRACEFUL_TIMEOUT": str(GRACEFUL_TIMEOUT),
-            **overrides,
-        }
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [GUNICORN, "-c", "python:server.gunicorn_conf", "server.wsgi:app"],
-                env=full_env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        server = Gunicorn(process, port, log_path, full_env)
+        server = start_gunicorn(
+            env, self.tmp, **{"APP_GRACEFUL_TIMEOUT": str(GRACEFUL_TIMEOUT), **overrides}
+        )
         self.started.append(server)
-        try:
-            wait_until(
-                lambda: requests.get(f"{server.base}/health/live", timeout=1).ok,
-                30,
-                "gunicorn",
-            )
-            workers = int(full_env.get("APP_WORKERS", "2"))
-            wait_until(lambda: len(server.workers()) == workers, 15, "gunicorn workers")
-        except TimeoutError:
-            server.stop()
-            raise AssertionError(f"gunicorn did not start:\n{server.log()}") from None
         return server
 
     def stop_all(self) -> None:
         for server in self.started:
-            server.stop()
+            server.stop(STOP_TIMEOUT)
 
 
 @pytest.fixture
