@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from server import create_app
-from server.config import Settings
 from server.middleware.security_headers import API_HEADERS, HSTS
-
-from appconfig import make_settings
 
 
 def test_request_id_is_echoed_or_generated(client: FlaskClient) -> None:
@@ -43,22 +41,14 @@ def test_security_headers_on_every_response(client: FlaskClient, path: str) -> N
     assert "Strict-Transport-Security" not in response.headers
 
 
-def test_hsts_when_enabled(settings: Settings) -> None:
-    app = create_app(
-        make_settings(settings.database_url.get_secret_value(), settings.redis_url, hsts=True)
-    )
+def test_hsts_when_enabled(make_app: Callable[..., Flask]) -> None:
+    app = make_app(hsts=True)
     assert app.test_client().get("/health/live").headers["Strict-Transport-Security"] == HSTS
 
 
 @pytest.fixture
-def cors_app(settings: Settings, app: Flask) -> Flask:
-    return create_app(
-        make_settings(
-            settings.database_url.get_secret_value(),
-            settings.redis_url,
-            cors_origins="https://app.example",
-        )
-    )
+def cors_app(make_app: Callable[..., Flask]) -> Flask:
+    return make_app(cors_origins="https://app.example")
 
 
 def test_cors_allows_listed_origin_only(cors_app: Flask) -> None:
@@ -100,15 +90,10 @@ def _seen_address(app: Flask) -> str:
     return response.get_data(as_text=True)
 
 
-def test_forwarded_for_ignored_without_trusted_proxies(settings: Settings) -> None:
-    app = create_app(make_settings(settings.database_url.get_secret_value(), settings.redis_url))
-    assert _seen_address(app) == "10.0.0.1"
+def test_forwarded_for_ignored_without_trusted_proxies(make_app: Callable[..., Flask]) -> None:
+    assert _seen_address(make_app()) == "10.0.0.1"
 
 
-def test_forwarded_for_trusted_for_one_hop(settings: Settings) -> None:
-    app = create_app(
-        make_settings(
-            settings.database_url.get_secret_value(), settings.redis_url, proxy_fix_x_for=1
-        )
-    )
+def test_forwarded_for_trusted_for_one_hop(make_app: Callable[..., Flask]) -> None:
+    app = make_app(proxy_fix_x_for=1)
     assert _seen_address(app) == "198.51.100.7"
