@@ -73,19 +73,22 @@ def cached_read(view: Callable[P, Response]) -> Callable[P, Response]:
             return response
         response = view(*args, **kwargs)
         if response.status_code == 200:
-            _store(field, response, generation or b"0")
+            _store(hash_key, generation_key, field, response, generation or b"0")
         response.headers["X-Cache"] = "miss"
         return response
 
     return wrapper
 
 
-def _store(field: str, response: Response, generation: bytes) -> None:
+def _store(
+    hash_key: str, generation_key: str, field: str, response: Response, generation: bytes
+) -> None:
     value = (response.headers.get("ETag") or "").encode() + SEPARATOR + response.get_data()
     ttl = current_app.config["CACHE_TTL"]
-    client = get_redis()
     try:
-        client.eval(STORE_IF_CURRENT, 2, *_keys(), generation, field, value, ttl)
+        get_redis().eval(
+            STORE_IF_CURRENT, 2, hash_key, generation_key, generation, field, value, ttl
+        )
     except redis.RedisError as exc:
         log.warning("cache not stored, redis unavailable: %s", exc.__class__.__name__)
 

@@ -15,6 +15,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
+from server.ratelimit import rate_limit_headers
+
 log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -105,8 +107,6 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(RateLimitExceeded)
     def _rate_limited(exc: RateLimitExceeded) -> Response:
-        from server.ratelimit import rate_limit_headers
-
         headers = rate_limit_headers(app)
         return problem_response(
             Problem(429, f"Rate limit exceeded: {exc.description}.", headers=headers)

@@ -69,10 +69,10 @@ def test_a_read_that_raced_a_write_is_not_stored(app: Flask) -> None:
         hash_key, generation_key = cache._keys()
         seen = get_redis().get(generation_key) or b"0"
         cache.invalidate()  # a write commits while the read is still computing
-        cache._store("/raced", Response(b"{}"), seen)
+        cache._store(hash_key, generation_key, "/raced", Response(b"{}"), seen)
         assert get_redis().hget(hash_key, "/raced") is None
         current = get_redis().get(generation_key) or b"0"
-        cache._store("/fresh", Response(b"{}"), current)
+        cache._store(hash_key, generation_key, "/fresh", Response(b"{}"), current)
         assert get_redis().hget(hash_key, "/fresh") is not None
 
 
