@@ -41,6 +41,8 @@ def create_app_or_exit() -> Flask:
 
 
 def load_config(app: Flask, settings: Settings) -> None:
+    # The settings' one home at runtime is app.extensions (server.config.current_settings);
+    # app.config holds only the keys Flask and its extensions read.
     app.extensions["settings"] = settings
     app.url_map.converters["id"] = IdConverter
     app.session_interface = NoSessions()
@@ -51,10 +53,6 @@ def load_config(app: Flask, settings: Settings) -> None:
         MAX_CONTENT_LENGTH=settings.max_content_length,
         SQLALCHEMY_DATABASE_URI=settings.database_url.get_secret_value(),
         SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings),
-        CACHE_ENABLED=settings.cache_enabled,
-        CACHE_TTL=settings.cache_ttl,
-        KEY_PREFIX=settings.key_prefix,
-        REQUIRE_IF_MATCH=settings.require_if_match,
     )
 
 

@@ -47,16 +47,16 @@ def test_errors_are_not_cached(client: FlaskClient, app: Flask) -> None:
     assert again.status_code == 404
     assert "X-Cache" not in again.headers
     with app.app_context():
-        fields = get_redis().hkeys(f"{app.config['KEY_PREFIX']}:cache:api")
+        fields = get_redis().hkeys(f"{app.extensions['settings'].key_prefix}:cache:api")
     assert fields == [b"/api/v1/projects?"]
 
 
 def test_entries_expire_with_ttl(client: FlaskClient, app: Flask) -> None:
     client.get("/api/v1/projects")
     with app.app_context():
-        key = f"{app.config['KEY_PREFIX']}:cache:api"
+        key = f"{app.extensions['settings'].key_prefix}:cache:api"
         ttl = get_redis().ttl(key)
-    assert 0 < ttl <= app.config["CACHE_TTL"]
+    assert 0 < ttl <= app.extensions["settings"].cache_ttl
 
 
 def test_a_read_that_raced_a_write_is_not_stored(app: Flask) -> None:
@@ -90,7 +90,7 @@ def test_failed_invalidation_is_retried_and_bypassed_meanwhile(
     assert client.get("/api/v1/projects").headers["X-Cache"] == "miss"
     assert client.get("/api/v1/projects").headers["X-Cache"] == "hit"
     with app.app_context():
-        hash_key = f"{app.config['KEY_PREFIX']}:cache:api"
+        hash_key = f"{app.extensions['settings'].key_prefix}:cache:api"
     admin.execute_command("CLIENT", "PAUSE", "1500", "WRITE")
     try:
         assert client.post("/api/v1/projects", json={"name": "during"}).status_code == 201
