@@ -15,7 +15,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
-from server.ratelimit import rate_limit_headers
+from server.infra.ratelimit import rate_limit_headers
 from server.services.errors import (
     DomainError,
     Duplicate,

@@ -12,9 +12,10 @@ from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import Connection
 
-from server import create_app, migrate
+from server import create_app
 from server.config import Settings
-from server.extensions import db
+from server.infra import migration_commands
+from server.infra.database import db
 
 from appconfig import make_settings
 from servers import MissingTool, Postgres, start_postgres, start_redis
@@ -61,7 +62,7 @@ def settings(database_url: str, redis_url: str) -> Settings:
 @pytest.fixture(scope="session")
 def app(settings: Settings) -> Flask:
     app = create_app(settings)
-    migrate.init_app(app)
+    migration_commands.init_app(app)
     with app.app_context():
         upgrade()  # the schema comes from the migrations, as in production
     return app

@@ -10,7 +10,7 @@ import requests
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from server.extensions import db
+from server.infra.database import db
 from server.models import Project, Tag, Task
 
 JSON = "application/json"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from flask.testing import FlaskClient
 
-from server.redis_client import get_redis
+from server.infra.redis_client import get_redis
 
 
 def test_second_read_is_a_hit_and_a_write_invalidates(client: FlaskClient, app: Flask) -> None:
@@ -63,7 +63,7 @@ def test_a_read_that_raced_a_write_is_not_stored(app: Flask) -> None:
     """A miss computed before a write must not be cached after the write dropped the cache."""
     from flask import Response
 
-    from server import cache
+    from server.infra import cache
 
     with app.test_request_context("/api/v1/projects"):
         hash_key, generation_key = cache._keys()

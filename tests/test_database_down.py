@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from server import create_app
 from server.config import Settings
-from server.extensions import db
+from server.infra.database import db
 
 from appconfig import make_settings
 from servers import free_port

@@ -11,8 +11,9 @@ from alembic.migration import MigrationContext
 from flask import Flask
 from flask_migrate import downgrade, upgrade
 
-from server import create_app, migrate
-from server.extensions import db
+from server import create_app
+from server.infra import migration_commands
+from server.infra.database import db
 
 from appconfig import make_settings
 from servers import Postgres
@@ -23,7 +24,7 @@ TABLES = {"alembic_version", "projects", "tasks", "tags", "task_tags"}
 @pytest.fixture(scope="module")
 def scratch_app(pg: Postgres, redis_url: str) -> Iterator[Flask]:
     app = create_app(make_settings(pg.create_database("fns_migrations"), redis_url))
-    migrate.init_app(app)
+    migration_commands.init_app(app)
     with app.app_context():
         yield app
         db.engine.dispose()

@@ -9,7 +9,7 @@ from flask import request
 from pydantic import BaseModel, ValidationError
 
 from server.api.etags import parse_etag
-from server.config import current_settings
+from server.config.runtime import current_settings
 from server.errors import Problem, validation_problem
 
 ModelT = TypeVar("ModelT", bound=BaseModel)

@@ -7,7 +7,7 @@ from flask import Blueprint
 from server.api.contract import contract
 from server.api.request_parsing import expected_version
 from server.api.responses import page
-from server.cache import cached_read
+from server.infra.cache import cached_read
 from server.models import Tag
 from server.schemas.common import Page
 from server.schemas.tags import TagCreate, TagOut, TagQuery

@@ -6,7 +6,7 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from server.extensions import db
+from server.infra.database import db
 from server.models import Project, Task, TaskStatus
 from server.services.tags import resolve_tags
 

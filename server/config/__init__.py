@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from dotenv import dotenv_values
-from flask import current_app
 from pydantic import ValidationError
 
 from server.config.base import ENV_PREFIX, Settings
@@ -20,7 +19,6 @@ __all__ = [
     "PROFILES",
     "Settings",
     "SettingsError",
-    "current_settings",
     "load_settings",
     "secrets_dir",
 ]
@@ -32,13 +30,6 @@ PROFILES: dict[str, type[Settings]] = {
 }
 # Read before Settings exists, so they are not fields: where secrets live, and the dotenv file.
 BOOTSTRAP_VARS = frozenset({f"{ENV_PREFIX}SECRETS_DIR", f"{ENV_PREFIX}ENV_FILE"})
-
-
-def current_settings() -> Settings:
-    """The running app's settings: their one home at runtime (app.config holds only what Flask
-    and its extensions read)."""
-    settings: Settings = current_app.extensions["settings"]
-    return settings
 
 
 class SettingsError(Exception):

@@ -6,7 +6,7 @@ from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError
 
-from server.extensions import db
+from server.infra.database import db
 from server.models.base import Base
 from server.services.errors import Duplicate, NotFound, StaleVersion
 

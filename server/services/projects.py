@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from server.extensions import db
+from server.infra.database import db
 from server.models import Project, Task
 from server.services.common import check_version, commit_unique, get_or_raise
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
-from server.extensions import db
+from server.infra.database import db
 from server.models import Tag
 from server.services.common import check_version, commit_unique, get_or_raise
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from server.extensions import db
+from server.infra.database import db
 from server.models import Project, Tag, Task, TaskStatus
 from server.models.base import utcnow
 from server.services.common import check_version, get_or_raise

@@ -18,7 +18,7 @@ from schemathesis import GenerationMode, checks
 
 from server import create_app
 from server.config import load_settings
-from server.openapi import build_openapi
+from server.web.openapi import build_openapi
 
 from clirun import app_env, gunicorn_server, run_cli
 from servers import Postgres

@@ -28,8 +28,8 @@ from flask_sqlalchemy.session import Session
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState
 
-from server.config import current_settings
-from server.redis_client import get_redis
+from server.config.runtime import current_settings
+from server.infra.redis_client import get_redis
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
