@@ -17,8 +17,8 @@ from server.config import Settings
 from server.infra import migration_commands
 from server.infra.database import db
 
-from appconfig import make_settings
-from servers import MissingTool, Postgres, start_postgres, start_redis
+from support.servers import MissingTool, Postgres, start_postgres, start_redis
+from support.settings import make_settings
 
 TEST_DATABASE = "fns_test"
 CONNECTION = pytest.StashKey[Connection]()

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from clirun import app_env, run_cli
-from servers import Postgres
+from support.processes import app_env, run_cli
+from support.servers import Postgres
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ from server import create_app
 from server.config import Settings
 from server.infra.database import db
 
-from appconfig import make_settings
-from servers import free_port
+from support.servers import free_port
+from support.settings import make_settings
 
 
 @pytest.fixture

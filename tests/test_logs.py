@@ -14,7 +14,7 @@ from server.config import Settings
 from server.logs import logging_config
 from server.middleware.request_id import current_request_id
 
-from appconfig import make_settings
+from support.settings import make_settings
 
 
 def _capture(settings: Settings) -> io.StringIO:

@@ -15,8 +15,8 @@ from server import create_app
 from server.infra import migration_commands
 from server.infra.database import db
 
-from appconfig import make_settings
-from servers import Postgres
+from support.servers import Postgres
+from support.settings import make_settings
 
 TABLES = {"alembic_version", "projects", "tasks", "tags", "task_tags"}
 
@@ -74,7 +74,7 @@ def test_alembic_ini_for_developers(scratch_app: Flask, pg: Postgres, redis_url:
     import subprocess
     from pathlib import Path
 
-    from clirun import app_env, script
+    from support.processes import app_env, script
 
     root = Path(__file__).resolve().parent.parent
     env = app_env(pg.create_database("fns_alembic"), redis_url)

@@ -20,8 +20,8 @@ from server import create_app
 from server.config import load_settings
 from server.web.openapi import build_openapi
 
-from clirun import app_env, gunicorn_server, run_cli
-from servers import Postgres
+from support.processes import app_env, gunicorn_server, run_cli
+from support.servers import Postgres
 
 EXAMPLES = 25  # per operation and mode: about 800 cases in all
 MIN_CASES = 500

@@ -103,7 +103,7 @@ class Gunicorn:
 def start_gunicorn(env: dict[str, str], log_dir: Path, **overrides: str) -> Gunicorn:
     """gunicorn on a free port with ``env`` plus ``overrides``, once it serves and every worker
     is up."""
-    from servers import free_port, wait_until
+    from .servers import free_port, wait_until
 
     port = free_port()
     log_path = log_dir / f"gunicorn-{port}.log"
