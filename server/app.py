@@ -50,7 +50,6 @@ def load_config(app: Flask, settings: Settings) -> None:
     app.config.update(
         SECRET_KEY=settings.secret_key.get_secret_value(),
         DEBUG=settings.debug,
-        TESTING=settings.env == "testing",
         MAX_CONTENT_LENGTH=settings.max_content_length,
         SQLALCHEMY_DATABASE_URI=settings.database_url.get_secret_value(),
         SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings),

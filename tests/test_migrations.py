@@ -11,10 +11,10 @@ from alembic.migration import MigrationContext
 from flask import Flask
 from flask_migrate import downgrade, upgrade
 
-from server import create_app
 from server.infra import migration_commands
 from server.infra.database import db
 
+from support.apps import build_app
 from support.servers import Postgres
 from support.settings import make_settings
 
@@ -23,7 +23,7 @@ TABLES = {"alembic_version", "projects", "tasks", "tags", "task_tags"}
 
 @pytest.fixture(scope="module")
 def scratch_app(pg: Postgres, redis_url: str) -> Iterator[Flask]:
-    app = create_app(make_settings(pg.create_database("fns_migrations"), redis_url))
+    app = build_app(make_settings(pg.create_database("fns_migrations"), redis_url))
     migration_commands.init_app(app)
     with app.app_context():
         yield app
