@@ -107,3 +107,30 @@ def test_failed_invalidation_is_retried_and_bypassed_meanwhile(
     fresh = client.get("/api/v1/projects")
     assert fresh.headers["X-Cache"] == "miss"
     assert fresh.json["total"] == 2
+
+
+def test_a_cli_writer_invalidates_by_committing(client: FlaskClient, app: Flask) -> None:
+    """Invalidation hangs on the commit, not on the HTTP method: the seed command, and any
+    later command-line writer, drops stale reads without calling the cache itself."""
+    from server.cli.seed_command import DEMO_PROJECT, seed
+
+    client.get("/api/v1/projects")
+    assert client.get("/api/v1/projects").headers["X-Cache"] == "hit"
+    with app.app_context():
+        assert seed() != (0, 0)
+    fresh = client.get("/api/v1/projects")
+    assert fresh.headers["X-Cache"] == "miss"
+    assert DEMO_PROJECT in {p["name"] for p in fresh.json["items"]}
+
+
+def test_a_commit_that_wrote_nothing_keeps_the_cache(client: FlaskClient, app: Flask) -> None:
+    from server.cli.seed_command import seed
+    from server.infra.database import db
+
+    with app.app_context():
+        seed()
+    client.get("/api/v1/projects")
+    with app.app_context():
+        assert seed() == (0, 0)  # everything exists: the commit writes nothing
+        db.session.commit()
+    assert client.get("/api/v1/projects").headers["X-Cache"] == "hit"
