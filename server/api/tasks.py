@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint
 
 from server.api.contract import contract
+from server.api.paging import page
 from server.api.request_parsing import expected_version
-from server.api.responses import page
 from server.infra.cache import cached_read
 from server.models import Task
 from server.schemas.common import Page
