@@ -1,7 +1,7 @@
 """Why the gunicorn defaults are 2 sync workers: keep-alive throughput and its spread per worker
 configuration, and time to the first answer by worker count, measured in one run.
 
-    python bench/gunicorn_workers.py [--runs 6] [--seconds 4]
+    python -m bench.gunicorn_workers [--runs 6] [--seconds 4]
 
 Serves /health/live (no database or Redis needed) with the server's own gunicorn config and
 measures, with wrk (keep-alive, 32 connections):
@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import statistics
 
-from servers_for_bench import app_env, gunicorn, wrk
+from bench.servers_for_bench import app_env, gunicorn, wrk
 
 CONFIGS = {
     "sync x2 (default)": {"APP_WORKER_CLASS": "sync", "APP_WORKERS": "2"},

@@ -1,7 +1,7 @@
 """What the middleware, logging and validation cost per request, against a bare Flask app.
 
     runuser -u fns -- env PATH=/usr/lib/postgresql/15/bin:$VENV/bin:$PATH \\
-        python bench/hot_path.py [--seconds 10] [--rounds 3]
+        python -m bench.hot_path [--seconds 10] [--rounds 3]
 
 Starts PostgreSQL and Redis, then gunicorn with the server's own config (same workers,
 worker class and access log) twice: serving a bare Flask hello-world, and serving the
@@ -19,7 +19,7 @@ import statistics
 import subprocess
 import urllib.request
 
-from servers_for_bench import BIN, app_env, backends, gunicorn, wrk
+from bench.servers_for_bench import BIN, app_env, backends, gunicorn, wrk
 
 TARGETS = {"live": 0.9, "cached read": 0.7}
 

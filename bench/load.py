@@ -1,7 +1,7 @@
 """Mixed read/write load through gunicorn, with a /health/live baseline from the same run.
 
     runuser -u fns -- env PATH=/usr/lib/postgresql/15/bin:$VENV/bin:$PATH \\
-        python bench/load.py [--seconds 60] [--connections 50] [--workers N]
+        python -m bench.load [--seconds 60] [--connections 50] [--workers N]
 
 Starts a throwaway PostgreSQL and Redis, migrates, then gunicorn with the server's own config
 (production profile, rate limit far above the load). Seeds projects and tasks, then for
@@ -32,7 +32,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from servers_for_bench import BIN, app_env, backends, gunicorn
+from bench.servers_for_bench import BIN, app_env, backends, gunicorn
 
 TIMEOUT = 10.0
 STATUSES = ("todo", "doing", "done")

@@ -1,7 +1,7 @@
 """Time from `process-compose up` to a 200 from /health/ready, cold and warm, against a floor.
 
     runuser -u fns -- env PATH=/usr/lib/postgresql/15/bin:/opt/fns-venv/bin:$PATH \\
-        python bench/stack_startup.py [--runs 5] [--mode prod|dev]
+        python -m bench.stack_startup [--runs 5] [--mode prod|dev]
 
 cold = a fresh state dir (initdb, role and database, first migration); warm = the same state
 dir again. The floor is measured in the same run, interleaved with the stack's starts, from the

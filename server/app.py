@@ -6,15 +6,16 @@ import sys
 
 from flask import Flask
 
-from server import cache, docs, health, ratelimit, redis_client
 from server.api import bp as api_bp
 from server.api.converters import IdConverter
 from server.config import Settings, SettingsError, load_settings
 from server.errors import register_error_handlers
-from server.extensions import db
+from server.infra import cache, ratelimit, redis_client
+from server.infra.database import db
+from server.infra.sessions import NoSessions
 from server.logs import configure_logging
 from server.middleware import cors, proxies, request_id, security_headers, sentry
-from server.sessions import NoSessions
+from server.web import docs, health
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -41,20 +42,17 @@ def create_app_or_exit() -> Flask:
 
 
 def load_config(app: Flask, settings: Settings) -> None:
-    app.extensions["settings"] = settings
+    # The settings' one home at runtime is app.extensions (server.config.current_settings);
+    # app.config holds only the keys Flask and its extensions read.
+    app.extensions["settings"] = settings  # read through server.config.runtime
     app.url_map.converters["id"] = IdConverter
     app.session_interface = NoSessions()
     app.config.update(
         SECRET_KEY=settings.secret_key.get_secret_value(),
         DEBUG=settings.debug,
-        TESTING=settings.env == "testing",
         MAX_CONTENT_LENGTH=settings.max_content_length,
         SQLALCHEMY_DATABASE_URI=settings.database_url.get_secret_value(),
         SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings),
-        CACHE_ENABLED=settings.cache_enabled,
-        CACHE_TTL=settings.cache_ttl,
-        KEY_PREFIX=settings.key_prefix,
-        REQUIRE_IF_MATCH=settings.require_if_match,
     )
 
 

@@ -15,7 +15,14 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
-from server.ratelimit import rate_limit_headers
+from server.infra.ratelimit import rate_limit_headers
+from server.services.errors import (
+    DomainError,
+    Duplicate,
+    InvalidReference,
+    NotFound,
+    StaleVersion,
+)
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +98,22 @@ def validation_problem(exc: ValidationError, where: str) -> Problem:
     return Problem(422, f"The {where} is not valid.", errors=errors)
 
 
+def domain_problem(exc: DomainError) -> Problem:
+    """The problem document for what a service refused."""
+    detail = str(exc)
+    if isinstance(exc, NotFound):
+        return Problem(404, detail)
+    if isinstance(exc, Duplicate):
+        return Problem(409, detail, slug="duplicate")
+    if isinstance(exc, StaleVersion):
+        return Problem(412, detail, current_version=exc.current)
+    if isinstance(exc, InvalidReference):
+        # 422 rather than 404: the URL exists, the body names something that does not.
+        error = {"in": "body", "field": exc.field, "message": "no such " + exc.kind.lower()}
+        return Problem(422, detail, errors=[{**error, "type": "not_found"}])
+    return Problem(422, detail)
+
+
 def _http_problem(exc: HTTPException) -> Problem:
     status = exc.code or 500
     detail = exc.description or HTTPStatus(status).description
@@ -104,6 +127,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Problem)
     def _problem(exc: Problem) -> Response:
         return problem_response(exc)
+
+    @app.errorhandler(DomainError)
+    def _domain(exc: DomainError) -> Response:
+        return problem_response(domain_problem(exc))
 
     @app.errorhandler(RateLimitExceeded)
     def _rate_limited(exc: RateLimitExceeded) -> Response:

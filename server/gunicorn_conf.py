@@ -84,7 +84,7 @@ def post_fork(server: Any, worker: Any) -> None:
     wsgi = sys.modules.get("server.wsgi")
     if wsgi is None:  # preload_app turned off on the command line: nothing was inherited
         return
-    from server.extensions import db
+    from server.infra.database import db
 
     with wsgi.app.app_context():
         for engine in db.engines.values():

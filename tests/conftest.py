@@ -12,12 +12,13 @@ from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import Connection
 
-from server import create_app, migrate
 from server.config import Settings
-from server.extensions import db
+from server.infra import migration_commands
+from server.infra.database import db
 
-from appconfig import make_settings
-from servers import MissingTool, Postgres, start_postgres, start_redis
+from support.apps import build_app
+from support.servers import MissingTool, Postgres, start_postgres, start_redis
+from support.settings import make_settings
 
 TEST_DATABASE = "fns_test"
 CONNECTION = pytest.StashKey[Connection]()
@@ -60,8 +61,8 @@ def settings(database_url: str, redis_url: str) -> Settings:
 
 @pytest.fixture(scope="session")
 def app(settings: Settings) -> Flask:
-    app = create_app(settings)
-    migrate.init_app(app)
+    app = build_app(settings)
+    migration_commands.init_app(app)
     with app.app_context():
         upgrade()  # the schema comes from the migrations, as in production
     return app
@@ -101,7 +102,7 @@ def make_app(
             "database_url": settings.database_url.get_secret_value(),
             "redis_url": settings.redis_url,
         }
-        other = create_app(make_settings(**{**urls, **overrides}))
+        other = build_app(make_settings(**{**urls, **overrides}))
         with other.app_context():
             monkeypatch.setitem(db.engines, None, request.node.stash[CONNECTION])
         return other

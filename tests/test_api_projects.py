@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from flask.testing import FlaskClient
 
+from support.api import create_project
+
 PROBLEM = "application/problem+json"
-
-
-def create(client: FlaskClient, name: str = "Alpha", **extra: object) -> dict:
-    response = client.post("/api/v1/projects", json={"name": name, **extra})
-    assert response.status_code == 201, response.json
-    return response.json
 
 
 def test_create_and_read(client: FlaskClient) -> None:
@@ -31,7 +27,7 @@ def test_create_and_read(client: FlaskClient) -> None:
 
 
 def test_duplicate_name_is_409(client: FlaskClient) -> None:
-    create(client, "Same")
+    create_project(client, "Same")
     response = client.post("/api/v1/projects", json={"name": "Same"})
     assert response.status_code == 409
     assert response.mimetype == PROBLEM
@@ -43,7 +39,7 @@ def test_duplicate_name_is_409(client: FlaskClient) -> None:
 
 def test_list_paginates_with_total_and_next(client: FlaskClient) -> None:
     for i in range(5):
-        create(client, f"P{i}")
+        create_project(client, f"P{i}")
     page = client.get("/api/v1/projects?limit=2").json
     assert [p["name"] for p in page["items"]] == ["P0", "P1"]
     assert page["total"] == 5
@@ -54,9 +50,9 @@ def test_list_paginates_with_total_and_next(client: FlaskClient) -> None:
 
 
 def test_list_filters_by_name(client: FlaskClient) -> None:
-    create(client, "Garden")
-    create(client, "Kitchen")
-    create(client, "100%_sure")
+    create_project(client, "Garden")
+    create_project(client, "Kitchen")
+    create_project(client, "100%_sure")
     names = [p["name"] for p in client.get("/api/v1/projects?name=gard").json["items"]]
     assert names == ["Garden"]
     # LIKE wildcards in the filter are literal characters.
@@ -65,7 +61,7 @@ def test_list_filters_by_name(client: FlaskClient) -> None:
 
 
 def test_task_count(client: FlaskClient) -> None:
-    project = create(client)
+    project = create_project(client)
     for title in ("a", "b"):
         client.post("/api/v1/tasks", json={"project_id": project["id"], "title": title})
     assert client.get(f"/api/v1/projects/{project['id']}").json["task_count"] == 2
@@ -74,7 +70,7 @@ def test_task_count(client: FlaskClient) -> None:
 
 
 def test_patch_put_delete(client: FlaskClient) -> None:
-    project = create(client, description="old")
+    project = create_project(client, description="old")
     url = f"/api/v1/projects/{project['id']}"
     patched = client.patch(url, json={"description": "new"})
     assert patched.status_code == 200
@@ -87,15 +83,15 @@ def test_patch_put_delete(client: FlaskClient) -> None:
 
 
 def test_delete_cascades_to_tasks(client: FlaskClient) -> None:
-    project = create(client)
+    project = create_project(client)
     task = client.post("/api/v1/tasks", json={"project_id": project["id"], "title": "t"}).json
     assert client.delete(f"/api/v1/projects/{project['id']}").status_code == 204
     assert client.get(f"/api/v1/tasks/{task['id']}").status_code == 404
 
 
 def test_rename_onto_existing_name_is_409(client: FlaskClient) -> None:
-    create(client, "One")
-    two = create(client, "Two")
+    create_project(client, "One")
+    two = create_project(client, "Two")
     response = client.patch(f"/api/v1/projects/{two['id']}", json={"name": "One"})
     assert response.status_code == 409
     assert client.get(f"/api/v1/projects/{two['id']}").json["name"] == "Two"

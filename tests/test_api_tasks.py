@@ -4,22 +4,18 @@ from __future__ import annotations
 
 from flask.testing import FlaskClient
 
+from support.api import create_project, create_task
+
 
 def project(client: FlaskClient, name: str = "Home") -> int:
-    return int(client.post("/api/v1/projects", json={"name": name}).json["id"])
-
-
-def task(client: FlaskClient, project_id: int, title: str, **extra: object) -> dict:
-    response = client.post(
-        "/api/v1/tasks", json={"project_id": project_id, "title": title, **extra}
-    )
-    assert response.status_code == 201, response.json
-    return response.json
+    return int(create_project(client, name)["id"])
 
 
 def test_create_with_tags_and_due_date(client: FlaskClient) -> None:
     pid = project(client)
-    body = task(client, pid, "Paint", tags=["Red", "blue", "red"], due_at="2030-01-02T03:04:05Z")
+    body = create_task(
+        client, pid, "Paint", tags=["Red", "blue", "red"], due_at="2030-01-02T03:04:05Z"
+    )
     assert body["tags"] == ["blue", "red"]  # lower-cased, deduplicated, sorted
     assert body["status"] == "todo"
     assert body["due_at"] == "2030-01-02T03:04:05Z"
@@ -29,9 +25,9 @@ def test_create_with_tags_and_due_date(client: FlaskClient) -> None:
 
 def test_filters(client: FlaskClient) -> None:
     home, work = project(client, "Home"), project(client, "Work")
-    task(client, home, "a", tags=["x"])
-    task(client, home, "b", status="done")
-    task(client, work, "c", tags=["x"], status="done")
+    create_task(client, home, "a", tags=["x"])
+    create_task(client, home, "b", status="done")
+    create_task(client, work, "c", tags=["x"], status="done")
 
     def titles(query: str) -> list[str]:
         response = client.get(f"/api/v1/tasks?{query}")
@@ -48,7 +44,7 @@ def test_filters(client: FlaskClient) -> None:
 
 def test_patch_changes_only_given_fields_and_tags(client: FlaskClient) -> None:
     pid = project(client)
-    created = task(
+    created = create_task(
         client, pid, "Write", description="draft", tags=["a"], due_at="2030-01-01T00:00:00Z"
     )
     url = f"/api/v1/tasks/{created['id']}"
@@ -64,7 +60,7 @@ def test_patch_changes_only_given_fields_and_tags(client: FlaskClient) -> None:
 
 def test_tag_only_change_bumps_version(client: FlaskClient) -> None:
     pid = project(client)
-    created = task(client, pid, "t", tags=["a"])
+    created = create_task(client, pid, "t", tags=["a"])
     changed = client.patch(f"/api/v1/tasks/{created['id']}", json={"tags": ["z"]})
     assert changed.json["version"] == created["version"] + 1
     assert changed.headers["ETag"] == f'"v{created["version"] + 1}"'
@@ -72,7 +68,7 @@ def test_tag_only_change_bumps_version(client: FlaskClient) -> None:
 
 def test_put_replaces_and_can_move_project(client: FlaskClient) -> None:
     home, work = project(client, "Home"), project(client, "Work")
-    created = task(client, home, "t", description="d", tags=["a"])
+    created = create_task(client, home, "t", description="d", tags=["a"])
     replaced = client.put(
         f"/api/v1/tasks/{created['id']}", json={"project_id": work, "title": "T2"}
     ).json
@@ -89,13 +85,13 @@ def test_unknown_project_is_422_and_writes_nothing(client: FlaskClient) -> None:
     assert client.get("/api/v1/tasks").json["total"] == 0
     assert client.get("/api/v1/tags").json["total"] == 0
     pid = project(client)
-    created = task(client, pid, "t")
+    created = create_task(client, pid, "t")
     moved = client.patch(f"/api/v1/tasks/{created['id']}", json={"project_id": 424242})
     assert moved.status_code == 422
 
 
 def test_delete(client: FlaskClient) -> None:
-    created = task(client, project(client), "t", tags=["keep"])
+    created = create_task(client, project(client), "t", tags=["keep"])
     assert client.delete(f"/api/v1/tasks/{created['id']}").status_code == 204
     assert client.get(f"/api/v1/tasks/{created['id']}").status_code == 404
     assert client.get("/api/v1/tags").json["total"] == 1  # tags outlive their tasks

@@ -10,7 +10,7 @@ import requests
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from server.extensions import db
+from server.infra.database import db
 from server.models import Project, Tag, Task
 
 JSON = "application/json"
@@ -145,7 +145,7 @@ def test_header_injection_is_not_reflected(client: FlaskClient, value: str) -> N
 
 def test_10_mb_body_through_gunicorn(pg: object, redis_url: str) -> None:
     """The body limit holds in front of the real server too, and the answer is problem+json."""
-    from clirun import app_env, gunicorn_server, run_cli
+    from support.processes import app_env, gunicorn_server, run_cli
 
     env = app_env(pg.create_database("fns_bad_input"), redis_url)  # type: ignore[attr-defined]
     run_cli("db", "upgrade", env=env)

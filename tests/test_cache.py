@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from flask.testing import FlaskClient
 
-from server.redis_client import get_redis
+from server.infra.redis_client import get_redis
 
 
 def test_second_read_is_a_hit_and_a_write_invalidates(client: FlaskClient, app: Flask) -> None:
@@ -47,23 +47,23 @@ def test_errors_are_not_cached(client: FlaskClient, app: Flask) -> None:
     assert again.status_code == 404
     assert "X-Cache" not in again.headers
     with app.app_context():
-        fields = get_redis().hkeys(f"{app.config['KEY_PREFIX']}:cache:api")
+        fields = get_redis().hkeys(f"{app.extensions['settings'].key_prefix}:cache:api")
     assert fields == [b"/api/v1/projects?"]
 
 
 def test_entries_expire_with_ttl(client: FlaskClient, app: Flask) -> None:
     client.get("/api/v1/projects")
     with app.app_context():
-        key = f"{app.config['KEY_PREFIX']}:cache:api"
+        key = f"{app.extensions['settings'].key_prefix}:cache:api"
         ttl = get_redis().ttl(key)
-    assert 0 < ttl <= app.config["CACHE_TTL"]
+    assert 0 < ttl <= app.extensions["settings"].cache_ttl
 
 
 def test_a_read_that_raced_a_write_is_not_stored(app: Flask) -> None:
     """A miss computed before a write must not be cached after the write dropped the cache."""
     from flask import Response
 
-    from server import cache
+    from server.infra import cache
 
     with app.test_request_context("/api/v1/projects"):
         hash_key, generation_key = cache._keys()
@@ -90,7 +90,7 @@ def test_failed_invalidation_is_retried_and_bypassed_meanwhile(
     assert client.get("/api/v1/projects").headers["X-Cache"] == "miss"
     assert client.get("/api/v1/projects").headers["X-Cache"] == "hit"
     with app.app_context():
-        hash_key = f"{app.config['KEY_PREFIX']}:cache:api"
+        hash_key = f"{app.extensions['settings'].key_prefix}:cache:api"
     admin.execute_command("CLIENT", "PAUSE", "1500", "WRITE")
     try:
         assert client.post("/api/v1/projects", json={"name": "during"}).status_code == 201
@@ -107,3 +107,30 @@ def test_failed_invalidation_is_retried_and_bypassed_meanwhile(
     fresh = client.get("/api/v1/projects")
     assert fresh.headers["X-Cache"] == "miss"
     assert fresh.json["total"] == 2
+
+
+def test_a_cli_writer_invalidates_by_committing(client: FlaskClient, app: Flask) -> None:
+    """Invalidation hangs on the commit, not on the HTTP method: the seed command, and any
+    later command-line writer, drops stale reads without calling the cache itself."""
+    from server.cli.seed_command import DEMO_PROJECT, seed
+
+    client.get("/api/v1/projects")
+    assert client.get("/api/v1/projects").headers["X-Cache"] == "hit"
+    with app.app_context():
+        assert seed() != (0, 0)
+    fresh = client.get("/api/v1/projects")
+    assert fresh.headers["X-Cache"] == "miss"
+    assert DEMO_PROJECT in {p["name"] for p in fresh.json["items"]}
+
+
+def test_a_commit_that_wrote_nothing_keeps_the_cache(client: FlaskClient, app: Flask) -> None:
+    from server.cli.seed_command import seed
+    from server.infra.database import db
+
+    with app.app_context():
+        seed()
+    client.get("/api/v1/projects")
+    with app.app_context():
+        assert seed() == (0, 0)  # everything exists: the commit writes nothing
+        db.session.commit()
+    assert client.get("/api/v1/projects").headers["X-Cache"] == "hit"

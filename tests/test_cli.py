@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from clirun import app_env, run_cli
-from servers import Postgres
+from support.processes import app_env, run_cli
+from support.servers import Postgres
 
 
 @pytest.fixture(scope="module")
@@ -21,9 +21,9 @@ def test_config_check_masks_secrets(cli_env: dict[str, str]) -> None:
     assert "APP_SECRET_KEY=***" in result.stdout
     assert "APP_DATABASE_URL=postgresql://app:***@db:5432/app" in result.stdout
     assert "hunter2" not in result.stdout + result.stderr
-    assert "ok: profile testing" in result.stderr
+    assert "ok: profile development" in result.stderr
     as_json = json.loads(run_cli("config", "check", "--json", env=env).stdout)
-    assert as_json["APP_ENV"] == "testing"
+    assert as_json["APP_ENV"] == "development"
     assert as_json["APP_CACHE_TTL"] == 30
 
 

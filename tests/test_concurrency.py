@@ -8,13 +8,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from support.api import create_project, create_task
+
 
 @pytest.fixture
 def task_url(client: FlaskClient) -> str:
-    pid = client.post("/api/v1/projects", json={"name": "p"}).json["id"]
-    return str(
-        client.post("/api/v1/tasks", json={"project_id": pid, "title": "t"}).headers["Location"]
-    )
+    task = create_task(client, create_project(client, "p")["id"], "t")
+    return f"/api/v1/tasks/{task['id']}"
 
 
 def test_matching_if_match_succeeds_and_moves_the_etag(client: FlaskClient, task_url: str) -> None:

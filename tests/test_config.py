@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from server.config import SettingsError, load_settings, secrets_dir
-from server.config import testing as testing_profile
 from server.config.development import DevelopmentSettings
 from server.config.production import ProductionSettings
 
@@ -42,9 +41,14 @@ def test_default_profile_is_development() -> None:
     assert settings.database_url.get_secret_value().endswith("@127.0.0.1:54320/app")
 
 
-def test_testing_profile() -> None:
-    settings = load({"APP_ENV": "testing"})
-    assert isinstance(settings, testing_profile.TestingSettings)
+def test_testing_profile_is_test_code() -> None:
+    """The tests' profile lives in tests/support: the server refuses APP_ENV=testing."""
+    from support.settings import TestingSettings
+
+    with pytest.raises(SettingsError) as refused:
+        load({"APP_ENV": "testing"})
+    assert str(refused.value) == "APP_ENV: 'testing' is not one of development, production"
+    settings = TestingSettings(_env_file=None)  # type: ignore[call-arg]
     assert settings.ratelimit_enabled is False
 
 
@@ -100,10 +104,12 @@ def test_dotenv_file_is_read_and_environment_wins(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     env_file = tmp_path / "custom.env"
-    env_file.write_text("APP_ENV=testing\nAPP_CACHE_TTL=77\nAPP_LOG_LEVEL=DEBUG\nOTHER=ignored\n")
+    env_file.write_text(
+        "APP_ENV=development\nAPP_CACHE_TTL=77\nAPP_LOG_LEVEL=DEBUG\nOTHER=ignored\n"
+    )
     monkeypatch.setenv("APP_LOG_LEVEL", "ERROR")
     settings = load_settings(environ={"APP_ENV_FILE": str(env_file), "APP_LOG_LEVEL": "ERROR"})
-    assert settings.env == "testing"
+    assert settings.env == "development"
     assert settings.cache_ttl == 77
     assert settings.log_level == "ERROR"
 

@@ -6,18 +6,18 @@ import pytest
 from flask import Flask
 from sqlalchemy import text
 
-from server import create_app
 from server.config import Settings
-from server.extensions import db
+from server.infra.database import db
 
-from appconfig import make_settings
-from servers import free_port
+from support.apps import build_app
+from support.servers import free_port
+from support.settings import make_settings
 
 
 @pytest.fixture
 def no_db_app(settings: Settings, app: Flask) -> Flask:
     url = f"postgresql+psycopg2://nobody@127.0.0.1:{free_port()}/none"
-    return create_app(make_settings(url, settings.redis_url, db_connect_timeout=1))
+    return build_app(make_settings(url, settings.redis_url, db_connect_timeout=1))
 
 
 def test_api_answers_503(no_db_app: Flask) -> None:
@@ -42,7 +42,7 @@ def test_readiness_names_the_database(no_db_app: Flask) -> None:
 
 @pytest.fixture
 def slow_app(settings: Settings, app: Flask) -> Flask:
-    slow = create_app(
+    slow = build_app(
         make_settings(
             settings.database_url.get_secret_value(),
             settings.redis_url,
@@ -68,7 +68,7 @@ def test_statement_timeout_cancels_slow_queries(slow_app: Flask) -> None:
 
 def test_exhausted_pool_answers_503(settings: Settings, app: Flask) -> None:
     """No free connection within APP_DB_POOL_TIMEOUT: 503, not a 500."""
-    small = create_app(
+    small = build_app(
         make_settings(
             settings.database_url.get_secret_value(),
             settings.redis_url,

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from clirun import app_env, gunicorn_server, run_cli
-from servers import Postgres
+from support.processes import app_env, gunicorn_server, run_cli
+from support.servers import Postgres
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Flags for a sandbox without a display or network (see the machine notes): no GPU, no

@@ -8,9 +8,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from server import create_app
 from server.config import Settings
 from server.errors import TYPE_BASE
+
+from support.apps import build_app
 
 PROBLEM = "application/problem+json"
 
@@ -176,7 +177,7 @@ def test_oversize_body_is_413(client: FlaskClient, settings: Settings) -> None:
 
 @pytest.fixture
 def failing_app(settings: Settings) -> Flask:
-    app = create_app(settings)
+    app = build_app(settings)
 
     @app.get("/boom")
     def boom() -> str:

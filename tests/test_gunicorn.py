@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from clirun import Gunicorn, app_env, gunicorn_server, run_cli, script
-from servers import Postgres
+from support.processes import Gunicorn, app_env, gunicorn_server, run_cli, script
+from support.servers import Postgres
 
 GUNICORN = script("gunicorn")
 

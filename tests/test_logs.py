@@ -14,7 +14,7 @@ from server.config import Settings
 from server.logs import logging_config
 from server.middleware.request_id import current_request_id
 
-from appconfig import make_settings
+from support.settings import make_settings
 
 
 def _capture(settings: Settings) -> io.StringIO:
@@ -59,9 +59,9 @@ def test_text_lines_outside_requests(settings: Settings) -> None:
 @pytest.fixture
 def fresh_app(app: Flask, settings: Settings) -> Flask:
     # Built in setup: create_app configures logging, which would drop caplog's handler mid-test.
-    from server import create_app
+    from support.apps import build_app
 
-    return create_app(settings)
+    return build_app(settings)
 
 
 def test_request_id_reaches_app_logs(fresh_app: Flask, caplog: pytest.LogCaptureFixture) -> None:

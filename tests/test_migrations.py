@@ -11,19 +11,20 @@ from alembic.migration import MigrationContext
 from flask import Flask
 from flask_migrate import downgrade, upgrade
 
-from server import create_app, migrate
-from server.extensions import db
+from server.infra import migration_commands
+from server.infra.database import db
 
-from appconfig import make_settings
-from servers import Postgres
+from support.apps import build_app
+from support.servers import Postgres
+from support.settings import make_settings
 
 TABLES = {"alembic_version", "projects", "tasks", "tags", "task_tags"}
 
 
 @pytest.fixture(scope="module")
 def scratch_app(pg: Postgres, redis_url: str) -> Iterator[Flask]:
-    app = create_app(make_settings(pg.create_database("fns_migrations"), redis_url))
-    migrate.init_app(app)
+    app = build_app(make_settings(pg.create_database("fns_migrations"), redis_url))
+    migration_commands.init_app(app)
     with app.app_context():
         yield app
         db.engine.dispose()
@@ -73,7 +74,7 @@ def test_alembic_ini_for_developers(scratch_app: Flask, pg: Postgres, redis_url:
     import subprocess
     from pathlib import Path
 
-    from clirun import app_env, script
+    from support.processes import app_env, script
 
     root = Path(__file__).resolve().parent.parent
     env = app_env(pg.create_database("fns_alembic"), redis_url)

@@ -6,7 +6,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from server.api.contract import contract_of
-from server.docs import DOCS_CSP
+from server.web.docs import DOCS_CSP
 
 
 def test_document_is_openapi_3_1(client: FlaskClient) -> None:

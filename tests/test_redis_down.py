@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from flask import Flask
 
-from servers import free_port
+from support.servers import free_port
 
 
 def no_redis() -> str:

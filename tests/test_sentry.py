@@ -8,7 +8,7 @@ from werkzeug.exceptions import NotFound
 from server.config import Settings
 from server.middleware import sentry
 
-from appconfig import make_settings
+from support.settings import make_settings
 
 
 def test_off_without_dsn(settings: Settings) -> None:

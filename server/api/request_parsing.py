@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, TypeVar
 
-from flask import current_app, request
+from flask import request
 from pydantic import BaseModel, ValidationError
 
+from server.api.etags import parse_etag
+from server.config.runtime import current_settings
 from server.errors import Problem, validation_problem
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
-ETAG = re.compile(r'^"v(\d{1,10})"$')
 
 
 def parse_body(model: type[ModelT]) -> ModelT:
@@ -56,21 +56,17 @@ def parse_query(model: type[ModelT]) -> ModelT:
         raise validation_problem(exc, "query") from None
 
 
-def etag(version: int) -> str:
-    return f'"v{version}"'
-
-
 def expected_version() -> int | None:
     """The version If-Match names; None for ``*`` or (unless required) no header."""
     header = request.headers.get("If-Match")
     if header is None:
-        if current_app.config["REQUIRE_IF_MATCH"]:
+        if current_settings().require_if_match:
             raise Problem(428, "Send If-Match with the ETag from your last read of this resource.")
         return None
     header = header.strip()
     if header == "*":
         return None
-    match = ETAG.match(header)
-    if match is None:
+    version = parse_etag(header)
+    if version is None:
         raise Problem(412, f"If-Match {header[:40]!r} matches no version of this resource.")
-    return int(match.group(1))
+    return version

@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, url_for
+from flask import Blueprint
 
 from server.api.contract import contract
+from server.api.paging import page
 from server.api.request_parsing import expected_version
-from server.api.responses import json_response, no_content, page_response
-from server.cache import cached_read
+from server.infra.cache import cached_read
+from server.models import Task
 from server.schemas.common import Page
 from server.schemas.tasks import TaskCreate, TaskOut, TaskQuery, TaskReplace, TaskUpdate
 from server.services import tasks
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
-ID = "<id:task_id>"
 
 
 @bp.get("")
 @cached_read
 @contract(query=TaskQuery, response=Page[TaskOut])
-def list_tasks(query: TaskQuery) -> Response:
+def list_tasks(query: TaskQuery) -> Page[TaskOut]:
     """List tasks, filtered by project, status and tag."""
     rows, total = tasks.list_tasks(
         limit=query.limit,
@@ -28,54 +28,47 @@ def list_tasks(query: TaskQuery) -> Response:
         status=query.status,
         tag=query.tag,
     )
-    return page_response(
-        [TaskOut.model_validate(t) for t in rows], total, query.limit, query.offset
-    )
+    items = [TaskOut.model_validate(t) for t in rows]
+    return page(items, total, query.limit, query.offset)
 
 
 @bp.post("")
-@contract(body=TaskCreate, response=TaskOut, status=201, conflicts=True, etag=True, created=True)
-def create_task(body: TaskCreate) -> Response:
+@contract(
+    body=TaskCreate, response=TaskOut, status=201, conflicts=True, etag=True, created=".get_task"
+)
+def create_task(body: TaskCreate) -> tuple[TaskOut, Task]:
     """Create a task in a project, with tags."""
-    task = tasks.create_task(body.model_dump())
-    location = url_for(".get_task", task_id=task.id)
-    return json_response(TaskOut.model_validate(task), 201, version=task.version, location=location)
+    task = tasks.create_task(body.changes())
+    return TaskOut.model_validate(task), task
 
 
-@bp.get(f"/{ID}")
+@bp.get("/<id:task_id>")
 @cached_read
 @contract(response=TaskOut, etag=True)
-def get_task(task_id: int) -> Response:
+def get_task(task_id: int) -> tuple[TaskOut, Task]:
     """Read one task."""
     task = tasks.get_task(task_id)
-    return json_response(TaskOut.model_validate(task), version=task.version)
+    return TaskOut.model_validate(task), task
 
 
-@bp.put(f"/{ID}")
+@bp.put("/<id:task_id>")
 @contract(body=TaskReplace, response=TaskOut, conflicts=True, conditional=True, etag=True)
-def replace_task(task_id: int, body: TaskReplace) -> Response:
+def replace_task(task_id: int, body: TaskReplace) -> tuple[TaskOut, Task]:
     """Replace a task's fields."""
-    task = tasks.update_task(task_id, body.model_dump(), expected_version())
-    return json_response(TaskOut.model_validate(task), version=task.version)
+    task = tasks.update_task(task_id, body.changes(), expected_version())
+    return TaskOut.model_validate(task), task
 
 
-@bp.patch(f"/{ID}")
+@bp.patch("/<id:task_id>")
 @contract(body=TaskUpdate, response=TaskOut, conflicts=True, conditional=True, etag=True)
-def update_task(task_id: int, body: TaskUpdate) -> Response:
+def update_task(task_id: int, body: TaskUpdate) -> tuple[TaskOut, Task]:
     """Change some of a task's fields."""
-    # due_at may be set to null on purpose; other fields given as null mean "unchanged".
-    changes = {
-        key: value
-        for key, value in body.model_dump(exclude_unset=True).items()
-        if value is not None or key == "due_at"
-    }
-    task = tasks.update_task(task_id, changes, expected_version())
-    return json_response(TaskOut.model_validate(task), version=task.version)
+    task = tasks.update_task(task_id, body.changes(), expected_version())
+    return TaskOut.model_validate(task), task
 
 
-@bp.delete(f"/{ID}")
+@bp.delete("/<id:task_id>")
 @contract(conflicts=True, conditional=True, status=204)
-def delete_task(task_id: int) -> Response:
+def delete_task(task_id: int) -> None:
     """Delete a task."""
     tasks.delete_task(task_id, expected_version())
-    return no_content()

@@ -13,7 +13,7 @@ import sys
 
 def main() -> None:
     if sys.argv[1:] == ["db", "upgrade"]:
-        from server.migration_status import database_at_head
+        from server.infra.migration_status import database_at_head
 
         if database_at_head():
             print("database already at the newest revision; nothing to upgrade")

@@ -6,16 +6,16 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup
 
-from server import migrate
 from server.app import create_app_or_exit
 from server.cli.config_command import config_group
 from server.cli.seed_command import seed_command
+from server.infra import migration_commands
 
 
 def app_or_exit() -> Flask:
     """The app with migrations set up, or exit 2 with one line naming the bad setting."""
     app = create_app_or_exit()
-    migrate.init_app(app)
+    migration_commands.init_app(app)
     return app
 
 
@@ -26,7 +26,3 @@ def cli() -> None:
 
 cli.add_command(config_group)
 cli.add_command(seed_command)
-
-
-def main() -> None:
-    cli(prog_name="flask-nix-stack")

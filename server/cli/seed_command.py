@@ -6,8 +6,7 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from server import cache
-from server.extensions import db
+from server.infra.database import db
 from server.models import Project, Task, TaskStatus
 from server.services.tags import resolve_tags
 
@@ -38,9 +37,7 @@ def seed() -> tuple[int, int]:
                 )
             )
             made_tasks += 1
-    db.session.commit()
-    if made_projects or made_tasks:
-        cache.invalidate()
+    db.session.commit()  # drops cached reads if anything was written (server/cache.py)
     return made_projects, made_tasks
 
 

@@ -13,14 +13,18 @@ from pydantic import ValidationError
 from server.config.base import ENV_PREFIX, Settings
 from server.config.development import DevelopmentSettings
 from server.config.production import ProductionSettings
-from server.config.testing import TestingSettings
 
-__all__ = ["PROFILES", "Settings", "SettingsError", "load_settings", "secrets_dir"]
+__all__ = [
+    "PROFILES",
+    "Settings",
+    "SettingsError",
+    "load_settings",
+    "secrets_dir",
+]
 
 PROFILES: dict[str, type[Settings]] = {
     "development": DevelopmentSettings,
     "production": ProductionSettings,
-    "testing": TestingSettings,
 }
 # Read before Settings exists, so they are not fields: where secrets live, and the dotenv file.
 BOOTSTRAP_VARS = frozenset({f"{ENV_PREFIX}SECRETS_DIR", f"{ENV_PREFIX}ENV_FILE"})

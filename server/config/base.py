@@ -8,7 +8,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "APP_"
-Profile = Literal["development", "production", "testing"]
+Profile = Literal["development", "production"]
 
 
 class Settings(BaseSettings):
@@ -26,7 +26,7 @@ class Settings(BaseSettings):
         validate_default=True,
     )
 
-    env: Profile = Field("development", description="Profile: development, production or testing.")
+    env: Profile = Field("development", description="Profile: development or production.")
     secret_key: SecretStr = Field(
         description="Key that signs anything the app signs. Production needs 32+ random characters."
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from flask import Flask, current_app, has_app_context
 
-from server.extensions import db
+from server.infra.database import db
 
 
 def run_migrations(app: Flask) -> None:

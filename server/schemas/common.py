@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SerializeAsAny, StringConstraints
 
@@ -34,6 +34,23 @@ class Input(BaseModel):
     """Request models: unknown fields are errors, so a typo never passes silently."""
 
     model_config = ConfigDict(extra="forbid")
+
+    def changes(self) -> dict[str, Any]:
+        """The fields to write: every one (POST, PUT)."""
+        return self.model_dump()
+
+
+class Patch(Input):
+    """PATCH bodies: only the fields given change, and a null means "unchanged" except in the
+    fields named in ``nullable``, where it clears the value."""
+
+    nullable: ClassVar[frozenset[str]] = frozenset()
+
+    def changes(self) -> dict[str, Any]:
+        given = self.model_dump(exclude_unset=True)
+        return {
+            key: value for key, value in given.items() if value is not None or key in self.nullable
+        }
 
 
 class Output(BaseModel):

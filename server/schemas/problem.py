@@ -1,4 +1,4 @@
-"""The error body every failure shares (RFC 9457), and the health answers: for the OpenAPI doc."""
+"""The error body every failure shares (RFC 9457), for the OpenAPI document."""
 
 from __future__ import annotations
 
@@ -24,12 +24,3 @@ class ProblemDetails(BaseModel):
     status: int
     detail: str = Field(description="What went wrong, for a person.")
     errors: list[FieldError] | None = Field(None, description="Field errors (422 only).")
-
-
-class Live(BaseModel):
-    status: Literal["ok"]
-
-
-class Ready(BaseModel):
-    status: Literal["ok"]
-    checks: dict[str, Literal["ok", "unavailable"]]

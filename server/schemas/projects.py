@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import Field
 
-from server.schemas.common import Description, Input, Name, Output, PageQuery
+from server.schemas.common import Description, Input, Name, Output, PageQuery, Patch
 
 
 class ProjectCreate(Input):
@@ -14,7 +14,7 @@ class ProjectCreate(Input):
     description: Description = ""
 
 
-class ProjectUpdate(Input):
+class ProjectUpdate(Patch):
     """PATCH body: only the fields given change."""
 
     name: Name | None = None

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, StringConstraints
+from pydantic import StringConstraints
 
-from server.schemas.common import Input, Output, PageQuery, _no_nul
+from server.schemas.common import Input, Output, PageQuery
 
 # Tags are case-insensitive ASCII labels, stored lower-case. ASCII also keeps the pattern meaning
-# the same in Python and in the JSON Schema (ECMA-262) regex dialect clients use.
+# the same in Python and in the JSON Schema (ECMA-262) regex dialect clients use. The pattern
+# admits no NUL, so tags need no NUL check of their own.
 TagName = Annotated[
     str,
     StringConstraints(
@@ -20,7 +21,6 @@ TagName = Annotated[
         max_length=64,
         pattern=r"^[A-Za-z0-9_.:-]+$",
     ),
-    AfterValidator(_no_nul),
 ]
 
 

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 from pydantic import AwareDatetime, Field, field_validator
 
 from server.models import TaskStatus
-from server.schemas.common import Description, Id, Input, Name, Output, PageQuery, QueryId
+from server.schemas.common import (
+    Description,
+    Id,
+    Input,
+    Name,
+    Output,
+    PageQuery,
+    Patch,
+    QueryId,
+)
 from server.schemas.tags import TagName
 
 MAX_TAGS = 20
@@ -26,8 +36,10 @@ class TaskReplace(TaskCreate):
     """PUT body: the whole resource."""
 
 
-class TaskUpdate(Input):
-    """PATCH body: only the fields given change."""
+class TaskUpdate(Patch):
+    """PATCH body: only the fields given change; due_at may be cleared with null."""
+
+    nullable: ClassVar[frozenset[str]] = frozenset({"due_at"})
 
     project_id: Id | None = None
     title: Name | None = None

@@ -6,12 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
-from server.errors import Problem
-from server.extensions import db
+from server.infra.database import db
 from server.models import Project, Task
-from server.services.common import check_version, get_or_404
+from server.services.common import check_version, commit_unique, get_or_raise
 
 
 def list_projects(
@@ -38,13 +36,13 @@ def task_count(project: Project) -> int:
 
 
 def get_project(project_id: int) -> Project:
-    return get_or_404(Project, project_id)
+    return get_or_raise(Project, project_id)
 
 
 def create_project(name: str, description: str = "") -> Project:
     project = Project(name=name, description=description)
     db.session.add(project)
-    _commit_unique(name)
+    commit_unique("Project", name)
     return project
 
 
@@ -55,7 +53,7 @@ def update_project(
     check_version(project.version, expected_version)
     for field, value in changes.items():
         setattr(project, field, value)
-    _commit_unique(changes.get("name", project.name))
+    commit_unique("Project", changes.get("name", project.name))
     return project
 
 
@@ -64,11 +62,3 @@ def delete_project(project_id: int, expected_version: int | None) -> None:
     check_version(project.version, expected_version)
     db.session.delete(project)
     db.session.commit()
-
-
-def _commit_unique(name: str) -> None:
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        raise Problem(409, f"A project named {name!r} already exists.", slug="duplicate") from None

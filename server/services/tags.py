@@ -6,12 +6,10 @@ from collections.abc import Iterable, Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import IntegrityError
 
-from server.errors import Problem
-from server.extensions import db
+from server.infra.database import db
 from server.models import Tag
-from server.services.common import check_version, get_or_404
+from server.services.common import check_version, commit_unique, get_or_raise
 
 
 def list_tags(*, limit: int, offset: int) -> tuple[Sequence[Tag], int]:
@@ -21,17 +19,13 @@ def list_tags(*, limit: int, offset: int) -> tuple[Sequence[Tag], int]:
 
 
 def get_tag(tag_id: int) -> Tag:
-    return get_or_404(Tag, tag_id)
+    return get_or_raise(Tag, tag_id)
 
 
 def create_tag(name: str) -> Tag:
     tag = Tag(name=name)
     db.session.add(tag)
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        raise Problem(409, f"A tag named {name!r} already exists.", slug="duplicate") from None
+    commit_unique("Tag", name)
     return tag
 
 

@@ -8,11 +8,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from server.errors import Problem
-from server.extensions import db
+from server.infra.database import db
 from server.models import Project, Tag, Task, TaskStatus
 from server.models.base import utcnow
-from server.services.common import check_version, get_or_404
+from server.services.common import check_version, get_or_raise
+from server.services.errors import InvalidReference
 from server.services.tags import resolve_tags
 
 
@@ -44,7 +44,7 @@ def list_tasks(
 
 
 def get_task(task_id: int) -> Task:
-    return get_or_404(Task, task_id)
+    return get_or_raise(Task, task_id)
 
 
 def create_task(data: dict[str, Any]) -> Task:
@@ -79,17 +79,5 @@ def delete_task(task_id: int, expected_version: int | None) -> None:
 
 
 def _require_project(project_id: int) -> None:
-    # 422 rather than 404: the URL exists, the body names something that does not.
     if db.session.get(Project, project_id) is None:
-        raise Problem(
-            422,
-            f"Project {project_id} does not exist.",
-            errors=[
-                {
-                    "in": "body",
-                    "field": "project_id",
-                    "message": "no such project",
-                    "type": "not_found",
-                }
-            ],
-        )
+        raise InvalidReference("project_id", "Project", project_id)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from clirun import Gunicorn, app_env, run_cli, start_gunicorn
-from servers import (
+from support.processes import Gunicorn, app_env, run_cli, start_gunicorn
+from support.servers import (
     Postgres,
     Redis,
     find_postgres_bindir,

@@ -11,7 +11,7 @@ import pytest
 import redis as redis_lib
 import requests
 
-from clirun import app_env
+from support.processes import app_env
 
 READ_TIMEOUT = 5.0
 

@@ -21,8 +21,8 @@ import pytest
 import requests
 from psycopg2 import sql
 
-from clirun import app_env, run_cli
-from servers import Postgres
+from support.processes import app_env, run_cli
+from support.servers import Postgres
 
 TIMEOUT = 5.0
 ALLOWED_ORIGIN = "https://app.example.com"

@@ -16,19 +16,17 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode, checks
 
-from server import create_app
-from server.config import load_settings
-from server.openapi import build_openapi
+from server.web.openapi import build_openapi
 
-from clirun import app_env, gunicorn_server, run_cli
-from servers import Postgres
+from support.apps import build_app
+from support.processes import app_env, gunicorn_server, run_cli
+from support.servers import Postgres
+from support.settings import TestingSettings
 
 EXAMPLES = 25  # per operation and mode: about 800 cases in all
 MIN_CASES = 500
 # The document as the app builds it; a test below checks the server serves exactly this.
-DOCUMENT = build_openapi(
-    create_app(load_settings(environ={"APP_ENV_FILE": "/nonexistent"}, env="testing"))
-)
+DOCUMENT = build_openapi(build_app(TestingSettings(_env_file=None)))  # type: ignore[call-arg]
 SCHEMA = schemathesis.openapi.from_dict(DOCUMENT)
 OPERATIONS = {result.ok().label: result.ok() for result in SCHEMA.get_all_operations()}
 # An operation without parameters or body (the health probes) has nothing to make invalid.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).parent.parent / "migrations"
 
 
 def database_at_head() -> bool:

@@ -11,7 +11,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
 from server.config import Settings
-from server.redis_client import get_redis
+from server.infra.redis_client import get_redis
 
 
 class BlueprintExemptLimiter(Limiter):

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from flask import Flask
 
-from server.extensions import db
-from server.migration_status import MIGRATIONS_DIR
+from server.infra.database import db
+from server.infra.migration_status import MIGRATIONS_DIR
 
 
 def init_app(app: Flask) -> None:

@@ -1,6 +1,8 @@
-"""Cache of API reads in Redis, dropped whole on any write.
+"""Cache of API reads in Redis, dropped whole on any committed write.
 
 All cached reads live in one Redis hash; a write bumps a generation counter and drops the hash.
+- Invalidation hangs on the database session's after_commit event: every writer (views, CLI
+  commands, scripts) drops the cache by committing, with nothing to remember.
 - A read is one round trip: HGET of its entry, pipelined with GET of the generation.
 - A miss stores its answer only if the generation is still the one it read (a Lua script), so a
   read that raced a write cannot put the old data back after the write dropped the hash.
@@ -21,9 +23,13 @@ from collections.abc import Callable
 from typing import ParamSpec
 
 import redis
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, has_app_context, request
+from flask_sqlalchemy.session import Session
+from sqlalchemy import event
+from sqlalchemy.orm import ORMExecuteState
 
-from server.redis_client import get_redis
+from server.config.runtime import current_settings
+from server.infra.redis_client import get_redis
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -39,12 +45,12 @@ return 1
 
 
 def _keys() -> tuple[str, str]:
-    prefix = current_app.config["KEY_PREFIX"]
+    prefix = current_settings().key_prefix
     return f"{prefix}:cache:api", f"{prefix}:cache:generation"
 
 
 def _enabled() -> bool:
-    return bool(current_app.config["CACHE_ENABLED"])
+    return current_settings().cache_enabled
 
 
 def cached_read(view: Callable[P, Response]) -> Callable[P, Response]:
@@ -84,7 +90,7 @@ def _store(
     hash_key: str, generation_key: str, field: str, response: Response, generation: bytes
 ) -> None:
     value = (response.headers.get("ETag") or "").encode() + SEPARATOR + response.get_data()
-    ttl = current_app.config["CACHE_TTL"]
+    ttl = current_settings().cache_ttl
     try:
         get_redis().eval(
             STORE_IF_CURRENT, 2, hash_key, generation_key, generation, field, value, ttl
@@ -94,7 +100,7 @@ def _store(
 
 
 def invalidate() -> None:
-    """Drop every cached read; called after each committed write."""
+    """Drop every cached read; runs after each commit (see _invalidate_on_commit)."""
     if not _enabled():
         return
     hash_key, generation_key = _keys()
@@ -105,7 +111,7 @@ def invalidate() -> None:
         log.warning(
             "cache not invalidated, redis unavailable (%s): retrying", exc.__class__.__name__
         )
-        _pending.add(client, hash_key, generation_key, current_app.config["CACHE_TTL"])
+        _pending.add(client, hash_key, generation_key, current_settings().cache_ttl)
 
 
 def _drop(client: redis.Redis, hash_key: str, generation_key: str) -> None:
@@ -162,8 +168,31 @@ _pending = _PendingInvalidations()
 
 
 def init_app(app: Flask) -> None:
-    @app.after_request
-    def _invalidate_after_write(response: Response) -> Response:
-        if request.method in {"POST", "PUT", "PATCH", "DELETE"} and response.status_code < 400:
-            invalidate()
-        return response
+    app.extensions["cache"] = True
+
+
+# A commit drops the cache when its transaction wrote: an ORM flush, or an INSERT, UPDATE or
+# DELETE statement run through the session. A commit that wrote nothing keeps it.
+WROTE = "cache:wrote"
+
+
+@event.listens_for(Session, "after_flush")
+def _flushed(session: Session, _context: object) -> None:
+    session.info[WROTE] = True
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _executed(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info[WROTE] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _invalidate_on_commit(session: Session) -> None:
+    if session.info.pop(WROTE, False) and has_app_context() and current_app.extensions.get("cache"):
+        invalidate()
+
+
+@event.listens_for(Session, "after_rollback")
+def _rolled_back(session: Session) -> None:
+    session.info.pop(WROTE, None)

@@ -13,8 +13,10 @@ def init_app(app: Flask, settings: Settings) -> None:
         settings.redis_url,
         socket_timeout=settings.redis_socket_timeout,
         socket_connect_timeout=settings.redis_socket_timeout,
-        # Reconnect after a Redis restart instead of failing on a dead pooled socket.
+        # A slow Redis counts as down at once (reads bypass the cache), rather than being retried.
         retry_on_timeout=False,
+        # A pooled connection idle this long is checked before use, so that after a Redis restart
+        # the next call reconnects instead of failing on a dead socket.
         health_check_interval=30,
     )
 

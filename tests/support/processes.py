@@ -24,12 +24,17 @@ def script(name: str) -> str:
 
 
 def app_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
-    """A clean environment: no APP_* from the caller, no .env from the working directory."""
+    """A clean environment: no APP_* from the caller, no .env from the working directory.
+
+    The installed server knows no testing profile: subprocesses run the development one, with
+    the tests' servers and, like the tests' own profile, no rate limits unless ``extra`` sets them.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("APP_")}
     env.update(
         {
-            "APP_ENV": "testing",
+            "APP_ENV": "development",
             "APP_ENV_FILE": "/nonexistent",
+            "APP_RATELIMIT_ENABLED": "false",
             "APP_DATABASE_URL": database_url,
             "APP_REDIS_URL": redis_url,
             "APP_LOG_LEVEL": "WARNING",
@@ -103,7 +108,7 @@ class Gunicorn:
 def start_gunicorn(env: dict[str, str], log_dir: Path, **overrides: str) -> Gunicorn:
     """gunicorn on a free port with ``env`` plus ``overrides``, once it serves and every worker
     is up."""
-    from servers import free_port, wait_until
+    from .servers import free_port, wait_until
 
     port = free_port()
     log_path = log_dir / f"gunicorn-{port}.log"

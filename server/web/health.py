@@ -11,9 +11,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from server.api.contract import contract
 from server.errors import Problem, problem_response
-from server.extensions import db
-from server.redis_client import get_redis
-from server.schemas.problem import Live, Ready
+from server.infra.database import db
+from server.infra.redis_client import get_redis
+from server.schemas.health import Live, Ready
 
 log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__, url_prefix="/health")

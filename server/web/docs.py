@@ -11,7 +11,7 @@ from pathlib import Path
 import flask_swagger_ui
 from flask import Blueprint, Response, current_app, jsonify, send_from_directory
 
-from server.openapi import build_openapi
+from server.web.openapi import build_openapi
 
 bp = Blueprint("docs", __name__)
 ASSETS = Path(flask_swagger_ui.__file__).parent / "dist"

@@ -1,0 +1,1 @@
+"""Non-API endpoints: health probes, and the OpenAPI document with its docs page."""
