@@ -51,7 +51,7 @@ preload_app = True
 accesslog = "-"
 errorlog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms %({x-request-id}o)s'
-logconfig_dict = logging_config(_settings, gunicorn=True)
+logconfig_dict = logging_config(_settings, server="gunicorn")
 # Forwarded headers are handled by the app's ProxyFix (APP_PROXY_FIX_*): one layer, not two.
 forwarded_allow_ips = "127.0.0.1"
 proc_name = "flask-nix-stack"

@@ -1,4 +1,5 @@
-"""gunicorn under process faults: SIGTERM with requests in flight, a worker killed."""
+"""The production server under process faults: SIGTERM with requests in flight, a worker killed,
+slow clients. Each runs against the default server (granian) and gunicorn."""
 
 from __future__ import annotations
 
@@ -16,12 +17,18 @@ import psycopg2
 import pytest
 import requests
 
+from support.slow_clients import fresh_get, slow_clients
+
 TIMEOUT = 5.0
+# Both servers `flask-nix-stack serve` can run; the fixture of that name picks one.
+both_servers = pytest.mark.parametrize("server_kind", ["granian", "gunicorn"])
+# The line each server logs once it has taken a SIGTERM.
+STOPPING = {"granian": "Shutting down granian", "gunicorn": "Handling signal: term"}
 
 
 def create_project(base: str) -> dict[str, Any]:
     response = requests.post(
-        f"{base}/api/v1/projects", json={"name": f"gunicorn-fault-{uuid.uuid4().hex}"}, timeout=5
+        f"{base}/api/v1/projects", json={"name": f"server-fault-{uuid.uuid4().hex}"}, timeout=5
     )
     assert response.status_code == 201, response.text
     return dict(response.json())
@@ -77,7 +84,8 @@ def late_outcome(sock: socket.socket) -> str:
 def sigterm_with_requests_in_flight(
     server: Any, database_url: str, poll: Callable[..., float]
 ) -> Drain:
-    """Hold row locks, start one PATCH per sync worker, SIGTERM the master, then release."""
+    """Hold row locks, start two PATCHes (one per gunicorn sync worker), SIGTERM the main
+    process, then release."""
     graceful = int(server.env["APP_GRACEFUL_TIMEOUT"])
     projects = [create_project(server.base) for _ in range(2)]
     ids = [p["id"] for p in projects]
@@ -105,11 +113,11 @@ def sigterm_with_requests_in_flight(
             cur.execute("SELECT id FROM projects WHERE id = ANY(%s) FOR UPDATE", (ids,))
         for thread in threads:
             thread.start()
-        # One request per sync worker, each blocked inside PostgreSQL on our row locks.
+        # Two requests, each blocked inside PostgreSQL on our row locks.
         poll(lambda: blocked_on_locks(watcher, 2), 10, "both requests waiting on the lock")
 
         server.process.send_signal(signal.SIGTERM)
-        poll(lambda: "Handling signal: term" in server.log(), 5, "the master handling SIGTERM")
+        poll(lambda: STOPPING[server.kind] in server.log(), 5, "the server handling SIGTERM")
         draining = new_connection(server.port)
         try:
             late.connect(("127.0.0.1", server.port))
@@ -133,14 +141,19 @@ def sigterm_with_requests_in_flight(
 
 
 @pytest.mark.slow
+@both_servers
 def test_sigterm_finishes_requests_in_flight(
+    server_kind: str,
     fault_env: dict[str, str],
     faults_database: str,
-    gunicorn: Callable[..., Any],
+    serve: Callable[..., Any],
     poll: Callable[..., float],
 ) -> None:
     # Long enough that the held lock, not the statement timeout, decides when requests end.
-    server = gunicorn(fault_env, APP_DB_STATEMENT_TIMEOUT_MS="30000")
+    # granian: two threads per worker, so both PATCHes run at once even on one worker (gunicorn
+    # would switch sync workers to gthread for threads > 1).
+    threads = {"APP_THREADS": "2"} if server_kind == "granian" else {}
+    server = serve(fault_env, APP_DB_STATEMENT_TIMEOUT_MS="30000", **threads)
     drain = sigterm_with_requests_in_flight(server, faults_database, poll)
 
     for response in drain.results.values():
@@ -148,19 +161,24 @@ def test_sigterm_finishes_requests_in_flight(
         assert response.status_code == 200, response.text
     assert drain.descriptions == {"finished after SIGTERM"}  # committed, not rolled back
     assert drain.exit_status == 0
-    # A client arriving during the drain is refused, or reset if it reached the backlog just
-    # before the stop: either way at once, so it can retry elsewhere instead of waiting out the
-    # drain (server/gunicorn_conf.py post_worker_init). After the exit it is refused.
-    assert drain.new_while_draining in {"refused", "reset"}
+    # A client that connected during the drain is never served by a stopping server.
     assert drain.late_socket_outcome in {"reset", "closed"}
+    if server_kind == "gunicorn":
+        # gunicorn refuses new clients at once (or resets one that reached the backlog just
+        # before the stop), so they can retry elsewhere (server/gunicorn_conf.py
+        # post_worker_init). granian keeps listening until its workers have drained: a new
+        # client waits in the backlog, then is reset (README, "Production server").
+        assert drain.new_while_draining in {"refused", "reset"}
+    # After the exit it is refused.
     assert new_connection(server.port) == "refused"
 
 
 @pytest.mark.slow
+@both_servers
 def test_killed_worker_is_replaced(
-    fault_env: dict[str, str], gunicorn: Callable[..., Any], poll: Callable[..., float]
+    fault_env: dict[str, str], serve: Callable[..., Any], poll: Callable[..., float]
 ) -> None:
-    server = gunicorn(fault_env)
+    server = serve(fault_env)
     project = create_project(server.base)
     url = f"{server.base}/api/v1/projects/{project['id']}"
     before = server.workers()
@@ -183,3 +201,29 @@ def test_killed_worker_is_replaced(
     statuses += [requests.get(url, timeout=TIMEOUT).status_code for _ in range(20)]
     assert set(statuses) <= {200, 201}, statuses
     assert server.process.poll() is None
+
+
+@pytest.mark.slow
+def test_slow_clients_do_not_stall_fresh_clients(
+    fault_env: dict[str, str], serve: Callable[..., Any]
+) -> None:
+    """200 connections trickling headers and 20 trickling bodies: the default server reads both
+    without a Python thread (server/rsgi.py), so fresh clients are still served. (gunicorn's
+    sync workers are not: 4 such clients stall 2 workers; it needs nginx in front.)"""
+    server = serve(fault_env)
+    with slow_clients("127.0.0.1", server.port, trickle=200, bodies=20) as attackers:
+        assert attackers.connected() == 220
+        # fresh_get raises unless a complete 200 arrives; 5 s is only the failure criterion,
+        # a stalled server never answers at all.
+        for _ in range(20):
+            fresh_get("127.0.0.1", server.port, timeout=5.0)
+        created = requests.post(
+            f"{server.base}/api/v1/projects", json={"name": uuid.uuid4().hex}, timeout=5
+        )
+        assert created.status_code == 201, created.text
+        # The slow clients were kept, not dropped to make room.
+        assert attackers.connected() == 220
+        assert attackers.reopened == 0
+    assert server.stop() == 0
+    # A body that never completed never reached the app: no half-parsed request logged.
+    assert '"POST /api/v1/projects" 400' not in server.log()
