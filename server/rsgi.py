@@ -18,12 +18,39 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import multiprocessing
+import os
+import signal
 import sys
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from server.wsgi import app as wsgi_app
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_held_signals: list[int] = []
+# After the worker's server loop has started: a stop raised earlier is not seen (granian 2.5).
+_REDELIVERY_DELAY = 0.2
+
+
+def _hold_stop_signals() -> None:
+    """In a granian worker, keep a stop signal that arrives while the app is imported.
+
+    granian installs a worker's own handlers only after importing this module (about a second
+    with the app); until then a SIGTERM runs the handler inherited from the main process, which
+    sets a flag in the worker's copy of it: lost, and a stop during start-up (or right after a
+    reload) waited out the whole kill timeout. Held here, it is raised again once the worker
+    serves (App.__rsgi_init__). The few instructions between the fork and this import stay
+    exposed, as in gunicorn (server/gunicorn_conf.py post_fork).
+    """
+    if multiprocessing.current_process().name != "granian-worker":
+        return
+    for stop_signal in _STOP_SIGNALS:
+        signal.signal(stop_signal, lambda signum, _frame: _held_signals.append(signum))
+
+
+_hold_stop_signals()
+
+from server.wsgi import app as wsgi_app  # noqa: E402  (slow: after the signals are held)
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +149,11 @@ async def read_body(proto: Any, declared: str | None) -> bytes | None:
 
 class App:
     """The RSGI application object granian loads (``server.rsgi:app``)."""
+
+    def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        # Called once granian's handlers are set, before it serves: redeliver held stops.
+        for signum in _held_signals:
+            loop.call_later(_REDELIVERY_DELAY, os.kill, os.getpid(), signum)
 
     async def __rsgi__(self, scope: Any, proto: Any) -> None:
         body = await read_body(proto, scope.headers.get("content-length"))

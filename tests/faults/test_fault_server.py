@@ -6,17 +6,21 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psycopg2
 import pytest
 import requests
 
+from support.processes import script
+from support.servers import free_port
 from support.slow_clients import fresh_get, slow_clients
 
 TIMEOUT = 5.0
@@ -227,3 +231,37 @@ def test_slow_clients_do_not_stall_fresh_clients(
     assert server.stop() == 0
     # A body that never completed never reached the app: no half-parsed request logged.
     assert '"POST /api/v1/projects" 400' not in server.log()
+
+
+@pytest.mark.slow
+def test_stop_during_worker_start_up_is_not_lost(
+    fault_env: dict[str, str], tmp_path: Path, poll: Callable[..., float]
+) -> None:
+    """A SIGTERM while granian's workers import the app stops them gracefully (server/rsgi.py
+    holds it); lost, each worker would be killed after the graceful timeout instead."""
+    log_path = tmp_path / "granian-start.log"
+    env = {
+        **fault_env,
+        "APP_SERVER": "granian",
+        "APP_GRACEFUL_TIMEOUT": "10",
+        "APP_BIND": f"127.0.0.1:{free_port()}",
+    }
+    with log_path.open("wb") as sink:
+        process = subprocess.Popen(
+            [script("flask-nix-stack"), "serve"], env=env, stdout=sink, stderr=subprocess.STDOUT
+        )
+    try:
+        poll(lambda: "Spawning worker-2" in log_path.read_text(), 30, "workers forked", 0.01)
+        # Past the first milliseconds after the fork (still exposed, see server/rsgi.py), into
+        # the import of the app, which takes about a second.
+        time.sleep(0.3)
+        assert "Started worker" not in log_path.read_text()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    log = log_path.read_text()
+    assert "Shutting down granian" in log
+    assert "refused to gracefully stop" not in log, log
