@@ -102,6 +102,10 @@ def post_worker_init(worker: Any) -> None:
     what gunicorn's own handler does (alive = False), closes the listening copies, and wakes the
     worker's select(). New clients then see a refusal at once and can retry elsewhere.
     """
+    if type(worker).__module__ == "gunicorn.workers.ggevent":
+        # Under gevent, threading is monkey-patched: the sigwait() "thread" would be a greenlet
+        # blocking the worker's whole hub (it hung at start-up). gevent handles signals itself.
+        return
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # inherited by later threads
 
     def on_sigterm() -> None:
