@@ -6,9 +6,11 @@ Imported in each granian worker, where it also keeps a stop signal sent during t
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import multiprocessing
 import os
 import signal
+import sys
 from typing import Any
 
 from server.wsgi_bridge import WSGIBridge
@@ -33,6 +35,24 @@ def _hold_stop_signals() -> None:
         return
     for stop_signal in _STOP_SIGNALS:
         signal.signal(stop_signal, lambda signum, _frame: _held_signals.append(signum))
+    _stop_with_parent()
+
+
+def _stop_with_parent() -> None:
+    """A worker whose main process dies (SIGKILL after a stop timeout) gets SIGTERM.
+
+    granian's workers do not watch their parent: orphaned, they kept serving on the port
+    (gunicorn's workers notice a new parent pid and exit). Linux's PR_SET_PDEATHSIG makes the
+    kernel send the signal; elsewhere nothing changes.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    pr_set_pdeathsig = 1  # <linux/prctl.h>
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    parent = multiprocessing.parent_process()
+    if parent is not None and os.getppid() != parent.pid:  # it died before the prctl
+        _held_signals.append(signal.SIGTERM)
 
 
 _hold_stop_signals()

@@ -265,3 +265,27 @@ def test_stop_during_worker_start_up_is_not_lost(
     log = log_path.read_text()
     assert "Shutting down granian" in log
     assert "refused to gracefully stop" not in log, log
+
+
+@pytest.mark.slow
+@both_servers
+def test_workers_stop_when_the_main_process_is_killed(
+    fault_env: dict[str, str], serve: Callable[..., Any], poll: Callable[..., float]
+) -> None:
+    """SIGKILL to the main process (a supervisor's last resort) leaves no worker serving on."""
+    server = serve(fault_env)
+    workers = server.workers()
+    assert len(workers) == 2
+    server.process.kill()
+    server.process.wait(timeout=10)
+
+    def gone(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        # An exited worker of a dead parent is reaped by init; a zombie counts as gone.
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+
+    poll(lambda: all(gone(pid) for pid in workers), 30, "the orphaned workers to exit")
+    assert new_connection(server.port) == "refused"
