@@ -306,7 +306,7 @@ in
 
     threads = lib.mkOption {
       type = lib.types.ints.positive;
-      default = 1;
+      default = 4;
       example = 4;
       description = ''
         Python threads per worker. With gunicorn, its default sync worker suits a buffering proxy

@@ -37,7 +37,8 @@ except SettingsError as exc:
 bind = [_settings.bind]
 worker_class = _settings.worker_class
 workers = _settings.workers
-threads = _settings.threads
+# gunicorn turns sync workers into gthread ones when threads > 1: only gthread gets them.
+threads = _settings.threads if worker_class == "gthread" else 1
 timeout = _settings.timeout
 graceful_timeout = _settings.graceful_timeout
 keepalive = _settings.keepalive

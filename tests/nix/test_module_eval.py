@@ -166,7 +166,7 @@ def test_external_backends_port_and_settings(cases: dict[str, Any]) -> None:
         "APP_SERVER": "gunicorn",
         "APP_BIND": "0.0.0.0:8001",
         "APP_WORKERS": "2",
-        "APP_THREADS": "1",
+        "APP_THREADS": "4",
         "APP_DATABASE_URL": "postgresql+psycopg2://app@db.internal:5432/app",
         "APP_REDIS_URL": "redis://cache.internal:6379/0",
         "APP_LOG_LEVEL": "DEBUG",
