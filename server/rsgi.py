@@ -11,7 +11,6 @@ import multiprocessing
 import os
 import signal
 import sys
-from typing import Any
 
 from server.wsgi_bridge import WSGIBridge
 
@@ -57,6 +56,7 @@ def _stop_with_parent() -> None:
 
 _hold_stop_signals()
 
+from server.config.runtime import current_settings  # noqa: E402
 from server.wsgi import app as wsgi_app  # noqa: E402  (slow: after the signals are held)
 
 
@@ -69,5 +69,5 @@ class App(WSGIBridge):
             loop.call_later(_REDELIVERY_DELAY, os.kill, os.getpid(), signum)
 
 
-_settings: Any = wsgi_app.extensions["settings"]
+_settings = current_settings(wsgi_app)
 app = App(wsgi_app, _settings.threads, _settings.max_content_length)
