@@ -4,6 +4,7 @@ slow clients. Each runs against the default server (granian) and gunicorn."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -238,7 +239,7 @@ def test_stop_during_worker_start_up_is_not_lost(
     fault_env: dict[str, str], tmp_path: Path, poll: Callable[..., float]
 ) -> None:
     """A SIGTERM while granian's workers import the app stops them gracefully (server/rsgi.py
-    holds it); lost, each worker would be killed after the graceful timeout instead."""
+    holds it); lost, a worker would be killed after the graceful timeout without stopping."""
     log_path = tmp_path / "granian-start.log"
     env = {
         **fault_env,
@@ -264,7 +265,10 @@ def test_stop_during_worker_start_up_is_not_lost(
             process.wait()
     log = log_path.read_text()
     assert "Shutting down granian" in log
-    assert "refused to gracefully stop" not in log, log
+    # Each worker took the stop itself. (granian may still log "Killing worker-N after it
+    # refused to gracefully stop" for a worker that is exiting: it checks right after join().)
+    for worker in (1, 2):
+        assert re.search(rf"Stopping worker-{worker}$", log, re.MULTILINE), log
 
 
 @pytest.mark.slow
