@@ -132,9 +132,11 @@ def main() -> None:
                 f"{statistics.median(row[f'{label} p50']):4.1f}/"
                 f"{statistics.median(row[f'{label} p99']):5.1f}{mark}"
             )
+        answered = [value for value in row["slow p99"] if value == value]  # not NaN
+        worst = f"{max(answered):6.1f}" if answered else "     -"
         slow = (
             f"{int(sum(row['slow failures'])):3d} fail "
-            f"{statistics.median(row['slow p50']):6.1f}/{max(row['slow p99']):6.1f}"
+            f"{statistics.median(row['slow p50']):6.1f}/{worst}"
         )
         print(f"{name:22}{cells[0]:>26}{cells[1]:>26}{cells[2]:>26}{slow:>24}")
 

@@ -292,4 +292,5 @@ def test_workers_stop_when_the_main_process_is_killed(
         return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
 
     poll(lambda: all(gone(pid) for pid in workers), 30, "the orphaned workers to exit")
-    assert new_connection(server.port) == "refused"
+    # Nobody answers, nor holds the port: refused, or reset by a listener closing just then.
+    assert new_connection(server.port) in {"refused", "reset"}
