@@ -3,9 +3,10 @@
 The one place that knows the server's command line: the stack's prod mode, the OCI image and the
 NixOS module all run ``flask-nix-stack serve``. APP_SERVER picks the server:
 
-- ``granian`` (default): Rust (hyper) reads every request's headers and body asynchronously and
-  only then hands it to a Python thread, so slow clients cost a socket each, not a worker.
-  bench/servers.py measured it against gunicorn (sync, gthread, gevent, behind nginx) and uvicorn.
+- ``granian`` (default): granian (Rust, hyper) reads each request's headers, and its RSGI event
+  loop collects the body (server/wsgi_bridge.py) before a Python thread runs the app, so slow
+  clients cost a socket each, not a worker. bench/servers.py measured it against granian's WSGI
+  mode, gunicorn (sync, gthread, gevent, behind nginx) and uvicorn over a2wsgi.
 - ``gunicorn``: the config in server/gunicorn_conf.py; with its sync workers it needs a buffering
   proxy in front (the NixOS module's nginx), as gunicorn's own docs say.
 
@@ -25,8 +26,8 @@ from server.logs import logging_config
 
 APP = "server.wsgi:app"
 RSGI_APP = "server.rsgi:app"  # the same app, body read before a thread is taken
-# hyper's read buffer caps the request line plus headers (431 beyond it); gunicorn allows
-# 100 fields of 8190 bytes, 64 KiB keeps headers of that order and refuses the rest.
+# hyper's read buffer bounds the request head (431 beyond it; 100 header fields at most), in
+# place of granian's 408 KiB default. Measured: a 70 KB header still passes, 200 KB does not.
 HTTP1_BUFFER_SIZE = 65536
 
 
