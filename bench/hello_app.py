@@ -1,6 +1,8 @@
-"""The baseline: a bare Flask hello-world, served by the same gunicorn settings as the server."""
+"""The baseline: a bare Flask hello-world, behind the same server as the app (bench/hot_path.py)."""
 
 from flask import Flask
+
+from server.wsgi_bridge import WSGIBridge
 
 app = Flask(__name__)
 
@@ -8,3 +10,7 @@ app = Flask(__name__)
 @app.get("/")
 def hello() -> str:
     return "ok"
+
+
+# What granian runs for it, as server/rsgi.py does for the app.
+rsgi = WSGIBridge(app, threads=1, max_body=1 << 20)

@@ -1,14 +1,26 @@
-"""What the middleware, logging and validation cost per request, against a bare Flask app.
+"""The hot path against its baselines, as ratios from one run: one command, one summary line.
 
     runuser -u fns -- env PATH=/usr/lib/postgresql/15/bin:$VENV/bin:$PATH \\
-        python -m bench.hot_path [--seconds 10] [--rounds 3]
+        python -m bench.hot_path [--seconds 5] [--rounds 5] [--connections 16]
 
-Starts PostgreSQL and Redis, then gunicorn with the server's own config (same workers,
-worker class and access log) twice: serving a bare Flask hello-world, and serving the
-server. wrk measures, in alternating rounds: hello-world `/`, the server's `/health/live`
-(request id, security headers, limiter bookkeeping) and a cached read of
-`/api/v1/projects/1` (the limiter's Redis call plus the cache's). Prints requests/s per round
-and the ratio of medians. Targets: live >= 0.9x, cached read >= 0.7x of hello-world.
+Needs wrk on PATH and the bench extra (pip install -e '.[bench]'). Starts PostgreSQL and Redis,
+then, all at once and each with 2 workers:
+- the app under the default server (`flask-nix-stack serve`, granian), cache on and cache off;
+- a bare Flask hello-world and a naive Flask-SQLAlchemy primary-key read, under the very same
+  granian options (bench/granian_target.py);
+- the peer users would pick instead: FastAPI on uvicorn (uvloop, httptools) serving the same
+  cached read (Redis GET, JSON) and DB read (SQLAlchemy primary key, pydantic)
+  (bench/peer_fastapi.py).
+wrk (keep-alive) measures each series in alternating rounds, so load from elsewhere on the
+machine hits all of them alike. Prints every round, the medians, the worst rounds, the targets,
+and last the summary line:
+
+    ratios: live=X cached=X cached_vs_peer=X db=X db_vs_peer=X p99=X worst=X
+
+live, cached: the app's /health/live and cached GET /api/v1/projects/<id> over hello-world;
+cached_vs_peer: cached over the peer's cached read; db: the app's GET with the cache off over the
+naive endpoint; db_vs_peer: the same over the peer's DB read; p99: the app's /health/live p99
+over hello-world's p99 (lower is better); worst: the lowest worst-round/median of any series.
 """
 
 from __future__ import annotations
@@ -17,21 +29,46 @@ import argparse
 import json
 import statistics
 import subprocess
+import sys
 import urllib.request
+from collections import defaultdict
+from contextlib import ExitStack
 
-from bench.servers_for_bench import BIN, app_env, backends, gunicorn, wrk
+from bench.servers_for_bench import BIN, ROOT, app_env, backends, free_port, started, wrk_run
 
-TARGETS = {"live": 0.9, "cached read": 0.7}
+TARGETS = {
+    "live": 0.9,
+    "cached": 0.7,
+    "cached_vs_peer": 1.0,
+    "db": 1.0,
+    "db_vs_peer": 1.0,
+}
+P99_TARGET = 2.0  # at most
+WORST_TARGET = 0.7
 
 
-def main() -> None:
+def post_project(base: str) -> int:
+    request = urllib.request.Request(
+        f"{base}/api/v1/projects",
+        data=json.dumps({"name": "bench hot path", "description": "x" * 200}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request) as response:
+        return int(json.load(response)["id"])
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=16)
     args = parser.parse_args()
 
-    with backends() as (pg, redis):
+    rps: dict[str, list[float]] = defaultdict(list)
+    p99: dict[str, list[float]] = defaultdict(list)
+    errors: dict[str, int] = defaultdict(int)
+    with backends() as (pg, redis), ExitStack() as stack:
         env = app_env(pg.create_database("bench_hot_path"), redis.url)
         subprocess.run(
             [str(BIN / "flask-nix-stack"), "db", "upgrade"],
@@ -39,40 +76,97 @@ def main() -> None:
             check=True,
             capture_output=True,
         )
-        results: dict[str, list[float]] = {"hello-world": [], "live": [], "cached read": []}
-        with (
-            gunicorn("hello_app:app", env) as (hello, _),
-            gunicorn("server.wsgi:app", env) as (
-                server,
-                _,
-            ),
-        ):
-            request = urllib.request.Request(
-                f"{server}/api/v1/projects",
-                data=json.dumps({"name": "bench"}).encode(),
-                headers={"Content-Type": "application/json"},
-                method="POST",
+        ports = {name: free_port() for name in ("app", "nocache", "hello", "naive", "peer")}
+
+        def bound(name: str, **extra: str) -> dict[str, str]:
+            return {**env, **extra, "APP_BIND": f"127.0.0.1:{ports[name]}"}
+
+        serve = [str(BIN / "flask-nix-stack"), "serve"]
+        app = stack.enter_context(started(serve, bound("app"), ports["app"]))
+        nocache = stack.enter_context(
+            started(serve, bound("nocache", APP_CACHE_ENABLED="false"), ports["nocache"])
+        )
+        project = post_project(app)
+        granian = [sys.executable, "-m", "bench.granian_target"]
+        hello = stack.enter_context(
+            started([*granian, "bench.hello_app:rsgi"], bound("hello"), ports["hello"], "/", ROOT)
+        )
+        naive = stack.enter_context(
+            started(
+                [*granian, "bench.naive_app:rsgi"],
+                bound("naive"),
+                ports["naive"],
+                f"/projects/{project}",
+                ROOT,
             )
-            project = json.load(urllib.request.urlopen(request))
-            read = f"{server}/api/v1/projects/{project['id']}"
-            urllib.request.urlopen(read).read()  # primes the cache
-            for n in range(args.rounds):
-                for name, url in (
-                    ("hello-world", f"{hello}/"),
-                    ("live", f"{server}/health/live"),
-                    ("cached read", read),
-                ):
-                    rps = wrk(url, args.seconds, args.connections)
-                    results[name].append(rps)
-                    print(f"round {n + 1}  {name:12} {rps:9.0f} req/s", flush=True)
-    base = statistics.median(results["hello-world"])
-    print(f"\nmedian over {args.rounds} rounds of {args.seconds}s, {args.connections} connections:")
-    print(f"  hello-world  {base:9.0f} req/s  (baseline)")
+        )
+        uvicorn = [
+            str(BIN / "uvicorn"),
+            *("--workers", "2", "--loop", "uvloop", "--http", "httptools"),
+            *("--no-access-log", "--port", str(ports["peer"]), "bench.peer_fastapi:app"),
+        ]
+        peer = stack.enter_context(
+            started(uvicorn, bound("peer"), ports["peer"], f"/db/{project}", ROOT)
+        )
+        urls = {
+            "hello": f"{hello}/",
+            "live": f"{app}/health/live",
+            "cached": f"{app}/api/v1/projects/{project}",
+            "db": f"{nocache}/api/v1/projects/{project}",
+            "naive": f"{naive}/projects/{project}",
+            "peer_cached": f"{peer}/cached/{project}",
+            "peer_db": f"{peer}/db/{project}",
+        }
+        for url in urls.values():  # warm every worker's pools and caches
+            wrk_run(url, 1, args.connections)
+        for n in range(args.rounds):
+            for name, url in urls.items():
+                result = wrk_run(url, args.seconds, args.connections)
+                rps[name].append(result.rps)
+                p99[name].append(result.p99_ms)
+                errors[name] += result.errors
+                line = f"{result.rps:8.0f} req/s  p99 {result.p99_ms:6.1f} ms"
+                print(f"round {n + 1}  {name:12} {line}", flush=True)
+
+    med = {name: statistics.median(values) for name, values in rps.items()}
+    med_p99 = {name: statistics.median(values) for name, values in p99.items()}
+    print(
+        f"\nmedians over {args.rounds} rounds of {args.seconds:g} s, "
+        f"{args.connections} keep-alive connections:"
+    )
+    for name in rps:
+        worst = min(rps[name])
+        print(
+            f"  {name:12} {med[name]:8.0f} req/s  worst round {worst:8.0f} "
+            f"({worst / med[name]:.2f}x)  p99 {med_p99[name]:6.1f} ms  errors {errors[name]}"
+        )
+    ratios = {
+        "live": med["live"] / med["hello"],
+        "cached": med["cached"] / med["hello"],
+        "cached_vs_peer": med["cached"] / med["peer_cached"],
+        "db": med["db"] / med["naive"],
+        "db_vs_peer": med["db"] / med["peer_db"],
+        "p99": med_p99["live"] / med_p99["hello"],
+        "worst": min(min(values) / med[name] for name, values in rps.items()),
+    }
+    print("\ntargets:")
     for name, target in TARGETS.items():
-        value = statistics.median(results[name])
-        verdict = "ok" if value / base >= target else "BELOW TARGET"
-        print(f"  {name:12} {value:9.0f} req/s  {value / base:.2f}x  (target {target}x: {verdict})")
+        verdict = "ok" if ratios[name] >= target else "BELOW TARGET"
+        print(f"  {name:15} {ratios[name]:.2f}  (>= {target}: {verdict})")
+    print(
+        f"  {'p99':15} {ratios['p99']:.2f}  (<= {P99_TARGET}: "
+        f"{'ok' if ratios['p99'] <= P99_TARGET else 'ABOVE TARGET'})"
+    )
+    print(
+        f"  {'worst':15} {ratios['worst']:.2f}  (>= {WORST_TARGET}: "
+        f"{'ok' if ratios['worst'] >= WORST_TARGET else 'BELOW TARGET'})"
+    )
+    print(f"  cached p99 over hello p99: {med_p99['cached'] / med_p99['hello']:.2f} (information)")
+    if any(errors.values()):
+        print(f"errors: {dict(errors)}")
+    print("ratios: " + " ".join(f"{name}={value:.2f}" for name, value in ratios.items()))
+    return 1 if any(errors.values()) else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

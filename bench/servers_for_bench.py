@@ -1,14 +1,21 @@
-"""Throwaway PostgreSQL, Redis and gunicorn for the benchmarks (the test suite's own helpers)."""
+"""Throwaway PostgreSQL, Redis and servers for the benchmarks (the test suite's own helpers).
+
+The server candidates (``CANDIDATES``) all serve the same app with the same settings
+(APP_WORKERS, APP_THREADS), each the way its users would run it.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.servers import Postgres, Redis, free_port, start_postgres, start_redis
@@ -84,15 +91,198 @@ def gunicorn(app: str, env: dict[str, str], *flags: str) -> Iterator[tuple[str, 
 
 def wrk(url: str, seconds: int, connections: int, threads: int = 2) -> float:
     """Requests per second that wrk measured (it must be on PATH: apt-get install wrk)."""
+    return wrk_run(url, seconds, connections, threads).rps
+
+
+@dataclass
+class WrkResult:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int  # non-2xx answers plus socket errors (connect, read, write, timeout)
+
+
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk_run(
+    url: str, seconds: float, connections: int, threads: int = 2, keepalive: bool = True
+) -> WrkResult:
+    """One wrk run: requests/s, latency p50/p99 and errors. Without ``keepalive`` every request
+    asks the server to close (a new connection each, as behind a non-pooling proxy)."""
+    headers = [] if keepalive else ["-H", "Connection: close"]
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency", *headers, url],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    errors = [line for line in out.splitlines() if "Non-2xx" in line or "Socket errors" in line]
-    if any("Non-2xx" in line for line in errors):
-        raise RuntimeError(f"wrk saw errors for {url}: {errors}")
-    return float(
-        next(line.split()[1] for line in out.splitlines() if line.startswith("Requests/sec"))
-    )
+    lines = out.splitlines()
+    # wrk's "Latency Distribution" block: "     50%  512.00us", "     99%    2.10ms".
+    percentiles = {
+        line.split()[0]: _ms(line.split()[1]) for line in lines if re.match(r"\s+(50|99)%", line)
+    }
+    errors = 0
+    for line in lines:
+        if "Non-2xx" in line:
+            errors += int(line.split()[-1])
+        if "Socket errors" in line:
+            errors += sum(int(n) for n in re.findall(r"\b(\d+)\b", line))
+    rps = float(next(line.split()[1] for line in lines if line.startswith("Requests/sec")))
+    return WrkResult(rps, percentiles["50%"], percentiles["99%"], errors)
+
+
+@contextmanager
+def started(
+    argv: list[str], env: dict[str, str], port: int, probe: str = "/health/live", cwd: Path = ROOT
+) -> Iterator[str]:
+    """Run ``argv`` until the block ends; yields its base URL once ``probe`` answers 200."""
+    log = tempfile.NamedTemporaryFile(prefix="bench-server-", suffix=".log", delete=False)  # noqa: SIM115
+    process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        try:
+            wait_http(base + probe, timeout=60)
+        except TimeoutError:
+            process.kill()
+            raise RuntimeError(f"{argv} did not start; log: {log.name}") from None
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+NGINX_CONF = """
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {prefix}/body;
+  proxy_temp_path {prefix}/proxy;
+  fastcgi_temp_path {prefix}/fastcgi;
+  uwsgi_temp_path {prefix}/uwsgi;
+  scgi_temp_path {prefix}/scgi;
+  upstream app {{ server 127.0.0.1:{upstream}; keepalive 16; }}
+  server {{
+    listen 127.0.0.1:{port};
+    client_max_body_size 2m;
+    location / {{
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+    }}
+  }}
+}}
+"""
+
+
+@contextmanager
+def nginx_in_front(upstream: int, port: int) -> Iterator[None]:
+    """Debian's nginx on ``port``, buffering requests for a server on ``upstream`` (the NixOS
+    module's nginx does the same, with recommendedProxySettings)."""
+    with tempfile.TemporaryDirectory(prefix="bench-nginx-") as prefix:
+        conf = Path(prefix) / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(prefix=prefix, upstream=upstream, port=port))
+        process = subprocess.Popen(
+            ["nginx", "-p", prefix, "-c", str(conf), "-g", "daemon off;"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def serve_argv() -> list[str]:
+    return [str(BIN / "flask-nix-stack"), "serve"]
+
+
+@dataclass
+class Candidate:
+    """A way to run the server: its command and settings, for a port."""
+
+    name: str
+    command: Callable[[int], list[str]]
+    settings: dict[str, str]
+    behind_nginx: bool = False
+
+    @contextmanager
+    def run(self, env: dict[str, str]) -> Iterator[str]:
+        port = free_port()
+        app_port = free_port() if self.behind_nginx else port
+        full_env = {**env, **self.settings, "APP_BIND": f"127.0.0.1:{app_port}"}
+        with ExitStack() as stack:
+            stack.enter_context(started(self.command(app_port), full_env, app_port))
+            if self.behind_nginx:
+                stack.enter_context(nginx_in_front(app_port, port))
+                wait_http(f"http://127.0.0.1:{port}/health/live")
+            yield f"http://127.0.0.1:{port}"
+
+
+def _uvicorn(port: int) -> list[str]:
+    # uvicorn's own choice for WSGI apps: a2wsgi (its built-in WSGI interface is deprecated).
+    return [
+        str(BIN / "uvicorn"),
+        "--workers",
+        "2",
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--lifespan",
+        "off",
+        "--port",
+        str(port),
+        "bench.uvicorn_wsgi:app",
+    ]
+
+
+def _granian_wsgi(port: int) -> list[str]:
+    return [
+        str(BIN / "granian"),
+        "--interface",
+        "wsgi",
+        "--workers",
+        "2",
+        "--blocking-threads",
+        "1",
+        "--http",
+        "1",
+        "--no-ws",
+        "--port",
+        str(port),
+        "server.wsgi:app",
+    ]
+
+
+GUNICORN = {"APP_SERVER": "gunicorn"}
+CANDIDATES = [
+    Candidate("granian (default)", lambda _port: serve_argv(), {}),
+    Candidate("granian wsgi", _granian_wsgi, {}),
+    Candidate("gunicorn sync", lambda _port: serve_argv(), GUNICORN),
+    Candidate(
+        "gunicorn gthread",
+        lambda _port: serve_argv(),
+        {**GUNICORN, "APP_WORKER_CLASS": "gthread", "APP_THREADS": "4"},
+    ),
+    Candidate(
+        "gunicorn gevent",
+        lambda _port: [*serve_argv(), "--worker-class", "gevent", "--worker-connections", "1000"],
+        GUNICORN,
+    ),
+    Candidate("uvicorn a2wsgi", _uvicorn, {}),
+    Candidate("nginx+gunicorn sync", lambda _port: serve_argv(), GUNICORN, behind_nginx=True),
+]

@@ -1,4 +1,4 @@
-# OCI image: gunicorn serving the packaged server as an unprivileged user.
+# OCI image: the packaged server (`flask-nix-stack serve`: granian) as an unprivileged user.
 #
 # streamLayeredImage, not buildLayeredImage: the result is a small script that streams the
 # image (`./result | docker image load`), so no second copy of the ~200 MB closure lands in the
@@ -51,7 +51,8 @@ dockerTools.streamLayeredImage {
     dockerTools.caCertificates
   ];
 
-  # Writable /tmp (gunicorn's worker heartbeat files, tempfile) and the user's home.
+  # Writable /tmp (tempfile; gunicorn's worker heartbeat files with APP_SERVER=gunicorn) and
+  # the user's home.
   fakeRootCommands = ''
     mkdir -p tmp .${home}
     chmod 1777 tmp
@@ -62,11 +63,10 @@ dockerTools.streamLayeredImage {
     User = "${toString uid}:${toString gid}";
     WorkingDir = home;
     # Cmd, not Entrypoint, so `docker run IMAGE flask-nix-stack db upgrade` runs migrations.
+    # The server command lives in server/serve.py, shared with the stack and the module.
     Cmd = [
-      "gunicorn"
-      "-c"
-      "python:server.gunicorn_conf"
-      "server.wsgi:app"
+      "flask-nix-stack"
+      "serve"
     ];
     Env = [
       "PATH=${env}/bin"

@@ -258,6 +258,7 @@ let
         "--name=api server"
       ];
       settings = {
+        APP_SERVER = "gunicorn";
         APP_LOG_LEVEL = "DEBUG";
         APP_CACHE_TTL = 60;
         APP_RATELIMIT_ENABLED = false;
@@ -337,9 +338,9 @@ let
       unitChecks c
       // {
         "no assertion fails" = c.failedAssertions == [ ];
-        "web ExecStart" =
-          c.web.serviceConfig.ExecStart
-          == "${pythonEnv}/bin/gunicorn -c python:server.gunicorn_conf server.wsgi:app";
+        "web ExecStart" = c.web.serviceConfig.ExecStart == "${pythonEnv}/bin/flask-nix-stack serve";
+        "granian by default, no sd_notify" =
+          c.web.environment.APP_SERVER == "granian" && c.web.serviceConfig.Type == "exec";
         "migrate ExecStart" =
           c.migrate.serviceConfig.ExecStart == "${pkg}/bin/flask-nix-stack db upgrade";
         "migrate is a remaining oneshot" =
@@ -381,6 +382,8 @@ let
         "web requires only migrate" = c.web.requires == [ migrateUnit ];
         "network-online wanted" = lib.elem "network-online.target" c.web.wants;
         "APP_BIND" = c.web.environment.APP_BIND == "0.0.0.0:8001";
+        "gunicorn notifies systemd" =
+          c.web.serviceConfig.Type == "notify" && c.web.serviceConfig.NotifyAccess == "main";
         "bools render as true/false" = c.web.environment.APP_RATELIMIT_ENABLED == "false";
         "EnvironmentFile" =
           c.web.serviceConfig.EnvironmentFile == [ "/run/secrets/flask-nix-stack.env" ];

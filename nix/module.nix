@@ -1,4 +1,4 @@
-# NixOS module for flask-nix-stack: gunicorn behind an optional nginx, a migration oneshot,
+# NixOS module for flask-nix-stack: granian (or gunicorn) behind an optional nginx, a migration oneshot,
 # and optionally a local PostgreSQL database and Redis server.
 # Shape follows nixpkgs' nixos/modules/services/web-apps/{pretalx,mealie}.nix.
 {
@@ -11,7 +11,7 @@ let
   cfg = config.services.flask-nix-stack;
   name = "flask-nix-stack";
 
-  # gunicorn has to import `server`: run it from the package's Python environment (its
+  # The server has to import `server`: run it from the package's Python environment (its
   # passthru.runtimeEnv, see nix/package.nix), as pretalx.nix does with its pythonEnv.
   pythonEnv = cfg.package.runtimeEnv;
 
@@ -29,7 +29,7 @@ let
   redisGroup = redisServer.group or redisServer.user;
   localRedisUrl = "unix://${redisServer.unixSocket}?db=0";
 
-  # IPv6 addresses need brackets, for gunicorn's bind as for nginx's upstream.
+  # IPv6 addresses need brackets, for the server's bind as for nginx's upstream.
   hostPort =
     address: port:
     let
@@ -197,6 +197,17 @@ let
           {option}`credentials`.
         '';
       };
+      APP_SERVER = lib.mkOption {
+        type = lib.types.enum [
+          "granian"
+          "gunicorn"
+        ];
+        default = "granian";
+        description = ''
+          HTTP server `flask-nix-stack serve` runs. granian reads slow clients' headers and bodies
+          without tying up a worker, so it needs no nginx in front; gunicorn's sync workers do.
+        '';
+      };
       APP_BIND = lib.mkOption {
         type = lib.types.str;
         default = bind;
@@ -204,7 +215,7 @@ let
           `unix:` and {option}`unixSocket`, or {option}`listenAddress`:{option}`port`
         '';
         description = ''
-          gunicorn bind address; set {option}`unixSocket`, or {option}`listenAddress` and
+          Server bind address; set {option}`unixSocket`, or {option}`listenAddress` and
           {option}`port`, instead.
         '';
       };
@@ -212,13 +223,13 @@ let
         type = lib.types.ints.positive;
         default = cfg.workers;
         defaultText = lib.literalExpression "config.services.flask-nix-stack.workers";
-        description = "gunicorn worker processes; set {option}`workers` instead.";
+        description = "Server worker processes; set {option}`workers` instead.";
       };
       APP_THREADS = lib.mkOption {
         type = lib.types.ints.positive;
         default = cfg.threads;
         defaultText = lib.literalExpression "config.services.flask-nix-stack.threads";
-        description = "Threads per gunicorn worker; set {option}`threads` instead.";
+        description = "Threads per server worker; set {option}`threads` instead.";
       };
       APP_PROXY_FIX_X_FOR = lib.mkOption {
         type = with lib.types; nullOr ints.unsigned;
@@ -237,11 +248,12 @@ let
 in
 {
   options.services.flask-nix-stack = {
-    enable = lib.mkEnableOption "flask-nix-stack, a Flask JSON API served by gunicorn";
+    enable = lib.mkEnableOption "flask-nix-stack, a Flask JSON API served by granian or gunicorn";
 
     package = lib.mkPackageOption pkgs "flask-nix-stack" {
       extraDescription = ''
-        It must provide `passthru.runtimeEnv`, a Python environment with the server and gunicorn.
+        It must provide `passthru.runtimeEnv`, a Python environment with the server, granian and
+        gunicorn.
       '';
     };
 
@@ -266,13 +278,13 @@ in
       type = lib.types.str;
       default = "127.0.0.1";
       example = "0.0.0.0";
-      description = "Address gunicorn listens on when {option}`unixSocket` is `null`.";
+      description = "Address the server listens on when {option}`unixSocket` is `null`.";
     };
 
     port = lib.mkOption {
       type = lib.types.port;
       default = 8000;
-      description = "TCP port gunicorn listens on when {option}`unixSocket` is `null`.";
+      description = "TCP port the server listens on when {option}`unixSocket` is `null`.";
     };
 
     unixSocket = lib.mkOption {
@@ -280,7 +292,7 @@ in
       default = null;
       example = "${runtimeDir}/web.sock";
       description = ''
-        Unix socket gunicorn binds instead of {option}`listenAddress`:{option}`port`. It must lie
+        Unix socket the server binds instead of {option}`listenAddress`:{option}`port`. It must lie
         in `${runtimeDir}/`, the unit's runtime directory (mode 0750; nginx joins the group).
       '';
     };
@@ -289,16 +301,16 @@ in
       type = lib.types.ints.positive;
       default = 2;
       example = 5;
-      description = "gunicorn worker processes (roughly 2 × cores + 1 for a dedicated host).";
+      description = "Server worker processes (about one per core for granian).";
     };
 
     threads = lib.mkOption {
       type = lib.types.ints.positive;
-      default = 1;
+      default = 4;
       example = 4;
       description = ''
-        Threads per worker. The app's default sync worker suits a buffering proxy such as
-        {option}`nginx.enable`; more than 1 makes gunicorn use its gthread worker.
+        Python threads per worker. With gunicorn, its default sync worker suits a buffering proxy
+        such as {option}`nginx.enable`, and more than 1 makes gunicorn use its gthread worker.
       '';
     };
 
@@ -310,7 +322,8 @@ in
         "--access-logfile=-"
       ];
       description = ''
-        Extra gunicorn command-line arguments; they override the `APP_*` based configuration.
+        Extra gunicorn command-line arguments, with `settings.APP_SERVER = "gunicorn"` only;
+        they override the `APP_*` based configuration.
         See <https://docs.gunicorn.org/en/stable/settings.html>.
       '';
       apply = args: lib.concatMapStringsSep " " escapeExecArg args;
@@ -451,7 +464,7 @@ in
     ];
 
     warnings = lib.optional (cfg.openFirewall && cfg.unixSocket != null && !cfg.nginx.enable)
-      "services.flask-nix-stack.openFirewall has no effect: gunicorn listens on a Unix socket.";
+      "services.flask-nix-stack.openFirewall has no effect: the server listens on a Unix socket.";
 
     users.users = lib.mkIf (cfg.user == name) {
       ${name} = {
@@ -481,7 +494,7 @@ in
     services.nginx = lib.mkIf cfg.nginx.enable {
       enable = true;
       recommendedProxySettings = lib.mkDefault true;
-      # nginx's upstream syntax matches gunicorn's bind: host:port or unix:/path.
+      # nginx's upstream syntax matches the server's bind: host:port or unix:/path.
       upstreams.${name}.servers.${cfg.settings.APP_BIND} = { };
       virtualHosts.${cfg.nginx.domain}.locations."/".proxyPass = "http://${name}";
     };
@@ -509,29 +522,36 @@ in
       };
 
       ${name} = lib.recursiveUpdate commonUnitConfig {
-        description = "flask-nix-stack web API (gunicorn)";
+        description = "flask-nix-stack web API (${cfg.settings.APP_SERVER})";
         wantedBy = [ "multi-user.target" ];
         # requires + after: a failed migration keeps the web unit down.
         after = commonUnitConfig.after ++ [ migrateUnit ];
         requires = commonUnitConfig.requires ++ [ migrateUnit ];
         serviceConfig = {
-          # gunicorn's arbiter sends READY=1 once it listens:
-          # https://docs.gunicorn.org/en/stable/deploy.html#systemd
-          Type = "notify";
-          NotifyAccess = "main";
-          # Bind, workers and threads come from APP_BIND / APP_WORKERS / APP_THREADS.
+          # The server command lives in one place, `flask-nix-stack serve` (server/serve.py);
+          # bind, workers and threads come from APP_BIND / APP_WORKERS / APP_THREADS.
           ExecStart = lib.concatStringsSep " " (
-            [ "${lib.getExe' pythonEnv "gunicorn"} -c python:server.gunicorn_conf" ]
+            [ "${lib.getExe' pythonEnv "flask-nix-stack"} serve" ]
             ++ lib.optional (cfg.gunicorn.extraArgs != "") cfg.gunicorn.extraArgs
-            ++ [ "server.wsgi:app" ]
           );
-          # HUP: the master re-reads its config and replaces workers gracefully.
+          # HUP: the main process replaces its workers gracefully (both servers).
           ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
           KillMode = "mixed";
           Restart = "on-failure";
           RuntimeDirectory = name;
           RuntimeDirectoryMode = "0750";
-        };
+        }
+        # gunicorn's arbiter sends READY=1 once it listens:
+        # https://docs.gunicorn.org/en/stable/deploy.html#systemd (granian does not notify).
+        // (
+          if cfg.settings.APP_SERVER == "gunicorn" then
+            {
+              Type = "notify";
+              NotifyAccess = "main";
+            }
+          else
+            { Type = "exec"; }
+        );
       };
 
       # Lets nginx through the 0750 runtime directory to the socket, as pretalx.nix does.

@@ -51,6 +51,8 @@ let
     flask-sqlalchemy
     # The Swagger UI assets /docs serves (no CDN).
     flask-swagger-ui
+    # The default server (server/serve.py); gunicorn stays the alternative.
+    granian
     gunicorn
     # flask-limiter's Redis storage is `limits` with the `redis` client (the limits[redis] extra).
     limits

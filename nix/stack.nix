@@ -41,8 +41,8 @@ in
     # - PC_NO_SERVER: no control API, which would otherwise take port 8080 (set PC_PORT_NUM
     #   to keep it);
     # - PC_DISABLE_TUI: plain logs when stdout is not a terminal (CI, pipes).
-    # STACK_WEB_MODE=prod runs gunicorn from the package instead of the reloader (which
-    # needs the editable checkout of `nix develop`).
+    # STACK_WEB_MODE=prod runs the production server from the package instead of the reloader
+    # (which needs the editable checkout of `nix develop`).
     text = ''
       ${cdRepoRoot}
       if [ ! -e process-compose.yaml ]; then

@@ -14,7 +14,7 @@ from server.infra import cache, ratelimit, redis_client
 from server.infra.database import db
 from server.infra.sessions import NoSessions
 from server.logs import configure_logging
-from server.middleware import cors, proxies, request_id, security_headers, sentry
+from server.middleware import access_log, cors, proxies, request_id, security_headers, sentry
 from server.web import docs, health
 
 
@@ -79,6 +79,8 @@ def register_middleware(app: Flask, settings: Settings) -> None:
     security_headers.init_app(app, hsts=settings.hsts)
     cors.init_app(app, settings)
     proxies.init_app(app, settings)
+    if settings.access_log:
+        access_log.init_app(app)
 
 
 def register_blueprints(app: Flask, settings: Settings) -> None:

@@ -37,7 +37,8 @@ except SettingsError as exc:
 bind = [_settings.bind]
 worker_class = _settings.worker_class
 workers = _settings.workers
-threads = _settings.threads
+# gunicorn turns sync workers into gthread ones when threads > 1: only gthread gets them.
+threads = _settings.threads if worker_class == "gthread" else 1
 timeout = _settings.timeout
 graceful_timeout = _settings.graceful_timeout
 keepalive = _settings.keepalive
@@ -51,7 +52,7 @@ preload_app = True
 accesslog = "-"
 errorlog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms %({x-request-id}o)s'
-logconfig_dict = logging_config(_settings, gunicorn=True)
+logconfig_dict = logging_config(_settings, server="gunicorn")
 # Forwarded headers are handled by the app's ProxyFix (APP_PROXY_FIX_*): one layer, not two.
 forwarded_allow_ips = "127.0.0.1"
 proc_name = "flask-nix-stack"
@@ -102,6 +103,10 @@ def post_worker_init(worker: Any) -> None:
     what gunicorn's own handler does (alive = False), closes the listening copies, and wakes the
     worker's select(). New clients then see a refusal at once and can retry elsewhere.
     """
+    if type(worker).__module__ == "gunicorn.workers.ggevent":
+        # Under gevent, threading is monkey-patched: the sigwait() "thread" would be a greenlet
+        # blocking the worker's whole hub (it hung at start-up). gevent handles signals itself.
+        return
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # inherited by later threads
 
     def on_sigterm() -> None:

@@ -1,18 +1,22 @@
-"""Logging: JSON lines in production, readable lines in development; gunicorn uses the same."""
+"""Logging: JSON lines in production, readable lines in development; the servers use the same."""
 
 from __future__ import annotations
 
 import logging.config
-from typing import Any
+from typing import Any, Literal
 
 from server.config import Settings
 
 TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s"
 JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s"
+# The app's own access log (server/middleware/access_log.py), on when granian serves it.
+ACCESS_LOGGER = "server.access"
 
 
-def logging_config(settings: Settings, *, gunicorn: bool = False) -> dict[str, Any]:
-    """A dictConfig for the app; with ``gunicorn`` also for its error and access loggers."""
+def logging_config(
+    settings: Settings, *, server: Literal["gunicorn", "granian"] | None = None
+) -> dict[str, Any]:
+    """A dictConfig for the app; with ``server`` also for that server's own loggers."""
     formatter: dict[str, Any]
     if settings.log_format == "json":
         formatter = {
@@ -37,11 +41,16 @@ def logging_config(settings: Settings, *, gunicorn: bool = False) -> dict[str, A
         },
         "root": {"level": settings.log_level, "handlers": ["stderr"]},
         "loggers": {
-            # Per-request lines come from gunicorn's access log; werkzeug's would double them.
-            "werkzeug": {"level": "WARNING" if gunicorn else "INFO"},
+            # Per-request lines come from the server or server.access; werkzeug's would double them.
+            "werkzeug": {"level": "WARNING" if server else "INFO"},
+            # Access lines are INFO whatever APP_LOG_LEVEL says, as gunicorn's are.
+            ACCESS_LOGGER: {"level": "INFO"},
         },
     }
-    if gunicorn:
+    if server == "granian":
+        # granian's own lines (workers started, stopped, respawned) go through the same handler.
+        config["loggers"]["_granian"] = {"level": "INFO"}
+    if server == "gunicorn":
         for name in ("gunicorn.error", "gunicorn.access"):
             config["loggers"][name] = {"level": "INFO", "handlers": ["stderr"], "propagate": False}
     return config

@@ -143,17 +143,34 @@ def test_header_injection_is_not_reflected(client: FlaskClient, value: str) -> N
     assert "evil" not in str(response.headers)
 
 
-def test_10_mb_body_through_gunicorn(pg: object, redis_url: str) -> None:
-    """The body limit holds in front of the real server too, and the answer is problem+json."""
-    from support.processes import app_env, gunicorn_server, run_cli
+@pytest.mark.parametrize("server_kind", ["granian", "gunicorn"])
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_10_mb_body_through_the_server(
+    pg: object, redis_url: str, server_kind: str, chunked: bool
+) -> None:
+    """The body limit holds in front of the real servers too, declared or not (a chunked body
+    has no Content-Length), and the answer is problem+json."""
+    from support.processes import app_env, run_cli, running_server
 
-    env = app_env(pg.create_database("fns_bad_input"), redis_url)  # type: ignore[attr-defined]
+    name = f"fns_bad_input_{server_kind}_{int(chunked)}"
+    env = app_env(pg.create_database(name), redis_url)  # type: ignore[attr-defined]
     run_cli("db", "upgrade", env=env)
-    with gunicorn_server(env) as server:
+    with running_server(env, APP_SERVER=server_kind) as server:
         body = b'{"name": "' + b"a" * 10_000_000 + b'"}'
-        response = requests.post(
-            f"{server.base}/api/v1/projects", data=body, headers={"Content-Type": JSON}, timeout=30
-        )
-        assert response.status_code == 413
-        assert response.headers["Content-Type"] == "application/problem+json"
+        data = iter([body[i : i + 65536] for i in range(0, len(body), 65536)]) if chunked else body
+        try:
+            response = requests.post(
+                f"{server.base}/api/v1/projects",
+                data=data,
+                headers={"Content-Type": JSON},
+                timeout=30,
+            )
+        except requests.ConnectionError:
+            # A server may answer and close before the rest of a chunked body is sent.
+            assert chunked
+        else:
+            # Without a Content-Length the app meets the limit while parsing: 400 today
+            # (found here, left to the robustness work of issue 11), but never a 500.
+            assert response.status_code == (400 if chunked else 413), response.text
+            assert response.headers["Content-Type"] == "application/problem+json"
         assert requests.get(f"{server.base}/api/v1/projects", timeout=10).json()["total"] == 0

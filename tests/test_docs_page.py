@@ -1,5 +1,5 @@
 """The /docs page renders the API's operations in a real browser (headless Chromium), served by
-gunicorn with nothing fetched from another origin."""
+the production server with nothing fetched from another origin."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from support.processes import app_env, gunicorn_server, run_cli
+from support.processes import app_env, run_cli, running_server
 from support.servers import Postgres
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -33,7 +33,7 @@ FLAGS = [
 def docs_url(pg: Postgres, redis_url: str) -> Iterator[str]:
     env = app_env(pg.create_database("fns_docs"), redis_url)
     run_cli("db", "upgrade", env=env)
-    with gunicorn_server(env) as server:
+    with running_server(env) as server:
         yield f"{server.base}/docs"
 
 

@@ -23,6 +23,7 @@ LAYERS: dict[str, int] = {
     "server.services.errors": 0,
     "server.schemas": 1,
     "server.infra": 2,
+    "server.wsgi_bridge": 2,
     "server.logs": 2,
     "server.services": 3,
     "server.errors": 4,
@@ -33,6 +34,8 @@ LAYERS: dict[str, int] = {
     "server.cli": 7,
     "server.wsgi": 7,
     "server.gunicorn_conf": 7,
+    "server.serve": 7,
+    "server.rsgi": 7,
     "server.__main__": 7,
     "server.migrations": 7,
     "server": 7,  # the package's lazy create_app

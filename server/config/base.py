@@ -96,17 +96,54 @@ class Settings(BaseSettings):
         0.0, ge=0, le=1, description="Share of requests traced by Sentry."
     )
 
+    server: Literal["granian", "gunicorn"] = Field(
+        "granian", description="HTTP server `flask-nix-stack serve` runs (server/serve.py)."
+    )
+    access_log: bool = Field(
+        False, description="The app logs each request (set by `serve` for granian)."
+    )
     bind: str = Field(
-        "127.0.0.1:8000", description="gunicorn bind: host:port or unix:/path/to.sock."
+        "127.0.0.1:8000", description="Server bind: host:port, [v6]:port or unix:/path/to.sock."
     )
     worker_class: Literal["sync", "gthread"] = Field("sync", description="gunicorn worker class.")
-    workers: int = Field(2, ge=1, le=64, description="gunicorn worker processes.")
-    threads: int = Field(1, ge=1, le=64, description="Threads per worker (gthread only).")
-    timeout: int = Field(30, ge=1, description="Seconds before a silent worker is restarted.")
+    workers: int = Field(2, ge=1, le=64, description="Server worker processes.")
+    # 4: a granian worker's threads mostly wait on Redis and PostgreSQL; bench/hot_path.py
+    # measured +30% on the cached read with 4 rather than 1 (one worker, same run).
+    threads: int = Field(
+        4, ge=1, le=64, description="Python threads per worker (granian; gunicorn gthread only)."
+    )
+    timeout: int = Field(
+        30,
+        ge=1,
+        description="gunicorn: seconds before a silent worker is restarted; "
+        "granian: seconds a client may take to send its headers (at most 60).",
+    )
     graceful_timeout: int = Field(30, ge=1, description="Seconds in-flight requests get on stop.")
     keepalive: int = Field(2, ge=0, description="Seconds a keep-alive connection may idle.")
-    max_requests: int = Field(5000, ge=0, description="Requests before a worker is renewed.")
+    max_requests: int = Field(
+        5000, ge=0, description="gunicorn: requests before a worker is renewed."
+    )
     max_requests_jitter: int = Field(500, ge=0, description="Random spread of max_requests.")
+    workers_lifetime: int = Field(
+        0, ge=0, description="granian: seconds before a worker is renewed (0 = never, else >= 60)."
+    )
+
+    @field_validator("bind")
+    @classmethod
+    def _bind_form(cls, value: str) -> str:
+        if value.startswith("unix:/"):
+            return value
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be host:port, [v6]:port or unix:/absolute/path")
+        return value
+
+    @field_validator("workers_lifetime")
+    @classmethod
+    def _granian_lifetime(cls, value: int) -> int:
+        if 0 < value < 60:
+            raise ValueError("must be 0 (never) or at least 60 seconds (granian's minimum)")
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

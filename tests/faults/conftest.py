@@ -1,4 +1,4 @@
-"""Fault-injection fixtures: real gunicorn processes against PostgreSQL and Redis we can break.
+"""Fault-injection fixtures: real server processes against PostgreSQL and Redis we can break.
 
 The helpers are exposed as fixtures (factories), not imported: several test directories have a
 ``conftest.py``, so ``from conftest import ...`` would be ambiguous.
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from support.processes import Gunicorn, app_env, run_cli, start_gunicorn
+from support.processes import Server, app_env, run_cli, start_server
 from support.servers import (
     Postgres,
     Redis,
@@ -35,14 +35,14 @@ STOP_TIMEOUT = 30.0
 
 
 @dataclass
-class GunicornFactory:
+class ServerFactory:
     tmp: Path
-    started: list[Gunicorn] = field(default_factory=list)
+    kind: str
+    started: list[Server] = field(default_factory=list)
 
-    def __call__(self, env: dict[str, str], **overrides: str) -> Gunicorn:
-        server = start_gunicorn(
-            env, self.tmp, **{"APP_GRACEFUL_TIMEOUT": str(GRACEFUL_TIMEOUT), **overrides}
-        )
+    def __call__(self, env: dict[str, str], **overrides: str) -> Server:
+        settings = {"APP_SERVER": self.kind, "APP_GRACEFUL_TIMEOUT": str(GRACEFUL_TIMEOUT)}
+        server = start_server(env, self.tmp, **{**settings, **overrides})
         self.started.append(server)
         return server
 
@@ -52,9 +52,15 @@ class GunicornFactory:
 
 
 @pytest.fixture
-def gunicorn(tmp_path: Path) -> Iterator[Callable[..., Gunicorn]]:
-    """Start gunicorn masters: ``gunicorn(env, APP_WORKERS="2")``; all stopped afterwards."""
-    factory = GunicornFactory(tmp_path)
+def server_kind() -> str:
+    """The server the fault tests start: the default; tests parametrize it to cover gunicorn."""
+    return "granian"
+
+
+@pytest.fixture
+def serve(tmp_path: Path, server_kind: str) -> Iterator[Callable[..., Server]]:
+    """Start servers: ``serve(env, APP_WORKERS="2")``; all stopped afterwards."""
+    factory = ServerFactory(tmp_path, server_kind)
     try:
         yield factory
     finally:
@@ -62,7 +68,7 @@ def gunicorn(tmp_path: Path) -> Iterator[Callable[..., Gunicorn]]:
 
 
 def migrated_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
-    """A testing-profile environment for gunicorn whose database has the schema."""
+    """A testing-profile environment for the server whose database has the schema."""
     env = app_env(
         database_url,
         redis_url,
@@ -84,7 +90,7 @@ def faults_database(pg: Postgres) -> str:
 
 @pytest.fixture
 def fault_env(faults_database: str, redis_url: str) -> dict[str, str]:
-    """gunicorn environment on the shared servers, with its own Redis key prefix."""
+    """Server environment on the shared PostgreSQL and Redis, with its own Redis key prefix."""
     return app_env(
         faults_database,
         redis_url,

@@ -51,12 +51,12 @@ class Writer(threading.Thread):
 def test_postgres_restart_recovers_without_losing_writes(
     own_postgres: Any,
     redis_url: str,
-    gunicorn: Callable[..., Any],
+    serve: Callable[..., Any],
     migrate: Callable[..., dict[str, str]],
     poll: Callable[..., float],
 ) -> None:
     database_url = own_postgres.server.create_database("fns_pg_restart")
-    server = gunicorn(migrate(database_url, redis_url, APP_DB_CONNECT_TIMEOUT="2"))
+    server = serve(migrate(database_url, redis_url, APP_DB_CONNECT_TIMEOUT="2"))
     base = server.base
     writer = Writer(base)
     writer.start()

@@ -47,10 +47,10 @@ class Reader(threading.Thread):
 
 @pytest.mark.slow
 def test_reads_survive_redis_outage_and_caching_resumes(
-    own_redis: Any, faults_database: str, gunicorn: Callable[..., Any], poll: Callable[..., float]
+    own_redis: Any, faults_database: str, serve: Callable[..., Any], poll: Callable[..., float]
 ) -> None:
     env = app_env(faults_database, own_redis.url, APP_KEY_PREFIX=f"redis-{uuid.uuid4().hex[:8]}")
-    server = gunicorn(env)
+    server = serve(env)
     base = server.base
     created = requests.post(
         f"{base}/api/v1/projects", json={"name": f"redis-fault-{uuid.uuid4().hex}"}, timeout=5
@@ -111,13 +111,13 @@ def test_reads_survive_redis_outage_and_caching_resumes(
 
 @pytest.mark.slow
 def test_write_during_redis_write_pause_is_visible_once_redis_takes_writes(
-    own_redis: Any, faults_database: str, gunicorn: Callable[..., Any], poll: Callable[..., float]
+    own_redis: Any, faults_database: str, serve: Callable[..., Any], poll: Callable[..., float]
 ) -> None:
     """Redis refusing writes for a moment (a FAILOVER's CLIENT PAUSE WRITE) while a write commits:
     the write answers 201, and its invalidation, retried every 0.1 s, lands as soon as Redis takes
     writes again, long before the entries' TTL (30 s)."""
     env = app_env(faults_database, own_redis.url, APP_KEY_PREFIX=f"redis-{uuid.uuid4().hex[:8]}")
-    server = gunicorn(env)
+    server = serve(env)
     prefix = uuid.uuid4().hex
     listing = f"{server.base}/api/v1/projects?name={prefix}"
     first = requests.post(

@@ -18,11 +18,11 @@ SECURITY_HEADERS = ("X-Content-Type-Options", "Content-Security-Policy", "X-Fram
 
 @pytest.mark.slow
 def test_rate_limit_is_shared_by_two_instances(
-    fault_env: dict[str, str], gunicorn: Callable[..., Any]
+    fault_env: dict[str, str], serve: Callable[..., Any]
 ) -> None:
     # Same Redis and APP_KEY_PREFIX (fault_env): one budget for the client address.
     limits = {"APP_RATELIMIT_ENABLED": "true", "APP_RATELIMIT_DEFAULT": "10 per minute"}
-    first, second = gunicorn(fault_env, **limits), gunicorn(fault_env, **limits)
+    first, second = serve(fault_env, **limits), serve(fault_env, **limits)
     bases = [first.base, second.base]
 
     answers = [requests.get(f"{bases[n % 2]}/api/v1/projects", timeout=TIMEOUT) for n in range(10)]
@@ -69,9 +69,9 @@ def race(url: str, etag: str, titles: tuple[str, str]) -> list[requests.Response
 
 @pytest.mark.slow
 def test_racing_writers_cannot_both_win(
-    fault_env: dict[str, str], gunicorn: Callable[..., Any]
+    fault_env: dict[str, str], serve: Callable[..., Any]
 ) -> None:
-    server = gunicorn(fault_env)  # two sync workers: the PATCHes really run at once
+    server = serve(fault_env, APP_THREADS="2")  # two threads per worker: the PATCHes run at once
     base = server.base
     project = requests.post(
         f"{base}/api/v1/projects", json={"name": f"race-{uuid.uuid4().hex}"}, timeout=TIMEOUT

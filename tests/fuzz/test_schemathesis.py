@@ -1,5 +1,6 @@
-"""Property-based fuzzing with schemathesis against the served spec, through gunicorn on real
-PostgreSQL and Redis: no 5xx, every answer conforms to the spec, every error is problem+json.
+"""Property-based fuzzing with schemathesis against the served spec, through the production
+server (granian) on real PostgreSQL and Redis: no 5xx, every answer conforms to the spec,
+every error is problem+json.
 
 Each operation gets valid (positive) and invalid (negative) generated requests. The cases are
 derandomized, so a failure reproduces on the next run.
@@ -19,7 +20,7 @@ from schemathesis import GenerationMode, checks
 from server.web.openapi import build_openapi
 
 from support.apps import build_app
-from support.processes import app_env, gunicorn_server, run_cli
+from support.processes import app_env, run_cli, running_server
 from support.servers import Postgres
 from support.settings import TestingSettings
 
@@ -46,7 +47,7 @@ def base_url(pg: Postgres, redis_url: str) -> Iterator[str]:
     env = app_env(pg.create_database("fns_fuzz"), redis_url, APP_KEY_PREFIX="fuzz")
     run_cli("db", "upgrade", env=env)
     run_cli("seed", env=env)  # so that some generated ids exist
-    with gunicorn_server(env) as server:
+    with running_server(env) as server:
         yield server.base
 
 

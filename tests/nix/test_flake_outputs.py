@@ -143,7 +143,7 @@ def test_package_wiring(outputs: dict[str, Any]) -> None:
     assert {"postgresql", "postgresql-test-hook", "redis-test-hook"} <= set(
         linux["nativeCheckInputs"]
     )
-    assert "python3-gunicorn" in linux["dependencies"]
+    assert {"python3-granian", "python3-gunicorn"} <= set(linux["dependencies"])
     assert linux["tests"] == ["vm"]
     assert outputs["package"]["aarch64-darwin"]["tests"] == []
     assert "python3-sentry-sdk" in linux["runtimeEnv"]
@@ -178,13 +178,13 @@ def test_module_eval_check_passes(outputs: dict[str, Any]) -> None:
     assert outputs["moduleEvalScript"] == "touch $out"
 
 
-def test_image_runs_gunicorn_as_non_root(outputs: dict[str, Any]) -> None:
+def test_image_runs_the_server_as_non_root(outputs: dict[str, Any]) -> None:
     image = outputs["image"]
     config = image["config"]
     assert image["name"] == "flask-nix-stack"
     assert image["created"] == "2026-06-25T08:17:00Z"  # from the source's lastModifiedDate
     assert config["User"] == "1000:1000"
-    assert config["Cmd"] == ["gunicorn", "-c", "python:server.gunicorn_conf", "server.wsgi:app"]
+    assert config["Cmd"] == ["flask-nix-stack", "serve"]
     env = dict(item.split("=", 1) for item in config["Env"])
     assert env["PATH"].endswith("-python3-env/bin")
     assert env["APP_ENV"] == "production"

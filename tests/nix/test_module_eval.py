@@ -47,14 +47,13 @@ def test_expectations_in_nix_hold(evaluated: dict[str, Any]) -> None:
     assert evaluated["failures"] == []
 
 
-def test_local_web_unit_runs_gunicorn_after_migrations(cases: dict[str, Any]) -> None:
+def test_local_web_unit_runs_the_server_after_migrations(cases: dict[str, Any]) -> None:
     web = cases["local"]["web"]
     env_path = cases["local"]["runtimeEnvPath"]
     svc = web["serviceConfig"]
-    assert svc["ExecStart"] == (
-        f"{env_path}/bin/gunicorn -c python:server.gunicorn_conf server.wsgi:app"
-    )
-    assert svc["Type"] == "notify"
+    assert svc["ExecStart"] == f"{env_path}/bin/flask-nix-stack serve"
+    assert svc["Type"] == "exec"  # granian does not send READY=1
+    assert web["environment"]["APP_SERVER"] == "granian"
     assert svc["ExecReload"].endswith("/bin/kill -HUP $MAINPID")
     assert svc["RuntimeDirectory"] == "flask-nix-stack"
     assert set(web["requires"]) == {*LOCAL_UNITS, "flask-nix-stack-migrate.service"}
@@ -79,6 +78,7 @@ def test_local_environment(cases: dict[str, Any]) -> None:
     env = cases["local"]["web"]["environment"]
     assert env == {
         "APP_ENV": "production",
+        "APP_SERVER": "granian",
         "APP_BIND": f"unix:{SOCKET}",
         "APP_WORKERS": "3",
         "APP_THREADS": "2",
@@ -157,14 +157,16 @@ def test_external_backends_port_and_settings(cases: dict[str, Any]) -> None:
     ext = cases["external"]
     web, svc = ext["web"], ext["web"]["serviceConfig"]
     assert svc["ExecStart"] == (
-        f"{ext['runtimeEnvPath']}/bin/gunicorn -c python:server.gunicorn_conf"
-        ' "--max-requests=1000" "--name=api server" server.wsgi:app'
+        f"{ext['runtimeEnvPath']}/bin/flask-nix-stack serve"
+        ' "--max-requests=1000" "--name=api server"'
     )
+    assert svc["Type"] == "notify"
     assert web["environment"] == {
         "APP_ENV": "production",
+        "APP_SERVER": "gunicorn",
         "APP_BIND": "0.0.0.0:8001",
         "APP_WORKERS": "2",
-        "APP_THREADS": "1",
+        "APP_THREADS": "4",
         "APP_DATABASE_URL": "postgresql+psycopg2://app@db.internal:5432/app",
         "APP_REDIS_URL": "redis://cache.internal:6379/0",
         "APP_LOG_LEVEL": "DEBUG",

@@ -17,7 +17,8 @@ def assert_stopped_cleanly(stack: Any, code: int) -> None:
 
 
 def test_prod_stack_serves_stops_and_keeps_data(stack: Any, stack_http: Any) -> None:
-    """gunicorn mode: API round trip, SIGTERM leaves nothing behind, data survives a restart."""
+    """prod mode (the production server, granian): API round trip, SIGTERM leaves nothing
+    behind, data survives a restart."""
     s = stack(web_mode="prod")
     s.start()
     s.wait_ready()
@@ -29,7 +30,7 @@ def test_prod_stack_serves_stops_and_keeps_data(stack: Any, stack_http: Any) -> 
     assert status == 201, task
     status, read = stack_http("GET", f"{s.base_url}/api/v1/tasks/{task['id']}")
     assert (status, read["title"], read["tags"]) == (200, "survive a restart", ["stack"])
-    assert "gunicorn" in s.log(tail=10_000)
+    assert "Starting granian" in s.log(tail=10_000)
     running = " ".join(cmd for _, cmd in s.leftovers())
     assert "postgres" in running, "the process scan sees no postgres"
     assert "redis-server" in running, "the process scan sees no redis"

@@ -63,7 +63,7 @@ def run_cli(
 
 
 def child_pids(pid: int) -> set[int]:
-    """The direct children of ``pid`` (gunicorn's workers), from /proc."""
+    """The direct children of ``pid`` (the server's workers), from /proc."""
     found: set[int] = set()
     # A task (or the whole process) may vanish while we read: that is an answer, not an error.
     with contextlib.suppress(FileNotFoundError, ProcessLookupError):
@@ -74,9 +74,9 @@ def child_pids(pid: int) -> set[int]:
 
 
 @dataclass
-class Gunicorn:
-    """One gunicorn master started with the server's config module; its log goes to a file
-    (an unread pipe would fill and block gunicorn)."""
+class Server:
+    """One production server (``flask-nix-stack serve``: granian, or gunicorn with
+    APP_SERVER=gunicorn); its log goes to a file (an unread pipe would fill and block it)."""
 
     process: subprocess.Popen[bytes]
     port: int
@@ -86,6 +86,10 @@ class Gunicorn:
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def kind(self) -> str:
+        return self.env.get("APP_SERVER", "granian")
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -105,37 +109,38 @@ class Gunicorn:
         return self.process.returncode
 
 
-def start_gunicorn(env: dict[str, str], log_dir: Path, **overrides: str) -> Gunicorn:
-    """gunicorn on a free port with ``env`` plus ``overrides``, once it serves and every worker
-    is up."""
+def start_server(env: dict[str, str], log_dir: Path, **overrides: str) -> Server:
+    """``flask-nix-stack serve`` on a free port with ``env`` plus ``overrides``, once it serves
+    and every worker is up."""
     from .servers import free_port, wait_until
 
     port = free_port()
-    log_path = log_dir / f"gunicorn-{port}.log"
     full_env = {**env, "APP_BIND": f"127.0.0.1:{port}", **overrides}
+    log_path = log_dir / f"{full_env.get('APP_SERVER', 'granian')}-{port}.log"
     with log_path.open("wb") as sink:
         process = subprocess.Popen(
-            [script("gunicorn"), "-c", "python:server.gunicorn_conf", "server.wsgi:app"],
+            [script("flask-nix-stack"), "serve"],
             env=full_env,
             stdout=sink,
             stderr=subprocess.STDOUT,
         )
-    server = Gunicorn(process, port, log_path, full_env)
+    server = Server(process, port, log_path, full_env)
     try:
-        wait_until(lambda: requests.get(f"{server.base}/health/live", timeout=1).ok, 30, "gunicorn")
+        wait_until(lambda: requests.get(f"{server.base}/health/live", timeout=1).ok, 30, "server")
         workers = int(full_env.get("APP_WORKERS", "2"))
-        wait_until(lambda: len(server.workers()) == workers, 15, "gunicorn workers")
+        wait_until(lambda: len(server.workers()) == workers, 15, "server workers")
     except TimeoutError:
         server.stop()
-        raise AssertionError(f"gunicorn did not start:\n{server.log()}") from None
+        raise AssertionError(f"{server.kind} did not start:\n{server.log()}") from None
     return server
 
 
 @contextmanager
-def gunicorn_server(env: dict[str, str], workers: int = 2) -> Iterator[Gunicorn]:
-    """gunicorn with the packaged config on a free port, stopped afterwards."""
-    with tempfile.TemporaryDirectory(prefix="fns-gunicorn-") as log_dir:
-        server = start_gunicorn(env, Path(log_dir), APP_WORKERS=str(workers))
+def running_server(env: dict[str, str], workers: int = 2, **overrides: str) -> Iterator[Server]:
+    """The production server (APP_SERVER in ``env``, default granian) on a free port, stopped
+    afterwards."""
+    with tempfile.TemporaryDirectory(prefix="fns-server-") as log_dir:
+        server = start_server(env, Path(log_dir), APP_WORKERS=str(workers), **overrides)
         try:
             yield server
         finally:

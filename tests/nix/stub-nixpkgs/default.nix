@@ -31,6 +31,7 @@ let
     "flask-migrate"
     "flask-sqlalchemy"
     "flask-swagger-ui"
+    "granian"
     "gunicorn"
     "hypothesis"
     "limits"

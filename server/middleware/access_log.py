@@ -1,0 +1,36 @@
+"""One log line per request, from the app: granian's own access log cannot show response headers,
+so it could not carry the request id. On when APP_ACCESS_LOG is set (``flask-nix-stack serve``
+sets it for granian; gunicorn writes its own access log)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Flask, Response, g, request
+
+from server.logs import ACCESS_LOGGER
+
+logger = logging.getLogger(ACCESS_LOGGER)
+
+
+def init_app(app: Flask) -> None:
+    @app.before_request
+    def _start() -> None:
+        g.access_log_start = time.perf_counter()
+
+    @app.after_request
+    def _log(response: Response) -> Response:
+        elapsed_ms = (time.perf_counter() - g.get("access_log_start", time.perf_counter())) * 1000
+        # The same fields as gunicorn's line (server/gunicorn_conf.py); the request id comes
+        # from the log filter, as on every other line of the request.
+        logger.info(
+            '%s "%s %s" %s %s %.0fms',
+            request.remote_addr or "-",
+            request.method,
+            request.full_path if request.query_string else request.path,
+            response.status_code,
+            response.calculate_content_length() or "-",
+            elapsed_ms,
+        )
+        return response

@@ -1,0 +1,73 @@
+"""granian's entry point (``server.rsgi:app``): the app behind server/wsgi_bridge.py.
+
+Imported in each granian worker, where it also keeps a stop signal sent during the import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import multiprocessing
+import os
+import signal
+import sys
+
+from server.wsgi_bridge import WSGIBridge
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_held_signals: list[int] = []
+# After the worker's server loop has started: a stop raised earlier is not seen (granian 2.5).
+_REDELIVERY_DELAY = 0.2
+
+
+def _hold_stop_signals() -> None:
+    """In a granian worker, keep a stop signal that arrives while the app is imported.
+
+    granian installs a worker's own handlers only after importing this module (about a second
+    with the app); until then a SIGTERM runs the handler inherited from the main process, which
+    sets a flag in the worker's copy of it: lost, and a stop during start-up (or right after a
+    reload) waited out the whole kill timeout. Held here, it is raised again once the worker
+    serves (App.__rsgi_init__). The few instructions between the fork and this import stay
+    exposed, as in gunicorn (server/gunicorn_conf.py post_fork).
+    """
+    if multiprocessing.current_process().name != "granian-worker":
+        return
+    for stop_signal in _STOP_SIGNALS:
+        signal.signal(stop_signal, lambda signum, _frame: _held_signals.append(signum))
+    _stop_with_parent()
+
+
+def _stop_with_parent() -> None:
+    """A worker whose main process dies (SIGKILL after a stop timeout) gets SIGTERM.
+
+    granian's workers do not watch their parent: orphaned, they kept serving on the port
+    (gunicorn's workers notice a new parent pid and exit). Linux's PR_SET_PDEATHSIG makes the
+    kernel send the signal; elsewhere nothing changes.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    pr_set_pdeathsig = 1  # <linux/prctl.h>
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    parent = multiprocessing.parent_process()
+    if parent is not None and os.getppid() != parent.pid:  # it died before the prctl
+        _held_signals.append(signal.SIGTERM)
+
+
+_hold_stop_signals()
+
+from server.config.runtime import current_settings  # noqa: E402
+from server.wsgi import app as wsgi_app  # noqa: E402  (slow: after the signals are held)
+
+
+class App(WSGIBridge):
+    """The app with the settings' threads and body limit."""
+
+    def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        # Called once granian's handlers are set, before it serves: redeliver held stops.
+        for signum in _held_signals:
+            loop.call_later(_REDELIVERY_DELAY, os.kill, os.getpid(), signum)
+
+
+_settings = current_settings(wsgi_app)
+app = App(wsgi_app, _settings.threads, _settings.max_content_length)

@@ -1,0 +1,107 @@
+"""``flask-nix-stack serve``: the production HTTP server, started from the same Settings as the app.
+
+The one place that knows the server's command line: the stack's prod mode, the OCI image and the
+NixOS module all run ``flask-nix-stack serve``. APP_SERVER picks the server:
+
+- ``granian`` (default): granian (Rust, hyper) reads each request's headers, and its RSGI event
+  loop collects the body (server/wsgi_bridge.py) before a Python thread runs the app, so slow
+  clients cost a socket each, not a worker. bench/servers.py measured it against granian's WSGI
+  mode, gunicorn (sync, gthread, gevent, behind nginx) and uvicorn over a2wsgi.
+- ``gunicorn``: the config in server/gunicorn_conf.py; with its sync workers it needs a buffering
+  proxy in front (the NixOS module's nginx), as gunicorn's own docs say.
+
+Arguments after ``serve`` go to gunicorn's command line (they win over the settings); granian is
+configured from the settings only.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from server.config import Settings, SettingsError, load_settings
+from server.logs import logging_config
+
+APP = "server.wsgi:app"
+RSGI_APP = "server.rsgi:app"  # the same app, body read before a thread is taken
+# hyper's read buffer bounds the request head (431 beyond it; 100 header fields at most), in
+# place of granian's 408 KiB default. Measured: a 70 KB header still passes, 200 KB does not.
+HTTP1_BUFFER_SIZE = 65536
+
+
+def split_bind(bind: str) -> tuple[str, int] | Path:
+    """``host:port``, ``[v6]:port`` or ``unix:/path``: a (host, port) pair or a socket path."""
+    if bind.startswith("unix:"):
+        return Path(bind.removeprefix("unix:"))
+    host, _, port = bind.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def granian_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments of ``granian.Granian`` for the settings."""
+    bound = split_bind(settings.bind)
+    where: dict[str, Any] = (
+        {"uds": bound} if isinstance(bound, Path) else {"address": bound[0], "port": bound[1]}
+    )
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
+
+    return {
+        "target": RSGI_APP,
+        "interface": Interfaces.RSGI,
+        # HTTP/1.1 only: what gunicorn and the module's nginx upstream speak, and no h2c
+        # (whose header limit is hyper's 16 MiB, not the buffer below).
+        "http": HTTPModes.http1,
+        "websockets": False,
+        **where,
+        "workers": settings.workers,
+        "http1_settings": HTTP1Settings(
+            keep_alive=settings.keepalive > 0,
+            max_buffer_size=HTTP1_BUFFER_SIZE,
+            header_read_timeout=min(settings.timeout, 60) * 1000,  # granian's maximum
+        ),
+        # A worker that dies is started again, as gunicorn's master does.
+        "respawn_failed_workers": True,
+        "respawn_interval": 0.5,
+        "workers_lifetime": settings.workers_lifetime or None,
+        "workers_kill_timeout": settings.graceful_timeout,
+        "log_dictconfig": logging_config(settings, server="granian"),
+        # The app logs each request itself (server/middleware/access_log.py), with its request
+        # id: granian's access log cannot see response headers.
+        "log_access": False,
+    }
+
+
+def run_granian(settings: Settings) -> None:
+    from granian import Granian
+
+    # Read by the app in each worker (forked from here): see server/middleware/access_log.py.
+    os.environ["APP_ACCESS_LOG"] = "true"
+    Granian(**granian_options(settings)).serve()
+
+
+def gunicorn_argv(extra: list[str]) -> list[str]:
+    return ["gunicorn", "-c", "python:server.gunicorn_conf", *extra, APP]
+
+
+def run_gunicorn(extra: list[str]) -> None:
+    # gunicorn's own entry point, in this process: its master is what the supervisor signals.
+    from gunicorn.app.wsgiapp import run
+
+    sys.argv = gunicorn_argv(extra)
+    run()
+
+
+def main(extra: list[str]) -> None:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        sys.exit(f"configuration error: {exc}")
+    if settings.server == "gunicorn":
+        run_gunicorn(extra)
+    elif extra:
+        sys.exit(f"configuration error: arguments {extra} are for APP_SERVER=gunicorn only")
+    else:
+        run_granian(settings)

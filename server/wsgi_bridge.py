@@ -1,0 +1,141 @@
+"""Run a WSGI app under granian's RSGI interface, each request once its whole body has arrived.
+
+In granian's own WSGI mode a Python thread reads the body from a blocking stream, so a client
+that sends its body slowly holds that thread as long as it likes: 20 such clients stalled a
+server of 2 workers (bench/servers.py). Under RSGI each request reaches an event loop first;
+the loop collects the body (no thread, no timeout needed) up to one byte past the app's limit,
+so that the app itself answers 413 with its problem+json; only then does a thread of a small
+pool run the WSGI app. granian (Rust) has read the headers before that, so slow headers never
+reach Python either.
+
+A WSGI-to-ASGI library (a2wsgi) does the same job, but it streams the body into the thread and
+cost 3 to 4 times the throughput in bench/servers.py; this is a single hand-off per request.
+RSGI: https://github.com/emmett-framework/granian/blob/master/docs/spec/RSGI.md
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import sys
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+Response = tuple[int, list[tuple[str, str]], bytes]
+
+
+def _split_address(address: str) -> tuple[str, str]:
+    """``host:port`` or ``[v6]:port`` (granian's scope.server and scope.client)."""
+    host, _, port = address.rpartition(":")
+    return (host.strip("[]"), port) if host else (address, "")
+
+
+def build_environ(scope: Any, body: bytes) -> dict[str, Any]:
+    """The WSGI environ (PEP 3333) of an RSGI request whose body has been read."""
+    server_name, server_port = _split_address(scope.server)
+    remote_addr, remote_port = _split_address(scope.client)
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": scope.method,
+        "SCRIPT_NAME": "",
+        # granian has percent-decoded the path (as UTF-8, invalid bytes become U+FFFD);
+        # PEP 3333 carries its bytes as latin-1.
+        "PATH_INFO": scope.path.encode("utf-8").decode("latin-1"),
+        "QUERY_STRING": scope.query_string,
+        "SERVER_NAME": server_name,
+        "SERVER_PORT": server_port,
+        "SERVER_PROTOCOL": f"HTTP/{scope.http_version}",
+        "REMOTE_ADDR": remote_addr,
+        "REMOTE_PORT": remote_port,
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scope.scheme,
+        "wsgi.input": io.BytesIO(body),
+        # The whole (de-chunked) body is in wsgi.input: werkzeug may read to its end.
+        "wsgi.input_terminated": True,
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+    for name, value in scope.headers.items():
+        key = name.upper().replace("-", "_")
+        if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            key = f"HTTP_{key}"
+        # Repeated headers are joined as RFC 9110 allows (what gunicorn does too).
+        environ[key] = f"{environ[key]},{value}" if key in environ else value
+    return environ
+
+
+def call_wsgi(wsgi_app: WSGIApp, environ: dict[str, Any]) -> Response:
+    """Run the app (in a pool thread); the whole response body at once (the API sends JSON)."""
+    started: list[tuple[int, list[tuple[str, str]]]] = []
+
+    def start_response(
+        status: str, headers: list[tuple[str, str]], exc_info: object = None
+    ) -> Callable[[bytes], None]:
+        started[:] = [(int(status[:3]), headers)]
+        return _no_write
+
+    chunks = wsgi_app(environ, start_response)
+    try:
+        body = b"".join(chunks)
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+    status, headers = started[0]
+    return status, headers, body
+
+
+def _no_write(_data: bytes) -> None:
+    raise NotImplementedError("the app must return its body, not write() it")
+
+
+async def read_body(proto: Any, declared: str | None, limit: int) -> bytes | None:
+    """The body, or its first limit+1 bytes; None if the client went away first."""
+    length = int(declared) if declared is not None and declared.isdigit() else None
+    if length is not None and length > limit:
+        return b""  # the app answers 413 from Content-Length alone: read nothing
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in proto:
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                break
+    except Exception:  # granian's ProtocolClosed and friends: the client is gone
+        return None
+    if length is not None and size < length:
+        return None  # the stream ended early: the client left mid-body, nothing to run
+    return b"".join(chunks)
+
+
+class WSGIBridge:
+    """An RSGI application that runs ``wsgi_app`` in ``threads`` threads, each request once its
+    body (at most ``max_body`` + 1 bytes) has arrived."""
+
+    def __init__(self, wsgi_app: WSGIApp, threads: int, max_body: int) -> None:
+        self.wsgi_app = wsgi_app
+        self.max_body = max_body
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="wsgi")
+
+    async def __rsgi__(self, scope: Any, proto: Any) -> None:
+        body = await read_body(proto, scope.headers.get("content-length"), self.max_body)
+        if body is None:
+            return
+        environ = build_environ(scope, body)
+        loop = asyncio.get_running_loop()
+        try:
+            status, headers, payload = await loop.run_in_executor(
+                self.pool, call_wsgi, self.wsgi_app, environ
+            )
+        except Exception:
+            # Flask turns the app's errors into responses: this is a failure around it.
+            logger.exception("the WSGI app raised outside its error handlers")
+            status, headers, payload = 500, [("content-type", "text/plain")], b"Internal error"
+        proto.response_bytes(status, headers, payload)

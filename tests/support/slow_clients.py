@@ -1,0 +1,117 @@
+"""Slow clients (slowloris): connections that trickle their headers or bodies a byte at a time.
+
+Used by tests/faults (a bounded check: every fresh request is answered) and by
+bench/slow_clients.py (the full figure: latency of fresh requests while they are connected).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+# A header that never ends, and a body that is announced but never completes.
+HEADER_START = b"GET /health/live HTTP/1.1\r\nHost: slow\r\nX-Slow: "
+BODY_START = (
+    b"POST /api/v1/projects HTTP/1.1\r\nHost: slow\r\nContent-Type: application/json\r\n"
+    b"Content-Length: 1000000\r\n\r\n"
+)
+
+
+@dataclass
+class SlowClients:
+    """``trickle`` connections sending headers and ``bodies`` sending a body, one byte per
+    ``interval`` seconds each; a connection the server drops is opened again."""
+
+    host: str
+    port: int
+    trickle: int
+    bodies: int
+    interval: float = 0.5
+    reopened: int = 0
+    refused: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _sockets: list[tuple[socket.socket | None, bytes]] = field(default_factory=list)
+
+    def _open(self, start: bytes) -> socket.socket | None:
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=2)
+            sock.sendall(start)
+            sock.setblocking(False)
+            return sock
+        except OSError:
+            self.refused += 1
+            return None
+
+    def open_all(self) -> None:
+        starts = [HEADER_START] * self.trickle + [BODY_START] * self.bodies
+        self._sockets = [(self._open(start), start) for start in starts]
+
+    def _tick(self) -> None:
+        for index, (sock, start) in enumerate(self._sockets):
+            alive = sock is not None
+            if sock is not None:
+                try:
+                    # Anything the server sent (an error, a close) ends this connection.
+                    with contextlib.suppress(BlockingIOError):
+                        if sock.recv(4096, socket.MSG_PEEK) is not None:
+                            alive = False
+                    if alive:
+                        sock.send(b"a")
+                except OSError:
+                    alive = False
+            if not alive:
+                if sock is not None:
+                    sock.close()
+                    self.reopened += 1
+                self._sockets[index] = (self._open(start), start)
+
+    def run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._tick()
+
+    def close(self) -> None:
+        self._stop.set()
+        for sock, _ in self._sockets:
+            if sock is not None:
+                sock.close()
+
+    def connected(self) -> int:
+        return sum(sock is not None for sock, _ in self._sockets)
+
+
+@contextmanager
+def slow_clients(
+    host: str, port: int, trickle: int = 200, bodies: int = 20, interval: float = 0.5
+) -> Iterator[SlowClients]:
+    """Slow clients connected to host:port for the duration of the block."""
+    clients = SlowClients(host, port, trickle, bodies, interval)
+    clients.open_all()
+    thread = threading.Thread(target=clients.run, name="slow-clients", daemon=True)
+    thread.start()
+    try:
+        # Let every connection send a few bytes, so the server has taken them all.
+        time.sleep(interval * 3)
+        yield clients
+    finally:
+        clients.close()
+        thread.join(timeout=5)
+
+
+def fresh_get(host: str, port: int, path: str = "/health/live", timeout: float = 5.0) -> float:
+    """Seconds a new connection takes to get a complete 200 for ``path``; raises otherwise."""
+    start = time.monotonic()
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.settimeout(max(0.01, timeout - (time.monotonic() - start)))
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: fresh\r\nConnection: close\r\n\r\n".encode())
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    status = received.split(b"\r\n", 1)[0]
+    if not status.startswith(b"HTTP/1.1 200"):
+        raise ConnectionError(f"fresh request answered {status!r}")
+    return time.monotonic() - start

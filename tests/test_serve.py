@@ -1,0 +1,182 @@
+"""The production server, ``flask-nix-stack serve``: granian (default) and gunicorn, for real."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from server.config import Settings, SettingsError, load_settings
+from server.serve import granian_options, gunicorn_argv, split_bind
+
+from support.processes import Server, app_env, run_cli, running_server, script
+from support.servers import Postgres
+
+
+def make_settings(database_url: str, redis_url: str, **overrides: object) -> Settings:
+    """The server's own development profile, as ``serve`` reads it (errors as SettingsError)."""
+    environ = {"APP_ENV_FILE": "/nonexistent", "APP_ENV": "development"}
+    return load_settings(environ, database_url=database_url, redis_url=redis_url, **overrides)
+
+
+# The logger of each server's per-request lines and of its own lines.
+ACCESS = {"granian": "server.access", "gunicorn": "gunicorn.access"}
+OWN = {"granian": "_granian", "gunicorn": "gunicorn.error"}
+
+
+@pytest.fixture(scope="module")
+def env(pg: Postgres, redis_url: str) -> dict[str, str]:
+    environment = app_env(
+        pg.create_database("fns_serve"),
+        redis_url,
+        APP_LOG_FORMAT="json",
+        APP_LOG_LEVEL="INFO",
+        APP_KEY_PREFIX="serve-test",
+    )
+    run_cli("db", "upgrade", env=environment)
+    return environment
+
+
+@pytest.fixture(params=["granian", "gunicorn"])
+def server(request: pytest.FixtureRequest, env: dict[str, str]) -> Iterator[Server]:
+    with running_server(env, APP_SERVER=request.param) as running:
+        yield running
+
+
+def test_serves_the_api_and_stops_cleanly(server: Server) -> None:
+    base, process = server.base, server.process
+    assert requests.get(f"{base}/health/ready", timeout=5).json()["status"] == "ok"
+    created = requests.post(
+        f"{base}/api/v1/projects", json={"name": f"serve-{time.time()}"}, timeout=5
+    )
+    assert created.status_code == 201
+    assert (
+        requests.get(base + created.headers["Location"], timeout=5).json()["id"]
+        == created.json()["id"]
+    )
+    response = requests.get(
+        f"{base}/health/live?probe=1", headers={"X-Request-ID": "serve-req-1"}, timeout=5
+    )
+    assert response.headers["X-Request-ID"] == "serve-req-1"
+    # Encoded paths reach the app decoded once, as under any WSGI server.
+    assert requests.get(f"{base}/health/%6Cive", timeout=5).status_code == 200
+
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=40) == 0
+    lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+    access = [line for line in lines if line["logger"] == ACCESS[server.kind]]
+    mine = [line for line in access if line["request_id"] == "serve-req-1"]
+    assert mine, access
+    assert "GET /health/live?probe=1" in mine[0]["message"]
+    assert " 200 " in mine[0]["message"]
+    assert any(line["logger"].startswith(OWN[server.kind]) for line in lines)
+
+
+@pytest.mark.parametrize("kind", ["granian", "gunicorn"])
+def test_bad_setting_stops_startup_with_one_line(env: dict[str, str], kind: str) -> None:
+    result = subprocess.run(
+        [script("flask-nix-stack"), "serve"],
+        env={
+            **env,
+            "APP_SERVER": kind,
+            "APP_ENV": "production",
+            "APP_SECRET_KEY": "x" * 40,
+            "APP_DEBUG": "1",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "configuration error: APP_DEBUG: debug mode is refused in production" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_gunicorn_config_alone_refuses_a_bad_setting(env: dict[str, str]) -> None:
+    """``gunicorn -c python:server.gunicorn_conf`` stays usable without ``serve``."""
+    result = subprocess.run(
+        [script("gunicorn"), "-c", "python:server.gunicorn_conf", "server.wsgi:app"],
+        env={**env, "APP_ENV": "production", "APP_SECRET_KEY": "x" * 40, "APP_DEBUG": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "configuration error: APP_DEBUG: debug mode is refused in production" in result.stderr
+
+
+def test_arguments_are_for_gunicorn_only(env: dict[str, str]) -> None:
+    result = run_cli("serve", "--workers", "3", env={**env, "APP_SERVER": "granian"}, check=False)
+    assert result.returncode != 0
+    assert "arguments ['--workers', '3'] are for APP_SERVER=gunicorn only" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("bind", "expected"),
+    [
+        ("127.0.0.1:8000", ("127.0.0.1", 8000)),
+        ("[::1]:9000", ("::1", 9000)),
+        ("0.0.0.0:80", ("0.0.0.0", 80)),
+        ("unix:/run/app/web.sock", Path("/run/app/web.sock")),
+    ],
+)
+def test_bind_forms(bind: str, expected: object) -> None:
+    assert split_bind(bind) == expected
+
+
+def test_granian_options_follow_the_settings() -> None:
+    settings = make_settings(
+        "postgresql://u@h/d",
+        "redis://h/0",
+        bind="unix:/run/app/web.sock",
+        workers=3,
+        keepalive=0,
+        graceful_timeout=7,
+        workers_lifetime=3600,
+        timeout=120,
+    )
+    options = granian_options(settings)
+    assert options["uds"] == Path("/run/app/web.sock")
+    assert "address" not in options
+    assert options["workers"] == 3
+    assert options["http1_settings"].keep_alive is False
+    assert options["http1_settings"].header_read_timeout == 60_000  # granian's maximum
+    assert options["workers_kill_timeout"] == 7
+    assert options["workers_lifetime"] == 3600
+    assert options["respawn_failed_workers"] is True
+    assert options["target"] == "server.rsgi:app"
+    never = granian_options(make_settings("postgresql://u@h/d", "redis://h/0"))
+    assert never["workers_lifetime"] is None
+
+
+def test_gunicorn_argv_keeps_the_config_module() -> None:
+    assert gunicorn_argv(["--workers", "4"]) == [
+        "gunicorn",
+        "-c",
+        "python:server.gunicorn_conf",
+        "--workers",
+        "4",
+        "server.wsgi:app",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("bind", "localhost"),
+        ("bind", "host:99999"),
+        ("bind", "unix:relative"),
+        ("workers_lifetime", 30),
+    ],
+)
+def test_server_settings_refuse_bad_values(field: str, value: object) -> None:
+    with pytest.raises(SettingsError, match=field.upper()):
+        make_settings("postgresql://u@h/d", "redis://h/0", **{field: value})
