@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import requests
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
@@ -145,15 +144,15 @@ def test_header_injection_is_not_reflected(client: FlaskClient, value: str) -> N
 
 def test_10_mb_body_through_gunicorn(pg: object, redis_url: str) -> None:
     """The body limit holds in front of the real server too, and the answer is problem+json."""
-    from support.processes import app_env, gunicorn_server, run_cli
+    from support.processes import app_env, authed, gunicorn_server, run_cli
 
     env = app_env(pg.create_database("fns_bad_input"), redis_url)  # type: ignore[attr-defined]
     run_cli("db", "upgrade", env=env)
     with gunicorn_server(env) as server:
         body = b'{"name": "' + b"a" * 10_000_000 + b'"}'
-        response = requests.post(
+        response = authed.post(
             f"{server.base}/api/v1/projects", data=body, headers={"Content-Type": JSON}, timeout=30
         )
         assert response.status_code == 413
         assert response.headers["Content-Type"] == "application/problem+json"
-        assert requests.get(f"{server.base}/api/v1/projects", timeout=10).json()["total"] == 0
+        assert authed.get(f"{server.base}/api/v1/projects", timeout=10).json()["total"] == 0

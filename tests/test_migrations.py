@@ -18,7 +18,7 @@ from support.apps import build_app
 from support.servers import Postgres
 from support.settings import make_settings
 
-TABLES = {"alembic_version", "projects", "tasks", "tags", "task_tags"}
+TABLES = {"alembic_version", "projects", "tasks", "tags", "task_tags", "principals", "api_tokens"}
 
 
 @pytest.fixture(scope="module")

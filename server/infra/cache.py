@@ -16,6 +16,7 @@ All cached reads live in one Redis hash; a write bumps a generation counter and 
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import threading
 import time
@@ -28,6 +29,9 @@ from flask_sqlalchemy.session import Session
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState
 
+from server.api.contract import contract_of
+from server.api.request_parsing import normalised_query, parse_query
+from server.auth.actor import current_actor
 from server.config.runtime import current_settings
 from server.infra.redis_client import get_redis
 
@@ -35,11 +39,16 @@ log = logging.getLogger(__name__)
 P = ParamSpec("P")
 SEPARATOR = b"\n"
 RETRY_INTERVAL = 0.1
-# KEYS: hash, generation. ARGV: generation read by the miss, field, value, ttl.
+# KEYS: hash, generation, bytes. ARGV: generation read by the miss, field, value, ttl, max bytes.
+# The bytes counter lives and dies with the hash: the total stays under ARGV[5].
 STORE_IF_CURRENT = """
 if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
+local size = string.len(ARGV[2]) + string.len(ARGV[3])
+if tonumber(redis.call('GET', KEYS[3]) or '0') + size > tonumber(ARGV[5]) then return 0 end
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+redis.call('INCRBY', KEYS[3], size)
 redis.call('EXPIRE', KEYS[1], ARGV[4], 'NX')
+redis.call('EXPIRE', KEYS[3], ARGV[4], 'NX')
 return 1
 """
 
@@ -47,6 +56,37 @@ return 1
 def _keys() -> tuple[str, str]:
     prefix = current_settings().key_prefix
     return f"{prefix}:cache:api", f"{prefix}:cache:generation"
+
+
+def _bytes_key(hash_key: str) -> str:
+    return f"{hash_key}:bytes"
+
+
+def cache_field(view: Callable[..., object]) -> str:
+    """What this read's answer depends on, and nothing a client can vary at will.
+
+    The acting principal (isolation: one principal's cached read never reaches another), the
+    script root (a mount point or trusted prefix shows up in next-page links), the endpoint
+    and its converted path arguments (``/projects/%32`` is ``/projects/2``), and the
+    validated query in a fixed order with defaults left out (``?limit=02&offset=0`` is
+    ``?limit=2``). An invalid query raises its 422 here, before the cache is consulted.
+    """
+    spec = contract_of(view)
+    if spec is not None and spec.query is not None:
+        parse_query(spec.query)
+    actor = current_actor()
+    return json.dumps(
+        [
+            actor.principal_id if actor else None,
+            sorted(actor.scopes) if actor else None,
+            request.script_root,
+            request.endpoint,
+            request.view_args or {},
+            normalised_query(),
+        ],
+        sort_keys=True,
+        separators=(",", ":"),
+    )
 
 
 def _enabled() -> bool:
@@ -61,7 +101,7 @@ def cached_read(view: Callable[P, Response]) -> Callable[P, Response]:
         hash_key, generation_key = _keys()
         if not _enabled() or hash_key in _pending:
             return view(*args, **kwargs)
-        field = request.full_path
+        field = cache_field(view)
         pipe = get_redis().pipeline(transaction=False)
         pipe.hget(hash_key, field)
         pipe.get(generation_key)
@@ -89,11 +129,22 @@ def cached_read(view: Callable[P, Response]) -> Callable[P, Response]:
 def _store(
     hash_key: str, generation_key: str, field: str, response: Response, generation: bytes
 ) -> None:
+    settings = current_settings()
     value = (response.headers.get("ETag") or "").encode() + SEPARATOR + response.get_data()
-    ttl = current_settings().cache_ttl
+    if len(value) > settings.cache_max_entry_bytes:
+        return
     try:
         get_redis().eval(
-            STORE_IF_CURRENT, 2, hash_key, generation_key, generation, field, value, ttl
+            STORE_IF_CURRENT,
+            3,
+            hash_key,
+            generation_key,
+            _bytes_key(hash_key),
+            generation,
+            field,
+            value,
+            settings.cache_ttl,
+            settings.cache_max_bytes,
         )
     except redis.RedisError as exc:
         log.warning("cache not stored, redis unavailable: %s", exc.__class__.__name__)
@@ -117,7 +168,7 @@ def invalidate() -> None:
 def _drop(client: redis.Redis, hash_key: str, generation_key: str) -> None:
     pipe = client.pipeline(transaction=True)
     pipe.incr(generation_key)
-    pipe.unlink(hash_key)
+    pipe.unlink(hash_key, _bytes_key(hash_key))
     pipe.execute()
 
 

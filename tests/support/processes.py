@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -28,7 +30,13 @@ def app_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
 
     The installed server knows no testing profile: subprocesses run the development one, with
     the tests' servers and, like the tests' own profile, no rate limits unless ``extra`` sets them.
+
+    It carries a fresh APP_BOOTSTRAP_ADMIN_TOKEN: the first `db upgrade` with it stores that
+    token for principal ``admin``, so servers started with it can be called with
+    ``auth_headers(env)``, as an operator's fresh host would be.
     """
+    from server.auth.tokens import generate
+
     env = {k: v for k, v in os.environ.items() if not k.startswith("APP_")}
     env.update(
         {
@@ -38,10 +46,34 @@ def app_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
             "APP_DATABASE_URL": database_url,
             "APP_REDIS_URL": redis_url,
             "APP_LOG_LEVEL": "WARNING",
+            "APP_BOOTSTRAP_ADMIN_TOKEN": generate()[0],
             **extra,
         }
     )
     return env
+
+
+def auth_headers(env: dict[str, str]) -> dict[str, str]:
+    """The bootstrap admin token of ``env`` as an Authorization header."""
+    return {"Authorization": f"Bearer {env['APP_BOOTSTRAP_ADMIN_TOKEN']}"}
+
+
+_tokens_by_port: dict[int, str] = {}
+
+
+class ApiSession(requests.Session):
+    """requests that send the bootstrap admin token of the server on the URL's port (each
+    server started by start_gunicorn registers its own), unless Authorization is given."""
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        token = _tokens_by_port.get(urlsplit(str(url)).port or 0)
+        headers = dict(kwargs.pop("headers", None) or {})
+        if token and not any(name.lower() == "authorization" for name in headers):
+            headers["Authorization"] = f"Bearer {token}"
+        return super().request(method, url, *args, headers=headers, **kwargs)
+
+
+authed = ApiSession()
 
 
 def run_cli(
@@ -121,6 +153,8 @@ def start_gunicorn(env: dict[str, str], log_dir: Path, **overrides: str) -> Guni
             stderr=subprocess.STDOUT,
         )
     server = Gunicorn(process, port, log_path, full_env)
+    if "APP_BOOTSTRAP_ADMIN_TOKEN" in full_env:
+        _tokens_by_port[port] = full_env["APP_BOOTSTRAP_ADMIN_TOKEN"]
     try:
         wait_until(lambda: requests.get(f"{server.base}/health/live", timeout=1).ok, 30, "gunicorn")
         workers = int(full_env.get("APP_WORKERS", "2"))
