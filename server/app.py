@@ -6,9 +6,9 @@ import sys
 
 from flask import Flask
 
-from server import auth
 from server.api import bp as api_bp
 from server.api.converters import IdConverter
+from server.auth import gate as auth
 from server.config import Settings, SettingsError, load_settings
 from server.errors import register_error_handlers
 from server.infra import cache, ratelimit, redis_client

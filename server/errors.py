@@ -14,6 +14,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
+from server.infra.ratelimit import RateLimited
 from server.services.errors import (
     DomainError,
     Duplicate,
@@ -127,6 +128,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Problem)
     def _problem(exc: Problem) -> Response:
         return problem_response(exc)
+
+    @app.errorhandler(RateLimited)
+    def _rate_limited(exc: RateLimited) -> Response:
+        return problem_response(Problem(429, exc.detail, headers=exc.headers))
 
     @app.errorhandler(DomainError)
     def _domain(exc: DomainError) -> Response:

@@ -94,7 +94,7 @@ def _isolated(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
         finally:
             outer.rollback()
             connection.close()
-    redis_lib.Redis.from_url(app.extensions["settings"].redis_url).flushdb()
+    redis_lib.Redis.from_url(app.extensions["settings"].redis_url.get_secret_value()).flushdb()
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ from flask import Blueprint
 
 from server.api.access import create_token_for, token_out
 from server.api.contract import contract
-from server.api.responses import page
-from server.auth import requires_scope
+from server.api.paging import page
 from server.auth.actor import SCOPES
+from server.auth.gate import requires_scope
 from server.models import ApiToken, Principal
 from server.schemas.access import (
     PrincipalCreate,

@@ -13,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 from flask import request
 from sqlalchemy import select, update
 
-from server.auth import oidc, tokens
+import server.auth.oidc as oidc
+import server.auth.tokens as tokens
 from server.auth.actor import ADMIN, Actor
 from server.errors import Problem
 from server.infra.database import db

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "APP_"
+# An origin as browsers send it: scheme, host, optional port; nothing else.
+EXACT_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 Profile = Literal["development", "production"]
 
 
@@ -45,8 +48,8 @@ class Settings(BaseSettings):
         5000, ge=0, description="PostgreSQL statement_timeout per connection (0 = none)."
     )
 
-    redis_url: str = Field(
-        "redis://127.0.0.1:63790/0",
+    redis_url: SecretStr = Field(
+        SecretStr("redis://127.0.0.1:63790/0"),
         description="Redis URL: redis://host:port/db, rediss://... or unix:///path.sock?db=0.",
     )
     redis_socket_timeout: float = Field(
@@ -80,6 +83,11 @@ class Settings(BaseSettings):
         description="Origins allowed by CORS, comma-separated. Empty = no cross-origin access.",
     )
     cors_allow_credentials: bool = Field(False, description="Let browsers send credentials.")
+    cors_origin_patterns: bool = Field(
+        False,
+        description="Treat APP_CORS_ORIGINS as regular expressions, each matched against the "
+        "whole origin (default: exact origins).",
+    )
     max_content_length: int = Field(
         1024 * 1024, ge=1024, description="Largest request body accepted, in bytes."
     )
@@ -166,8 +174,8 @@ class Settings(BaseSettings):
 
     @field_validator("redis_url")
     @classmethod
-    def _redis_scheme(cls, value: str) -> str:
-        if not value.startswith(("redis://", "rediss://", "unix://")):
+    def _redis_scheme(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
@@ -189,6 +197,23 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"not a rate limit: {exc}") from None
         return value
+
+    @model_validator(mode="after")
+    def _origins_well_formed(self) -> Self:
+        for origin in self.cors_origins:
+            if self.cors_origin_patterns:
+                try:
+                    re.compile(origin)
+                except re.error as exc:
+                    raise ValueError(
+                        f"APP_CORS_ORIGINS: {origin!r} is not a pattern: {exc}"
+                    ) from None
+            elif origin != "*" and not EXACT_ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"APP_CORS_ORIGINS: {origin!r} is not an origin (scheme://host[:port]); "
+                    "for patterns set APP_CORS_ORIGIN_PATTERNS=true"
+                )
+        return self
 
     @model_validator(mode="after")
     def _oidc_complete(self) -> Self:

@@ -16,7 +16,6 @@ All cached reads live in one Redis hash; a write bumps a generation counter and 
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import threading
 import time
@@ -24,14 +23,11 @@ from collections.abc import Callable
 from typing import ParamSpec
 
 import redis
-from flask import Flask, Response, current_app, has_app_context, request
+from flask import Flask, Response, current_app, has_app_context
 from flask_sqlalchemy.session import Session
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState
 
-from server.api.contract import contract_of
-from server.api.request_parsing import normalised_query, parse_query
-from server.auth.actor import current_actor
 from server.config.runtime import current_settings
 from server.infra.redis_client import get_redis
 
@@ -58,50 +54,27 @@ def _keys() -> tuple[str, str]:
     return f"{prefix}:cache:api", f"{prefix}:cache:generation"
 
 
-def _bytes_key(hash_key: str) -> str:
-    return f"{hash_key}:bytes"
-
-
-def cache_field(view: Callable[..., object]) -> str:
-    """What this read's answer depends on, and nothing a client can vary at will.
-
-    The acting principal (isolation: one principal's cached read never reaches another), the
-    script root (a mount point or trusted prefix shows up in next-page links), the endpoint
-    and its converted path arguments (``/projects/%32`` is ``/projects/2``), and the
-    validated query in a fixed order with defaults left out (``?limit=02&offset=0`` is
-    ``?limit=2``). An invalid query raises its 422 here, before the cache is consulted.
-    """
-    spec = contract_of(view)
-    if spec is not None and spec.query is not None:
-        parse_query(spec.query)
-    actor = current_actor()
-    return json.dumps(
-        [
-            actor.principal_id if actor else None,
-            sorted(actor.scopes) if actor else None,
-            request.script_root,
-            request.endpoint,
-            request.view_args or {},
-            normalised_query(),
-        ],
-        sort_keys=True,
-        separators=(",", ":"),
-    )
-
-
 def _enabled() -> bool:
     return current_settings().cache_enabled
 
 
-def cached_read(view: Callable[P, Response]) -> Callable[P, Response]:
-    """Serve a GET from the cache; store its 200 answer (body and ETag) on a miss."""
+def _bytes_key(hash_key: str) -> str:
+    return f"{hash_key}:bytes"
+
+
+def cached(view: Callable[P, Response], key: Callable[[], str]) -> Callable[P, Response]:
+    """Serve a GET from the cache under ``key()``; store its 200 answer (body, ETag) on a miss.
+
+    ``key`` says what the answer depends on (server/api/caching.py builds it): it must cover
+    everything, or one reader's answer reaches another.
+    """
 
     @functools.wraps(view)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> Response:
         hash_key, generation_key = _keys()
         if not _enabled() or hash_key in _pending:
             return view(*args, **kwargs)
-        field = cache_field(view)
+        field = key()
         pipe = get_redis().pipeline(transaction=False)
         pipe.hget(hash_key, field)
         pipe.get(generation_key)

@@ -29,10 +29,18 @@ from limits.strategies import FixedWindowRateLimiter
 
 from server.auth.actor import current_actor
 from server.config import Settings
-from server.errors import Problem
 from server.infra.redis_client import get_redis
 
 log = logging.getLogger(__name__)
+
+
+class RateLimited(Exception):
+    """A budget is spent; server/errors.py answers 429 with ``headers``."""
+
+    def __init__(self, detail: str, headers: dict[str, str]) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = headers
 
 
 class ClientLimiter:
@@ -101,7 +109,7 @@ def _address() -> str:
 
 def _refusal(
     limiter: FixedWindowRateLimiter, item: RateLimitItem, namespace: str, client: str
-) -> Problem:
+) -> RateLimited:
     stats = limiter.get_window_stats(item, namespace, client)
     reset_at = int(stats.reset_time)
     headers = {
@@ -110,7 +118,7 @@ def _refusal(
         "X-RateLimit-Remaining": str(max(0, stats.remaining)),
         "X-RateLimit-Reset": str(reset_at),
     }
-    return Problem(429, f"Rate limit exceeded: {item}.", headers=headers)
+    return RateLimited(f"Rate limit exceeded: {item}.", headers)
 
 
 def init_app(app: Flask, settings: Settings, exempt_blueprints: frozenset[str]) -> ClientLimiter:

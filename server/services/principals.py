@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
-from server.auth import tokens
+import server.auth.tokens as tokens
 from server.auth.actor import ADMIN, SCOPES
 from server.infra.database import db
 from server.models import ApiToken, Principal

@@ -14,7 +14,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from server.api.contract import Contract, contract_of
 from server.api.converters import IdConverter
-from server.auth import required_scope
+from server.auth.gate import required_scope
 from server.config.runtime import current_settings
 from server.errors import PROBLEM_MEDIA_TYPE
 from server.schemas.problem import ProblemDetails
