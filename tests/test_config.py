@@ -196,8 +196,13 @@ def test_exact_origins_admit_only_themselves(monkeypatch: pytest.MonkeyPatch) ->
     assert origin.match("https://app.example.com")
     for other in ("https://app.example.com.attacker.net", "https://appXexample.com"):
         assert not origin.match(other)
-    patterns = load(
-        {"APP_CORS_ORIGINS": r"https://[a-z]+\.example\.com", "APP_CORS_ORIGIN_PATTERNS": "1"}
+    patterns = load_env(
+        monkeypatch,
+        {
+            **PROD,
+            "APP_CORS_ORIGINS": r"https://[a-z]+\.example\.com",
+            "APP_CORS_ORIGIN_PATTERNS": "1",
+        },
     )
     (pattern,) = allowed_origins(patterns)
     assert pattern.match("https://app.example.com")
