@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 
 import server.auth.oidc as oidc
 import server.auth.tokens as tokens
-from server.auth.actor import ADMIN, Actor
+from server.auth.actor import READ, SCOPES, WRITE, Actor
 from server.errors import Problem
 from server.infra.database import db
 from server.models import ApiToken, Principal
@@ -85,8 +85,8 @@ def authenticate_jwt(verifier: oidc.OidcVerifier, credential: str) -> Actor | No
 
 
 def actor_for(principal: Principal, scopes: frozenset[str], *, via: str) -> Actor:
-    # The admin scope means something only on an admin principal.
-    effective = scopes if principal.is_admin else scopes - {ADMIN}
+    # Only our scopes (an OIDC token carries others, "openid" ...); admin only on an admin.
+    effective = scopes & set(SCOPES) if principal.is_admin else scopes & {READ, WRITE}
     return Actor(principal.id, principal.name, principal.is_admin, frozenset(effective), via)
 
 
