@@ -19,7 +19,7 @@ import statistics
 import subprocess
 import urllib.request
 
-from bench.servers_for_bench import BIN, app_env, backends, gunicorn, wrk
+from bench.servers_for_bench import AUTH, BIN, app_env, backends, gunicorn, wrk
 
 TARGETS = {"live": 0.9, "cached read": 0.7}
 
@@ -50,19 +50,20 @@ def main() -> None:
             request = urllib.request.Request(
                 f"{server}/api/v1/projects",
                 data=json.dumps({"name": "bench"}).encode(),
-                headers={"Content-Type": "application/json"},
+                headers={"Content-Type": "application/json", **AUTH},
                 method="POST",
             )
             project = json.load(urllib.request.urlopen(request))
             read = f"{server}/api/v1/projects/{project['id']}"
-            urllib.request.urlopen(read).read()  # primes the cache
+            urllib.request.urlopen(urllib.request.Request(read, headers=AUTH)).read()  # primes
             for n in range(args.rounds):
                 for name, url in (
                     ("hello-world", f"{hello}/"),
                     ("live", f"{server}/health/live"),
                     ("cached read", read),
                 ):
-                    rps = wrk(url, args.seconds, args.connections)
+                    headers = AUTH if url == read else None
+                    rps = wrk(url, args.seconds, args.connections, headers=headers)
                     results[name].append(rps)
                     print(f"round {n + 1}  {name:12} {rps:9.0f} req/s", flush=True)
     base = statistics.median(results["hello-world"])

@@ -32,7 +32,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bench.servers_for_bench import BIN, app_env, backends, gunicorn
+from bench.servers_for_bench import AUTH, BIN, app_env, backends, gunicorn
 
 TIMEOUT = 10.0
 STATUSES = ("todo", "doing", "done")
@@ -61,7 +61,7 @@ class Client:
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
 
     def request(self, method: str, path: str, body: object = None) -> tuple[int, bytes, str | None]:
-        headers = {}
+        headers = dict(AUTH)  # the API needs a token (the health baseline ignores it)
         data = None
         if body is not None:
             data = json.dumps(body).encode()

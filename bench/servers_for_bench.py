@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -11,9 +12,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from server.auth.tokens import generate
 from tests.support.servers import Postgres, Redis, free_port, start_postgres, start_redis
 
 ROOT = Path(__file__).resolve().parent.parent
+# The benchmark servers' admin token: `db upgrade` stores it (APP_BOOTSTRAP_ADMIN_TOKEN).
+TOKEN = generate()[0]
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 BIN = Path(sys.executable).parent
 
@@ -35,7 +40,8 @@ def app_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
         {
             "APP_ENV": "production",
             "APP_ENV_FILE": "/nonexistent",
-            "APP_SECRET_KEY": "bench-" + "x" * 40,
+            "APP_SECRET_KEY": secrets.token_urlsafe(48),
+            "APP_BOOTSTRAP_ADMIN_TOKEN": TOKEN,
             "APP_DATABASE_URL": database_url,
             "APP_REDIS_URL": redis_url,
             # Limits are counted (a Redis call per request) but never reached.
@@ -82,10 +88,17 @@ def gunicorn(app: str, env: dict[str, str], *flags: str) -> Iterator[tuple[str, 
         process.wait(timeout=60)
 
 
-def wrk(url: str, seconds: int, connections: int, threads: int = 2) -> float:
+def wrk(
+    url: str,
+    seconds: int,
+    connections: int,
+    threads: int = 2,
+    headers: dict[str, str] | None = None,
+) -> float:
     """Requests per second that wrk measured (it must be on PATH: apt-get install wrk)."""
+    flags = [arg for name, value in (headers or {}).items() for arg in ("-H", f"{name}: {value}")]
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", *flags, url],
         capture_output=True,
         text=True,
         check=True,

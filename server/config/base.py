@@ -72,7 +72,9 @@ class Settings(BaseSettings):
 
     ratelimit_enabled: bool = Field(True, description="Apply rate limits.")
     ratelimit_default: str = Field(
-        "300 per minute", description="Default limit per client address (Flask-Limiter syntax)."
+        "300 per minute",
+        description="One budget per client (principal, else address) across every route "
+        "(limits syntax).",
     )
     ratelimit_fail_open: bool = Field(
         True, description="When Redis is down: allow requests (true) or answer 503 (false)."
@@ -96,7 +98,9 @@ class Settings(BaseSettings):
     )
     hsts: bool = Field(False, description="Send Strict-Transport-Security (only behind HTTPS).")
     docs_public: bool = Field(
-        True, description="Serve /docs and /openapi.json without credentials (false: no docs)."
+        True,
+        description="Serve /docs and /openapi.json without credentials (false: a token is "
+        "needed).",
     )
 
     token_hash_key: SecretStr | None = Field(
