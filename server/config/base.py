@@ -99,8 +99,7 @@ class Settings(BaseSettings):
     hsts: bool = Field(False, description="Send Strict-Transport-Security (only behind HTTPS).")
     docs_public: bool = Field(
         True,
-        description="Serve /docs and /openapi.json without credentials (false: a token is "
-        "needed).",
+        description="Serve /docs and /openapi.json without credentials (false: a token is needed).",
     )
 
     token_hash_key: SecretStr | None = Field(

@@ -76,8 +76,12 @@ def build_openapi(app: Flask) -> dict[str, Any]:
             "title": "flask-nix-stack",
             "version": _version(),
             "description": "Projects own tasks; tasks carry tags. Errors are RFC 9457 problem "
-            "details (application/problem+json).",
+            "details (application/problem+json). Every operation but the health probes needs "
+            "a bearer token with its scope (read, write or admin).",
+            "license": {"name": "MIT", "identifier": "MIT"},
         },
+        # Relative: the server that serves this document, wherever it is mounted.
+        "servers": [{"url": "/", "description": "This server."}],
         "paths": paths,
         "components": {"schemas": definitions.get("$defs", {}), "securitySchemes": schemes},
         "security": [{name: []} for name in schemes],
