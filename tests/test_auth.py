@@ -260,3 +260,32 @@ def test_tokens_never_reach_the_logs(
     assert token not in text
     assert token.split("_", 2)[2] not in text
     assert digest.hex() not in text
+
+
+def test_a_cached_lookup_needs_no_database_and_revocation_still_wins(app: Flask) -> None:
+    from sqlalchemy import event
+
+    owner = make_principal("cached")
+    token = make_token(owner)
+    client = anonymous(app)
+    assert client.get("/api/v1/me", headers=bearer(token)).status_code == 200  # cached now
+    statements: list[str] = []
+
+    def record(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert client.get("/api/v1/tags", headers=bearer(token)).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert any("FROM tags" in s for s in statements), statements  # the listener sees queries
+    assert not any("api_tokens" in s for s in statements), statements
+    principals.revoke(principals.token_by_prefix(token.split("_")[1]))
+    assert_401(client.get("/api/v1/me", headers=bearer(token)), "invalid_token")
+    other = make_token(make_principal("disabled-later"))
+    assert client.get("/api/v1/me", headers=bearer(other)).status_code == 200
+    principals.set_disabled(principals.principal_named("disabled-later"), True)
+    assert_401(client.get("/api/v1/me", headers=bearer(other)), "invalid_token")

@@ -30,6 +30,7 @@ LAYERS: dict[str, int] = {
     "server.auth.oidc": 2,
     "server.auth.isolation": 2,
     "server.auth.log_filter": 2,
+    "server.auth.token_cache": 2,
     "server.infra": 2,
     "server.logs": 2,
     "server.services": 3,

@@ -14,6 +14,7 @@ from flask import request
 from sqlalchemy import select, update
 
 import server.auth.oidc as oidc
+import server.auth.token_cache as token_cache
 import server.auth.tokens as tokens
 from server.auth.actor import READ, SCOPES, WRITE, Actor
 from server.errors import Problem
@@ -59,15 +60,32 @@ def bearer_credential() -> str | None:
 
 
 def authenticate_token(key: bytes, credential: str) -> Actor | None:
-    """The actor of one of our API tokens, or None if it is unknown, revoked or expired."""
-    row = tokens.lookup(key, credential)
+    """The actor of one of our API tokens, or None if it is unknown, revoked or expired.
+
+    A token seen recently is answered from the token cache (Redis, dropped by every write to
+    principals or tokens); otherwise from the database, and cached.
+    """
     now = datetime.now(UTC)
+    digest = tokens.digest(key, credential)
+    if tokens.parse(credential) is not None:
+        cached = token_cache.get(digest)
+        if cached is not None:
+            actor, expires_at, last_used = cached
+            if expires_at is not None and expires_at <= now:
+                return None
+            if last_used is None or now.timestamp() - last_used >= LAST_USED_PRECISION.seconds:
+                _record_use(credential, now)
+                token_cache.put(digest, actor, expires_at, now.timestamp())
+            return actor
+    row = tokens.lookup(key, credential)
     if row is None or row.revoked_at is not None or row.principal.disabled:
         return None
     if row.expires_at is not None and row.expires_at <= now:
         return None
     actor = actor_for(row.principal, row.scope_set, via=f"token:{row.prefix}")
-    _touch(row, now)
+    expires_at = row.expires_at
+    touched = _touch(row, now)
+    token_cache.put(digest, actor, expires_at, touched.timestamp())
     return actor
 
 
@@ -90,14 +108,18 @@ def actor_for(principal: Principal, scopes: frozenset[str], *, via: str) -> Acto
     return Actor(principal.id, principal.name, principal.is_admin, frozenset(effective), via)
 
 
-def _touch(row: ApiToken, now: datetime) -> None:
-    """Record use, at most once a LAST_USED_PRECISION, outside the ORM: no cache invalidation."""
+def _touch(row: ApiToken, now: datetime) -> datetime:
+    """Record use at most once a LAST_USED_PRECISION; the use time now on record."""
     if row.last_used_at is not None and now - row.last_used_at < LAST_USED_PRECISION:
-        return
-    statement = (
-        update(ApiToken.__table__)  # type: ignore[arg-type]
-        .where(ApiToken.__table__.c.id == row.id)
-        .values(last_used_at=now)
-    )
+        return row.last_used_at
+    _record_use(row.prefix, now)
+    return now
+
+
+def _record_use(credential_or_prefix: str, now: datetime) -> None:
+    """UPDATE last_used_at outside the ORM: neither cache is dropped for it."""
+    prefix = tokens.parse(credential_or_prefix) or credential_or_prefix
+    table = ApiToken.__table__
+    statement = update(table).where(table.c.prefix == prefix).values(last_used_at=now)  # type: ignore[arg-type]
     db.session.connection().execute(statement)
     db.session.commit()
