@@ -49,9 +49,11 @@ class Secrets:
     secret_key: str
     db_password: str
     dsn_key: str | None
+    token: str = ""  # the bootstrap admin token: its secret part must never be printed
 
     def values(self) -> list[str]:
-        return [v for v in (self.secret_key, self.db_password, self.dsn_key) if v]
+        token_secret = self.token.split("_", 2)[-1] if self.token else None
+        return [v for v in (self.secret_key, self.db_password, self.dsn_key, token_secret) if v]
 
 
 @dataclass
@@ -90,6 +92,7 @@ def production(pg: Postgres, redis_url: str) -> Iterator[Production]:
     )
     if found.dsn_key:
         env["APP_SENTRY_DSN"] = f"http://{found.dsn_key}@127.0.0.1:9/1"
+    found.token = env["APP_BOOTSTRAP_ADMIN_TOKEN"]
     admin = pg.connect()
     hba: Path | None = None
     try:
@@ -337,7 +340,9 @@ def test_request_ids_cannot_forge_log_lines(
     for name, value in INJECTIONS.items():
         answers[name] = raw_request(
             server.port,
-            b"GET /api/v1/projects HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-ID: "
+            b"GET /api/v1/projects HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            + f"Authorization: Bearer {production.secrets.token}\r\n".encode()
+            + b"X-Request-ID: "
             + value
             + b"\r\nConnection: close\r\n\r\n",
         )
