@@ -14,6 +14,7 @@ from support.processes import Gunicorn, app_env, authed, gunicorn_server, run_cl
 from support.servers import Postgres
 
 GUNICORN = script("gunicorn")
+GOOD_KEY = "Vb3kq7Ryx1-Wc_ZtN0aPj2HsLd8uFe5Mg9QoXi4TnKr6YwUh"  # random, as production wants
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +85,7 @@ def test_forwarding_headers_from_clients_are_not_trusted(server: Gunicorn) -> No
 def test_bad_setting_stops_startup_with_one_line(env: dict[str, str]) -> None:
     result = subprocess.run(
         [GUNICORN, "-c", "python:server.gunicorn_conf", "server.wsgi:app"],
-        env={**env, "APP_ENV": "production", "APP_SECRET_KEY": "x" * 40, "APP_DEBUG": "1"},
+        env={**env, "APP_ENV": "production", "APP_SECRET_KEY": GOOD_KEY, "APP_DEBUG": "1"},
         capture_output=True,
         text=True,
         timeout=60,

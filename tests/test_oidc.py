@@ -93,6 +93,7 @@ def jwks() -> Iterator[Jwks]:
     server.add_ec("ec-1")
     yield server
     server.server.shutdown()
+    server.server.server_close()
 
 
 @pytest.fixture

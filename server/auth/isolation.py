@@ -40,8 +40,6 @@ def _criteria(owner_id: int | None) -> list[Any]:
 def _isolate(state: ORMExecuteState) -> None:
     if not state.is_select or state.is_column_load or state.is_relationship_load:
         return
-    if state.execution_options.get("all_owners", False):
-        return  # explicitly asked for, by code that checks ownership itself (the CLI's admin)
     actor = current_actor()
     if actor is not None and actor.sees_everything:
         return

@@ -48,7 +48,7 @@ class ProductionSettings(Settings):
         for name, secret in (("APP_SECRET_KEY", key), ("APP_TOKEN_HASH_KEY", self._hash_key())):
             if secret is not None and entropy_bits(secret) < MIN_SECRET_BITS:
                 raise ValueError(
-                    f"{name}: too predictable (about {entropy_bits(secret):.0f} bits; "
+                    f"{name}: too predictable (about {max(0.0, entropy_bits(secret)):.0f} bits; "
                     f"{MIN_SECRET_BITS} needed); set a random one "
                     '(python3 -c "import secrets; print(secrets.token_urlsafe(48))")'
                 )

@@ -32,6 +32,7 @@ from server.config import Settings
 from server.infra.redis_client import get_redis
 
 log = logging.getLogger(__name__)
+AUTH_FAILURES = "auth-failure"
 
 
 class RateLimited(Exception):
@@ -66,19 +67,28 @@ class ClientLimiter:
         self._hit("request", client, self.limits)
 
     def check_auth_failures(self) -> None:
-        """429 when this address has used up its failed authentications."""
-        if self.enabled:
-            self._guard(lambda: self._refuse_if_spent("auth-failure", f"address:{_address()}"))
+        """429 when this address has used up its failed authentications (counts nothing)."""
+        if not self.enabled:
+            return
+        address = _address()
+
+        def test_all() -> None:
+            for item in self.failure_limits:
+                if not self.limiter.test(item, AUTH_FAILURES, address):
+                    raise _refusal(self.limiter, item, AUTH_FAILURES, address)
+
+        self._guard(test_all)
 
     def count_auth_failure(self) -> None:
-        if self.enabled:
-            address = _address()
+        if not self.enabled:
+            return
+        address = _address()
 
-            def hit_all() -> None:
-                for item in self.failure_limits:
-                    self.limiter.hit(item, "auth-failure", address)
+        def hit_all() -> None:
+            for item in self.failure_limits:
+                self.limiter.hit(item, AUTH_FAILURES, address)
 
-            self._guard(hit_all)
+        self._guard(hit_all)
 
     def _hit(self, namespace: str, client: str, items: list[RateLimitItem]) -> None:
         def hit_all() -> None:
@@ -87,12 +97,6 @@ class ClientLimiter:
                     raise _refusal(self.limiter, item, namespace, client)
 
         self._guard(hit_all)
-
-    def _refuse_if_spent(self, namespace: str, client: str) -> None:
-        address = client.removeprefix("address:")
-        for item in self.failure_limits:
-            if not self.limiter.test(item, namespace, address):
-                raise _refusal(self.limiter, item, namespace, address)
 
     def _guard(self, action: Callable[[], object]) -> None:
         try:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from support.processes import authed
+from support.processes import SESSION_TOKEN, authed
 
 TIMEOUT = 5.0
 # What the README promises: readiness is back within this long after PostgreSQL is.
@@ -30,6 +30,7 @@ class Writer(threading.Thread):
 
     def run(self) -> None:
         with requests.Session() as session:
+            session.headers["Authorization"] = f"Bearer {SESSION_TOKEN}"
             self.loop(session)
 
     def loop(self, session: requests.Session) -> None:

@@ -11,7 +11,7 @@ import pytest
 import redis as redis_lib
 import requests
 
-from support.processes import app_env, authed
+from support.processes import SESSION_TOKEN, app_env, authed
 
 READ_TIMEOUT = 5.0
 
@@ -28,6 +28,7 @@ class Reader(threading.Thread):
 
     def run(self) -> None:
         with requests.Session() as session:
+            session.headers["Authorization"] = f"Bearer {SESSION_TOKEN}"
             self.loop(session)
 
     def loop(self, session: requests.Session) -> None:

@@ -52,6 +52,7 @@ def base_url(pg: Postgres, redis_url: str) -> Iterator[str]:
     with gunicorn_server(env) as server:
         SESSION.headers["Authorization"] = f"Bearer {token}"
         yield server.base
+    SESSION.close()
 
 
 def errors_are_problem_json(response: Any) -> None:

@@ -18,11 +18,16 @@ from urllib.parse import urlsplit
 
 import requests
 
+from server.auth.tokens import generate
+
 
 def script(name: str) -> str:
     """A console script: beside the interpreter (venv), else on PATH (the Nix build's check)."""
     beside = Path(sys.executable).parent / name
     return str(beside) if beside.exists() else shutil.which(name) or str(beside)
+
+
+SESSION_TOKEN = generate()[0]
 
 
 def app_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
@@ -31,12 +36,12 @@ def app_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
     The installed server knows no testing profile: subprocesses run the development one, with
     the tests' servers and, like the tests' own profile, no rate limits unless ``extra`` sets them.
 
-    It carries a fresh APP_BOOTSTRAP_ADMIN_TOKEN: the first `db upgrade` with it stores that
-    token for principal ``admin``, so servers started with it can be called with
-    ``auth_headers(env)``, as an operator's fresh host would be.
+    It carries the session's APP_BOOTSTRAP_ADMIN_TOKEN: the first `db upgrade` of a database
+    stores it for principal ``admin``, so servers on that database can be called with
+    ``auth_headers(env)`` (or ``authed``), as an operator's fresh host would be. One token for
+    the whole session: environments built later for an already migrated database still hold
+    a token it knows.
     """
-    from server.auth.tokens import generate
-
     env = {k: v for k, v in os.environ.items() if not k.startswith("APP_")}
     env.update(
         {
@@ -46,7 +51,7 @@ def app_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
             "APP_DATABASE_URL": database_url,
             "APP_REDIS_URL": redis_url,
             "APP_LOG_LEVEL": "WARNING",
-            "APP_BOOTSTRAP_ADMIN_TOKEN": generate()[0],
+            "APP_BOOTSTRAP_ADMIN_TOKEN": SESSION_TOKEN,
             **extra,
         }
     )
@@ -61,19 +66,41 @@ def auth_headers(env: dict[str, str]) -> dict[str, str]:
 _tokens_by_port: dict[int, str] = {}
 
 
-class ApiSession(requests.Session):
-    """requests that send the bootstrap admin token of the server on the URL's port (each
-    server started by start_gunicorn registers its own), unless Authorization is given."""
+class ApiClient:
+    """requests' functions, sending the bootstrap admin token of the server on the URL's port
+    (each server started by start_gunicorn registers its own) unless Authorization is given.
+    No pooled connections: each call opens and closes its own, as requests.get does."""
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
-        token = _tokens_by_port.get(urlsplit(str(url)).port or 0)
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        token = _tokens_by_port.get(urlsplit(url).port or 0)
         headers = dict(kwargs.pop("headers", None) or {})
         if token and not any(name.lower() == "authorization" for name in headers):
             headers["Authorization"] = f"Bearer {token}"
-        return super().request(method, url, *args, headers=headers, **kwargs)
+        return requests.request(method, url, headers=headers, **kwargs)
+
+    def get(self, url: str, **kwargs: Any) -> requests.Response:
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> requests.Response:
+        return self.request("POST", url, **kwargs)
+
+    def put(self, url: str, **kwargs: Any) -> requests.Response:
+        return self.request("PUT", url, **kwargs)
+
+    def patch(self, url: str, **kwargs: Any) -> requests.Response:
+        return self.request("PATCH", url, **kwargs)
+
+    def delete(self, url: str, **kwargs: Any) -> requests.Response:
+        return self.request("DELETE", url, **kwargs)
+
+    def head(self, url: str, **kwargs: Any) -> requests.Response:
+        return self.request("HEAD", url, **kwargs)
+
+    def options(self, url: str, **kwargs: Any) -> requests.Response:
+        return self.request("OPTIONS", url, **kwargs)
 
 
-authed = ApiSession()
+authed = ApiClient()
 
 
 def run_cli(
