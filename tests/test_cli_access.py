@@ -75,7 +75,9 @@ def test_scriptable_principals_and_tokens(env: dict[str, str]) -> None:
 
 def test_tokens_import_reads_stdin(env: dict[str, str]) -> None:
     run_cli("principals", "create", "importer", env=env)
-    token = generate()[0]
+    token = run_cli("tokens", "generate", env=env).stdout.strip()
+    assert token.startswith("fns_")
+    assert token.split("_")[1] not in run_cli("tokens", "list", env=env).stdout  # not stored
     result = subprocess.run(
         [
             script("flask-nix-stack"),

@@ -13,7 +13,7 @@ import click
 from flask.cli import with_appcontext
 
 from server.auth.actor import SCOPES
-from server.auth.tokens import key_from_settings
+from server.auth.tokens import generate, key_from_settings
 from server.config.runtime import current_settings
 from server.services import principals as service
 from server.services.errors import DomainError
@@ -126,6 +126,12 @@ def create_token(
 ) -> None:
     """Create a token and print it alone on stdout (shown once)."""
     click.echo(_issue(principal, scopes, expires_in, name, None))
+
+
+@tokens_group.command("generate")
+def generate_token() -> None:
+    """Print a new random token without storing it (for a credential file or a secret store)."""
+    click.echo(generate()[0])
 
 
 @tokens_group.command("import")
