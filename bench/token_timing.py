@@ -4,11 +4,11 @@ In-process against a real PostgreSQL, many alternating calls each of:
 - a well-formed token whose prefix exists, with a wrong secret;
 - a well-formed token whose prefix does not exist;
 - a valid token (for scale).
-Both failures pay the same HMAC and constant-time compare (against a dummy digest when no row
-was found); what remains is PostgreSQL finding a row or not through the unique index on the
-prefix, and loading it (with its principal) when it exists. That difference is what the prefix
-design implies: the prefix is public by design (it is shown in listings and logs of operators),
-and guessing one still leaves 256 bits of secret. Prints medians and their ratio; asserts nothing.
+Both failures run the same query (one row back either way: the token's id and hash, or a
+dummy), the same HMAC and the same constant-time compare; what remains is PostgreSQL fetching
+an existing row from the heap. That much is what the prefix design implies: the prefix is
+public by design (operators see it in listings), and knowing one still leaves 256 bits of
+secret. Prints medians and their ratio; asserts nothing.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import string
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import LargeBinary, literal, literal_column, select
 from sqlalchemy.orm import joinedload
 
 from server.config import Settings
@@ -104,17 +104,30 @@ def issue(
 
 
 def lookup(key: bytes, token: str) -> ApiToken | None:
-    """The stored row whose hash matches ``token`` (revoked or expired ones too), else None."""
+    """The stored row whose hash matches ``token`` (revoked or expired ones too), else None.
+
+    Timing: a missing prefix and a present one with a wrong secret cost the same query (one
+    row back either way), the same HMAC and the same constant-time comparison; the full row
+    (with its principal) is loaded only once the hash has matched.
+    """
     prefix = parse(token)
-    row = None
+    found_id, expected = 0, _DUMMY_DIGEST
     if prefix is not None:
-        row = db.session.scalar(
-            select(ApiToken)
-            .options(joinedload(ApiToken.principal))
-            .where(ApiToken.prefix == prefix)
+        # Exactly one row either way: the token's (id, hash), else a dummy (0, zeros). The
+        # database answers "present" and "absent" with the same shape of work.
+        table = ApiToken.__table__
+        query = (
+            select(table.c.id.label("id"), table.c.hash)
+            .where(table.c.prefix == prefix)
+            .union_all(select(literal(0).label("id"), literal(_DUMMY_DIGEST, LargeBinary)))
+            .order_by(literal_column("id").desc())  # the real row (id > 0) first
+            .limit(1)
         )
+        row = db.session.execute(query).one()
+        found_id, expected = row[0], bytes(row[1])
     candidate = digest(key, token)
-    expected = row.hash if row is not None else _DUMMY_DIGEST
-    if hmac.compare_digest(candidate, expected) and row is not None:
-        return row
-    return None
+    if not hmac.compare_digest(candidate, expected) or found_id == 0:
+        return None
+    return db.session.scalar(
+        select(ApiToken).options(joinedload(ApiToken.principal)).where(ApiToken.id == found_id)
+    )
