@@ -2,6 +2,7 @@
 
 - actor.py: the acting principal, a context variable (no Flask: services and the CLI use it).
 - tokens.py: opaque API tokens, their keyed hash and lookup.
+- token_cache.py: recent successful lookups in Redis, dropped by every write to principals/tokens.
 - oidc.py: JWT access tokens from an external identity provider.
 - isolation.py: every ORM query sees only the acting principal's rows.
 - authentication.py: bearer credentials to an actor, or RFC 6750 401/403 problems.
