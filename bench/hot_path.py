@@ -34,7 +34,7 @@ import urllib.request
 from collections import defaultdict
 from contextlib import ExitStack
 
-from bench.servers_for_bench import BIN, ROOT, app_env, backends, free_port, started, wrk_run
+from bench.servers_for_bench import AUTH, BIN, ROOT, app_env, backends, free_port, started, wrk_run
 
 TARGETS = {
     "live": 0.9,
@@ -51,7 +51,7 @@ def post_project(base: str) -> int:
     request = urllib.request.Request(
         f"{base}/api/v1/projects",
         data=json.dumps({"name": "bench hot path", "description": "x" * 200}).encode(),
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **AUTH},
         method="POST",
     )
     with urllib.request.urlopen(request) as response:
@@ -118,10 +118,10 @@ def main() -> int:
             "peer_db": f"{peer}/db/{project}",
         }
         for url in urls.values():  # warm every worker's pools and caches
-            wrk_run(url, 1, args.connections)
+            wrk_run(url, 1, args.connections, headers=AUTH)
         for n in range(args.rounds):
             for name, url in urls.items():
-                result = wrk_run(url, args.seconds, args.connections)
+                result = wrk_run(url, args.seconds, args.connections, headers=AUTH)
                 rps[name].append(result.rps)
                 p99[name].append(result.p99_ms)
                 errors[name] += result.errors

@@ -35,7 +35,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bench.servers_for_bench import BIN, ROOT, app_env, backends, free_port, started
+from bench.servers_for_bench import AUTH, BIN, ROOT, app_env, backends, free_port, started
 
 TIMEOUT = 10.0
 STATUSES = ("todo", "doing", "done")
@@ -64,7 +64,7 @@ class Client:
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
 
     def request(self, method: str, path: str, body: object = None) -> tuple[int, bytes, str | None]:
-        headers = {}
+        headers = dict(AUTH)  # the API needs a token (the health baseline ignores it)
         data = None
         if body is not None:
             data = json.dumps(body).encode()

@@ -25,7 +25,7 @@ import time
 import urllib.request
 from collections import defaultdict
 
-from bench.servers_for_bench import BIN, CANDIDATES, app_env, backends, wrk_run
+from bench.servers_for_bench import AUTH, BIN, CANDIDATES, app_env, backends, wrk_run
 from tests.support.slow_clients import fresh_get, slow_clients
 
 FRESH_REQUESTS = 20
@@ -57,12 +57,12 @@ def create_project(base: str) -> str:
     request = urllib.request.Request(
         f"{base}/api/v1/projects",
         data=json.dumps({"name": f"bench {time.time()}"}).encode(),
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **AUTH},
         method="POST",
     )
     with urllib.request.urlopen(request) as response:
         read = f"{base}/api/v1/projects/{json.load(response)['id']}"
-    urllib.request.urlopen(read).read()  # primes the cache
+    urllib.request.urlopen(urllib.request.Request(read, headers=AUTH)).read()  # primes the cache
     return read
 
 
@@ -94,7 +94,9 @@ def main() -> None:
                         ("live close", f"{base}/health/live", False),
                         ("cached", read, True),
                     ):
-                        result = wrk_run(url, args.seconds, args.connections, keepalive=keepalive)
+                        result = wrk_run(
+                            url, args.seconds, args.connections, keepalive=keepalive, headers=AUTH
+                        )
                         row[f"{label} rps"].append(result.rps)
                         row[f"{label} p50"].append(result.p50_ms)
                         row[f"{label} p99"].append(result.p99_ms)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -18,9 +19,13 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from server.auth.tokens import generate
 from tests.support.servers import Postgres, Redis, free_port, start_postgres, start_redis
 
 ROOT = Path(__file__).resolve().parent.parent
+# The benchmark servers' admin token: `db upgrade` stores it (APP_BOOTSTRAP_ADMIN_TOKEN).
+TOKEN = generate()[0]
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 BIN = Path(sys.executable).parent
 
@@ -42,7 +47,8 @@ def app_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
         {
             "APP_ENV": "production",
             "APP_ENV_FILE": "/nonexistent",
-            "APP_SECRET_KEY": "bench-" + "x" * 40,
+            "APP_SECRET_KEY": secrets.token_urlsafe(48),
+            "APP_BOOTSTRAP_ADMIN_TOKEN": TOKEN,
             "APP_DATABASE_URL": database_url,
             "APP_REDIS_URL": redis_url,
             # Limits are counted (a Redis call per request) but never reached.
@@ -89,9 +95,15 @@ def gunicorn(app: str, env: dict[str, str], *flags: str) -> Iterator[tuple[str, 
         process.wait(timeout=60)
 
 
-def wrk(url: str, seconds: int, connections: int, threads: int = 2) -> float:
+def wrk(
+    url: str,
+    seconds: int,
+    connections: int,
+    threads: int = 2,
+    headers: dict[str, str] | None = None,
+) -> float:
     """Requests per second that wrk measured (it must be on PATH: apt-get install wrk)."""
-    return wrk_run(url, seconds, connections, threads).rps
+    return wrk_run(url, seconds, connections, threads, headers=headers).rps
 
 
 @dataclass
@@ -108,13 +120,19 @@ def _ms(value: str) -> float:
 
 
 def wrk_run(
-    url: str, seconds: float, connections: int, threads: int = 2, keepalive: bool = True
+    url: str,
+    seconds: float,
+    connections: int,
+    threads: int = 2,
+    keepalive: bool = True,
+    headers: dict[str, str] | None = None,
 ) -> WrkResult:
     """One wrk run: requests/s, latency p50/p99 and errors. Without ``keepalive`` every request
     asks the server to close (a new connection each, as behind a non-pooling proxy)."""
-    headers = [] if keepalive else ["-H", "Connection: close"]
+    sent = {**(headers or {}), **({} if keepalive else {"Connection": "close"})}
+    flags = [arg for name, value in sent.items() for arg in ("-H", f"{name}: {value}")]
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency", *headers, url],
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency", *flags, url],
         capture_output=True,
         text=True,
         check=True,

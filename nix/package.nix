@@ -59,6 +59,9 @@ let
     psycopg2
     pydantic
     pydantic-settings
+    # OIDC access tokens (server/auth/oidc.py): PyJWT, with cryptography for RSA/EC keys.
+    pyjwt
+    cryptography
     # server/config imports dotenv directly (pydantic-settings pulls it in as well).
     python-dotenv
     python-json-logger

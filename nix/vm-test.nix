@@ -18,6 +18,11 @@ pkgs.testers.runNixOSTest {
       text = "vm-test-secret-key-0123456789abcdef0123456789";
       mode = "0400";
     };
+    # The first admin token, stored by the migration unit: the API is usable without a shell.
+    environment.etc."flask-nix-stack/admin-token" = {
+      text = "fns_vmtest01_XqUfuJUpwO8p62kLMytDElXZoE6ZFTcysEwP3QcFXF8";
+      mode = "0400";
+    };
 
     services.flask-nix-stack = {
       enable = true;
@@ -26,6 +31,7 @@ pkgs.testers.runNixOSTest {
       port = 8000;
       workers = 2;
       credentials.APP_SECRET_KEY = "/etc/flask-nix-stack/secret-key";
+      credentials.APP_BOOTSTRAP_ADMIN_TOKEN = "/etc/flask-nix-stack/admin-token";
     };
 
     virtualisation.memorySize = 1536;
@@ -35,13 +41,14 @@ pkgs.testers.runNixOSTest {
     import json
 
     api = "http://127.0.0.1:8000"
+    auth = "-H 'Authorization: Bearer fns_vmtest01_XqUfuJUpwO8p62kLMytDElXZoE6ZFTcysEwP3QcFXF8'"
 
-    def get(path):
-        return json.loads(machine.succeed(f"curl --fail --silent {api}{path}"))
+    def get(path, token=auth):
+        return json.loads(machine.succeed(f"curl --fail --silent {token} {api}{path}"))
 
     def post(path, body):
         return json.loads(machine.succeed(
-            f"curl --fail --silent -H 'Content-Type: application/json' "
+            f"curl --fail --silent {auth} -H 'Content-Type: application/json' "
             f"-d '{json.dumps(body)}' {api}{path}"
         ))
 
@@ -54,6 +61,11 @@ pkgs.testers.runNixOSTest {
         machine.succeed(f"curl --fail --silent {api}/health/live")
         ready = get("/health/ready")
         assert ready["checks"] == {"database": "ok", "redis": "ok"}, ready
+
+    with subtest("the API needs a token; the bootstrap admin token works"):
+        status = machine.succeed(f"curl --silent -o /dev/null -w '%{{http_code}}' {api}/api/v1/projects")
+        assert status == "401", status
+        assert get("/api/v1/me")["principal"]["name"] == "admin"
 
     with subtest("create a project and a task, read them back"):
         project = post("/api/v1/projects", {"name": "vm-test"})
@@ -74,6 +86,11 @@ pkgs.testers.runNixOSTest {
     with subtest("manage wrapper runs the CLI with the service's context"):
         machine.succeed("flask-nix-stack-manage db current")
         machine.succeed("flask-nix-stack-manage config check")
+        machine.succeed("flask-nix-stack-manage principals create vm-user")
+        token = machine.succeed(
+            "flask-nix-stack-manage tokens create --principal vm-user --scope read"
+        ).strip().splitlines()[-1]
+        assert get("/api/v1/me", f"-H 'Authorization: Bearer {token}'")["principal"]["name"] == "vm-user"
 
     machine.log(machine.succeed("systemd-analyze security flask-nix-stack.service"))
   '';

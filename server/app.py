@@ -8,6 +8,7 @@ from flask import Flask
 
 from server.api import bp as api_bp
 from server.api.converters import IdConverter
+from server.auth import gate as auth
 from server.config import Settings, SettingsError, load_settings
 from server.errors import register_error_handlers
 from server.infra import cache, ratelimit, redis_client
@@ -87,4 +88,11 @@ def register_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(docs.bp)
-    ratelimit.init_app(app, settings, exempt=(health.bp,))
+    register_access_control(app, settings)
+
+
+def register_access_control(app: Flask, settings: Settings) -> None:
+    """Identify, count, then authorize every request, in that order (server/auth)."""
+    auth.init_identify(app, settings, public_blueprints=auth.public_blueprints(settings))
+    ratelimit.init_app(app, settings, exempt_blueprints=frozenset({health.bp.name}))
+    auth.init_authorize(app)

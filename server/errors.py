@@ -8,14 +8,13 @@ from typing import Any
 
 import redis
 from flask import Flask, Response, json
-from flask_limiter.errors import RateLimitExceeded
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
-from server.infra.ratelimit import rate_limit_headers
+from server.infra.ratelimit import RateLimited
 from server.services.errors import (
     DomainError,
     Duplicate,
@@ -33,6 +32,8 @@ TYPE_BASE = "tag:flask-nix-stack,2026:problems/"
 # Problem type slug per HTTP status, for errors that carry nothing more specific.
 STATUS_SLUGS = {
     400: "bad-request",
+    401: "unauthorized",
+    403: "insufficient-scope",
     404: "not-found",
     405: "method-not-allowed",
     406: "not-acceptable",
@@ -128,16 +129,13 @@ def register_error_handlers(app: Flask) -> None:
     def _problem(exc: Problem) -> Response:
         return problem_response(exc)
 
+    @app.errorhandler(RateLimited)
+    def _rate_limited(exc: RateLimited) -> Response:
+        return problem_response(Problem(429, exc.detail, headers=exc.headers))
+
     @app.errorhandler(DomainError)
     def _domain(exc: DomainError) -> Response:
         return problem_response(domain_problem(exc))
-
-    @app.errorhandler(RateLimitExceeded)
-    def _rate_limited(exc: RateLimitExceeded) -> Response:
-        headers = rate_limit_headers(app)
-        return problem_response(
-            Problem(429, f"Rate limit exceeded: {exc.description}.", headers=headers)
-        )
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:

@@ -51,10 +51,16 @@ max_requests_jitter = _settings.max_requests_jitter
 preload_app = True
 accesslog = "-"
 errorlog = "-"
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms %({x-request-id}o)s'
+# {fns.principal}e: the acting principal's id from the WSGI environ (server/auth), "-" if none.
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms %({x-request-id}o)s %({fns.principal}e)s'
 logconfig_dict = logging_config(_settings, server="gunicorn")
 # Forwarded headers are handled by the app's ProxyFix (APP_PROXY_FIX_*): one layer, not two.
-forwarded_allow_ips = "127.0.0.1"
+# gunicorn itself trusts none, from any peer: by default it takes SCRIPT_NAME and PATH_INFO
+# from request headers of 127.0.0.1 and of every unix-socket peer (nginx in the NixOS module
+# relays client headers), which let a client put "//attacker" into the app's links.
+forwarded_allow_ips = ""
+forwarder_headers = ""
+secure_scheme_headers: dict[str, str] = {}
 proc_name = "flask-nix-stack"
 # gunicorn 27's control socket lives at one path per user: a second instance would take it over.
 control_socket_disable = True

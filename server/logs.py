@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from server.config import Settings
 
-TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s"
-JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s"
+TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s %(principal)s] %(message)s"
+JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(request_id)s %(principal)s %(message)s"
 # The app's own access log (server/middleware/access_log.py), on when granian serves it.
 ACCESS_LOGGER = "server.access"
 
@@ -29,14 +29,17 @@ def logging_config(
     config: dict[str, Any] = {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"request_id": {"()": "server.middleware.request_id.RequestIdFilter"}},
+        "filters": {
+            "request_id": {"()": "server.middleware.request_id.RequestIdFilter"},
+            "principal": {"()": "server.auth.log_filter.PrincipalFilter"},
+        },
         "formatters": {"default": formatter},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
                 "stream": "ext://sys.stderr",
                 "formatter": "default",
-                "filters": ["request_id"],
+                "filters": ["request_id", "principal"],
             }
         },
         "root": {"level": settings.log_level, "handlers": ["stderr"]},

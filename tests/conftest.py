@@ -17,10 +17,13 @@ from server.infra import migration_commands
 from server.infra.database import db
 
 from support.apps import build_app
+from support.auth import AuthenticatedClient, make_principal, make_token, set_default_token
 from support.servers import MissingTool, Postgres, start_postgres, start_redis
 from support.settings import make_settings
 
 TEST_DATABASE = "fns_test"
+# Every app's test_client() sends the current test's token (tests/support/auth.py).
+Flask.test_client_class = AuthenticatedClient
 CONNECTION = pytest.StashKey[Connection]()
 
 
@@ -65,6 +68,9 @@ def app(settings: Settings) -> Flask:
     migration_commands.init_app(app)
     with app.app_context():
         upgrade()  # the schema comes from the migrations, as in production
+        # Committed once, so every app on this database sees it, in a test's transaction or
+        # not: every test client acts as this principal unless told otherwise (support/auth.py).
+        set_default_token(make_token(make_principal("tester")))
     return app
 
 
@@ -88,7 +94,7 @@ def _isolated(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
         finally:
             outer.rollback()
             connection.close()
-    redis_lib.Redis.from_url(app.extensions["settings"].redis_url).flushdb()
+    redis_lib.Redis.from_url(app.extensions["settings"].redis_url.get_secret_value()).flushdb()
 
 
 @pytest.fixture

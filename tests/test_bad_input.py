@@ -150,7 +150,7 @@ def test_10_mb_body_through_the_server(
 ) -> None:
     """The body limit holds in front of the real servers too, declared or not (a chunked body
     has no Content-Length), and the answer is problem+json."""
-    from support.processes import app_env, run_cli, running_server
+    from support.processes import app_env, authed, run_cli, running_server
 
     name = f"fns_bad_input_{server_kind}_{int(chunked)}"
     env = app_env(pg.create_database(name), redis_url)  # type: ignore[attr-defined]
@@ -159,7 +159,7 @@ def test_10_mb_body_through_the_server(
         body = b'{"name": "' + b"a" * 10_000_000 + b'"}'
         data = iter([body[i : i + 65536] for i in range(0, len(body), 65536)]) if chunked else body
         try:
-            response = requests.post(
+            response = authed.post(
                 f"{server.base}/api/v1/projects",
                 data=data,
                 headers={"Content-Type": JSON},
@@ -173,4 +173,4 @@ def test_10_mb_body_through_the_server(
             # (found here, left to the robustness work of issue 11), but never a 500.
             assert response.status_code == (400 if chunked else 413), response.text
             assert response.headers["Content-Type"] == "application/problem+json"
-        assert requests.get(f"{server.base}/api/v1/projects", timeout=10).json()["total"] == 0
+        assert authed.get(f"{server.base}/api/v1/projects", timeout=10).json()["total"] == 0

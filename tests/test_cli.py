@@ -52,9 +52,12 @@ def test_db_upgrade_current_check_seed_downgrade(cli_env: dict[str, str]) -> Non
     assert "(head)" in current.stdout
     run_cli("db", "check", env=cli_env)
     first = run_cli("seed", env=cli_env)
-    assert "seeded: 1 project(s), 3 task(s) created" in first.stdout
+    assert "seeded: 1 project(s), 3 task(s) created" in first.stderr
     again = run_cli("seed", env=cli_env)
-    assert "seeded: 0 project(s), 0 task(s) created" in again.stdout
+    assert "seeded: 0 project(s), 0 task(s) created" in again.stderr
+    # The demo principal's development token, alone on stdout, the same on every run.
+    assert first.stdout == again.stdout
+    assert first.stdout.startswith("fns_")
     run_cli("db", "downgrade", "base", env=cli_env)
     assert "(head)" not in run_cli("db", "current", env=cli_env).stdout
     # Behind the head again: the upgrade must really run, not take the at-head shortcut.

@@ -10,7 +10,7 @@ from server.config import SettingsError, load_settings, secrets_dir
 from server.config.development import DevelopmentSettings
 from server.config.production import ProductionSettings
 
-GOOD_KEY = "k" * 20 + "Q9x!" * 5
+GOOD_KEY = "Vb3kq7Ryx1-Wc_ZtN0aPj2HsLd8uFe5Mg9QoXi4TnKr6YwUh"  # as token_urlsafe() makes
 PROD = {
     "APP_ENV": "production",
     "APP_SECRET_KEY": GOOD_KEY,
@@ -21,6 +21,13 @@ PROD = {
 
 def load(environ: dict[str, str], **overrides: object):  # type: ignore[no-untyped-def]
     return load_settings(environ={"APP_ENV_FILE": "/nonexistent", **environ}, **overrides)
+
+
+def load_env(monkeypatch: pytest.MonkeyPatch, environ: dict[str, str]):  # type: ignore[no-untyped-def]
+    """Settings from these variables, set in os.environ (where pydantic-settings reads them)."""
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    return load(environ)
 
 
 @pytest.fixture(autouse=True)
@@ -71,8 +78,38 @@ def test_production_profile_with_good_settings(monkeypatch: pytest.MonkeyPatch) 
         ({"APP_DEBUG": "true"}, "APP_DEBUG: debug mode is refused"),
         (
             {"APP_CORS_ORIGINS": "*", "APP_CORS_ALLOW_CREDENTIALS": "1"},
-            "APP_CORS_ORIGINS: '*' with",
+            "APP_CORS_ORIGINS: admits any site",
         ),
+        (
+            {
+                "APP_CORS_ORIGINS": ".*",
+                "APP_CORS_ORIGIN_PATTERNS": "true",
+                "APP_CORS_ALLOW_CREDENTIALS": "1",
+            },
+            "APP_CORS_ORIGINS: admits any site",
+        ),
+        (
+            {
+                "APP_CORS_ORIGINS": r"https://.*\.example\.com|https://.*",
+                "APP_CORS_ORIGIN_PATTERNS": "true",
+                "APP_CORS_ALLOW_CREDENTIALS": "1",
+            },
+            "APP_CORS_ORIGINS: admits any site",
+        ),
+        ({"APP_CORS_ORIGINS": r"https://app\.example\.com"}, "APP_CORS_ORIGINS: 'https://app"),
+        ({"APP_CORS_ORIGINS": "https://app.example/path"}, "APP_CORS_ORIGINS: 'https://app"),
+        ({"APP_CORS_ORIGINS": "(", "APP_CORS_ORIGIN_PATTERNS": "1"}, "APP_CORS_ORIGINS: '('"),
+        ({"APP_SECRET_KEY": "a" * 32}, "APP_SECRET_KEY: too predictable"),
+        ({"APP_SECRET_KEY": " " * 32}, "APP_SECRET_KEY: too predictable"),
+        ({"APP_SECRET_KEY": "ab" * 32}, "APP_SECRET_KEY: too predictable"),
+        ({"APP_SECRET_KEY": "abcd" * 10}, "APP_SECRET_KEY: too predictable"),
+        ({"APP_TOKEN_HASH_KEY": "x" * 40}, "APP_TOKEN_HASH_KEY: too predictable"),
+        (
+            {"APP_OIDC_ISSUER": "https://id.example"},
+            "APP_OIDC_ISSUER: OIDC needs APP_OIDC_ISSUER, APP_OIDC_AUDIENCE",
+        ),
+        ({"APP_OIDC_ALGORITHMS": "RS256,HS256"}, "APP_OIDC_ALGORITHMS: each must be one of"),
+        ({"APP_OIDC_ALGORITHMS": "none"}, "APP_OIDC_ALGORITHMS: each must be one of"),
         ({"APP_DATABASE_URL": "sqlite:///x.db"}, "APP_DATABASE_URL: must be a postgresql"),
         ({"APP_WORKERS": "0"}, "APP_WORKERS: Input should be greater"),
         ({"APP_REDIS_URL": "memcached://x"}, "APP_REDIS_URL: must start with"),
@@ -148,3 +185,41 @@ def test_secrets_dir_precedence(tmp_path: Path) -> None:
 def test_cors_origins_from_comma_list() -> None:
     settings = load({}, cors_origins="https://a.example, https://b.example")
     assert settings.cors_origins == ["https://a.example", "https://b.example"]
+
+
+def test_exact_origins_admit_only_themselves(monkeypatch: pytest.MonkeyPatch) -> None:
+    from server.config.origins import allowed_origins
+
+    settings = load_env(monkeypatch, {**PROD, "APP_CORS_ORIGINS": "https://app.example.com"})
+    (origin,) = allowed_origins(settings)
+    assert not isinstance(origin, str)
+    assert origin.match("https://app.example.com")
+    for other in ("https://app.example.com.attacker.net", "https://appXexample.com"):
+        assert not origin.match(other)
+    patterns = load_env(
+        monkeypatch,
+        {
+            **PROD,
+            "APP_CORS_ORIGINS": r"https://[a-z]+\.example\.com",
+            "APP_CORS_ORIGIN_PATTERNS": "1",
+        },
+    )
+    (pattern,) = allowed_origins(patterns)
+    assert pattern.match("https://app.example.com")
+    assert not pattern.match("https://app.example.com.attacker.net")
+
+
+def test_config_check_masks_every_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    from server.cli.config_command import masked
+
+    secrets = {
+        "APP_REDIS_URL": "redis://user:redis-pw-123@cache:6379/0",
+        "APP_DATABASE_URL": "postgresql+psycopg2://app:db-pw-456@db/app",
+        "APP_SENTRY_DSN": "https://dsn-key-789@sentry.example/1",
+        "APP_TOKEN_HASH_KEY": "hash-key-Vb3kq7Ryx1-Wc_ZtN0aPj2HsLd8uFe5Mg9Qo",
+        "APP_BOOTSTRAP_ADMIN_TOKEN": "fns_abcdefgh_" + "t" * 43,
+    }
+    shown = repr(masked(load_env(monkeypatch, {**PROD, **secrets})))
+    for value in ("redis-pw-123", "db-pw-456", "dsn-key-789", "hash-key-", "t" * 43, GOOD_KEY):
+        assert value not in shown
+    assert "redis://user:***@cache:6379/0" in shown

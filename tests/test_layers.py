@@ -22,6 +22,15 @@ LAYERS: dict[str, int] = {
     "server.models": 0,
     "server.services.errors": 0,
     "server.schemas": 1,
+    # Authentication: the actor is plain context (services use it); tokens, OIDC, isolation
+    # and the log filter sit with the infrastructure; the HTTP side with the middleware.
+    "server.auth": 4,
+    "server.auth.actor": 0,
+    "server.auth.tokens": 2,
+    "server.auth.oidc": 2,
+    "server.auth.isolation": 2,
+    "server.auth.log_filter": 2,
+    "server.auth.token_cache": 2,
     "server.infra": 2,
     "server.wsgi_bridge": 2,
     "server.logs": 2,

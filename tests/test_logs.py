@@ -53,7 +53,8 @@ def test_text_lines_outside_requests(settings: Settings) -> None:
     stream = _capture(settings)
     logging.getLogger("server.test").error("plain")
     line = stream.getvalue().strip().splitlines()[-1]
-    assert line.endswith("ERROR   server.test [-] plain")
+    # [request id, principal id]: neither exists outside a request.
+    assert line.endswith("ERROR   server.test [- -] plain")
 
 
 @pytest.fixture
@@ -79,3 +80,29 @@ def test_request_id_reaches_app_logs(fresh_app: Flask, caplog: pytest.LogCapture
         app.test_client().get("/log-something", headers={"X-Request-ID": "trace-me"})
     record = next(r for r in caplog.records if r.getMessage() == "inside")
     assert record.request_id == "trace-me"  # type: ignore[attr-defined]
+
+
+def test_request_log_names_the_principal_never_the_token(
+    fresh_app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    from server.auth.log_filter import PrincipalFilter
+
+    from support import auth as auth_support
+
+    caplog.handler.addFilter(PrincipalFilter())
+    app = fresh_app
+    token = auth_support.default_token()
+
+    @app.get("/log-principal")
+    def log_principal() -> str:
+        logging.getLogger("server.view").info("acting")
+        return "ok"
+
+    principal_id = app.test_client().get("/api/v1/me").json["principal"]["id"]
+
+    with caplog.at_level(logging.INFO):
+        response = app.test_client().get("/log-principal")
+    assert response.status_code == 200
+    record = next(r for r in caplog.records if r.getMessage() == "acting")
+    assert record.principal == str(principal_id)  # type: ignore[attr-defined]
+    assert token.split("_", 2)[2] not in caplog.text

@@ -70,6 +70,34 @@ def test_cors_allows_listed_origin_only(cors_app: Flask) -> None:
     assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
 
 
+@pytest.mark.parametrize(
+    ("cors", "admitted", "refused"),
+    [
+        (
+            {"cors_origins": "https://app.example.com"},
+            "https://app.example.com",
+            ["https://app.example.com.attacker.net", "https://appXexample.com"],
+        ),
+        (
+            {"cors_origins": r"https://[a-z]+\.example\.com", "cors_origin_patterns": True},
+            "https://app.example.com",
+            ["https://app.example.com.attacker.net", "https://example.com"],
+        ),
+    ],
+)
+def test_cors_origins_are_exact_or_anchored(
+    make_app: Callable[..., Flask], cors: dict[str, object], admitted: str, refused: list[str]
+) -> None:
+    """A regex character in an origin must not make it an open-ended pattern (with
+    credentials, https://app.example.com.attacker.net would act as the user)."""
+    client = make_app(cors_allow_credentials=True, **cors).test_client()
+    ok = client.get("/api/v1/projects", headers={"Origin": admitted})
+    assert ok.headers["Access-Control-Allow-Origin"] == admitted
+    for origin in refused:
+        answer = client.get("/api/v1/projects", headers={"Origin": origin})
+        assert "Access-Control-Allow-Origin" not in answer.headers, origin
+
+
 def test_no_cors_by_default(client: FlaskClient) -> None:
     response = client.get("/api/v1/projects", headers={"Origin": "https://app.example"})
     assert "Access-Control-Allow-Origin" not in response.headers

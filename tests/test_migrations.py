@@ -18,7 +18,7 @@ from support.apps import build_app
 from support.servers import Postgres
 from support.settings import make_settings
 
-TABLES = {"alembic_version", "projects", "tasks", "tags", "task_tags"}
+TABLES = {"alembic_version", "projects", "tasks", "tags", "task_tags", "principals", "api_tokens"}
 
 
 @pytest.fixture(scope="module")
@@ -90,3 +90,64 @@ def test_alembic_ini_for_developers(scratch_app: Flask, pg: Postgres, redis_url:
         )
         assert result.returncode == 0, result.stderr
     assert "(head)" in result.stdout
+
+
+BEFORE_OWNERS = "60582b85247d"
+
+
+def sql(statement: str, **values: object) -> list[tuple[object, ...]]:
+    with db.engine.begin() as conn:
+        result = conn.execute(sa.text(statement), values)
+        return [tuple(row) for row in result] if result.returns_rows else []
+
+
+def test_owners_migration_keeps_data_up_and_down(scratch_app: Flask) -> None:
+    """Existing rows get an owner the migration creates; down again, names unique per owner
+    become unique overall without losing a row or a tag of a task."""
+    downgrade(revision="base")
+    upgrade(revision=BEFORE_OWNERS)
+    sql("INSERT INTO projects (id, name) VALUES (1, 'Apollo'), (2, 'Gemini')")
+    sql("INSERT INTO tags (id, name) VALUES (1, 'moon'), (2, 'orbit')")
+    sql("INSERT INTO tasks (id, project_id, title) VALUES (1, 1, 'land'), (2, 2, 'dock')")
+    sql("INSERT INTO task_tags VALUES (1, 1), (2, 2)")
+
+    upgrade()
+    (owner,) = sql("SELECT id, name, is_admin FROM principals")
+    assert owner[1:] == ("owner-of-existing-data", False)
+    assert sql("SELECT DISTINCT owner_id FROM projects UNION SELECT owner_id FROM tags") == [
+        (owner[0],)
+    ]
+    assert sql("SELECT count(*) FROM tasks") == [(2,)]
+
+    # A second owner with the same names: allowed now, and must survive the way down.
+    (other,) = sql("INSERT INTO principals (name) VALUES ('second') RETURNING id")
+    sql("INSERT INTO projects (id, name, owner_id) VALUES (3, 'Apollo', :o)", o=other[0])
+    sql("INSERT INTO tags (id, name, owner_id) VALUES (3, 'moon', :o)", o=other[0])
+    sql("INSERT INTO tasks (id, project_id, title) VALUES (3, 3, 'again')")
+    sql("INSERT INTO task_tags VALUES (3, 3)")
+
+    downgrade(revision=BEFORE_OWNERS)
+    assert "principals" not in tables()
+    assert sql("SELECT id, name FROM projects ORDER BY id") == [
+        (1, "Apollo"),
+        (2, "Gemini"),
+        (3, "Apollo #3"),
+    ]
+    assert sql("SELECT id, name FROM tags ORDER BY id") == [(1, "moon"), (2, "orbit")]
+    # Task 3 kept its tag: it now points at the surviving "moon".
+    assert sql("SELECT task_id, tag_id FROM task_tags ORDER BY task_id") == [
+        (1, 1),
+        (2, 2),
+        (3, 1),
+    ]
+    upgrade()
+    assert sql("SELECT count(*) FROM projects") == [(3,)]
+    assert sql("SELECT name FROM principals") == [("owner-of-existing-data",)]
+    sql("DELETE FROM task_tags; DELETE FROM tasks; DELETE FROM tags; DELETE FROM projects")
+    sql("DELETE FROM principals")
+
+
+def test_an_empty_database_gets_no_placeholder_owner(scratch_app: Flask) -> None:
+    downgrade(revision="base")
+    upgrade()
+    assert sql("SELECT count(*) FROM principals") == [(0,)]

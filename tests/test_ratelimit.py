@@ -44,3 +44,41 @@ def test_no_limit_headers_below_the_limit(limited_app: Callable[[str], Flask]) -
     response = limited_app("headers").test_client().get("/api/v1/tags")
     assert response.status_code == 200
     assert "X-RateLimit-Limit" not in response.headers
+
+
+def test_one_budget_across_every_route_including_errors(
+    limited_app: Callable[[str], Flask],
+) -> None:
+    """Refused on one endpoint means refused on all: 404, 405, 401 and the docs count too."""
+    client = limited_app("budget").test_client()
+    answers = [
+        client.get("/api/v1/tags").status_code,
+        client.get("/api/v1/no-such-thing").status_code,
+        client.delete("/api/v1/projects").status_code,
+        client.get("/openapi.json").status_code,
+        client.get("/api/v1/projects").status_code,
+    ]
+    assert answers == [200, 404, 405, 200, 200]
+    for url in ("/api/v1/tasks", "/docs", "/api/v1/me", "/nowhere", "/api/v1/tags"):
+        refused = client.get(url)
+        assert refused.status_code == 429, url
+        assert refused.mimetype == "application/problem+json"
+
+
+def test_budget_is_per_principal_when_authenticated(
+    limited_app: Callable[[str], Flask],
+) -> None:
+    from support.auth import anonymous, bearer, make_principal, make_token
+
+    app = limited_app("principals")
+    first = app.test_client()
+    for _ in range(5):
+        assert first.get("/api/v1/tags").status_code == 200
+    assert first.get("/api/v1/tags").status_code == 429
+    # Another principal from the same address has its own budget...
+    other = anonymous(app)
+    token = make_token(make_principal("neighbour"))
+    assert other.get("/api/v1/tags", headers=bearer(token)).status_code == 200
+    # ...and so has the anonymous traffic of that address (401s count against it).
+    statuses = [anonymous(app).get("/api/v1/tags").status_code for _ in range(6)]
+    assert statuses == [401] * 5 + [429]

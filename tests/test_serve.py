@@ -10,12 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 
 from server.config import Settings, SettingsError, load_settings
 from server.serve import granian_options, gunicorn_argv, split_bind
 
-from support.processes import Server, app_env, run_cli, running_server, script
+from support.processes import Server, app_env, authed, run_cli, running_server, script
 from support.servers import Postgres
 
 
@@ -28,6 +27,7 @@ def make_settings(database_url: str, redis_url: str, **overrides: object) -> Set
 # The logger of each server's per-request lines and of its own lines.
 ACCESS = {"granian": "server.access", "gunicorn": "gunicorn.access"}
 OWN = {"granian": "_granian", "gunicorn": "gunicorn.error"}
+GOOD_KEY = "Vb3kq7Ryx1-Wc_ZtN0aPj2HsLd8uFe5Mg9QoXi4TnKr6YwUh"  # random, as production wants
 
 
 @pytest.fixture(scope="module")
@@ -51,21 +51,21 @@ def server(request: pytest.FixtureRequest, env: dict[str, str]) -> Iterator[Serv
 
 def test_serves_the_api_and_stops_cleanly(server: Server) -> None:
     base, process = server.base, server.process
-    assert requests.get(f"{base}/health/ready", timeout=5).json()["status"] == "ok"
-    created = requests.post(
+    assert authed.get(f"{base}/health/ready", timeout=5).json()["status"] == "ok"
+    created = authed.post(
         f"{base}/api/v1/projects", json={"name": f"serve-{time.time()}"}, timeout=5
     )
     assert created.status_code == 201
     assert (
-        requests.get(base + created.headers["Location"], timeout=5).json()["id"]
+        authed.get(base + created.headers["Location"], timeout=5).json()["id"]
         == created.json()["id"]
     )
-    response = requests.get(
+    response = authed.get(
         f"{base}/health/live?probe=1", headers={"X-Request-ID": "serve-req-1"}, timeout=5
     )
     assert response.headers["X-Request-ID"] == "serve-req-1"
     # Encoded paths reach the app decoded once, as under any WSGI server.
-    assert requests.get(f"{base}/health/%6Cive", timeout=5).status_code == 200
+    assert authed.get(f"{base}/health/%6Cive", timeout=5).status_code == 200
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=40) == 0
@@ -76,6 +76,28 @@ def test_serves_the_api_and_stops_cleanly(server: Server) -> None:
     assert "GET /health/live?probe=1" in mine[0]["message"]
     assert " 200 " in mine[0]["message"]
     assert any(line["logger"].startswith(OWN[server.kind]) for line in lines)
+    # The access line of an authenticated request names its principal's id, never the token.
+    me = [line for line in access if "/api/v1/projects" in line["message"]]
+    assert me, access
+    assert all(line["principal"] not in {"-", ""} for line in me), me
+    token = server.env["APP_BOOTSTRAP_ADMIN_TOKEN"]
+    assert token.split("_", 2)[2] not in server.log()
+
+
+def test_forwarding_headers_from_clients_are_not_trusted(server: Server) -> None:
+    """gunicorn's defaults take SCRIPT_NAME from 127.0.0.1 and unix-socket peers: not here."""
+    for i in range(2):
+        authed.post(f"{server.base}/api/v1/projects", json={"name": f"fwd-{i}-{time.time()}"})
+    forged = {
+        "SCRIPT_NAME": "//attacker.example",
+        "X-Forwarded-Prefix": "//attacker.example",
+        "X-Forwarded-Host": "attacker.example",
+        "X-Forwarded-Proto": "https",
+    }
+    page = authed.get(f"{server.base}/api/v1/projects?limit=1", headers=forged, timeout=5).json()
+    assert page["next"].startswith("/api/v1/projects?")
+    honest = authed.get(f"{server.base}/api/v1/projects?limit=1", timeout=5).json()
+    assert "attacker" not in json.dumps(honest)
 
 
 @pytest.mark.parametrize("kind", ["granian", "gunicorn"])
@@ -86,7 +108,7 @@ def test_bad_setting_stops_startup_with_one_line(env: dict[str, str], kind: str)
             **env,
             "APP_SERVER": kind,
             "APP_ENV": "production",
-            "APP_SECRET_KEY": "x" * 40,
+            "APP_SECRET_KEY": GOOD_KEY,
             "APP_DEBUG": "1",
         },
         capture_output=True,
@@ -103,7 +125,7 @@ def test_gunicorn_config_alone_refuses_a_bad_setting(env: dict[str, str]) -> Non
     """``gunicorn -c python:server.gunicorn_conf`` stays usable without ``serve``."""
     result = subprocess.run(
         [script("gunicorn"), "-c", "python:server.gunicorn_conf", "server.wsgi:app"],
-        env={**env, "APP_ENV": "production", "APP_SECRET_KEY": "x" * 40, "APP_DEBUG": "1"},
+        env={**env, "APP_ENV": "production", "APP_SECRET_KEY": GOOD_KEY, "APP_DEBUG": "1"},
         capture_output=True,
         text=True,
         timeout=60,

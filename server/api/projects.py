@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint
 
+from server.api.caching import cached_read
 from server.api.contract import contract
 from server.api.paging import page
 from server.api.request_parsing import expected_version
-from server.infra.cache import cached_read
 from server.models import Project
 from server.schemas.common import Page
 from server.schemas.projects import (

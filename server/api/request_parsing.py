@@ -13,6 +13,8 @@ from server.config.runtime import current_settings
 from server.errors import Problem, validation_problem
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+# Per request, not flask.g: an app context can outlive one request (tests, CLI).
+PARSED_QUERY = "fns.parsed_query"
 
 
 def parse_body(model: type[ModelT]) -> ModelT:
@@ -38,7 +40,30 @@ def _reject_constant(name: str) -> None:
 
 
 def parse_query(model: type[ModelT]) -> ModelT:
-    """The query string as ``model``; a repeated parameter is an error, not a silent pick."""
+    """The query string as ``model``; a repeated parameter is an error, not a silent pick.
+
+    Parsed once per request (the cache key and the next-page link use the same result).
+    """
+    parsed = request.environ.get(PARSED_QUERY)
+    if isinstance(parsed, model):
+        return parsed
+    result = request.environ[PARSED_QUERY] = _parse_query(model)
+    return result
+
+
+def normalised_query() -> dict[str, Any]:
+    """The validated query of this request as JSON values, without the defaults left alone.
+
+    ``?limit=02``, ``?limit=+2`` and ``?limit=%32`` all become ``{"limit": 2}``: what the
+    cache key and the next-page link are made of, never the raw string.
+    """
+    parsed: BaseModel | None = request.environ.get(PARSED_QUERY)
+    if parsed is None:
+        return {}
+    return parsed.model_dump(mode="json", exclude_defaults=True)
+
+
+def _parse_query(model: type[ModelT]) -> ModelT:
     args = request.args
     repeated = sorted(key for key in args if len(args.getlist(key)) > 1)
     if repeated:

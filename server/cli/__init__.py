@@ -13,13 +13,14 @@ import sys
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["serve"]:
+    argv = sys.argv[1:]
+    if argv[:1] == ["serve"]:
         # The production server: it imports the app in its workers, not here.
         from server.serve import main as serve
 
-        serve(sys.argv[2:])
+        serve(argv[1:])
         return
-    if sys.argv[1:] == ["db", "upgrade"]:
+    if argv == ["db", "upgrade"]:
         from server.infra.migration_status import database_at_head
 
         if database_at_head():
@@ -27,4 +28,30 @@ def main() -> None:
             return
     from server.cli.group import cli
 
-    cli(prog_name="flask-nix-stack")
+    bootstrap = argv[:2] == ["db", "upgrade"] and _bootstrap_token_set()
+
+    if not bootstrap:
+        cli(prog_name=PROG)
+        return
+    # A first admin token from a credential file (NixOS LoadCredential, /run/secrets): stored
+    # by every `db upgrade` that finds it missing, so a fresh host is usable without a shell.
+    import click
+
+    try:
+        cli.main(args=argv, prog_name=PROG, standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    cli(args=["tokens", "bootstrap"], prog_name=PROG)
+
+
+PROG = "flask-nix-stack"
+
+
+def _bootstrap_token_set() -> bool:
+    from server.config import SettingsError, load_settings
+
+    try:
+        return load_settings().bootstrap_admin_token is not None
+    except SettingsError:
+        return False

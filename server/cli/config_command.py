@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from urllib.parse import urlsplit, urlunsplit
 
 import click
 from pydantic import SecretStr
@@ -34,20 +35,28 @@ def check(as_json: bool) -> None:
     click.echo(f"ok: profile {settings.env}", err=True)
 
 
+# Secret settings that are URLs: shown with only the password masked.
+URL_SETTINGS = frozenset({"database_url", "redis_url"})
+
+
 def masked(settings: Settings) -> dict[str, object]:
     """Every setting by its environment name; secret values and URL passwords as '***'."""
     shown: dict[str, object] = {}
     for field in type(settings).model_fields:
         value = getattr(settings, field)
-        if field == "database_url" and value is not None:
-            value = _mask_url_password(value.get_secret_value())
+        if field in URL_SETTINGS and value is not None:
+            value = mask_url_password(value.get_secret_value())
         elif isinstance(value, SecretStr):
             value = "***"
         shown[settings.env_name(field)] = value
     return shown
 
 
-def _mask_url_password(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
+def mask_url_password(url: str) -> str:
+    """The URL with its password (if any) as '***': the rest helps to spot a wrong host."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))

@@ -7,6 +7,7 @@ from flask import Flask
 from flask.cli import FlaskGroup
 
 from server.app import create_app_or_exit
+from server.cli.access_commands import principals_group, tokens_group
 from server.cli.config_command import config_group
 from server.cli.seed_command import seed_command
 from server.infra import migration_commands
@@ -26,3 +27,5 @@ def cli() -> None:
 
 cli.add_command(config_group)
 cli.add_command(seed_command)
+cli.add_command(principals_group)
+cli.add_command(tokens_group)

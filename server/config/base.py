@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import re
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "APP_"
+# An origin as browsers send it: scheme, host, optional port; nothing else.
+EXACT_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 Profile = Literal["development", "production"]
 
 
@@ -45,8 +48,8 @@ class Settings(BaseSettings):
         5000, ge=0, description="PostgreSQL statement_timeout per connection (0 = none)."
     )
 
-    redis_url: str = Field(
-        "redis://127.0.0.1:63790/0",
+    redis_url: SecretStr = Field(
+        SecretStr("redis://127.0.0.1:63790/0"),
         description="Redis URL: redis://host:port/db, rediss://... or unix:///path.sock?db=0.",
     )
     redis_socket_timeout: float = Field(
@@ -54,13 +57,24 @@ class Settings(BaseSettings):
     )
     cache_enabled: bool = Field(True, description="Cache API reads in Redis.")
     cache_ttl: int = Field(30, ge=1, description="Seconds a cached read lives at most.")
+    cache_max_entry_bytes: int = Field(
+        256 * 1024, ge=1024, description="Largest answer the cache stores, in bytes."
+    )
+    cache_max_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=64 * 1024,
+        description="Bytes of answers the cache holds at most (then it stores no more until "
+        "the next write or its TTL empties it).",
+    )
     key_prefix: str = Field(
         "fns", min_length=1, description="Prefix of every Redis key this app writes."
     )
 
     ratelimit_enabled: bool = Field(True, description="Apply rate limits.")
     ratelimit_default: str = Field(
-        "300 per minute", description="Default limit per client address (Flask-Limiter syntax)."
+        "300 per minute",
+        description="One budget per client (principal, else address) across every route "
+        "(limits syntax).",
     )
     ratelimit_fail_open: bool = Field(
         True, description="When Redis is down: allow requests (true) or answer 503 (false)."
@@ -71,6 +85,11 @@ class Settings(BaseSettings):
         description="Origins allowed by CORS, comma-separated. Empty = no cross-origin access.",
     )
     cors_allow_credentials: bool = Field(False, description="Let browsers send credentials.")
+    cors_origin_patterns: bool = Field(
+        False,
+        description="Treat APP_CORS_ORIGINS as regular expressions, each matched against the "
+        "whole origin (default: exact origins).",
+    )
     max_content_length: int = Field(
         1024 * 1024, ge=1024, description="Largest request body accepted, in bytes."
     )
@@ -78,6 +97,40 @@ class Settings(BaseSettings):
         False, description="Require If-Match on PUT, PATCH and DELETE (428 without it)."
     )
     hsts: bool = Field(False, description="Send Strict-Transport-Security (only behind HTTPS).")
+    docs_public: bool = Field(
+        True,
+        description="Serve /docs and /openapi.json without credentials (false: a token is needed).",
+    )
+
+    token_hash_key: SecretStr | None = Field(
+        None,
+        description="Key of the API tokens' keyed hash (default: derived from APP_SECRET_KEY; "
+        "set it so a secret key rotation keeps tokens valid).",
+    )
+    auth_failure_limit: str = Field(
+        "20 per minute",
+        description="Failed authentications allowed per client address (then 429).",
+    )
+    bootstrap_admin_token: SecretStr | None = Field(
+        None,
+        description="A token (fns_...) that `db upgrade` makes an admin token of principal "
+        "'admin' if it does not exist yet; best given as a credential file.",
+    )
+    oidc_issuer: str | None = Field(
+        None, description="OIDC issuer (the iss claim) whose JWT access tokens are accepted."
+    )
+    oidc_audience: str | None = Field(None, description="Audience (aud) those tokens must name.")
+    oidc_jwks_url: str | None = Field(None, description="URL of the issuer's JWKS (signing keys).")
+    oidc_algorithms: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["RS256", "ES256"],
+        description="JWT algorithms accepted, comma-separated (asymmetric only).",
+    )
+    oidc_leeway: int = Field(
+        30, ge=0, le=300, description="Seconds of clock skew allowed for exp, nbf and iat."
+    )
+    oidc_scope_claim: str = Field(
+        "scope", description="Claim holding the token's space-separated scopes."
+    )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Lowest level logged."
@@ -145,7 +198,7 @@ class Settings(BaseSettings):
             raise ValueError("must be 0 (never) or at least 60 seconds (granian's minimum)")
         return value
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "oidc_algorithms", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
@@ -161,12 +214,20 @@ class Settings(BaseSettings):
 
     @field_validator("redis_url")
     @classmethod
-    def _redis_scheme(cls, value: str) -> str:
-        if not value.startswith(("redis://", "rediss://", "unix://")):
+    def _redis_scheme(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
-    @field_validator("ratelimit_default")
+    @field_validator("oidc_algorithms")
+    @classmethod
+    def _asymmetric_only(cls, value: list[str]) -> list[str]:
+        allowed = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"}
+        if not value or set(value) - allowed:
+            raise ValueError(f"each must be one of {', '.join(sorted(allowed))}")
+        return value
+
+    @field_validator("ratelimit_default", "auth_failure_limit")
     @classmethod
     def _parseable_limit(cls, value: str) -> str:
         from limits import parse_many
@@ -176,6 +237,37 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"not a rate limit: {exc}") from None
         return value
+
+    @model_validator(mode="after")
+    def _origins_well_formed(self) -> Self:
+        for origin in self.cors_origins:
+            if self.cors_origin_patterns:
+                try:
+                    re.compile(origin)
+                except re.error as exc:
+                    raise ValueError(
+                        f"APP_CORS_ORIGINS: {origin!r} is not a pattern: {exc}"
+                    ) from None
+            elif origin != "*" and not EXACT_ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"APP_CORS_ORIGINS: {origin!r} is not an origin (scheme://host[:port]); "
+                    "for patterns set APP_CORS_ORIGIN_PATTERNS=true"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> Self:
+        given = [self.oidc_issuer, self.oidc_audience, self.oidc_jwks_url]
+        if any(given) and not all(given):
+            raise ValueError(
+                "APP_OIDC_ISSUER: OIDC needs APP_OIDC_ISSUER, APP_OIDC_AUDIENCE and "
+                "APP_OIDC_JWKS_URL together"
+            )
+        return self
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return self.oidc_jwks_url is not None
 
     @property
     def is_production(self) -> bool:

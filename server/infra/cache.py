@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import ParamSpec
 
 import redis
-from flask import Flask, Response, current_app, has_app_context, request
+from flask import Flask, Response, current_app, has_app_context
 from flask_sqlalchemy.session import Session
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState
@@ -35,11 +35,16 @@ log = logging.getLogger(__name__)
 P = ParamSpec("P")
 SEPARATOR = b"\n"
 RETRY_INTERVAL = 0.1
-# KEYS: hash, generation. ARGV: generation read by the miss, field, value, ttl.
+# KEYS: hash, generation, bytes. ARGV: generation read by the miss, field, value, ttl, max bytes.
+# The bytes counter lives and dies with the hash: the total stays under ARGV[5].
 STORE_IF_CURRENT = """
 if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
+local size = string.len(ARGV[2]) + string.len(ARGV[3])
+if tonumber(redis.call('GET', KEYS[3]) or '0') + size > tonumber(ARGV[5]) then return 0 end
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+redis.call('INCRBY', KEYS[3], size)
 redis.call('EXPIRE', KEYS[1], ARGV[4], 'NX')
+redis.call('EXPIRE', KEYS[3], ARGV[4], 'NX')
 return 1
 """
 
@@ -53,15 +58,23 @@ def _enabled() -> bool:
     return current_settings().cache_enabled
 
 
-def cached_read(view: Callable[P, Response]) -> Callable[P, Response]:
-    """Serve a GET from the cache; store its 200 answer (body and ETag) on a miss."""
+def _bytes_key(hash_key: str) -> str:
+    return f"{hash_key}:bytes"
+
+
+def cached(view: Callable[P, Response], key: Callable[[], str]) -> Callable[P, Response]:
+    """Serve a GET from the cache under ``key()``; store its 200 answer (body, ETag) on a miss.
+
+    ``key`` says what the answer depends on (server/api/caching.py builds it): it must cover
+    everything, or one reader's answer reaches another.
+    """
 
     @functools.wraps(view)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> Response:
         hash_key, generation_key = _keys()
         if not _enabled() or hash_key in _pending:
             return view(*args, **kwargs)
-        field = request.full_path
+        field = key()
         pipe = get_redis().pipeline(transaction=False)
         pipe.hget(hash_key, field)
         pipe.get(generation_key)
@@ -89,11 +102,22 @@ def cached_read(view: Callable[P, Response]) -> Callable[P, Response]:
 def _store(
     hash_key: str, generation_key: str, field: str, response: Response, generation: bytes
 ) -> None:
+    settings = current_settings()
     value = (response.headers.get("ETag") or "").encode() + SEPARATOR + response.get_data()
-    ttl = current_settings().cache_ttl
+    if len(value) > settings.cache_max_entry_bytes:
+        return
     try:
         get_redis().eval(
-            STORE_IF_CURRENT, 2, hash_key, generation_key, generation, field, value, ttl
+            STORE_IF_CURRENT,
+            3,
+            hash_key,
+            generation_key,
+            _bytes_key(hash_key),
+            generation,
+            field,
+            value,
+            settings.cache_ttl,
+            settings.cache_max_bytes,
         )
     except redis.RedisError as exc:
         log.warning("cache not stored, redis unavailable: %s", exc.__class__.__name__)
@@ -117,7 +141,7 @@ def invalidate() -> None:
 def _drop(client: redis.Redis, hash_key: str, generation_key: str) -> None:
     pipe = client.pipeline(transaction=True)
     pipe.incr(generation_key)
-    pipe.unlink(hash_key)
+    pipe.unlink(hash_key, _bytes_key(hash_key))
     pipe.execute()
 
 

@@ -10,7 +10,7 @@ from server.config import Settings
 
 def init_app(app: Flask, settings: Settings) -> None:
     app.extensions["redis"] = redis.Redis.from_url(
-        settings.redis_url,
+        settings.redis_url.get_secret_value(),
         socket_timeout=settings.redis_socket_timeout,
         socket_connect_timeout=settings.redis_socket_timeout,
         # A slow Redis counts as down at once (reads bypass the cache), rather than being retried.

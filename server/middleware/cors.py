@@ -6,6 +6,7 @@ from flask import Flask
 from flask_cors import CORS
 
 from server.config import Settings
+from server.config.origins import allowed_origins
 
 EXPOSED = [
     "ETag",
@@ -23,7 +24,7 @@ def init_app(app: Flask, settings: Settings) -> None:
         return
     CORS(
         app,
-        resources={r"/api/*": {"origins": settings.cors_origins}},
+        resources={r"/api/*": {"origins": allowed_origins(settings)}},
         supports_credentials=settings.cors_allow_credentials,
         expose_headers=EXPOSED,
         allow_headers=["Content-Type", "If-Match", "X-Request-ID", "Authorization"],

@@ -1,10 +1,10 @@
-"""Tags label tasks, many to many."""
+"""Tags label tasks, many to many; each owner has its own set of tag names."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Column, ForeignKey, String, Table
+from sqlalchemy import Column, ForeignKey, String, Table, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.models.base import Base, Timestamped
@@ -22,9 +22,12 @@ task_tags = Table(
 
 class Tag(Timestamped, Base):
     __tablename__ = "tags"
+    __table_args__ = (UniqueConstraint("owner_id", "name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True)
+    # No index of its own: the unique (owner_id, name) constraint's index leads with it.
+    owner_id: Mapped[int] = mapped_column(ForeignKey("principals.id", ondelete="RESTRICT"))
+    name: Mapped[str] = mapped_column(String(64))
 
     tasks: Mapped[list[Task]] = relationship(
         secondary=task_tags, back_populates="tags", passive_deletes=True

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from server.auth.actor import require_actor
 from server.infra.database import db
 from server.models import Project, Task
 from server.services.common import check_version, commit_unique, get_or_raise
@@ -40,7 +41,7 @@ def get_project(project_id: int) -> Project:
 
 
 def create_project(name: str, description: str = "") -> Project:
-    project = Project(name=name, description=description)
+    project = Project(name=name, description=description, owner_id=require_actor().principal_id)
     db.session.add(project)
     commit_unique("Project", name)
     return project

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
+from server.auth.actor import require_actor
 from server.infra.database import db
 from server.models import Tag
 from server.services.common import check_version, commit_unique, get_or_raise
@@ -23,7 +24,7 @@ def get_tag(tag_id: int) -> Tag:
 
 
 def create_tag(name: str) -> Tag:
-    tag = Tag(name=name)
+    tag = Tag(name=name, owner_id=require_actor().principal_id)
     db.session.add(tag)
     commit_unique("Tag", name)
     return tag
@@ -36,14 +37,15 @@ def delete_tag(tag_id: int, expected_version: int | None) -> None:
     db.session.commit()
 
 
-def resolve_tags(names: Iterable[str]) -> list[Tag]:
-    """Rows for these names, creating the missing ones; safe when two requests race."""
+def resolve_tags(names: Iterable[str], owner_id: int) -> list[Tag]:
+    """``owner_id``'s rows for these names, creating the missing ones; safe when two race."""
     wanted = sorted(set(names))
     if not wanted:
         return []
     db.session.execute(
         insert(Tag)
-        .values([{"name": n} for n in wanted])
-        .on_conflict_do_nothing(index_elements=["name"])
+        .values([{"name": n, "owner_id": owner_id} for n in wanted])
+        .on_conflict_do_nothing(index_elements=["owner_id", "name"])
     )
-    return list(db.session.scalars(select(Tag).where(Tag.name.in_(wanted)).order_by(Tag.name)))
+    query = select(Tag).where(Tag.owner_id == owner_id, Tag.name.in_(wanted)).order_by(Tag.name)
+    return list(db.session.scalars(query))

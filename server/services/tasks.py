@@ -48,8 +48,8 @@ def get_task(task_id: int) -> Task:
 
 
 def create_task(data: dict[str, Any]) -> Task:
-    _require_project(data["project_id"])
-    tags = resolve_tags(data.pop("tags", []))
+    project = _require_project(data["project_id"])
+    tags = resolve_tags(data.pop("tags", []), project.owner_id)
     task = Task(**data, tags=tags)
     db.session.add(task)
     db.session.commit()
@@ -59,10 +59,14 @@ def create_task(data: dict[str, Any]) -> Task:
 def update_task(task_id: int, changes: dict[str, Any], expected_version: int | None) -> Task:
     task = get_task(task_id)
     check_version(task.version, expected_version)
+    owner_id = task.project.owner_id
     if "project_id" in changes:
-        _require_project(changes["project_id"])
+        owner_id = _require_project(changes["project_id"]).owner_id
+        if owner_id != task.project.owner_id and "tags" not in changes:
+            # An admin moved it to another owner's project: its tags follow, as that owner's.
+            changes["tags"] = [tag.name for tag in task.tags]
     if "tags" in changes:
-        task.tags = resolve_tags(changes.pop("tags") or [])
+        task.tags = resolve_tags(changes.pop("tags") or [], owner_id)
         # The tags live in another table: touch the row so its version and updated_at move too.
         task.updated_at = utcnow()
     for field, value in changes.items():
@@ -78,6 +82,9 @@ def delete_task(task_id: int, expected_version: int | None) -> None:
     db.session.commit()
 
 
-def _require_project(project_id: int) -> None:
-    if db.session.get(Project, project_id) is None:
+def _require_project(project_id: int) -> Project:
+    # Another owner's project is invisible here (server/auth/isolation.py): "no such project".
+    project = db.session.get(Project, project_id)
+    if project is None:
         raise InvalidReference("project_id", "Project", project_id)
+    return project

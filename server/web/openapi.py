@@ -14,6 +14,8 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from server.api.contract import Contract, contract_of
 from server.api.converters import IdConverter
+from server.auth.gate import required_scope
+from server.config.runtime import current_settings
 from server.errors import PROBLEM_MEDIA_TYPE
 from server.schemas.problem import ProblemDetails
 
@@ -43,16 +45,23 @@ def build_openapi(app: Flask) -> dict[str, Any]:
     def ref(model: type[BaseModel], mode: JsonSchemaMode) -> dict[str, Any]:
         return dict(names[(model, mode)])
 
+    gate = app.extensions["auth_gate"]
+    schemes = security_schemes(app)
     paths: dict[str, dict[str, Any]] = {}
     for url_rule, method, spec, endpoint in operations:
         path, parameters = _path(url_rule)
-        doc = (app.view_functions[endpoint].__doc__ or endpoint).strip().splitlines()[0]
+        view = app.view_functions[endpoint]
+        doc = (view.__doc__ or endpoint).strip().splitlines()[0]
+        public = endpoint.split(".")[0] in gate.public_blueprints
+        scope = None if public else required_scope(view, method.upper())
         operation: dict[str, Any] = {
             "operationId": endpoint.replace(".", "_"),
             "summary": doc,
             "tags": [endpoint.split(".")[-2] if "." in endpoint else "default"],
             "parameters": parameters + _query(spec, ref) + _if_match(spec),
-            "responses": _responses(spec, ref, has_id=bool(parameters)),
+            "responses": _responses(spec, ref, has_id=bool(parameters), scope=scope),
+            # OpenAPI 3.1 lets a bearer requirement name the roles (our scopes) it needs.
+            "security": [] if scope is None else [{name: [scope]} for name in schemes],
         }
         if spec.body is not None:
             operation["requestBody"] = {
@@ -67,11 +76,38 @@ def build_openapi(app: Flask) -> dict[str, Any]:
             "title": "flask-nix-stack",
             "version": _version(),
             "description": "Projects own tasks; tasks carry tags. Errors are RFC 9457 problem "
-            "details (application/problem+json).",
+            "details (application/problem+json). Every operation but the health probes needs "
+            "a bearer token with its scope (read, write or admin).",
+            "license": {"name": "MIT", "identifier": "MIT"},
         },
+        # Relative: the server that serves this document, wherever it is mounted.
+        "servers": [{"url": "/", "description": "This server."}],
         "paths": paths,
-        "components": {"schemas": definitions.get("$defs", {})},
+        "components": {"schemas": definitions.get("$defs", {}), "securitySchemes": schemes},
+        "security": [{name: []} for name in schemes],
     }
+
+
+def security_schemes(app: Flask) -> dict[str, Any]:
+    """Our bearer tokens, and the OIDC provider's when one is configured."""
+    schemes: dict[str, Any] = {
+        "bearerAuth": {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "fns_<prefix>_<secret>",
+            "description": "An API token (flask-nix-stack tokens create), with the scopes "
+            "read, write and admin.",
+        }
+    }
+    settings = current_settings(app)
+    if settings.oidc_issuer:
+        schemes["oidc"] = {
+            "type": "openIdConnect",
+            "openIdConnectUrl": settings.oidc_issuer.rstrip("/")
+            + "/.well-known/openid-configuration",
+            "description": "JWT access tokens from the identity provider (its scope claim).",
+        }
+    return schemes
 
 
 def _models(specs: Iterable[Contract]) -> list[tuple[type[BaseModel], JsonSchemaMode]]:
@@ -141,7 +177,7 @@ def _if_match(spec: Contract) -> list[dict[str, Any]]:
     ]
 
 
-def _responses(spec: Contract, ref: Ref, *, has_id: bool) -> dict[str, Any]:
+def _responses(spec: Contract, ref: Ref, *, has_id: bool, scope: str | None) -> dict[str, Any]:
     success: dict[str, Any] = {"description": HTTPStatus(spec.status).phrase}
     if spec.response is not None:
         success["content"] = {"application/json": {"schema": ref(spec.response, "serialization")}}
@@ -153,6 +189,8 @@ def _responses(spec: Contract, ref: Ref, *, has_id: bool) -> dict[str, Any]:
     if headers:
         success["headers"] = headers
     statuses = {400, 429, 500, 503}  # malformed requests, limits, and the server's own failures
+    if scope is not None:
+        statuses |= {401, 403}  # no or bad credential; a credential without the scope
     if spec.query is not None or spec.body is not None:
         statuses.add(422)
     if spec.body is not None:
@@ -167,6 +205,14 @@ def _responses(spec: Contract, ref: Ref, *, has_id: bool) -> dict[str, Any]:
     responses = {str(spec.status): success}
     for status in sorted(statuses):
         responses[str(status)] = {"description": HTTPStatus(status).phrase, "content": problem}
+    for status in (401, 403):
+        if str(status) in responses:
+            responses[str(status)]["headers"] = {
+                "WWW-Authenticate": {
+                    "schema": {"type": "string"},
+                    "description": "RFC 6750 challenge: Bearer, with error and scope.",
+                }
+            }
     return responses
 
 

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 import requests
 
+from support.processes import SESSION_TOKEN, authed
+
 TIMEOUT = 5.0
 # What the README promises: readiness is back within this long after PostgreSQL is.
 RECOVERY_SECONDS = 5.0
@@ -28,6 +30,7 @@ class Writer(threading.Thread):
 
     def run(self) -> None:
         with requests.Session() as session:
+            session.headers["Authorization"] = f"Bearer {SESSION_TOKEN}"
             self.loop(session)
 
     def loop(self, session: requests.Session) -> None:
@@ -64,12 +67,12 @@ def test_postgres_restart_recovers_without_losing_writes(
         poll(lambda: len(writer.committed) >= 20, 15, "writes before the restart")
 
         own_postgres.stop_fast()
-        ready = requests.get(f"{base}/health/ready", timeout=TIMEOUT)
+        ready = authed.get(f"{base}/health/ready", timeout=TIMEOUT)
         assert ready.status_code == 503
         assert ready.headers["Content-Type"] == "application/problem+json"
         assert ready.json()["checks"] == {"database": "unavailable", "redis": "ok"}
-        assert requests.get(f"{base}/health/live", timeout=TIMEOUT).status_code == 200
-        down = requests.get(f"{base}/api/v1/projects", timeout=TIMEOUT)
+        assert authed.get(f"{base}/health/live", timeout=TIMEOUT).status_code == 200
+        down = authed.get(f"{base}/api/v1/projects", timeout=TIMEOUT)
         assert down.status_code == 503
         assert down.headers["Content-Type"] == "application/problem+json"
         assert down.headers["Retry-After"] == "1"
@@ -79,7 +82,7 @@ def test_postgres_restart_recovers_without_losing_writes(
 
         own_postgres.start()
         poll(
-            lambda: requests.get(f"{base}/health/ready", timeout=TIMEOUT).status_code == 200,
+            lambda: authed.get(f"{base}/health/ready", timeout=TIMEOUT).status_code == 200,
             RECOVERY_SECONDS,
             "readiness after PostgreSQL restarted",
         )
@@ -102,4 +105,4 @@ def test_postgres_restart_recovers_without_losing_writes(
     assert set(writer.committed) - stored == set()
     # And through the API, from the recovered pool of every worker.
     for project_id in writer.committed[:: max(1, len(writer.committed) // 20)]:
-        assert requests.get(f"{base}/api/v1/projects/{project_id}", timeout=TIMEOUT).ok
+        assert authed.get(f"{base}/api/v1/projects/{project_id}", timeout=TIMEOUT).ok

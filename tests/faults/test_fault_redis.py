@@ -11,7 +11,7 @@ import pytest
 import redis as redis_lib
 import requests
 
-from support.processes import app_env
+from support.processes import SESSION_TOKEN, app_env, authed
 
 READ_TIMEOUT = 5.0
 
@@ -28,6 +28,7 @@ class Reader(threading.Thread):
 
     def run(self) -> None:
         with requests.Session() as session:
+            session.headers["Authorization"] = f"Bearer {SESSION_TOKEN}"
             self.loop(session)
 
     def loop(self, session: requests.Session) -> None:
@@ -52,7 +53,7 @@ def test_reads_survive_redis_outage_and_caching_resumes(
     env = app_env(faults_database, own_redis.url, APP_KEY_PREFIX=f"redis-{uuid.uuid4().hex[:8]}")
     server = serve(env)
     base = server.base
-    created = requests.post(
+    created = authed.post(
         f"{base}/api/v1/projects", json={"name": f"redis-fault-{uuid.uuid4().hex}"}, timeout=5
     )
     assert created.status_code == 201, created.text
@@ -60,7 +61,7 @@ def test_reads_survive_redis_outage_and_caching_resumes(
     listing = f"{base}/api/v1/projects?limit=5"
 
     def cache_hit() -> bool:
-        return requests.get(detail, timeout=READ_TIMEOUT).headers.get("X-Cache") == "hit"
+        return authed.get(detail, timeout=READ_TIMEOUT).headers.get("X-Cache") == "hit"
 
     poll(cache_hit, 10, "a cache hit before the outage")
 
@@ -73,15 +74,15 @@ def test_reads_survive_redis_outage_and_caching_resumes(
         reader.phase = "outage"  # reads that start from now on find no Redis
 
         def redis_unavailable() -> bool:
-            return requests.get(f"{base}/health/ready", timeout=READ_TIMEOUT).status_code == 503
+            return authed.get(f"{base}/health/ready", timeout=READ_TIMEOUT).status_code == 503
 
         poll(redis_unavailable, 5, "readiness 503 while Redis is down")
-        ready = requests.get(f"{base}/health/ready", timeout=READ_TIMEOUT)
+        ready = authed.get(f"{base}/health/ready", timeout=READ_TIMEOUT)
         assert ready.headers["Content-Type"] == "application/problem+json"
         assert ready.json()["checks"] == {"database": "ok", "redis": "unavailable"}
-        assert requests.get(f"{base}/health/live", timeout=READ_TIMEOUT).status_code == 200
+        assert authed.get(f"{base}/health/live", timeout=READ_TIMEOUT).status_code == 200
         # Writes keep answering too; the cache they cannot drop is gone with the old Redis.
-        during = requests.post(
+        during = authed.post(
             f"{base}/api/v1/projects", json={"name": f"during-{uuid.uuid4().hex}"}, timeout=5
         )
         assert during.status_code == 201, during.text
@@ -90,12 +91,12 @@ def test_reads_survive_redis_outage_and_caching_resumes(
         reader.phase = "after"
         own_redis.start()
         poll(
-            lambda: requests.get(f"{base}/health/ready", timeout=READ_TIMEOUT).status_code == 200,
+            lambda: authed.get(f"{base}/health/ready", timeout=READ_TIMEOUT).status_code == 200,
             10,
             "readiness 200 after Redis is back",
         )
         poll(cache_hit, 10, "a cache hit after Redis is back")
-        after = requests.get(base + during.headers["Location"], timeout=READ_TIMEOUT)
+        after = authed.get(base + during.headers["Location"], timeout=READ_TIMEOUT)
         assert after.status_code == 200
     finally:
         reader.halt.set()
@@ -120,25 +121,23 @@ def test_write_during_redis_write_pause_is_visible_once_redis_takes_writes(
     server = serve(env)
     prefix = uuid.uuid4().hex
     listing = f"{server.base}/api/v1/projects?name={prefix}"
-    first = requests.post(
+    first = authed.post(
         f"{server.base}/api/v1/projects", json={"name": f"{prefix}-first"}, timeout=5
     )
     assert first.status_code == 201
     poll(
-        lambda: requests.get(listing, timeout=READ_TIMEOUT).headers.get("X-Cache") == "hit",
+        lambda: authed.get(listing, timeout=READ_TIMEOUT).headers.get("X-Cache") == "hit",
         10,
         "the listing cached",
     )
 
     def names() -> set[str]:
-        return {
-            item["name"] for item in requests.get(listing, timeout=READ_TIMEOUT).json()["items"]
-        }
+        return {item["name"] for item in authed.get(listing, timeout=READ_TIMEOUT).json()["items"]}
 
     admin = redis_lib.Redis.from_url(own_redis.url)
     admin.execute_command("CLIENT", "PAUSE", "3000", "WRITE")  # reads still answered
     try:
-        second = requests.post(
+        second = authed.post(
             f"{server.base}/api/v1/projects", json={"name": f"{prefix}-second"}, timeout=5
         )
         assert second.status_code == 201  # committed in PostgreSQL

@@ -21,7 +21,7 @@ import pytest
 import requests
 from psycopg2 import sql
 
-from support.processes import app_env, run_cli
+from support.processes import app_env, authed, run_cli
 from support.servers import Postgres
 
 TIMEOUT = 5.0
@@ -49,9 +49,11 @@ class Secrets:
     secret_key: str
     db_password: str
     dsn_key: str | None
+    token: str = ""  # the bootstrap admin token: its secret part must never be printed
 
     def values(self) -> list[str]:
-        return [v for v in (self.secret_key, self.db_password, self.dsn_key) if v]
+        token_secret = self.token.split("_", 2)[-1] if self.token else None
+        return [v for v in (self.secret_key, self.db_password, self.dsn_key, token_secret) if v]
 
 
 @dataclass
@@ -90,6 +92,7 @@ def production(pg: Postgres, redis_url: str) -> Iterator[Production]:
     )
     if found.dsn_key:
         env["APP_SENTRY_DSN"] = f"http://{found.dsn_key}@127.0.0.1:9/1"
+    found.token = env["APP_BOOTSTRAP_ADMIN_TOKEN"]
     admin = pg.connect()
     hba: Path | None = None
     try:
@@ -175,32 +178,32 @@ def exercise_api(base: str, database_url: str) -> dict[str, requests.Response]:
     """Good and bad requests; every answer by name."""
     api = f"{base}/api/v1"
     seen: dict[str, requests.Response] = {}
-    seen["201"] = requests.post(f"{api}/projects", json={"name": "secure"}, timeout=TIMEOUT)
-    seen["200 list"] = requests.get(f"{api}/projects?name=' OR 1=1 --", timeout=TIMEOUT)
-    seen["200 detail"] = requests.get(base + seen["201"].headers["Location"], timeout=TIMEOUT)
-    seen["404 api"] = requests.get(f"{api}/projects/987654321", timeout=TIMEOUT)
-    seen["404 page"] = requests.get(f"{base}/.env", timeout=TIMEOUT)
-    seen["422 type"] = requests.post(f"{api}/projects", json={"name": 1}, timeout=TIMEOUT)
-    seen["422 query"] = requests.get(f"{api}/projects?limit=1;DROP TABLE x", timeout=TIMEOUT)
-    seen["422 id"] = requests.post(
+    seen["201"] = authed.post(f"{api}/projects", json={"name": "secure"}, timeout=TIMEOUT)
+    seen["200 list"] = authed.get(f"{api}/projects?name=' OR 1=1 --", timeout=TIMEOUT)
+    seen["200 detail"] = authed.get(base + seen["201"].headers["Location"], timeout=TIMEOUT)
+    seen["404 api"] = authed.get(f"{api}/projects/987654321", timeout=TIMEOUT)
+    seen["404 page"] = authed.get(f"{base}/.env", timeout=TIMEOUT)
+    seen["422 type"] = authed.post(f"{api}/projects", json={"name": 1}, timeout=TIMEOUT)
+    seen["422 query"] = authed.get(f"{api}/projects?limit=1;DROP TABLE x", timeout=TIMEOUT)
+    seen["422 id"] = authed.post(
         f"{api}/tasks", json={"project_id": "1 OR 1=1", "title": "x"}, timeout=TIMEOUT
     )
-    seen["413"] = requests.post(
+    seen["413"] = authed.post(
         f"{api}/projects",
         data=json.dumps({"name": "x" * MAX_BODY * 2}),
         headers={"Content-Type": "application/json"},
         timeout=TIMEOUT,
     )
-    seen["415"] = requests.post(f"{api}/projects", data="name=x", timeout=TIMEOUT)
-    seen["400"] = requests.post(
+    seen["415"] = authed.post(f"{api}/projects", data="name=x", timeout=TIMEOUT)
+    seen["400"] = authed.post(
         f"{api}/projects",
         data='{"name": ',
         headers={"Content-Type": "application/json"},
         timeout=TIMEOUT,
     )
-    seen["405"] = requests.delete(f"{api}/projects", timeout=TIMEOUT)
-    seen["HEAD"] = requests.head(f"{api}/projects", timeout=TIMEOUT)
-    seen["OPTIONS"] = requests.options(f"{api}/projects", timeout=TIMEOUT)
+    seen["405"] = authed.delete(f"{api}/projects", timeout=TIMEOUT)
+    seen["HEAD"] = authed.head(f"{api}/projects", timeout=TIMEOUT)
+    seen["OPTIONS"] = authed.options(f"{api}/projects", timeout=TIMEOUT)
     seen["503"] = statement_cancelled(f"{api}/projects?name=locked", database_url)
     return seen
 
@@ -214,7 +217,7 @@ def statement_cancelled(url: str, database_url: str) -> requests.Response:
         with locker.cursor() as cur:
             cur.execute("LOCK TABLE projects IN ACCESS EXCLUSIVE MODE")
         reader = threading.Thread(
-            target=lambda: answer.append(requests.get(url, timeout=TIMEOUT * 2))
+            target=lambda: answer.append(authed.get(url, timeout=TIMEOUT * 2))
         )
         reader.start()
         reader.join(timeout=TIMEOUT * 3)
@@ -286,13 +289,13 @@ def test_cors_answers_only_allowed_origins(
         "Access-Control-Request-Headers": "Content-Type, If-Match",
     }
 
-    allowed = requests.get(url, headers={"Origin": ALLOWED_ORIGIN}, timeout=TIMEOUT)
+    allowed = authed.get(url, headers={"Origin": ALLOWED_ORIGIN}, timeout=TIMEOUT)
     assert allowed.headers["Access-Control-Allow-Origin"] == ALLOWED_ORIGIN
     assert "ETag" in allowed.headers["Access-Control-Expose-Headers"]
     # No "Vary: Origin" with a single allowed origin (Flask-Cors 6); every answer is no-store,
     # so no shared cache can hand one origin's answer to another.
     assert allowed.headers["Cache-Control"] == "no-store"
-    allowed_pre = requests.options(
+    allowed_pre = authed.options(
         url, headers={"Origin": ALLOWED_ORIGIN, **preflight}, timeout=TIMEOUT
     )
     assert allowed_pre.headers["Access-Control-Allow-Origin"] == ALLOWED_ORIGIN
@@ -306,8 +309,8 @@ def test_cors_answers_only_allowed_origins(
         "null",
     ):
         for response in (
-            requests.get(url, headers={"Origin": origin}, timeout=TIMEOUT),
-            requests.options(url, headers={"Origin": origin, **preflight}, timeout=TIMEOUT),
+            authed.get(url, headers={"Origin": origin}, timeout=TIMEOUT),
+            authed.options(url, headers={"Origin": origin, **preflight}, timeout=TIMEOUT),
         ):
             assert "Access-Control-Allow-Origin" not in response.headers, origin
             assert "Access-Control-Allow-Methods" not in response.headers, origin
@@ -337,7 +340,9 @@ def test_request_ids_cannot_forge_log_lines(
     for name, value in INJECTIONS.items():
         answers[name] = raw_request(
             server.port,
-            b"GET /api/v1/projects HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-ID: "
+            b"GET /api/v1/projects HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            + f"Authorization: Bearer {production.secrets.token}\r\n".encode()
+            + b"X-Request-ID: "
             + value
             + b"\r\nConnection: close\r\n\r\n",
         )

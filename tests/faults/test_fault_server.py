@@ -20,7 +20,7 @@ import psycopg2
 import pytest
 import requests
 
-from support.processes import script
+from support.processes import authed, script
 from support.servers import free_port
 from support.slow_clients import fresh_get, slow_clients
 
@@ -32,7 +32,7 @@ STOPPING = {"granian": "Shutting down granian", "gunicorn": "Handling signal: te
 
 
 def create_project(base: str) -> dict[str, Any]:
-    response = requests.post(
+    response = authed.post(
         f"{base}/api/v1/projects", json={"name": f"server-fault-{uuid.uuid4().hex}"}, timeout=5
     )
     assert response.status_code == 201, response.text
@@ -102,7 +102,7 @@ def sigterm_with_requests_in_flight(
 
     def patch(project_id: int) -> None:
         try:
-            results[project_id] = requests.patch(
+            results[project_id] = authed.patch(
                 f"{server.base}/api/v1/projects/{project_id}",
                 json={"description": "finished after SIGTERM"},
                 timeout=graceful + 10,
@@ -192,18 +192,18 @@ def test_killed_worker_is_replaced(
 
     os.kill(victim, signal.SIGKILL)
     # The survivor serves while the master notices and forks a replacement.
-    statuses = [requests.get(url, timeout=TIMEOUT).status_code for _ in range(10)]
+    statuses = [authed.get(url, timeout=TIMEOUT).status_code for _ in range(10)]
     poll(lambda: len(server.workers() - before) == 1, 15, "a replacement worker")
     after = server.workers()
     assert victim not in after
     assert len(after) == 2
     statuses += [
-        requests.post(
+        authed.post(
             f"{server.base}/api/v1/tags", json={"name": uuid.uuid4().hex[:20]}, timeout=TIMEOUT
         ).status_code
         for _ in range(5)
     ]
-    statuses += [requests.get(url, timeout=TIMEOUT).status_code for _ in range(20)]
+    statuses += [authed.get(url, timeout=TIMEOUT).status_code for _ in range(20)]
     assert set(statuses) <= {200, 201}, statuses
     assert server.process.poll() is None
 
@@ -222,7 +222,7 @@ def test_slow_clients_do_not_stall_fresh_clients(
         # a stalled server never answers at all.
         for _ in range(20):
             fresh_get("127.0.0.1", server.port, timeout=5.0)
-        created = requests.post(
+        created = authed.post(
             f"{server.base}/api/v1/projects", json={"name": uuid.uuid4().hex}, timeout=5
         )
         assert created.status_code == 201, created.text

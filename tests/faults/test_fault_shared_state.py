@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 import requests
 
+from support.processes import authed
+
 TIMEOUT = 5.0
 SECURITY_HEADERS = ("X-Content-Type-Options", "Content-Security-Policy", "X-Frame-Options")
 
@@ -25,13 +27,13 @@ def test_rate_limit_is_shared_by_two_instances(
     first, second = serve(fault_env, **limits), serve(fault_env, **limits)
     bases = [first.base, second.base]
 
-    answers = [requests.get(f"{bases[n % 2]}/api/v1/projects", timeout=TIMEOUT) for n in range(10)]
+    answers = [authed.get(f"{bases[n % 2]}/api/v1/projects", timeout=TIMEOUT) for n in range(10)]
     assert [a.status_code for a in answers] == [200] * 10
     # By design the X-RateLimit-* headers come only with the 429.
     assert not any("X-RateLimit-Limit" in a.headers for a in answers)
 
     for base in (bases[0], bases[1]):  # the 11th and 12th, one on each instance
-        limited = requests.get(f"{base}/api/v1/projects", timeout=TIMEOUT)
+        limited = authed.get(f"{base}/api/v1/projects", timeout=TIMEOUT)
         assert limited.status_code == 429
         assert limited.headers["Content-Type"] == "application/problem+json"
         assert limited.json()["type"].endswith("/rate-limited")
@@ -45,7 +47,7 @@ def test_rate_limit_is_shared_by_two_instances(
             assert header in limited.headers, header
     # Health probes are exempt: a limited client's load balancer still sees the instance.
     for base in bases:
-        assert requests.get(f"{base}/health/ready", timeout=TIMEOUT).status_code == 200
+        assert authed.get(f"{base}/health/ready", timeout=TIMEOUT).status_code == 200
 
 
 def race(url: str, etag: str, titles: tuple[str, str]) -> list[requests.Response]:
@@ -55,7 +57,7 @@ def race(url: str, etag: str, titles: tuple[str, str]) -> list[requests.Response
 
     def patch(title: str) -> None:
         barrier.wait(timeout=TIMEOUT)
-        answers[title] = requests.patch(
+        answers[title] = authed.patch(
             url, json={"title": title}, headers={"If-Match": etag}, timeout=TIMEOUT
         )
 
@@ -73,16 +75,16 @@ def test_racing_writers_cannot_both_win(
 ) -> None:
     server = serve(fault_env, APP_THREADS="2")  # two threads per worker: the PATCHes run at once
     base = server.base
-    project = requests.post(
+    project = authed.post(
         f"{base}/api/v1/projects", json={"name": f"race-{uuid.uuid4().hex}"}, timeout=TIMEOUT
     ).json()
-    created = requests.post(
+    created = authed.post(
         f"{base}/api/v1/tasks", json={"project_id": project["id"], "title": "t0"}, timeout=TIMEOUT
     )
     url = base + created.headers["Location"]
 
     for round_ in range(6):
-        reads = [requests.get(url, timeout=TIMEOUT) for _ in range(2)]
+        reads = [authed.get(url, timeout=TIMEOUT) for _ in range(2)]
         etag = reads[0].headers["ETag"]
         assert reads[1].headers["ETag"] == etag  # both clients saw the same version
         version = reads[0].json()["version"]
@@ -94,6 +96,6 @@ def test_racing_writers_cannot_both_win(
         winner = titles[[a.status_code for a in answers].index(200)]
         loser = next(a for a in answers if a.status_code != 200)
         assert loser.headers["Content-Type"] == "application/problem+json"
-        final = requests.get(url, timeout=TIMEOUT).json()
+        final = authed.get(url, timeout=TIMEOUT).json()
         assert final["title"] == winner  # the winner's change, and only it
         assert final["version"] == version + 1

@@ -20,7 +20,7 @@ from schemathesis import GenerationMode, checks
 from server.web.openapi import build_openapi
 
 from support.apps import build_app
-from support.processes import app_env, run_cli, running_server
+from support.processes import app_env, authed, run_cli, running_server
 from support.servers import Postgres
 from support.settings import TestingSettings
 
@@ -40,15 +40,20 @@ RUNS = [
     or operation.body
 ]
 cases_run: list[str] = []
+SESSION = requests.Session()
 
 
 @pytest.fixture(scope="module")
 def base_url(pg: Postgres, redis_url: str) -> Iterator[str]:
     env = app_env(pg.create_database("fns_fuzz"), redis_url, APP_KEY_PREFIX="fuzz")
     run_cli("db", "upgrade", env=env)
-    run_cli("seed", env=env)  # so that some generated ids exist
+    # Demo data, so that some generated ids exist, and its principal's token: the fuzzer acts
+    # as that ordinary (not admin) principal.
+    token = run_cli("seed", env=env).stdout.strip().splitlines()[-1]
     with running_server(env) as server:
+        SESSION.headers["Authorization"] = f"Bearer {token}"
         yield server.base
+    SESSION.close()
 
 
 def errors_are_problem_json(response: Any) -> None:
@@ -73,7 +78,7 @@ CHECKS = [
 
 
 def test_served_document_is_the_built_one(base_url: str) -> None:
-    assert requests.get(f"{base_url}/openapi.json", timeout=10).json() == DOCUMENT
+    assert authed.get(f"{base_url}/openapi.json", timeout=10).json() == DOCUMENT
 
 
 @pytest.mark.slow
@@ -81,7 +86,7 @@ def test_served_document_is_the_built_one(base_url: str) -> None:
     ("label", "mode"), RUNS, ids=[f"{label}-{mode.value}" for label, mode in RUNS]
 )
 def test_operation(label: str, mode: GenerationMode, base_url: str) -> None:
-    session = requests.Session()
+    session = SESSION
 
     @given(case=OPERATIONS[label].as_strategy(generation_mode=mode))
     @settings(

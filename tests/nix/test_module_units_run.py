@@ -39,6 +39,7 @@ class Endpoint:
     """Where the started gunicorn listens: a TCP port or a Unix socket."""
 
     bind: str
+    token: str | None = None  # sent as Authorization: Bearer
 
     def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         conn: http.client.HTTPConnection
@@ -50,6 +51,8 @@ class Endpoint:
         try:
             payload = None if body is None else json.dumps(body)
             headers = {"Content-Type": "application/json"} if payload else {}
+            if self.token:
+                headers["Authorization"] = f"Bearer {self.token}"
             conn.request(method, path, body=payload, headers=headers)
             response = conn.getresponse()
             data = response.read()
@@ -279,6 +282,13 @@ def test_generated_units_run(
     run_command(argv(facts["migrate"]["serviceConfig"]["ExecStart"], facts), env, state_dir)
     current = run_command([str(LOCAL_BIN / "flask-nix-stack"), "db", "current"], env, state_dir)
     assert "(head)" in current
+    # Every API call needs a token: made with the CLI in the unit's environment, as
+    # flask-nix-stack-manage would (principals create, tokens create prints it alone).
+    cli = str(LOCAL_BIN / "flask-nix-stack")
+    run_command([cli, "principals", "create", f"unit-{case}"], env, state_dir)
+    create = [cli, "tokens", "create", "--principal", f"unit-{case}", "--scope", "read"]
+    output = run_command([*create, "--scope", "write"], env, state_dir)
+    endpoint.token = next(line for line in output.splitlines() if line.startswith("fns_"))
 
     log = state_dir / "gunicorn.log"
     with log.open("wb") as log_file:

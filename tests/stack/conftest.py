@@ -25,6 +25,8 @@ from typing import Any
 
 import pytest
 
+from server.auth.tokens import generate
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO_ROOT / "process-compose.yaml"
 # process-compose itself stays off port 8080 and off any .env in the checkout, so a developer's
@@ -66,10 +68,16 @@ def missing_tools() -> str | None:
     return None
 
 
+# The stacks' first admin token: `migrate` (db upgrade) stores it from the environment, as a
+# host's credential would be; every request below sends it.
+ADMIN_TOKEN = generate()[0]
+
+
 def http(method: str, url: str, body: Any = None, timeout: float = 5.0) -> tuple[int, Any]:
-    """(status, decoded JSON or None); HTTP errors are returned, not raised."""
+    """(status, decoded JSON or None), as the stack's admin; HTTP errors are returned."""
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Authorization", f"Bearer {ADMIN_TOKEN}")
     if data is not None:
         request.add_header("Content-Type", "application/json")
     try:
@@ -163,6 +171,7 @@ class Stack:
             "STACK_WEB_MODE": self.web_mode,
             # The app reads a .env in its working directory (the checkout): not in tests.
             "APP_ENV_FILE": "/nonexistent",
+            "APP_BOOTSTRAP_ADMIN_TOKEN": ADMIN_TOKEN,
         }
 
     def start(self, *args: str, extra_files: Sequence[Path] = ()) -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import urllib.error
+import urllib.request
 from typing import Any
 
 import pytest
@@ -71,4 +75,28 @@ def test_dev_stack_reloads_and_seeds_on_request(
 
     # seed and web both wait only for migrate, so the data may land just after web is ready.
     assert stack_poll(lambda: names() == ["Demo"], timeout=30), f"no demo data:\n{s.log()}"
+
+    # The README's first authenticated curl: `flask-nix-stack seed` prints the demo token.
+    seeded = subprocess.run(
+        ["flask-nix-stack", "seed"],
+        env={
+            **s.env(),
+            "APP_DATABASE_URL": f"postgresql+psycopg2://app@127.0.0.1:{s.pg_port}/app",
+            "APP_REDIS_URL": f"redis://127.0.0.1:{s.redis_port}/0",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    token = seeded.stdout.strip()
+    request = urllib.request.Request(
+        f"{s.base_url}/api/v1/projects", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        assert [p["name"] for p in json.load(answer)["items"]] == ["Demo"]
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{s.base_url}/api/v1/projects", timeout=5)
+    assert refused.value.code == 401
+    refused.value.close()
     assert_stopped_cleanly(s, s.stop())

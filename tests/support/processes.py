@@ -13,8 +13,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import requests
+
+from server.auth.tokens import generate
 
 
 def script(name: str) -> str:
@@ -23,11 +27,20 @@ def script(name: str) -> str:
     return str(beside) if beside.exists() else shutil.which(name) or str(beside)
 
 
+SESSION_TOKEN = generate()[0]
+
+
 def app_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
     """A clean environment: no APP_* from the caller, no .env from the working directory.
 
     The installed server knows no testing profile: subprocesses run the development one, with
     the tests' servers and, like the tests' own profile, no rate limits unless ``extra`` sets them.
+
+    It carries the session's APP_BOOTSTRAP_ADMIN_TOKEN: the first `db upgrade` of a database
+    stores it for principal ``admin``, so servers on that database can be called with
+    ``auth_headers(env)`` (or ``authed``), as an operator's fresh host would be. One token for
+    the whole session: environments built later for an already migrated database still hold
+    a token it knows.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("APP_")}
     env.update(
@@ -38,10 +51,56 @@ def app_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
             "APP_DATABASE_URL": database_url,
             "APP_REDIS_URL": redis_url,
             "APP_LOG_LEVEL": "WARNING",
+            "APP_BOOTSTRAP_ADMIN_TOKEN": SESSION_TOKEN,
             **extra,
         }
     )
     return env
+
+
+def auth_headers(env: dict[str, str]) -> dict[str, str]:
+    """The bootstrap admin token of ``env`` as an Authorization header."""
+    return {"Authorization": f"Bearer {env['APP_BOOTSTRAP_ADMIN_TOKEN']}"}
+
+
+_tokens_by_port: dict[int, str] = {}
+
+
+class ApiClient:
+    """requests' functions, sending the bootstrap admin token of the server on the URL's port
+    (each server started by start_server registers its own) unless Authorization is given.
+    No pooled connections: each call opens and closes its own, as requests.get does."""
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        token = _tokens_by_port.get(urlsplit(url).port or 0)
+        headers = dict(kwargs.pop("headers", None) or {})
+        if token and not any(name.lower() == "authorization" for name in headers):
+            headers["Authorization"] = f"Bearer {token}"
+        return requests.request(method, url, headers=headers, **kwargs)
+
+    def get(self, url: str, **kwargs: Any) -> requests.Response:
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> requests.Response:
+        return self.request("POST", url, **kwargs)
+
+    def put(self, url: str, **kwargs: Any) -> requests.Response:
+        return self.request("PUT", url, **kwargs)
+
+    def patch(self, url: str, **kwargs: Any) -> requests.Response:
+        return self.request("PATCH", url, **kwargs)
+
+    def delete(self, url: str, **kwargs: Any) -> requests.Response:
+        return self.request("DELETE", url, **kwargs)
+
+    def head(self, url: str, **kwargs: Any) -> requests.Response:
+        return self.request("HEAD", url, **kwargs)
+
+    def options(self, url: str, **kwargs: Any) -> requests.Response:
+        return self.request("OPTIONS", url, **kwargs)
+
+
+authed = ApiClient()
 
 
 def run_cli(
@@ -125,6 +184,8 @@ def start_server(env: dict[str, str], log_dir: Path, **overrides: str) -> Server
             stderr=subprocess.STDOUT,
         )
     server = Server(process, port, log_path, full_env)
+    if "APP_BOOTSTRAP_ADMIN_TOKEN" in full_env:
+        _tokens_by_port[port] = full_env["APP_BOOTSTRAP_ADMIN_TOKEN"]
     try:
         wait_until(lambda: requests.get(f"{server.base}/health/live", timeout=1).ok, 30, "server")
         workers = int(full_env.get("APP_WORKERS", "2"))

@@ -39,6 +39,8 @@ let
     "psycopg2"
     "pydantic"
     "pydantic-settings"
+    "pyjwt"
+    "cryptography"
     "pytest"
     "pytest-cov"
     "pytestCheckHook"

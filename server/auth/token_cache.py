@@ -1,0 +1,105 @@
+"""Successful token lookups, cached in Redis so an authenticated request needs no database.
+
+- Keyed by the token's keyed hash (HMAC-SHA256, hex), never by the token: a hit means the
+  hash matched, and Redis holds nothing a token could be rebuilt from. The values are the
+  actor's id, name, admin flag and scopes, the expiry and the last recorded use.
+- Dropped whole, at once, by every commit that wrote a principal or a token (revocation,
+  disabling, new tokens, admin changes): the session's after_commit event, as the read cache,
+  so no writer has to remember it. A revoked token fails at the next request.
+- Entries live at most TTL seconds. If the drop cannot reach Redis, the error is logged and a
+  revoked token may still pass until then: Redis that refuses writes also refuses new entries.
+- Redis down: lookups go to the database, as without the cache.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+import redis
+from flask import current_app, has_app_context
+from flask_sqlalchemy.session import Session
+from sqlalchemy import event
+
+from server.auth.actor import Actor
+from server.config.runtime import current_settings
+from server.infra.redis_client import get_redis
+from server.models import ApiToken, Principal
+
+log = logging.getLogger(__name__)
+TTL = 30
+WROTE = "auth:wrote"
+
+
+def _key() -> str:
+    return f"{current_settings().key_prefix}:auth:tokens"
+
+
+def get(digest: bytes) -> tuple[Actor, datetime | None, float | None] | None:
+    """(actor, expires_at, last_used epoch) cached for this token hash, else None."""
+    try:
+        raw = get_redis().hget(_key(), digest.hex())
+    except redis.RedisError as exc:
+        log.warning("token cache bypassed, redis unavailable: %s", exc.__class__.__name__)
+        return None
+    if raw is None:
+        return None
+    data: dict[str, Any] = json.loads(raw)
+    actor = Actor(
+        data["principal_id"], data["name"], data["is_admin"], frozenset(data["scopes"]), data["via"]
+    )
+    expires = datetime.fromisoformat(data["expires_at"]) if data["expires_at"] else None
+    return actor, expires, data["last_used"]
+
+
+def put(digest: bytes, actor: Actor, expires_at: datetime | None, last_used: float) -> None:
+    value = json.dumps(
+        {
+            "principal_id": actor.principal_id,
+            "name": actor.name,
+            "is_admin": actor.is_admin,
+            "scopes": sorted(actor.scopes),
+            "via": actor.via,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+            "last_used": last_used,
+        }
+    )
+    try:
+        pipe = get_redis().pipeline(transaction=True)
+        pipe.hset(_key(), digest.hex(), value)
+        pipe.expire(_key(), TTL, nx=True)
+        pipe.execute()
+    except redis.RedisError as exc:
+        log.warning("token not cached, redis unavailable: %s", exc.__class__.__name__)
+
+
+def drop_all() -> None:
+    try:
+        get_redis().unlink(_key())
+    except redis.RedisError as exc:
+        log.error(
+            "token cache not dropped, redis unavailable (%s): a revoked token may pass for up "
+            "to %s s",
+            exc.__class__.__name__,
+            TTL,
+        )
+
+
+@event.listens_for(Session, "after_flush")
+def _flushed(session: Session, _context: object) -> None:
+    changed = (*session.new, *session.dirty, *session.deleted)
+    if any(isinstance(obj, (ApiToken, Principal)) for obj in changed):
+        session.info[WROTE] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _committed(session: Session) -> None:
+    if session.info.pop(WROTE, False) and has_app_context() and "redis" in current_app.extensions:
+        drop_all()
+
+
+@event.listens_for(Session, "after_rollback")
+def _rolled_back(session: Session) -> None:
+    session.info.pop(WROTE, None)

@@ -1,0 +1,128 @@
+"""``principals`` and ``tokens`` on the command line, as an operator scripts them, and the
+bootstrap admin token that `db upgrade` stores from a credential file."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import requests
+
+from server.auth.tokens import generate
+
+from support.processes import app_env, run_cli, running_server, script
+from support.servers import Postgres
+
+
+@pytest.fixture(scope="module")
+def env(pg: Postgres, redis_url: str) -> dict[str, str]:
+    environment = app_env(pg.create_database("fns_cli_access"), redis_url)
+    run_cli("db", "upgrade", env=environment)
+    return environment
+
+
+def test_scriptable_principals_and_tokens(env: dict[str, str]) -> None:
+    run_cli("principals", "create", "ci-bot", "--service", env=env)
+    run_cli("principals", "create", "ops", "--admin", env=env)
+    listed = run_cli("principals", "list", env=env).stdout
+    assert "ci-bot\tservice\t-" in listed
+    assert "ops\tuser\tadmin" in listed
+    created = run_cli(
+        "tokens",
+        "create",
+        "--principal",
+        "ci-bot",
+        "--scope",
+        "read",
+        "--scope",
+        "write",
+        "--expires-in",
+        "30d",
+        "--name",
+        "ci",
+        env=env,
+    )
+    token = created.stdout.strip()
+    assert created.stdout == token + "\n"  # the token alone on stdout
+    assert token.startswith("fns_")
+    prefix = token.split("_")[1]
+    tokens = run_cli("tokens", "list", "--principal", "ci-bot", env=env).stdout
+    assert f"{prefix}\tci-bot\tread,write\tactive\t" in tokens
+    assert token.split("_", 2)[2] not in tokens
+    refused = run_cli(
+        "tokens", "create", "--principal", "ci-bot", "--scope", "admin", env=env, check=False
+    )
+    assert refused.returncode == 1
+    assert refused.stdout == ""
+    assert "admin" in refused.stderr
+    unknown = run_cli(
+        "tokens", "create", "--principal", "nobody", "--scope", "read", env=env, check=False
+    )
+    assert unknown.returncode == 1
+    assert "no principal named 'nobody'" in unknown.stderr
+
+    with running_server(env, workers=1) as server:
+        headers = {"Authorization": f"Bearer {token}"}
+        me = requests.get(f"{server.base}/api/v1/me", headers=headers, timeout=5)
+        assert me.json()["principal"]["name"] == "ci-bot"
+        run_cli("tokens", "revoke", prefix, env=env)
+        assert (
+            requests.get(f"{server.base}/api/v1/me", headers=headers, timeout=5).status_code == 401
+        )
+    assert f"{prefix}\tci-bot\tread,write\trevoked" in run_cli("tokens", "list", env=env).stdout
+
+
+def test_tokens_import_reads_stdin(env: dict[str, str]) -> None:
+    run_cli("principals", "create", "importer", env=env)
+    token = run_cli("tokens", "generate", env=env).stdout.strip()
+    assert token.startswith("fns_")
+    assert token.split("_")[1] not in run_cli("tokens", "list", env=env).stdout  # not stored
+    result = subprocess.run(
+        [
+            script("flask-nix-stack"),
+            "tokens",
+            "import",
+            "--principal",
+            "importer",
+            "--scope",
+            "read",
+        ],
+        input=token + "\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert token not in result.stdout + result.stderr
+    assert token.split("_")[1] in run_cli("tokens", "list", env=env).stdout
+
+
+@pytest.fixture
+def fresh_host(pg: Postgres, redis_url: str, tmp_path: Path) -> dict[str, str]:
+    """A new database and a credentials directory, as systemd's LoadCredential= makes one."""
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    token = generate()[0]
+    (credentials / "APP_BOOTSTRAP_ADMIN_TOKEN").write_text(token)
+    environment = app_env(pg.create_database("fns_fresh_host"), redis_url)
+    environment.pop("APP_BOOTSTRAP_ADMIN_TOKEN")
+    environment["CREDENTIALS_DIRECTORY"] = str(credentials)
+    return {**environment, "TOKEN": token}
+
+
+def test_a_fresh_host_gets_its_first_admin_from_a_credential(fresh_host: dict[str, str]) -> None:
+    token = fresh_host.pop("TOKEN")
+    first = run_cli("db", "upgrade", env=fresh_host)
+    assert "bootstrap admin token stored" in first.stderr
+    assert token not in first.stdout + first.stderr
+    again = run_cli("db", "upgrade", env=fresh_host)  # every start runs it: idempotent, fast
+    assert again.stdout.strip() == "database already at the newest revision; nothing to upgrade"
+    assert "admin\tuser\tadmin" in run_cli("principals", "list", env=fresh_host).stdout
+    with running_server(fresh_host, workers=1) as server:
+        headers = {"Authorization": f"Bearer {token}"}
+        answer = requests.get(f"{server.base}/api/v1/admin/principals", headers=headers, timeout=5)
+        assert answer.status_code == 200
+        assert [p["name"] for p in answer.json()["items"]] == ["admin"]

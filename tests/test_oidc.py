@@ -1,0 +1,231 @@
+"""OIDC access tokens against a real JWKS served over HTTP from keys this test generates.
+
+Each attack a token can carry is refused with 401: expired, wrong audience, wrong issuer,
+unknown kid, ``alg: none``, HS256 "signed" with the public key, a tampered signature, ``nbf``
+in the future (and ``iat`` in the future). An unknown kid refetches the JWKS at a bounded rate.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from flask import Flask
+
+from support.auth import anonymous, bearer, make_principal
+
+ISSUER = "https://id.example.test"
+AUDIENCE = "flask-nix-stack"
+SUBJECT = "user-4f2a"
+
+
+class Jwks:
+    """A JWKS endpoint on 127.0.0.1 whose keys the test controls; counts its requests."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, Any] = {}
+        self.requests = 0
+        jwks = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                jwks.requests += 1
+                body = json.dumps({"keys": [jwks.public_jwk(k) for k in jwks.keys]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/jwks.json"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def add_rsa(self, kid: str) -> rsa.RSAPrivateKey:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.keys[kid] = key
+        return key
+
+    def add_ec(self, kid: str) -> ec.EllipticCurvePrivateKey:
+        key = ec.generate_private_key(ec.SECP256R1())
+        self.keys[kid] = key
+        return key
+
+    def public_jwk(self, kid: str) -> dict[str, Any]:
+        key = self.keys[kid]
+        if isinstance(key, rsa.RSAPrivateKey):
+            jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+            jwk["alg"] = "RS256"
+        else:
+            jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+            jwk["alg"] = "ES256"
+        jwk.update(kid=kid, use="sig")
+        return jwk
+
+    def public_pem(self, kid: str) -> bytes:
+        return (
+            self.keys[kid]
+            .public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+
+
+@pytest.fixture(scope="module")
+def jwks() -> Iterator[Jwks]:
+    server = Jwks()
+    server.add_rsa("rsa-1")
+    server.add_ec("ec-1")
+    yield server
+    server.server.shutdown()
+    server.server.server_close()
+
+
+@pytest.fixture
+def oidc_app(make_app: Callable[..., Flask], jwks: Jwks) -> Flask:
+    app = make_app(oidc_issuer=ISSUER, oidc_audience=AUDIENCE, oidc_jwks_url=jwks.url)
+    principal = make_principal("oidc-user")
+    principal.oidc_subject = SUBJECT
+    from server.infra.database import db
+
+    db.session.commit()
+    return app
+
+
+def claims(**changes: Any) -> dict[str, Any]:
+    now = int(time.time())
+    values = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": SUBJECT,
+        "iat": now,
+        "nbf": now,
+        "exp": now + 300,
+        "scope": "openid read write",
+    }
+    values.update(changes)
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def sign(jwks: Jwks, kid: str = "rsa-1", alg: str = "RS256", **changes: Any) -> str:
+    return jwt.encode(claims(**changes), jwks.keys[kid], algorithm=alg, headers={"kid": kid})
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def me(app: Flask, token: str):  # type: ignore[no-untyped-def]
+    return anonymous(app).get("/api/v1/me", headers=bearer(token))
+
+
+def test_a_valid_token_acts_as_the_subjects_principal(oidc_app: Flask, jwks: Jwks) -> None:
+    for kid, alg in (("rsa-1", "RS256"), ("ec-1", "ES256")):
+        answer = me(oidc_app, sign(jwks, kid, alg))
+        assert answer.status_code == 200, answer.json
+        assert answer.json["principal"]["name"] == "oidc-user"
+        assert answer.json["authenticated_by"] == "oidc"
+        assert answer.json["scopes"] == ["read", "write"]  # "openid" is not ours: dropped
+
+
+def hs256_with_public_key(jwks: Jwks) -> str:
+    header = b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "rsa-1"}).encode())
+    payload = b64(json.dumps(claims()).encode())
+    signing_input = f"{header}.{payload}".encode()
+    mac = hmac.new(jwks.public_pem("rsa-1"), signing_input, hashlib.sha256).digest()
+    return f"{header}.{payload}.{b64(mac)}"
+
+
+def alg_none() -> str:
+    header = b64(json.dumps({"alg": "none", "typ": "JWT", "kid": "rsa-1"}).encode())
+    return f"{header}.{b64(json.dumps(claims()).encode())}."
+
+
+def tampered(jwks: Jwks) -> str:
+    header, payload, signature = sign(jwks).split(".")
+    forged = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    forged["sub"] = "someone-else"
+    return f"{header}.{b64(json.dumps(forged).encode())}.{signature}"
+
+
+ATTACKS: dict[str, Callable[[Jwks], str]] = {
+    "expired": lambda j: sign(j, exp=int(time.time()) - 3600, iat=int(time.time()) - 7200),
+    "wrong audience": lambda j: sign(j, aud="another-api"),
+    "wrong issuer": lambda j: sign(j, iss="https://evil.example"),
+    "unknown kid": lambda j: jwt.encode(
+        claims(),
+        rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        algorithm="RS256",
+        headers={"kid": "not-published"},
+    ),
+    "alg none": lambda j: alg_none(),
+    "HS256 with the public key": hs256_with_public_key,
+    "tampered signature": tampered,
+    "nbf in the future": lambda j: sign(j, nbf=int(time.time()) + 3600),
+    "iat in the future": lambda j: sign(j, iat=int(time.time()) + 3600),
+    "no exp": lambda j: sign(j, exp=None),
+    "unknown subject": lambda j: sign(j, sub="nobody-here"),
+    "signed by another key with a published kid": lambda j: jwt.encode(
+        claims(),
+        rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        algorithm="RS256",
+        headers={"kid": "rsa-1"},
+    ),
+}
+
+
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+def test_attacks_are_refused(oidc_app: Flask, jwks: Jwks, attack: str) -> None:
+    answer = me(oidc_app, ATTACKS[attack](jwks))
+    assert answer.status_code == 401, answer.json
+    assert 'error="invalid_token"' in answer.headers["WWW-Authenticate"]
+    assert answer.mimetype == "application/problem+json"
+
+
+def test_small_clock_skew_is_tolerated(oidc_app: Flask, jwks: Jwks) -> None:
+    now = int(time.time())
+    assert me(oidc_app, sign(jwks, exp=now - 10, iat=now - 300)).status_code == 200
+    assert me(oidc_app, sign(jwks, nbf=now + 10)).status_code == 200
+
+
+def test_unknown_kids_refetch_the_jwks_at_a_bounded_rate(oidc_app: Flask, jwks: Jwks) -> None:
+    cache = oidc_app.extensions["auth_gate"].verifier.jwks
+    assert cache.min_refresh_interval == 60.0
+    assert me(oidc_app, sign(jwks)).status_code == 200
+    unknown = ATTACKS["unknown kid"](jwks)
+    before = jwks.requests
+    for _ in range(20):
+        assert me(oidc_app, unknown).status_code == 401
+    # The keys were fetched a moment ago: 20 unknown kids cause no refetch at all.
+    assert jwks.requests == before
+    # A real key rotation is picked up once the interval has passed (aged here, not slept).
+    jwks.add_rsa("rsa-2")
+    token = sign(jwks, "rsa-2")
+    assert me(oidc_app, token).status_code == 401
+    cache._fetched_at -= cache.min_refresh_interval
+    assert me(oidc_app, token).status_code == 200
+    assert jwks.requests == before + 1
+
+
+def test_openapi_lists_the_oidc_scheme(oidc_app: Flask) -> None:
+    document = anonymous(oidc_app).get("/openapi.json").json
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["oidc"]["openIdConnectUrl"] == f"{ISSUER}/.well-known/openid-configuration"
+    operation = document["paths"]["/api/v1/projects"]["post"]
+    assert {"bearerAuth": ["write"]} in operation["security"]
+    assert {"oidc": ["write"]} in operation["security"]
