@@ -142,7 +142,8 @@ let
       # The one environment every entry point runs in: gunicorn, `flask-nix-stack` (the
       # migrate unit, flask-nix-stack-manage, `nix run .#migrate`), the stack and the image.
       runtimeEnv = python3.withPackages (
-        _: [ (pythonPackages.toPythonModule finalAttrs.finalPackage) ] ++ optional-dependencies.sentry
+        _:
+        [ (pythonPackages.toPythonModule finalAttrs.finalPackage) ] ++ optional-dependencies.sentry
       );
 
       # For the dev shell, which installs the same dependencies beside an editable checkout.
