@@ -106,6 +106,9 @@ EXPR = (
     tests = builtins.attrNames (pkg system).tests;
     runtimeEnv = map (p: p.name) (pkg system).runtimeEnv.packages;
     runtimeEnvHasFinalPackage = builtins.elem (pkg system) (pkg system).runtimeEnv.packages;
+    # overridePythonAttrs reaches what the image, the units and `nix run` run.
+    overriddenRuntimeEnv = map (p: p.name)
+      ((pkg system).overridePythonAttrs (_: { version = "9.9.9"; })).runtimeEnv.packages;
   });
   vmTestName = self.checks.x86_64-linux.vm.test.name;
   moduleEvalScript = self.checks.x86_64-linux.module-eval.script;
@@ -204,6 +207,7 @@ def test_package_wiring(outputs: dict[str, Any]) -> None:
     assert "python3-sentry-sdk" in linux["runtimeEnv"]
     # finalAttrs.finalPackage: the environment holds the package as finally built (overrides too).
     assert linux["runtimeEnvHasFinalPackage"] is True
+    assert "flask-nix-stack-9.9.9" in linux["overriddenRuntimeEnv"]
 
 
 def test_package_declares_every_pyproject_dependency(outputs: dict[str, Any]) -> None:

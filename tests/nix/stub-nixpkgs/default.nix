@@ -92,6 +92,20 @@ let
               // {
                 inherit attrs;
                 inherit (attrs) meta version;
+                # As nixpkgs' makeOverridablePythonPackage: call the builder again with the
+                # arguments updated by `f`, so a `finalAttrs:` function sees the new values.
+                overridePythonAttrs =
+                  f:
+                  builders.buildPythonApplication (
+                    if lib.isFunction argsOrFn then
+                      final:
+                      let
+                        old = argsOrFn final;
+                      in
+                      old // f old
+                    else
+                      argsOrFn // f argsOrFn
+                  );
               }
             );
       in
