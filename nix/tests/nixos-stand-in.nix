@@ -412,21 +412,29 @@ in
   };
 
   # nixos/modules/misc/nixpkgs/read-only.nix: what a host with read-only pkgs (and
-  # runNixOSTest's nodes by default) declares; setting nixpkgs.overlays there is an error.
-  readOnlyNixpkgs = {
-    options.nixpkgs = {
-      config = mkOption {
-        internal = true;
-        type = types.unique { message = "nixpkgs.config is set to read-only"; } types.anything;
+  # runNixOSTest's nodes by default) declares; setting nixpkgs.overlays there is an error, and
+  # like the real module this one provides `pkgs` only after forcing nixpkgs.config/overlays.
+  readOnlyNixpkgs =
+    { config, ... }:
+    {
+      options.nixpkgs = {
+        config = mkOption {
+          internal = true;
+          type = types.unique { message = "nixpkgs.config is set to read-only"; } types.anything;
+        };
+        overlays = mkOption {
+          internal = true;
+          type = types.unique { message = "nixpkgs.overlays is set to read-only"; } types.anything;
+        };
       };
-      overlays = mkOption {
-        internal = true;
-        type = types.unique { message = "nixpkgs.overlays is set to read-only"; } types.anything;
+      config = {
+        _module.args.pkgs = builtins.seq config.nixpkgs.config (
+          builtins.seq config.nixpkgs.overlays pkgs
+        );
+        nixpkgs = {
+          config = { };
+          overlays = [ ];
+        };
       };
     };
-    config.nixpkgs = {
-      config = { };
-      overlays = [ ];
-    };
-  };
 }

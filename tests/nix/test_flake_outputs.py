@@ -47,7 +47,7 @@ let
       standIn.readOnlyNixpkgs
       self.nixosModules.default
       {{
-        _module.args = {{ pkgs = hostPkgs; inherit (standIn) utils; }};
+        _module.args.utils = standIn.utils;
         services.flask-nix-stack = {{
           enable = true;
           credentials.APP_SECRET_KEY = "/run/keys/secret";

@@ -319,14 +319,9 @@ let
               standIn.module
               standIn.vmTestOptions
               nodeModule
-              {
-                _module.args = {
-                  pkgs = final;
-                  inherit (standIn) utils;
-                };
-              }
-            ]
-            ++ lib.optional pkgsReadOnly standIn.readOnlyNixpkgs;
+              { _module.args.utils = standIn.utils; }
+              (if pkgsReadOnly then standIn.readOnlyNixpkgs else { _module.args.pkgs = final; })
+            ];
           };
       in
       fake "nixos-test-${test.name}" {
