@@ -34,7 +34,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -78,7 +78,7 @@ in
 NOT_IN_THE_BUILD = ("git", "redis-server", "redis-cli", "process-compose", "nix", "sudo")
 
 
-def lacking(reason: str) -> None:
+def lacking(reason: str) -> NoReturn:
     """Skip, saying why, where the machine lacks a tool; in CI (CI set) that is a failure."""
     if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
         pytest.fail(f"CI must run the build replay, but: {reason}", pytrace=False)
@@ -212,7 +212,6 @@ def postgres_bindir() -> Path:
         if candidate:
             return Path(candidate).parent
     lacking("PostgreSQL server binaries (initdb) not found")
-    raise AssertionError("unreachable")
 
 
 def run(cmd: list[str], env: dict[str, str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
