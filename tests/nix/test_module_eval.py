@@ -245,3 +245,43 @@ def test_derived_settings_and_test_profile_are_refused(evaluated: dict[str, Any]
         "APP_ENV testing": False,
         "gunicorn.extraArgs not a list": False,
     }
+
+
+STAND_IN_EXPR = """
+let
+  lib = import <nixpkgs/lib>;
+  pkgs.systemd = { type = "derivation"; outPath = "/nix/store/x-systemd"; name = "systemd"; };
+  standIn = import ./nix/tests/nixos-stand-in.nix { inherit lib pkgs; };
+  evaluates = config: (builtins.tryEval (builtins.deepSeq
+    (lib.evalModules { modules = [ standIn.module config ]; }).config
+    true)).success;
+in
+lib.mapAttrs (_: evaluates) {
+  valid = {
+    systemd.services.a.after = [ "b.service" ];
+    systemd.services.a.serviceConfig.Type = "notify";
+    users.users.a = { isSystemUser = true; group = "a"; };
+    services.nginx.virtualHosts.h.locations."/".proxyPass = "http://a";
+  };
+  badUnitName = { systemd.services.a.after = [ "network" ]; };
+  badServiceType = { systemd.services.a.serviceConfig.Type = "daemon"; };
+  conflictingScalar = {
+    imports = [ { systemd.services.a.serviceConfig.User = "x"; } ];
+    systemd.services.a.serviceConfig.User = "y";
+  };
+  unknownUserOption = { users.users.a.homeDir = "/var/lib/a"; };
+  misspeltLocationOption = { services.nginx.virtualHosts.h.locations."/".proxyPas = "http://a"; };
+}
+"""
+
+
+def test_stand_in_options_refuse_what_nixos_refuses(nix_eval: Callable[..., Any]) -> None:
+    """The declarations module-eval.nix evaluates against are nixpkgs' types, not `anything`."""
+    assert nix_eval(STAND_IN_EXPR) == {
+        "valid": True,
+        "badUnitName": False,
+        "badServiceType": False,
+        "conflictingScalar": False,
+        "unknownUserOption": False,
+        "misspeltLocationOption": False,
+    }
