@@ -372,7 +372,7 @@ def test_check_phase_replay(check_phase: CheckPhase, build_top: Path) -> None:
             + "\npython -P -c 'import os, server, sys;"
             + ' sys.exit(not server.__file__.startswith(os.environ["out"] + "/"))\''
             + ' || { echo "server is not imported from $out" >&2; exit 97; }'
-            + '\nexec pytest -p no:cacheprovider "$@"\n'
+            + '\nexec pytest "$@"\n'
         )
         proc = subprocess.run(
             ["bash", "-euo", "pipefail", "-c", script, "check-phase", *flags],
