@@ -244,7 +244,7 @@ def test_vm_test_runs_with_read_only_pkgs(outputs: dict[str, Any], host: dict[st
     assert vm["pkgsReadOnly"] is True  # runNixOSTest's default, no opt-out
     assert {"flask-nix-stack", "flask-nix-stack-migrate"} <= set(vm["units"])
     assert vm["package"] == host["module"]["flakePackage"]
-    assert "/bin/gunicorn" in vm["execStart"]
+    assert vm["execStart"].endswith('/bin/flask-nix-stack" "serve"')
 
 
 def test_module_eval_check_passes(outputs: dict[str, Any]) -> None:
