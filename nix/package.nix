@@ -48,7 +48,6 @@ let
     alembic
     flask
     flask-cors
-    flask-limiter
     flask-migrate
     flask-sqlalchemy
     # The Swagger UI assets /docs serves (no CDN).
@@ -56,7 +55,7 @@ let
     # The default server (server/serve.py); gunicorn stays the alternative.
     granian
     gunicorn
-    # flask-limiter's Redis storage is `limits` with the `redis` client (the limits[redis] extra).
+    # Rate limits (server/infra/ratelimit.py), on the `redis` client.
     limits
     psycopg2
     pydantic
