@@ -11,10 +11,11 @@
     let
       inherit (nixpkgs) lib;
 
+      # No x86_64-darwin: nixpkgs 26.05 is the last release to support it (it warns) and 26.11
+      # throws on it, so listing it would break "change the branch, then update".
       systems = [
         "x86_64-linux"
         "aarch64-linux"
-        "x86_64-darwin"
         "aarch64-darwin"
       ];
 
@@ -29,7 +30,7 @@
       forAllSystems = f: lib.genAttrs systems (system: f pkgsFor.${system});
       linuxOnly = pkgs: lib.optionalAttrs pkgs.stdenv.hostPlatform.isLinux;
 
-      vmTest = ./nix/vm-test.nix;
+      vmTest = ./nix/tests/vm-test.nix;
 
       # `nix run` (the process-compose stack) and `nix run .#migrate`.
       scriptsFor = pkgs: pkgs.callPackage ./nix/stack.nix { };
@@ -54,11 +55,18 @@
         };
       };
 
-      # services.flask-nix-stack; the overlay provides its default package.
-      nixosModules.default = {
-        imports = [ ./nix/module.nix ];
-        nixpkgs.overlays = [ self.overlays.default ];
-      };
+      # services.flask-nix-stack, its package defaulting to this flake's own build for the host
+      # system (the locked nixpkgs, tested in its check phase). The module sets no nixpkgs.*
+      # option, so it also works where pkgs is read-only (nixos/modules/misc/nixpkgs/
+      # read-only.nix, runNixOSTest's default). overlays.default stays for those who want
+      # pkgs.flask-nix-stack built against their own nixpkgs.
+      nixosModules.default =
+        { pkgs, ... }:
+        {
+          imports = [ ./nix/module.nix ];
+          services.flask-nix-stack.package =
+            lib.mkDefault self.packages.${pkgs.stdenv.hostPlatform.system}.default;
+        };
 
       packages = forAllSystems (
         pkgs:

@@ -26,7 +26,7 @@ let
     fileset = lib.fileset.fileFilter (file: file.hasExt "nix") root;
   };
 
-  moduleEval = ./module-eval.nix;
+  moduleEval = ./tests/module-eval.nix;
   moduleFailures = (import moduleEval { inherit lib; }).failures;
 in
 outputs
@@ -44,7 +44,7 @@ outputs
   '';
 }
 // lib.optionalAttrs (pkgs.stdenv.hostPlatform.isLinux && builtins.pathExists moduleEval) {
-  # nix/module-eval.nix evaluates the module with lib alone and lists unmet expectations.
+  # nix/tests/module-eval.nix evaluates the module with lib alone and lists unmet expectations.
   module-eval =
     pkgs.runCommand "flask-nix-stack-module-eval"
       { failures = lib.generators.toPretty { } moduleFailures; }
@@ -53,7 +53,7 @@ outputs
           "touch $out"
         else
           ''
-            echo "nix/module-eval.nix: unmet expectations:" >&2
+            echo "nix/tests/module-eval.nix: unmet expectations:" >&2
             echo "$failures" >&2
             exit 1
           ''

@@ -20,6 +20,8 @@
 
 let
   pyproject = lib.importTOML ../pyproject.toml;
+  # The line of pyproject.toml that identifies a checkout of this project.
+  projectLine = ''name = "${pyproject.project.name}"'';
 
   editable = python3.pkgs.mkPythonEditablePackage {
     pname = pyproject.project.name;
@@ -48,8 +50,28 @@ mkShell {
     nixfmt-tree
   ];
 
+  # The checkout to import: FLASK_NIX_STACK_ROOT if set, else the nearest directory from $PWD
+  # upwards whose pyproject.toml names this project. Pure bash (no git, which the shell does not
+  # provide, and nothing `nix develop -i` would drop); a shell started elsewhere says so instead
+  # of silently importing nothing.
   shellHook = ''
-    FLASK_NIX_STACK_ROOT="$(git rev-parse --show-toplevel 2>/dev/null || pwd)"
-    export FLASK_NIX_STACK_ROOT
+    if [ -z "''${FLASK_NIX_STACK_ROOT:-}" ]; then
+      _fns_dir="$PWD"
+      while [ -n "$_fns_dir" ]; do
+        if [ -f "$_fns_dir/pyproject.toml" ] \
+          && [[ "$(< "$_fns_dir/pyproject.toml")" == *${lib.escapeShellArg projectLine}* ]]; then
+          FLASK_NIX_STACK_ROOT="$_fns_dir"
+          break
+        fi
+        _fns_dir="''${_fns_dir%/*}"
+      done
+      unset _fns_dir
+    fi
+    if [ -n "''${FLASK_NIX_STACK_ROOT:-}" ]; then
+      export FLASK_NIX_STACK_ROOT
+    else
+      echo "flask-nix-stack dev shell: no checkout at or above $PWD; cd into one, or set" \
+        "FLASK_NIX_STACK_ROOT, for \`import server\` and the flask-nix-stack command" >&2
+    fi
   '';
 }

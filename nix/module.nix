@@ -5,15 +5,19 @@
   config,
   lib,
   pkgs,
+  utils,
   ...
 }:
 let
   cfg = config.services.flask-nix-stack;
   name = "flask-nix-stack";
 
-  # The server has to import `server`: run it from the package's Python environment (its
-  # passthru.runtimeEnv, see nix/package.nix), as pretalx.nix does with its pythonEnv.
+  # Every command runs from the package's Python environment (its passthru.runtimeEnv, see
+  # nix/package.nix), as pretalx.nix does with its pythonEnv: the server has to import
+  # `server`, and the CLI (migrations, flask-nix-stack-manage) must see the same packages as the
+  # web server, the Sentry extra included.
   pythonEnv = cfg.package.runtimeEnv;
+  cli = lib.getExe' pythonEnv "flask-nix-stack";
 
   stateDir = "/var/lib/${name}";
   runtimeDir = "/run/${name}";
@@ -42,10 +46,14 @@ let
     else
       hostPort cfg.listenAddress cfg.port;
 
-  # systemd splits ExecStart= itself, not a shell: quote for its rules and double its
-  # specifier and variable characters (systemd.service(5), "Command lines").
-  escapeExecArg =
-    arg: ''"${lib.replaceStrings [ "\\" "\"" "%" "$" ] [ "\\\\" "\\\"" "%%" "$$" ] arg}"'';
+  # The web server command, in one place: `flask-nix-stack serve` (server/serve.py) picks
+  # granian or gunicorn; bind, workers and threads come from APP_BIND / APP_WORKERS /
+  # APP_THREADS. systemd splits ExecStart= itself: nixpkgs' utils quotes for its rules.
+  serverCommand = [
+    cli
+    "serve"
+  ]
+  ++ cfg.gunicorn.extraArgs;
 
   settingValue = v: if lib.isBool v then lib.boolToString v else toString v;
   environment = lib.mapAttrs (_: settingValue) (lib.filterAttrs (_: v: v != null) cfg.settings);
@@ -145,7 +153,7 @@ let
     exec ${config.systemd.package}/bin/systemd-run --quiet --collect --wait "$io" \
       --service-type=exec --unit="${name}-manage-$$" \
       ${lib.escapeShellArgs manageProperties} \
-      ${lib.getExe cfg.package} "$@"
+      ${cli} "$@"
   '';
 
   proxyDefaultText = "if config.services.flask-nix-stack.nginx.enable then 1 else null";
@@ -160,11 +168,11 @@ let
         ])
       );
     options = {
+      # The test profile lives with the tests, not in a deployment.
       APP_ENV = lib.mkOption {
         type = lib.types.enum [
           "production"
           "development"
-          "testing"
         ];
         default = "production";
         description = ''
@@ -208,28 +216,33 @@ let
           without tying up a worker, so it needs no nginx in front; gunicorn's sync workers do.
         '';
       };
+      # Derived from other options and read-only, so each value has one place to be set: the
+      # firewall (port), nginx (upstream) and the server can never disagree.
       APP_BIND = lib.mkOption {
         type = lib.types.str;
+        readOnly = true;
         default = bind;
         defaultText = lib.literalMD ''
           `unix:` and {option}`unixSocket`, or {option}`listenAddress`:{option}`port`
         '';
         description = ''
-          Server bind address; set {option}`unixSocket`, or {option}`listenAddress` and
-          {option}`port`, instead.
+          Server bind address (read-only): set {option}`unixSocket`, or {option}`listenAddress`
+          and {option}`port`.
         '';
       };
       APP_WORKERS = lib.mkOption {
         type = lib.types.ints.positive;
+        readOnly = true;
         default = cfg.workers;
         defaultText = lib.literalExpression "config.services.flask-nix-stack.workers";
-        description = "Server worker processes; set {option}`workers` instead.";
+        description = "Server worker processes (read-only): set {option}`workers`.";
       };
       APP_THREADS = lib.mkOption {
         type = lib.types.ints.positive;
+        readOnly = true;
         default = cfg.threads;
         defaultText = lib.literalExpression "config.services.flask-nix-stack.threads";
-        description = "Threads per server worker; set {option}`threads` instead.";
+        description = "Threads per server worker (read-only): set {option}`threads`.";
       };
       APP_PROXY_FIX_X_FOR = lib.mkOption {
         type = with lib.types; nullOr ints.unsigned;
@@ -253,7 +266,9 @@ in
     package = lib.mkPackageOption pkgs "flask-nix-stack" {
       extraDescription = ''
         It must provide `passthru.runtimeEnv`, a Python environment with the server, granian and
-        gunicorn.
+        gunicorn. The flake's `nixosModules.default` sets it to the flake's own package for the
+        host system, built against the flake's locked nixpkgs; `pkgs.flask-nix-stack` exists
+        only with the flake's `overlays.default`.
       '';
     };
 
@@ -326,7 +341,6 @@ in
         they override the `APP_*` based configuration.
         See <https://docs.gunicorn.org/en/stable/settings.html>.
       '';
-      apply = args: lib.concatMapStringsSep " " escapeExecArg args;
     };
 
     settings = lib.mkOption {
@@ -517,7 +531,11 @@ in
         serviceConfig = {
           Type = "oneshot";
           RemainAfterExit = true;
-          ExecStart = "${lib.getExe cfg.package} db upgrade";
+          ExecStart = utils.escapeSystemdExecArgs [
+            cli
+            "db"
+            "upgrade"
+          ];
         };
       };
 
@@ -528,12 +546,7 @@ in
         after = commonUnitConfig.after ++ [ migrateUnit ];
         requires = commonUnitConfig.requires ++ [ migrateUnit ];
         serviceConfig = {
-          # The server command lives in one place, `flask-nix-stack serve` (server/serve.py);
-          # bind, workers and threads come from APP_BIND / APP_WORKERS / APP_THREADS.
-          ExecStart = lib.concatStringsSep " " (
-            [ "${lib.getExe' pythonEnv "flask-nix-stack"} serve" ]
-            ++ lib.optional (cfg.gunicorn.extraArgs != "") cfg.gunicorn.extraArgs
-          );
+          ExecStart = utils.escapeSystemdExecArgs serverCommand;
           # HUP: the main process replaces its workers gracefully (both servers).
           ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
           KillMode = "mixed";

@@ -19,15 +19,18 @@ let
   root = ../.;
 
   # Exactly what the wheel and its test suite need, so edits elsewhere rebuild nothing.
-  # README.md is here because pyproject.toml names it as `readme` (setuptools reads it).
-  # tests/stack starts process-compose and tests/nix needs Nix itself: neither can run in
-  # the build sandbox, so they are not even part of the source.
+  # README.md is here because pyproject.toml names it as `readme` (setuptools reads it), and
+  # tests/test_readme.py reads it and .env.example. tests/stack starts process-compose and
+  # tests/nix needs Nix itself: neither can run in the build sandbox, so they are not even part
+  # of the source. tests/nix/test_build_replay.py reads this very expression and runs the
+  # check phase on exactly these files, so a file the tests need and this set lacks fails there.
   src = lib.fileset.toSource {
     inherit root;
     fileset = lib.fileset.unions [
       ../pyproject.toml
       ../alembic.ini
       ../README.md
+      ../.env.example
       ../server
       (lib.fileset.difference ../tests (
         lib.fileset.unions [
@@ -44,9 +47,7 @@ let
   dependencies = with pythonPackages; [
     alembic
     flask
-    flask-caching
     flask-cors
-    flask-limiter
     flask-migrate
     flask-sqlalchemy
     # The Swagger UI assets /docs serves (no CDN).
@@ -54,7 +55,7 @@ let
     # The default server (server/serve.py); gunicorn stays the alternative.
     granian
     gunicorn
-    # flask-limiter's Redis storage is `limits` with the `redis` client (the limits[redis] extra).
+    # Rate limits (server/infra/ratelimit.py), on the `redis` client.
     limits
     psycopg2
     pydantic
@@ -83,7 +84,9 @@ let
     sentry = [ pythonPackages.sentry-sdk ];
   };
 
-  app = pythonPackages.buildPythonApplication {
+  # finalAttrs (buildPythonApplication is built with lib.extendMkDerivation): runtimeEnv below
+  # holds the final package, so `overridePythonAttrs` changes what the image and units run.
+  app = pythonPackages.buildPythonApplication (finalAttrs: {
     pname = pyproject.project.name;
     inherit (pyproject.project) version;
     pyproject = true;
@@ -135,8 +138,11 @@ let
 
       # The interpreter with this package, its dependencies and the optional Sentry support:
       # what gunicorn, `flask-nix-stack` and alembic run in (the image and `nix run`).
+      # The one environment every entry point runs in: gunicorn, `flask-nix-stack` (the
+      # migrate unit, flask-nix-stack-manage, `nix run .#migrate`), the stack and the image.
       runtimeEnv = python3.withPackages (
-        _: [ (pythonPackages.toPythonModule app) ] ++ optional-dependencies.sentry
+        _:
+        [ (pythonPackages.toPythonModule finalAttrs.finalPackage) ] ++ optional-dependencies.sentry
       );
 
       # For the dev shell, which installs the same dependencies beside an editable checkout.
@@ -150,6 +156,6 @@ let
       mainProgram = "flask-nix-stack";
       platforms = lib.platforms.linux ++ lib.platforms.darwin;
     };
-  };
+  });
 in
 app

@@ -1,11 +1,17 @@
 # `nix run` (the local stack under process-compose) and `nix run .#migrate`, both with the
 # packaged server and the pinned tools first on PATH.
+#
+# The stack needs no checkout: process-compose.yaml and its pg-init script are copied into the
+# store with this derivation, so `nix run github:OWNER/flask-nix-stack` works from any directory.
+# State (PostgreSQL and Redis data) lives in one documented place, whatever the current
+# directory: $STACK_DATA_DIR if set, else $XDG_STATE_HOME/flask-nix-stack (by default
+# ~/.local/state/flask-nix-stack). The processes run in that directory, so a `.env` there is
+# the stack's settings file. Inside a checkout, `process-compose up` (dev shell) keeps `.data/`.
 {
   lib,
   writeShellApplication,
   bash,
   coreutils,
-  gitMinimal,
   postgresql,
   redis,
   process-compose,
@@ -13,11 +19,18 @@
 }:
 
 let
-  # The repository root, so the state dir (.data/) and .env are the same wherever the command
-  # is started (a subdirectory would otherwise get a second database); PWD outside a checkout.
-  cdRepoRoot = ''
-    root="$(git rev-parse --show-toplevel 2>/dev/null || pwd)"
-    cd "$root"
+  # Copied into the store: the stack definition and the script it runs.
+  composeFile = ../process-compose.yaml;
+  scriptsDir = ../stack;
+
+  # The environment every entry point runs in (the server with its Sentry extra).
+  env = flask-nix-stack.runtimeEnv;
+
+  stateDir = ''
+    state="''${STACK_DATA_DIR:-''${XDG_STATE_HOME:-$HOME/.local/state}/flask-nix-stack}"
+    mkdir -p "$state"
+    cd "$state"
+    export STACK_DATA_DIR="$state"
   '';
 in
 {
@@ -29,27 +42,23 @@ in
     runtimeInputs = [
       bash
       coreutils
-      gitMinimal
       postgresql
       redis
       process-compose
-      flask-nix-stack.runtimeEnv
+      env
     ];
 
     # PC_* are process-compose's own environment defaults (src/config/{Flags,config}.go):
-    # - PC_CONFIG_FILES: the repository's process-compose.yaml, whatever the current directory;
+    # - PC_CONFIG_FILES: the stack definition shipped with this script;
     # - PC_NO_SERVER: no control API, which would otherwise take port 8080 (set PC_PORT_NUM
     #   to keep it);
     # - PC_DISABLE_TUI: plain logs when stdout is not a terminal (CI, pipes).
     # STACK_WEB_MODE=prod runs the production server from the package instead of the reloader
     # (which needs the editable checkout of `nix develop`).
     text = ''
-      ${cdRepoRoot}
-      if [ ! -e process-compose.yaml ]; then
-        echo "flask-nix-stack-up: no process-compose.yaml in $root; run it in the repository" >&2
-        exit 1
-      fi
-      export PC_CONFIG_FILES="$root/process-compose.yaml"
+      ${stateDir}
+      export PC_CONFIG_FILES="${composeFile}"
+      export STACK_SCRIPTS_DIR="${scriptsDir}"
       if [ -z "''${PC_PORT_NUM:-}" ]; then
         export PC_NO_SERVER=1
       fi
@@ -57,6 +66,7 @@ in
         export PC_DISABLE_TUI="''${PC_DISABLE_TUI:-1}"
       fi
       export STACK_WEB_MODE="''${STACK_WEB_MODE:-prod}"
+      echo "flask-nix-stack-up: state in $state" >&2
       exec process-compose up "$@"
     '';
 
@@ -69,12 +79,9 @@ in
   migrate = writeShellApplication {
     name = "flask-nix-stack-migrate";
 
-    runtimeInputs = [ gitMinimal ];
-
-    # From the repository root, so a .env there is read as the stack's processes would.
+    # From the current directory, so a .env there is read as by any other CLI call.
     text = ''
-      ${cdRepoRoot}
-      exec ${lib.getExe flask-nix-stack} db upgrade "$@"
+      exec ${lib.getExe' env "flask-nix-stack"} db upgrade "$@"
     '';
 
     meta = {

@@ -23,12 +23,27 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-# Where `<nixpkgs/lib>` may live when NIX_PATH does not say; .ci/run copies the lib-only
-# nixpkgs (nix-community/nixpkgs.lib) to /opt/nixpkgs-lib so the unprivileged test user can read it.
+# Where `<nixpkgs/lib>` may live when NIX_PATH does not say: first ../shared/nixpkgs-lib beside
+# the repository (nixpkgs' lib at the 26.05 branch-off; CI's clone has a copy of shared/ there),
+# then the places older setups used.
 FALLBACK_NIXPKGS = (
+    REPO_ROOT.parent / "shared" / "nixpkgs-lib",
     Path("/opt/nixpkgs-lib"),
     Path.home() / ".nix-defexpr" / "channels" / "nixpkgs",
 )
+
+
+def in_ci() -> bool:
+    """CI (env CI=true, as GitHub Actions and .ci/run set it) must run every Nix test."""
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip with the reason on a developer machine; in CI a missing tool is a failure."""
+    if in_ci():
+        pytest.fail(f"CI must run the Nix tests, but: {reason}", pytrace=False)
+    pytest.skip(reason)
+
 
 EVAL_TIMEOUT_S = 120
 
@@ -37,7 +52,8 @@ def nix_instantiate() -> str:
     """Return the path of `nix-instantiate`, or skip the test saying it is missing."""
     exe = shutil.which("nix-instantiate")
     if exe is None:
-        pytest.skip("nix-instantiate not found on PATH (install Nix to run the Nix tests)")
+        skip_or_fail("nix-instantiate not found on PATH (apt-get install nix-bin)")
+        raise AssertionError("unreachable")
     return exe
 
 
@@ -46,7 +62,9 @@ def _nix_path_entry(name: str, nix_path: str) -> Path | None:
     for entry in nix_path.split(":"):
         key, sep, value = entry.partition("=")
         if sep and key == name and value:
-            return Path(value)
+            # Relative entries (NIX_PATH=nixpkgs=../shared/nixpkgs-lib) mean the repository root.
+            path = Path(value)
+            return path if path.is_absolute() else (REPO_ROOT / path).resolve()
     return None
 
 
@@ -116,9 +134,9 @@ def nix_eval(
     exe = nix_instantiate()
     nixpkgs = find_nixpkgs()
     if needs_lib and nixpkgs is None:
-        pytest.skip(
-            "<nixpkgs/lib> not found: set NIX_PATH=nixpkgs=/path/to/nixpkgs.lib or copy "
-            "nix-community/nixpkgs.lib to /opt/nixpkgs-lib"
+        skip_or_fail(
+            "<nixpkgs/lib> not found: set NIX_PATH=nixpkgs=../shared/nixpkgs-lib (relative to "
+            "the repository) or put nixpkgs' lib there"
         )
     cmd = [*_base_cmd(exe), "--eval", "--strict", "--json"]
     for name, expr in (args or {}).items():
@@ -175,5 +193,6 @@ def nixpkgs_lib_fixture() -> Path:
     """The directory that `<nixpkgs>` resolves to for evaluation; skips when there is none."""
     nixpkgs = find_nixpkgs()
     if nixpkgs is None:
-        pytest.skip("<nixpkgs/lib> not found (see nix_eval)")
+        skip_or_fail("<nixpkgs/lib> not found (see nix_eval)")
+        raise AssertionError("unreachable")
     return nixpkgs

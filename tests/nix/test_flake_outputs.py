@@ -7,6 +7,9 @@ wiring, the overlay, nix/package.nix and nix/checks.nix are evaluated for real; 
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,11 +17,12 @@ from typing import Any
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SYSTEMS = {"x86_64-linux", "aarch64-linux", "x86_64-darwin", "aarch64-darwin"}
+# No x86_64-darwin: nixpkgs 26.05 is its last release (it warns), 26.11 throws on it.
+SYSTEMS = {"x86_64-linux", "aarch64-linux", "aarch64-darwin"}
 LINUX = {"x86_64-linux", "aarch64-linux"}
 REV = "0123456789abcdef0123456789abcdef01234567"
 
-EXPR = f"""
+PRELUDE = f"""
 let
   lib = import <nixpkgs/lib>;
   flake = import ./flake.nix;
@@ -33,42 +37,64 @@ let
   }};
   names = lib.mapAttrs (_: builtins.attrNames);
   pkg = system: self.packages.${{system}}.default;
-in
-{{
+  # A host that passes its own pkgs (no overlay, so no pkgs.flask-nix-stack) and makes
+  # nixpkgs.* read-only, as runNixOSTest nodes and many flake hosts do.
+  hostPkgs = import ./tests/nix/stub-nixpkgs {{ system = "aarch64-linux"; }};
+  standIn = import ./nix/tests/nixos-stand-in.nix {{ inherit lib; pkgs = hostPkgs; }};
+  host = lib.evalModules {{
+    modules = [
+      standIn.module
+      standIn.readOnlyNixpkgs
+      self.nixosModules.default
+      {{
+        _module.args.utils = standIn.utils;
+        services.flask-nix-stack = {{
+          enable = true;
+          credentials.APP_SECRET_KEY = "/run/keys/secret";
+        }};
+      }}
+    ];
+  }};
+  vm = self.checks.x86_64-linux.vm;
+"""
+
+EXPR = (
+    PRELUDE
+    + """in
+{
   inherit (flake) description;
   inputs = flake.inputs;
   packages = names self.packages;
-  apps = lib.mapAttrs (_: lib.mapAttrs (_: a: {{
+  apps = lib.mapAttrs (_: lib.mapAttrs (_: a: {
     inherit (a) type program;
     inherit (a.meta) description;
-  }})) self.apps;
+  })) self.apps;
   devShells = names self.devShells;
   checks = names self.checks;
   formatter = lib.mapAttrs (_: f: f.name) self.formatter;
   overlayIsFunction = lib.isFunction self.overlays.default;
-  module = {{
-    imports = map toString self.nixosModules.default.imports;
-    overlays = builtins.length self.nixosModules.default.nixpkgs.overlays;
-  }};
   templatePath = toString self.templates.default.path;
-  image = {{
+  image = {
     inherit (self.packages.x86_64-linux.image.args) name tag created config fakeRootCommands;
     contents = map (p: p.name) self.packages.x86_64-linux.image.args.contents;
-  }};
-  stack = {{
+  };
+  scripts = lib.mapAttrs (_: a: { inherit (a) script excludeShellChecks; }) {
+    inherit (self.checks.x86_64-linux) stack migrate;
+  };
+  stack = {
     inherit (self.checks.x86_64-linux.stack) text;
     runtimeInputs = map (p: p.name) self.checks.x86_64-linux.stack.runtimeInputs;
-  }};
+  };
   migrateText = self.checks.x86_64-linux.migrate.text;
-  devShell = {{
+  devShell = {
     packages = map (p: p.name) self.devShells.x86_64-linux.default.attrs.packages;
     inherit (self.devShells.x86_64-linux.default.attrs) shellHook;
     python = map (p: p.name) (builtins.elemAt self.devShells.x86_64-linux.default.attrs.packages 0)
       .packages;
     editable = (builtins.elemAt
       (builtins.elemAt self.devShells.x86_64-linux.default.attrs.packages 0).packages 0).attrs;
-  }};
-  package = lib.genAttrs [ "x86_64-linux" "aarch64-darwin" ] (system: {{
+  };
+  package = lib.genAttrs [ "x86_64-linux" "aarch64-darwin" ] (system: {
     inherit (pkg system) name version;
     inherit ((pkg system).meta) mainProgram;
     inherit ((pkg system).attrs)
@@ -79,17 +105,49 @@ in
     nativeCheckInputs = map (p: p.name) (pkg system).attrs.nativeCheckInputs;
     tests = builtins.attrNames (pkg system).tests;
     runtimeEnv = map (p: p.name) (pkg system).runtimeEnv.packages;
-  }});
+    runtimeEnvHasFinalPackage = builtins.elem (pkg system) (pkg system).runtimeEnv.packages;
+    # overridePythonAttrs reaches what the image, the units and `nix run` run.
+    overriddenRuntimeEnv = map (p: p.name)
+      ((pkg system).overridePythonAttrs (_: { version = "9.9.9"; })).runtimeEnv.packages;
+  });
   vmTestName = self.checks.x86_64-linux.vm.test.name;
   moduleEvalScript = self.checks.x86_64-linux.module-eval.script;
-}}
+}
 """
+)
+
+# The NixOS module on a read-only-pkgs host and in the VM test: its own evaluation, so the
+# other outputs are still checked when this part fails.
+HOST_EXPR = (
+    PRELUDE
+    + """in
+{
+  module = {
+    package = host.config.services.flask-nix-stack.package.outPath;
+    flakePackage = (pkg "aarch64-linux").outPath;
+    units = builtins.attrNames (builtins.deepSeq host.config.systemd.services
+      host.config.systemd.services);
+  };
+  vmNode = {
+    inherit (vm) pkgsReadOnly;
+    units = builtins.attrNames vm.nodes.machine.config.systemd.services;
+    execStart = vm.nodes.machine.config.systemd.services.flask-nix-stack.serviceConfig.ExecStart;
+    package = vm.nodes.machine.config.services.flask-nix-stack.package.outPath;
+  };
+}
+"""
+)
 
 
 @pytest.fixture(scope="module")
 def outputs(nix_eval: Callable[..., Any]) -> dict[str, Any]:
     """One evaluation (about a second) for the whole file."""
     return nix_eval(EXPR)
+
+
+@pytest.fixture(scope="module")
+def host(nix_eval: Callable[..., Any]) -> dict[str, Any]:
+    return nix_eval(HOST_EXPR)
 
 
 def test_one_input_nixos_stable(outputs: dict[str, Any]) -> None:
@@ -147,6 +205,9 @@ def test_package_wiring(outputs: dict[str, Any]) -> None:
     assert linux["tests"] == ["vm"]
     assert outputs["package"]["aarch64-darwin"]["tests"] == []
     assert "python3-sentry-sdk" in linux["runtimeEnv"]
+    # finalAttrs.finalPackage: the environment holds the package as finally built (overrides too).
+    assert linux["runtimeEnvHasFinalPackage"] is True
+    assert "flask-nix-stack-9.9.9" in linux["overriddenRuntimeEnv"]
 
 
 def test_package_declares_every_pyproject_dependency(outputs: dict[str, Any]) -> None:
@@ -166,15 +227,28 @@ def test_package_declares_every_pyproject_dependency(outputs: dict[str, Any]) ->
     assert dev <= set(linux["nativeCheckInputs"])
 
 
-def test_module_and_overlay(outputs: dict[str, Any]) -> None:
+def test_module_works_with_read_only_pkgs_and_uses_the_flake_package(
+    outputs: dict[str, Any], host: dict[str, Any]
+) -> None:
+    """A host with read-only nixpkgs.* and no overlay: the module evaluates, and its package is
+    the flake's own build for the host system (not one rebuilt against the host's nixpkgs)."""
     assert outputs["overlayIsFunction"] is True
-    assert [p.rsplit("/", 2)[-2:] for p in outputs["module"]["imports"]] == [["nix", "module.nix"]]
-    assert outputs["module"]["overlays"] == 1
+    module = host["module"]
+    assert module["package"] == module["flakePackage"]
+    assert {"flask-nix-stack", "flask-nix-stack-migrate"} <= set(module["units"])
+
+
+def test_vm_test_runs_with_read_only_pkgs(outputs: dict[str, Any], host: dict[str, Any]) -> None:
     assert outputs["vmTestName"] == "flask-nix-stack"
+    vm = host["vmNode"]
+    assert vm["pkgsReadOnly"] is True  # runNixOSTest's default, no opt-out
+    assert {"flask-nix-stack", "flask-nix-stack-migrate"} <= set(vm["units"])
+    assert vm["package"] == host["module"]["flakePackage"]
+    assert vm["execStart"].endswith('/bin/flask-nix-stack" "serve"')
 
 
 def test_module_eval_check_passes(outputs: dict[str, Any]) -> None:
-    # checks.<linux>.module-eval succeeds only when nix/module-eval.nix reports no failures.
+    # checks.<linux>.module-eval succeeds only when nix/tests/module-eval.nix reports no failures.
     assert outputs["moduleEvalScript"] == "touch $out"
 
 
@@ -204,23 +278,112 @@ def test_image_sets_only_known_app_settings(outputs: dict[str, Any]) -> None:
     assert {n for n in names if n.startswith("APP_")} == {"APP_ENV", "APP_BIND"}
 
 
-def test_stack_script(outputs: dict[str, Any]) -> None:
+def run_script(text: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run a recorded shell text with bash, as its writeShellApplication would (set -euo)."""
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", text],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+@pytest.fixture
+def fake_process_compose(tmp_path: Path) -> Path:
+    """A `process-compose` that reports what the stack script handed it, instead of running."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    tool = bin_dir / "process-compose"
+    tool.write_text(
+        "#!/bin/sh\n"
+        'printf "%s\\n" "config=$PC_CONFIG_FILES" "scripts=$STACK_SCRIPTS_DIR" '
+        '"data=$STACK_DATA_DIR" "cwd=$(pwd)" "args=$*"\n'
+    )
+    tool.chmod(0o755)
+    return bin_dir
+
+
+@pytest.mark.parametrize("where", ["empty", "unrelated-git-repo"])
+def test_stack_runs_outside_a_checkout(
+    outputs: dict[str, Any], tmp_path: Path, fake_process_compose: Path, where: str
+) -> None:
+    """`nix run github:OWNER/flask-nix-stack` from any directory: the YAML comes from the store,
+    state goes to $XDG_STATE_HOME/flask-nix-stack, and another repo's process-compose.yaml is
+    never picked up."""
+    cwd = tmp_path / "somewhere"
+    cwd.mkdir()
+    if where == "unrelated-git-repo":
+        (cwd / ".git").mkdir()
+        (cwd / "process-compose.yaml").write_text("processes: {}\n")
+    state_home = tmp_path / "state"
+    env = {
+        "PATH": f"{fake_process_compose}:/usr/bin:/bin",
+        "HOME": str(tmp_path / "home"),
+        "XDG_STATE_HOME": str(state_home),
+    }
+    proc = run_script(outputs["stack"]["text"], cwd, env)
+    assert proc.returncode == 0, proc.stderr
+    report = dict(line.split("=", 1) for line in proc.stdout.splitlines())
+    assert report["config"].startswith("/nix/store/")
+    assert report["config"].endswith("-process-compose.yaml")
+    assert report["scripts"].startswith("/nix/store/")
+    assert report["scripts"].endswith("-stack")
+    assert report["data"] == str(state_home / "flask-nix-stack")
+    assert report["cwd"] == report["data"]
+    assert (state_home / "flask-nix-stack").is_dir()
+
+
+def test_stack_state_dir_override(
+    outputs: dict[str, Any], tmp_path: Path, fake_process_compose: Path
+) -> None:
+    env = {
+        "PATH": f"{fake_process_compose}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "STACK_DATA_DIR": str(tmp_path / "mine"),
+    }
+    proc = run_script(outputs["stack"]["text"], tmp_path, env)
+    assert proc.returncode == 0, proc.stderr
+    assert f"data={tmp_path / 'mine'}" in proc.stdout.splitlines()
+
+
+def test_stack_script_inputs(outputs: dict[str, Any]) -> None:
     text = outputs["stack"]["text"]
-    assert "git rev-parse --show-toplevel" in text
-    assert 'export PC_CONFIG_FILES="$root/process-compose.yaml"' in text
     assert "export PC_NO_SERVER=1" in text
     assert 'export STACK_WEB_MODE="${STACK_WEB_MODE:-prod}"' in text
     assert text.rstrip().endswith('exec process-compose up "$@"')
+    assert "git" not in text
     assert set(outputs["stack"]["runtimeInputs"]) == {
         "bash",
         "coreutils",
-        "git-minimal",
         "postgresql",
         "redis",
         "process-compose",
         "python3-env",
     }
-    assert outputs["migrateText"].rstrip().endswith('/bin/flask-nix-stack db upgrade "$@"')
+    # The CLI of the runtime environment (with the Sentry extra), like the units and the image.
+    assert (
+        outputs["migrateText"].rstrip().endswith('-python3-env/bin/flask-nix-stack db upgrade "$@"')
+    )
+
+
+@pytest.mark.parametrize("name", ["stack", "migrate"])
+def test_shell_applications_pass_shellcheck(outputs: dict[str, Any], name: str) -> None:
+    """writeShellApplication's checkPhase runs shellcheck on the written script; so do we."""
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is None:
+        if os.environ.get("CI"):
+            pytest.fail("shellcheck missing in CI (apt-get install shellcheck)")
+        pytest.skip("shellcheck not installed (apt-get install shellcheck)")
+    script = outputs["scripts"][name]
+    excluded = script["excludeShellChecks"]
+    cmd = [shellcheck, *(["--exclude", ",".join(excluded)] if excluded else []), "-"]
+    proc = subprocess.run(
+        cmd, input=script["script"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_dev_shell(outputs: dict[str, Any]) -> None:
@@ -237,7 +400,45 @@ def test_dev_shell(outputs: dict[str, Any]) -> None:
     assert {"python3-pytest", "python3-pytest-cov", "python3-mypy"} <= set(shell["python"])
     assert shell["editable"]["root"] == "$FLASK_NIX_STACK_ROOT"
     assert shell["editable"]["scripts"] == {"flask-nix-stack": "server.cli:main"}
-    assert "export FLASK_NIX_STACK_ROOT" in shell["shellHook"]
+
+
+def shell_hook_root(
+    hook: str, cwd: Path, extra_env: dict[str, str] | None = None
+) -> tuple[str, str]:
+    """FLASK_NIX_STACK_ROOT after the dev shell's hook, run as `nix develop -i` would: a bare
+    environment (no git on PATH)."""
+    env = {"PATH": "/nonexistent", **(extra_env or {})}
+    bash = shutil.which("bash") or "/bin/bash"
+    proc = subprocess.run(
+        [bash, "--norc", "--noprofile", "-c", hook + '\nprintf %s "${FLASK_NIX_STACK_ROOT:-}"'],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout, proc.stderr
+
+
+def test_dev_shell_finds_the_checkout_without_git(outputs: dict[str, Any], tmp_path: Path) -> None:
+    hook = outputs["devShell"]["shellHook"]
+    checkout = tmp_path / "checkout"
+    (checkout / "tests" / "nix").mkdir(parents=True)
+    (checkout / "pyproject.toml").write_text((REPO_ROOT / "pyproject.toml").read_text())
+    assert shell_hook_root(hook, checkout)[0] == str(checkout)
+    assert shell_hook_root(hook, checkout / "tests" / "nix")[0] == str(checkout)
+    # A directory outside any checkout: no root, and a message saying why.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    root, message = shell_hook_root(hook, elsewhere)
+    assert root == ""
+    assert "FLASK_NIX_STACK_ROOT" in message
+    # An explicit root wins (a shell opened elsewhere on purpose).
+    assert shell_hook_root(hook, elsewhere, {"FLASK_NIX_STACK_ROOT": str(checkout)})[0] == str(
+        checkout
+    )
 
 
 def test_template_is_the_repository(outputs: dict[str, Any]) -> None:

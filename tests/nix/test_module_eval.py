@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-MODULE_EVAL = Path(__file__).resolve().parents[2] / "nix" / "module-eval.nix"
+MODULE_EVAL = Path(__file__).resolve().parents[2] / "nix" / "tests" / "module-eval.nix"
 EXPR = f"import {MODULE_EVAL} {{ lib = import <nixpkgs/lib>; }}"
 
 SOCKET = "/run/flask-nix-stack/web.sock"
@@ -51,7 +51,7 @@ def test_local_web_unit_runs_the_server_after_migrations(cases: dict[str, Any]) 
     web = cases["local"]["web"]
     env_path = cases["local"]["runtimeEnvPath"]
     svc = web["serviceConfig"]
-    assert svc["ExecStart"] == f"{env_path}/bin/flask-nix-stack serve"
+    assert svc["ExecStart"] == f'"{env_path}/bin/flask-nix-stack" "serve"'
     assert svc["Type"] == "exec"  # granian does not send READY=1
     assert web["environment"]["APP_SERVER"] == "granian"
     assert svc["ExecReload"].endswith("/bin/kill -HUP $MAINPID")
@@ -66,7 +66,9 @@ def test_local_web_unit_runs_the_server_after_migrations(cases: dict[str, Any]) 
 def test_local_migrate_unit_is_a_remaining_oneshot(cases: dict[str, Any]) -> None:
     migrate = cases["local"]["migrate"]
     svc = migrate["serviceConfig"]
-    assert svc["ExecStart"] == f"{cases['local']['packagePath']}/bin/flask-nix-stack db upgrade"
+    # The runtime environment's CLI (Sentry extra included), the same as the web unit's.
+    env_path = cases["local"]["runtimeEnvPath"]
+    assert svc["ExecStart"] == f'"{env_path}/bin/flask-nix-stack" "db" "upgrade"'
     assert svc["Type"] == "oneshot"
     assert svc["RemainAfterExit"] is True
     assert set(migrate["requires"]) == set(LOCAL_UNITS)
@@ -130,10 +132,11 @@ def test_nginx_on_the_socket(cases: dict[str, Any]) -> None:
     nginx = local["nginx"]
     assert nginx["enable"] is True
     assert nginx["recommendedProxySettings"] is True
-    assert nginx["upstreams"] == {"flask-nix-stack": {"servers": {f"unix:{SOCKET}": {}}}}
-    assert nginx["virtualHosts"]["api.example.test"]["locations"]["/"] == {
-        "proxyPass": "http://flask-nix-stack"
+    assert nginx["upstreams"] == {
+        "flask-nix-stack": {"servers": {f"unix:{SOCKET}": {"backup": False}}, "extraConfig": ""}
     }
+    location = nginx["virtualHosts"]["api.example.test"]["locations"]["/"]
+    assert location["proxyPass"] == "http://flask-nix-stack"
     assert local["nginxUnit"] == {"SupplementaryGroups": ["flask-nix-stack"]}
     assert local["firewallTCPPorts"] == []
 
@@ -141,7 +144,9 @@ def test_nginx_on_the_socket(cases: dict[str, Any]) -> None:
 def test_nginx_on_tcp_ipv6(cases: dict[str, Any]) -> None:
     case = cases["nginxTcp"]
     assert case["web"]["environment"]["APP_BIND"] == "[::1]:8000"
-    assert case["nginx"]["upstreams"]["flask-nix-stack"]["servers"] == {"[::1]:8000": {}}
+    assert case["nginx"]["upstreams"]["flask-nix-stack"]["servers"] == {
+        "[::1]:8000": {"backup": False}
+    }
     assert case["nginxUnit"] is None
     assert case["firewallTCPPorts"] == [80, 443]
     # Local database, remote Redis: require the one, wait for the network for the other.
@@ -157,7 +162,7 @@ def test_external_backends_port_and_settings(cases: dict[str, Any]) -> None:
     ext = cases["external"]
     web, svc = ext["web"], ext["web"]["serviceConfig"]
     assert svc["ExecStart"] == (
-        f"{ext['runtimeEnvPath']}/bin/flask-nix-stack serve"
+        f'"{ext["runtimeEnvPath"]}/bin/flask-nix-stack" "serve"'
         ' "--max-requests=1000" "--name=api server"'
     )
     assert svc["Type"] == "notify"
@@ -193,7 +198,7 @@ def test_manage_wrapper_carries_the_unit_context(cases: dict[str, Any]) -> None:
         f"'--property=LoadCredential=APP_SECRET_KEY:{SECRET_KEY_FILE}'",
         "'--property=SupplementaryGroups=redis-flask-nix-stack'",
         "'--setenv=APP_DATABASE_URL=postgresql+psycopg2:///flask-nix-stack?host=/run/postgresql'",
-        f'{cases["local"]["packagePath"]}/bin/flask-nix-stack "$@"',
+        f'{cases["local"]["runtimeEnvPath"]}/bin/flask-nix-stack "$@"',
     ):
         assert needle in script
     assert (
@@ -227,3 +232,56 @@ def test_misconfiguration_is_refused(cases: dict[str, Any]) -> None:
 
 def test_every_option_is_documented(cases: dict[str, Any]) -> None:
     assert cases["local"]["undocumentedOptions"] == []
+
+
+def test_derived_settings_and_test_profile_are_refused(evaluated: dict[str, Any]) -> None:
+    """APP_BIND/APP_WORKERS/APP_THREADS are read-only (set listenAddress/port/unixSocket,
+    workers, threads), and APP_ENV=testing is no deployment profile: evaluation fails."""
+    assert evaluated["acceptsPlain"] is True
+    assert evaluated["refused"] == {
+        "settings.APP_BIND": False,
+        "settings.APP_WORKERS": False,
+        "settings.APP_THREADS": False,
+        "APP_ENV testing": False,
+        "gunicorn.extraArgs not a list": False,
+    }
+
+
+STAND_IN_EXPR = """
+let
+  lib = import <nixpkgs/lib>;
+  pkgs.systemd = { type = "derivation"; outPath = "/nix/store/x-systemd"; name = "systemd"; };
+  standIn = import ./nix/tests/nixos-stand-in.nix { inherit lib pkgs; };
+  evaluates = config: (builtins.tryEval (builtins.deepSeq
+    (lib.evalModules { modules = [ standIn.module config ]; }).config
+    true)).success;
+in
+lib.mapAttrs (_: evaluates) {
+  valid = {
+    systemd.services.a.after = [ "b.service" ];
+    systemd.services.a.serviceConfig.Type = "notify";
+    users.users.a = { isSystemUser = true; group = "a"; };
+    services.nginx.virtualHosts.h.locations."/".proxyPass = "http://a";
+  };
+  badUnitName = { systemd.services.a.after = [ "network" ]; };
+  badServiceType = { systemd.services.a.serviceConfig.Type = "daemon"; };
+  conflictingScalar = {
+    imports = [ { systemd.services.a.serviceConfig.User = "x"; } ];
+    systemd.services.a.serviceConfig.User = "y";
+  };
+  unknownUserOption = { users.users.a.homeDir = "/var/lib/a"; };
+  misspeltLocationOption = { services.nginx.virtualHosts.h.locations."/".proxyPas = "http://a"; };
+}
+"""
+
+
+def test_stand_in_options_refuse_what_nixos_refuses(nix_eval: Callable[..., Any]) -> None:
+    """The declarations module-eval.nix evaluates against are nixpkgs' types, not `anything`."""
+    assert nix_eval(STAND_IN_EXPR) == {
+        "valid": True,
+        "badUnitName": False,
+        "badServiceType": False,
+        "conflictingScalar": False,
+        "unknownUserOption": False,
+        "misspeltLocationOption": False,
+    }

@@ -1,7 +1,7 @@
 """Run the commands the NixOS module generates, the way systemd would, without systemd.
 
-The migrate and web units come from the evaluated module (nix/module-eval.nix). Their store paths
-are swapped for the local install, their backends for this session's PostgreSQL and Redis, and
+The migrate and web units come from the evaluated module (nix/tests/module-eval.nix). Their store
+paths are swapped for the local install, their backends for this session's PostgreSQL and Redis, and
 their bind for a free port or a temp socket; credentials and environment files are materialised
 as systemd does ($CREDENTIALS_DIRECTORY, EnvironmentFile=). The migration must succeed, the web
 server must become ready, survive a SIGHUP reload (ExecReload) and stop cleanly on SIGTERM.
@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 from psycopg2 import sql
 
-MODULE_EVAL = Path(__file__).resolve().parents[2] / "nix" / "module-eval.nix"
+MODULE_EVAL = Path(__file__).resolve().parents[2] / "nix" / "tests" / "module-eval.nix"
 LOCAL_BIN = Path(sys.prefix) / "bin"  # the venv running pytest, with the editable server
 READY_TIMEOUT_S = 60.0
 COMMAND_TIMEOUT_S = 120

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-MODULE_EVAL = REPO_ROOT / "nix" / "module-eval.nix"
+MODULE_EVAL = REPO_ROOT / "nix" / "tests" / "module-eval.nix"
 IMAGE = REPO_ROOT / "nix" / "image.nix"
 PROCESS_COMPOSE = REPO_ROOT / "process-compose.yaml"
 

@@ -1,12 +1,12 @@
-# NixOS VM test of the module with a local PostgreSQL and Redis (needs KVM; Linux only).
+# NixOS VM test of the flake's module with a local PostgreSQL and Redis (needs KVM; Linux only).
 # Shape of nixpkgs' nixos/tests/{mealie,web-apps/pretalx}.nix.
 { pkgs, nixosModule }:
 pkgs.testers.runNixOSTest {
   name = "flask-nix-stack";
 
-  # The module's flake wrapper adds the overlay providing pkgs.flask-nix-stack, which sets
-  # nixpkgs.overlays; runNixOSTest makes nixpkgs.* read-only unless told otherwise.
-  node.pkgsReadOnly = false;
+  # node.pkgsReadOnly stays at its default (true: nixpkgs.* are read-only, as on a host that
+  # passes its own pkgs): the flake's module sets no nixpkgs option, and its package defaults
+  # to the flake's own build (flake.nix, nixosModules.default).
 
   nodes.machine = {
     imports = [ nixosModule ];

@@ -1,12 +1,11 @@
-# Evaluates ./module.nix with nixpkgs' `lib` alone: small declarations stand in for the NixOS
-# options the module writes to, and a stand-in `pkgs` holds fake store paths. `failures` lists
+# Evaluates ../module.nix with nixpkgs' `lib` alone: ./nixos-stand-in.nix declares the NixOS
+# options the module writes to with nixpkgs' own types, and a stand-in `pkgs` holds fake store
+# paths. `failures` lists
 # every expectation that does not hold; `cases` exposes the evaluated facts as JSON for pytest
 # (tests/nix/test_module_eval.py). The stand-in defaults mirror nixpkgs' modules
 # (nixos/modules/services/databases/{postgresql,redis}.nix, services/web-servers/nginx).
 { lib }:
 let
-  inherit (lib) mkOption types;
-
   fakeStorePath = pname: "/nix/store/${lib.fixedWidthString 32 "1" ""}-${pname}";
   fakePackage =
     pname: extra:
@@ -27,140 +26,19 @@ let
     writeShellScriptBin = pname: text: fakePackage pname { inherit text; };
   };
 
-  anyAttrs = types.attrsOf types.anything;
-  strList = mkOption {
-    type = types.listOf types.str;
-    default = [ ];
-  };
-
-  unitType = types.submodule {
-    freeformType = anyAttrs;
-    options = {
-      description = mkOption {
-        type = types.str;
-        default = "";
-      };
-      wantedBy = strList;
-      after = strList;
-      requires = strList;
-      wants = strList;
-      environment = mkOption {
-        type = types.attrsOf types.str;
-        default = { };
-      };
-      serviceConfig = mkOption {
-        type = anyAttrs;
-        default = { };
-      };
-    };
-  };
-
-  redisServerType = types.submodule (
-    { name, config, ... }:
-    {
-      options = {
-        enable = lib.mkEnableOption "Redis server";
-        user = mkOption {
-          type = types.str;
-          default = "redis-${name}";
-        };
-        group = mkOption {
-          type = types.str;
-          default = config.user;
-        };
-        port = mkOption {
-          type = types.port;
-          default = 0;
-        };
-        unixSocket = mkOption {
-          type = types.nullOr types.path;
-          default = "/run/redis-${name}/redis.sock";
-        };
-        unixSocketPerm = mkOption {
-          type = types.int;
-          default = 660;
-        };
-      };
-    }
-  );
-
-  standInOptions = {
-    options = {
-      assertions = mkOption {
-        type = types.listOf anyAttrs;
-        default = [ ];
-      };
-      warnings = strList;
-      systemd.package = mkOption {
-        type = types.package;
-        default = pkgs.systemd;
-      };
-      systemd.services = mkOption {
-        type = types.attrsOf unitType;
-        default = { };
-      };
-      users.users = mkOption {
-        type = types.attrsOf anyAttrs;
-        default = { };
-      };
-      users.groups = mkOption {
-        type = types.attrsOf anyAttrs;
-        default = { };
-      };
-      environment.systemPackages = mkOption {
-        type = types.listOf types.package;
-        default = [ ];
-      };
-      networking.firewall.allowedTCPPorts = mkOption {
-        type = types.listOf types.port;
-        default = [ ];
-      };
-      services.postgresql = {
-        enable = lib.mkEnableOption "PostgreSQL";
-        ensureDatabases = strList;
-        ensureUsers = mkOption {
-          type = types.listOf (
-            types.submodule {
-              options.name = mkOption { type = types.str; };
-              options.ensureDBOwnership = mkOption {
-                type = types.bool;
-                default = false;
-              };
-            }
-          );
-          default = [ ];
-        };
-      };
-      services.redis.servers = mkOption {
-        type = types.attrsOf redisServerType;
-        default = { };
-      };
-      services.nginx = {
-        enable = lib.mkEnableOption "nginx";
-        recommendedProxySettings = mkOption {
-          type = types.bool;
-          default = false;
-        };
-        upstreams = mkOption {
-          type = types.attrsOf anyAttrs;
-          default = { };
-        };
-        virtualHosts = mkOption {
-          type = types.attrsOf anyAttrs;
-          default = { };
-        };
-      };
-    };
-  };
+  standIn = import ./nixos-stand-in.nix { inherit lib pkgs; };
 
   evaluate =
     serviceConfig:
     lib.evalModules {
       modules = [
-        standInOptions
-        ./module.nix
+        standIn.module
+        ../module.nix
         {
-          _module.args.pkgs = pkgs;
+          _module.args = {
+            inherit pkgs;
+            inherit (standIn) utils;
+          };
           services.flask-nix-stack = serviceConfig;
         }
       ];
@@ -338,11 +216,15 @@ let
       unitChecks c
       // {
         "no assertion fails" = c.failedAssertions == [ ];
-        "web ExecStart" = c.web.serviceConfig.ExecStart == "${pythonEnv}/bin/flask-nix-stack serve";
+        "web ExecStart" = c.web.serviceConfig.ExecStart == ''"${pythonEnv}/bin/flask-nix-stack" "serve"'';
         "granian by default, no sd_notify" =
           c.web.environment.APP_SERVER == "granian" && c.web.serviceConfig.Type == "exec";
+        # The CLI from the same environment as the server (Sentry extra included), not the bare
+        # package.
         "migrate ExecStart" =
-          c.migrate.serviceConfig.ExecStart == "${pkg}/bin/flask-nix-stack db upgrade";
+          c.migrate.serviceConfig.ExecStart == ''"${pythonEnv}/bin/flask-nix-stack" "db" "upgrade"'';
+        "manage runs the environment's CLI" =
+          lib.hasInfix "${pythonEnv}/bin/flask-nix-stack" c.manageScript;
         "migrate is a remaining oneshot" =
           c.migrate.serviceConfig.Type == "oneshot" && c.migrate.serviceConfig.RemainAfterExit;
         "web requires migrate and backends" = hasAll (localUnits ++ [ migrateUnit ]) c.web.requires;
@@ -414,6 +296,52 @@ let
     misconfigured = {
       "all six assertions fire" = lib.length cases.misconfigured.failedAssertions == 6;
     };
+
+    refused = lib.mapAttrs (_: r: !r.evaluates) refused;
+  };
+
+  # Configurations the module must refuse at evaluation time (not merely by an assertion).
+  evaluates =
+    serviceConfig:
+    (builtins.tryEval (
+      builtins.deepSeq (evaluate serviceConfig).config.systemd.services true
+    )).success;
+  refused =
+    lib.mapAttrs
+      (_: serviceConfig: {
+        evaluates = evaluates (
+          {
+            enable = true;
+            credentials.APP_SECRET_KEY = secretKey;
+          }
+          // serviceConfig
+        );
+      })
+      {
+        # Derived settings are read-only: one place to set each value.
+        "settings.APP_BIND" = {
+          settings.APP_BIND = "0.0.0.0:9000";
+        };
+        "settings.APP_WORKERS" = {
+          settings.APP_WORKERS = 8;
+        };
+        "settings.APP_THREADS" = {
+          settings.APP_THREADS = 4;
+        };
+        # The test profile is not a deployment profile.
+        "APP_ENV testing" = {
+          settings.APP_ENV = "testing";
+        };
+        # Real option types: a unit name must be a unit name, Type one systemd knows.
+        "gunicorn.extraArgs not a list" = {
+          gunicorn.extraArgs = "--workers 3";
+        };
+      };
+  # The same evaluation accepts a plain valid configuration (so `refused` is not vacuous).
+  acceptsPlain = evaluates {
+    enable = true;
+    credentials.APP_SECRET_KEY = secretKey;
+    settings.APP_LOG_LEVEL = "DEBUG";
   };
 
   failures = lib.concatLists (
@@ -424,5 +352,6 @@ let
   );
 in
 {
-  inherit cases failures;
+  inherit cases failures acceptsPlain;
+  refused = lib.mapAttrs (_: r: r.evaluates) refused;
 }
