@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BOOTSTRAP = ROOT / "script" / "bootstrap"
-SCRIPTS = sorted(p for p in (ROOT / "script").iterdir() if p.is_file()) + [ROOT / ".ci" / "run"]
+SCRIPTS = [*sorted(p for p in (ROOT / "script").iterdir() if p.is_file()), ROOT / ".ci" / "run"]
 CI = os.environ.get("CI") == "true"
 UBUNTU = 'NAME="Ubuntu"\nID=ubuntu\nID_LIKE=debian\nVERSION_ID="24.04"\n'
 
@@ -53,6 +53,15 @@ def dpkg_without(directory: Path, *absent: str) -> None:
         "dpkg-query",
         f'for pkg; do :; done\ncase "$pkg" in\n{cases}esac\nprintf "install ok installed"',
     )
+
+
+def stand_in_env(tmp_path: Path, fake_bin: Path, **extra: str) -> dict[str, str]:
+    """The environment for bootstrap: the os-release in tmp_path and the stand-ins first."""
+    return {
+        "FNS_OS_RELEASE": str(tmp_path / "os-release"),
+        "PATH": f"{fake_bin}:{os.environ['PATH']}",
+        **extra,
+    }
 
 
 def test_shellcheck_clean() -> None:
@@ -94,16 +103,9 @@ def test_refuses_other_distributions_in_one_line(
 
 
 def test_ubuntu_and_derivatives_pass(tmp_path: Path, fake_bin: Path) -> None:
-    (tmp_path / "os-release").write_text("ID=pop\nID_LIKE=\"ubuntu debian\"\n")
+    (tmp_path / "os-release").write_text('ID=pop\nID_LIKE="ubuntu debian"\n')
     dpkg_without(fake_bin)
-    result = bootstrap(
-        "server",
-        "--dry-run",
-        env={
-            "FNS_OS_RELEASE": str(tmp_path / "os-release"),
-            "PATH": f"{fake_bin}:{os.environ['PATH']}",
-        },
-    )
+    result = bootstrap("server", "--dry-run", env=stand_in_env(tmp_path, fake_bin))
     assert result.returncode == 0, result.stderr
     assert "apt packages: all 10 present" in result.stdout
 
@@ -120,7 +122,7 @@ def test_unknown_argument_is_one_line() -> None:
 def test_plan_installs_only_what_is_missing(tmp_path: Path, fake_bin: Path) -> None:
     (tmp_path / "os-release").write_text(UBUNTU)
     dpkg_without(fake_bin, "wrk", "libpq-dev")
-    env = {"FNS_OS_RELEASE": str(tmp_path / "os-release"), "PATH": f"{fake_bin}:{os.environ['PATH']}"}
+    env = stand_in_env(tmp_path, fake_bin)
     result = bootstrap("test", "--dry-run", env=env)
     assert result.returncode == 0, result.stderr
     assert "would: apt-get install libpq-dev wrk (through sudo)\n" in result.stdout
@@ -133,8 +135,8 @@ def test_without_a_password_prompt_sudo_fails_in_one_line(tmp_path: Path, fake_b
     (tmp_path / "os-release").write_text(UBUNTU)
     dpkg_without(fake_bin, "wrk")
     stand_in(fake_bin, "sudo", 'echo "sudo: a password is required" >&2; exit 1')
-    stand_in(fake_bin, "apt-get", f'touch {tmp_path}/apt-ran')
-    env = {"FNS_OS_RELEASE": str(tmp_path / "os-release"), "PATH": f"{fake_bin}:{os.environ['PATH']}"}
+    stand_in(fake_bin, "apt-get", f"touch {tmp_path}/apt-ran")
+    env = stand_in_env(tmp_path, fake_bin)
     result = bootstrap("test", env=env)
     assert result.returncode == 1
     assert result.stderr == (
@@ -152,12 +154,9 @@ def test_a_changed_python_env_is_rebuilt(tmp_path: Path, fake_bin: Path) -> None
     (venv / "bin").mkdir(parents=True)
     (venv / "bin" / "python").symlink_to("/usr/bin/python3")
     (venv / ".fns-stamp").write_text("from-an-older-pyproject\n")
-    env = {
-        "FNS_OS_RELEASE": str(tmp_path / "os-release"),
-        "FNS_VENV": str(venv),
-        "PATH": f"{fake_bin}:{os.environ['PATH']}",
-    }
-    result = bootstrap("server", "--dry-run", env=env)
+    result = bootstrap(
+        "server", "--dry-run", env=stand_in_env(tmp_path, fake_bin, FNS_VENV=str(venv))
+    )
     assert f"would: create the Python env {venv} from /usr/bin/python3" in result.stdout
 
 
