@@ -48,6 +48,7 @@ let
   # pyproject.toml `dependencies` (lower bounds only, so nixpkgs' versions satisfy them).
   dependencies = with pythonPackages; [
     alembic
+    click
     flask
     flask-cors
     flask-migrate
@@ -70,6 +71,7 @@ let
     python-json-logger
     redis
     sqlalchemy
+    werkzeug
   ];
 
   # pyproject.toml `dev` extra: what the test suite imports besides the app.

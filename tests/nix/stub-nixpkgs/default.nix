@@ -41,6 +41,7 @@ let
 
   verifiedPythonPackages = [
     "alembic"
+    "click"
     "flask"
     "flask-cors"
     "flask-limiter"
@@ -69,6 +70,7 @@ let
     "sentry-sdk"
     "setuptools"
     "sqlalchemy"
+    "werkzeug"
   ];
 
   builders = {
