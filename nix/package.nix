@@ -77,6 +77,7 @@ let
   # pyproject.toml `dev` extra: what the test suite imports besides the app.
   testDependencies = with pythonPackages; [
     hypothesis
+    openapi-spec-validator
     pytest
     pytest-cov
     pyyaml

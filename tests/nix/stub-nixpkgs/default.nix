@@ -53,6 +53,7 @@ let
     "hypothesis"
     "limits"
     "mypy"
+    "openapi-spec-validator"
     "psycopg2"
     "pydantic"
     "pydantic-settings"
