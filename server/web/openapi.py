@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -21,6 +20,7 @@ from server.config.runtime import current_settings
 from server.errors import PROBLEM_MEDIA_TYPE
 from server.schemas.problem import ProblemDetails
 from server.web.openapi_examples import model_example, problem_example
+from server.web.openapi_text import TAGS, contract_text, docstring
 
 REF = "#/components/schemas/{model}"
 CONVERTER = re.compile(r"<(?:(?P<conv>\w+)(?:\((?P<args>[^)]*)\))?:)?(?P<name>\w+)>")
@@ -28,13 +28,6 @@ DOCUMENTED_PREFIXES = ("/api/", "/health/")
 # Turns a model into a $ref to its schema in components.
 Ref = Callable[[type[BaseModel], JsonSchemaMode], dict[str, Any]]
 
-# One per blueprint: an operation's tag is its blueprint's name.
-TAGS = {
-    "projects": "Projects own tasks; deleting one deletes its tasks.",
-    "tasks": "Tasks belong to a project and carry tags.",
-    "tags": "Labels for tasks, created as tasks name them.",
-    "health": "Probes for process supervisors and load balancers.",
-}
 LICENSE = {"name": "MIT", "identifier": "MIT"}
 CONTACT = {"name": "flask-nix-stack maintainers"}
 
@@ -64,13 +57,13 @@ def build_openapi(app: Flask) -> dict[str, Any]:
     for url_rule, method, spec, endpoint in operations:
         path, parameters = _path(url_rule)
         view = app.view_functions[endpoint]
-        summary, description = _docstring(view, endpoint)
+        summary, description = docstring(view, endpoint)
         public = endpoint.split(".")[0] in gate.public_blueprints
         scope = None if public else required_scope(view, method.upper())
         operation: dict[str, Any] = {
             "operationId": endpoint.replace(".", "_"),
             "summary": summary,
-            "description": "\n\n".join(filter(None, [description, _contract_text(spec)])),
+            "description": "\n\n".join(filter(None, [description, contract_text(spec)])),
             "tags": [endpoint.split(".")[-2] if "." in endpoint else "default"],
             "parameters": parameters + _query(spec, ref) + _if_match(spec),
             "responses": _responses(spec, ref, has_id=bool(parameters), scope=scope),
@@ -105,49 +98,6 @@ def build_openapi(app: Flask) -> dict[str, Any]:
     }
     _drop_unused_schemas(document)
     return document
-
-
-def _docstring(view: Callable[..., Any], endpoint: str) -> tuple[str, str]:
-    """The view's docstring: its first line is the summary, any paragraphs after it describe."""
-    summary, _, rest = inspect.cleandoc(view.__doc__ or endpoint).partition("\n")
-    return summary.strip(), rest.strip()
-
-
-def _contract_text(spec: Contract) -> str:
-    """What the contract promises, in words: the answer, its headers, the conditions."""
-    answer = f"Answers {spec.status} {HTTPStatus(spec.status).phrase}"
-    if spec.response is not None:
-        name = "a page of results" if _is_page(spec.response) else f"a `{spec.response.__name__}`"
-        answer += f" with {name}"
-    headers = [
-        text
-        for flag, text in (
-            (spec.etag, "its version as `ETag`"),
-            (spec.created, "its URL as `Location`"),
-        )
-        if flag
-    ]
-    if headers:
-        answer += ", " + " and ".join(headers)
-    sentences = [answer + "."]
-    if spec.query is not None and _is_page(spec.response):
-        sentences.append("Pages with `limit` and `offset`; `next` is the URL of the next page.")
-    if spec.body is not None:
-        sentences.append(
-            "The body is JSON; unknown fields, wrong types and out-of-range values are 422."
-        )
-    if spec.conditional:
-        sentences.append(
-            "Send the `ETag` of your last read as `If-Match`: if the resource changed since, "
-            "the answer is 412 and nothing changes."
-        )
-    if spec.conflicts:
-        sentences.append("409 when a name is taken or a concurrent write won.")
-    return " ".join(sentences)
-
-
-def _is_page(model: type[BaseModel] | None) -> bool:
-    return model is not None and "items" in model.model_fields and "next" in model.model_fields
 
 
 def _media(model: type[BaseModel], schema: dict[str, Any]) -> dict[str, Any]:
