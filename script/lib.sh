@@ -56,8 +56,9 @@ hand_over() {
   share_nixpkgs_lib
   [ -z "${NIX_PATH:-}" ] || keep+=("NIX_PATH=$NIX_PATH")
   cd "$copy" || exit
+  # FNS_SYSTEM_READY: root has just checked the packages and process-compose; do not again.
   exec runuser -u "$run_user" -- env -i HOME="$home" USER="$run_user" LANG=C.UTF-8 \
-    PATH=/usr/local/bin:/usr/bin:/bin "${keep[@]}" "$@"
+    PATH=/usr/local/bin:/usr/bin:/bin FNS_SYSTEM_READY=1 "${keep[@]}" "$@"
 }
 
 # nixpkgs' lib for the Nix evaluation tests, as a NIX_PATH: NIX_PATH's own, else beside the

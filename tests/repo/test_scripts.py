@@ -24,7 +24,8 @@ def bootstrap(*args: str, env: dict[str, str] | None = None) -> subprocess.Compl
         [str(BOOTSTRAP), *args],
         capture_output=True,
         text=True,
-        env={**os.environ, **(env or {})},
+        # Only the variables the test sets: none inherited from a script/test run.
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("FNS_")}, **(env or {})},
         stdin=subprocess.DEVNULL,
         timeout=60,
         check=False,
