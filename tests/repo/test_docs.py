@@ -123,5 +123,10 @@ def test_ci_runs_the_readme_test_command() -> None:
         if line.strip() and not line.lstrip().startswith("#")
     ]
     assert commands[-1] == 'exec "$(dirname "$0")/../script/test"'
+    # script/test ends with pytest itself, under `set -e`: its status is CI's, 5 (no tests) too.
+    script = (ROOT / "script" / "test").read_text().splitlines()
+    code = [line for line in script if line.strip() and not line.lstrip().startswith("#")]
+    assert "set -euo pipefail" in code
+    assert code[-1] == 'pytest "$@"'
     workflow = (ROOT / ".github" / "workflows" / "ci.yml").read_text()
     assert re.search(r"run: (bash \.ci/run|script/test)\s*$", workflow, re.MULTILINE)
