@@ -17,16 +17,12 @@ let
   prefix = "services.flask-nix-stack.";
   # Defaults and examples come as literal Nix expressions ({ _type; text; }).
   literal = value: if value == null then null else value.text or (builtins.toJSON value);
-in
-map
-  (option: {
+  listed = option: lib.hasPrefix prefix option.name && option.visible && !option.internal;
+  describe = option: {
     name = lib.removePrefix prefix option.name;
     inherit (option) description type readOnly;
     default = literal (option.default or null);
     example = literal (option.example or null);
-  })
-  (
-    lib.filter (option: lib.hasPrefix prefix option.name && option.visible && !option.internal) (
-      lib.optionAttrSetToDocList evaluated.options
-    )
-  )
+  };
+in
+map describe (lib.filter listed (lib.optionAttrSetToDocList evaluated.options))
