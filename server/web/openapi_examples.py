@@ -14,6 +14,8 @@ from server.schemas.common import Page
 # What each error the API documents says, in a typical case (the messages the server writes).
 PROBLEM_DETAILS = {
     400: "The body is not valid JSON.",
+    401: "Send a bearer token in the Authorization header.",
+    403: "The token does not carry the scope this operation needs.",
     404: "Project 42 does not exist.",
     409: "A project named 'Home' already exists.",
     412: "If-Match 'v1' matches no version of this resource.",
@@ -48,7 +50,7 @@ def problem_example(status: int) -> dict[str, Any]:
         "type": TYPE_BASE + SLUGS.get(status, STATUS_SLUGS.get(status, "error")),
         "title": HTTPStatus(status).phrase,
         "status": status,
-        "detail": PROBLEM_DETAILS[status],
+        "detail": PROBLEM_DETAILS.get(status, HTTPStatus(status).description),
     }
     if status == 422:
         example["errors"] = [
