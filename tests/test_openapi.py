@@ -101,7 +101,7 @@ def test_tags_servers_contact_and_license_are_declared(client: FlaskClient) -> N
     doc = client.get("/openapi.json").json
     declared = {tag["name"]: tag["description"] for tag in doc["tags"]}
     used = {tag for _, _, op in operations(doc) for tag in op["tags"]}
-    assert set(declared) == used == {"projects", "tasks", "tags", "health"}
+    assert set(declared) == used == {"projects", "tasks", "tags", "health", "access", "admin"}
     assert all(declared.values())
     assert doc["servers"] == [{"url": "/", "description": "The server that serves this document."}]
     assert doc["info"]["contact"]["name"]

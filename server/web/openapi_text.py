@@ -18,6 +18,8 @@ TAGS = {
     "tasks": "Tasks belong to a project and carry tags.",
     "tags": "Labels for tasks, created as tasks name them.",
     "health": "Probes for process supervisors and load balancers.",
+    "access": "Who you are (/me) and your own API tokens.",
+    "admin": "Principals and their tokens, for admins.",
 }
 
 

@@ -24,6 +24,8 @@ NOT_IMPORTED = {
     "gunicorn": ("server/gunicorn_conf.py", "gunicorn"),
     # The PostgreSQL driver SQLAlchemy loads by the URL's scheme.
     "psycopg2": ("server/config/development.py", "postgresql+psycopg2://"),
+    # RSA and EC signatures for PyJWT, which imports it when it verifies an OIDC token.
+    "cryptography": ("server/auth/oidc.py", "import jwt"),
     # The JSON log formatter, named in the logging configuration (dictConfig's "()").
     "python-json-logger": ("server/logs.py", '"pythonjsonlogger.json.JsonFormatter"'),
 }
