@@ -19,11 +19,12 @@ let
   root = ../.;
 
   # Exactly what the wheel and its test suite need, so edits elsewhere rebuild nothing.
-  # README.md is here because pyproject.toml names it as `readme` (setuptools reads it), and
-  # tests/test_readme.py reads it and .env.example. tests/stack starts process-compose and
-  # tests/nix needs Nix itself: neither can run in the build sandbox, so they are not even part
-  # of the source. tests/nix/test_build_replay.py reads this very expression and runs the
-  # check phase on exactly these files, so a file the tests need and this set lacks fails there.
+  # README.md is here because pyproject.toml names it as `readme` (setuptools reads it);
+  # .env.example is checked by tests/repo, which is left out. tests/stack starts process-compose,
+  # tests/nix needs Nix itself, and tests/repo checks the repository around the package (docs,
+  # scripts, CI): none can run in the build sandbox, so they are not even part of the source.
+  # tests/nix/test_build_replay.py reads this very expression and runs the check phase on
+  # exactly these files, so a file the tests need and this set lacks fails there.
   src = lib.fileset.toSource {
     inherit root;
     fileset = lib.fileset.unions [
@@ -36,6 +37,7 @@ let
         lib.fileset.unions [
           (lib.fileset.maybeMissing ../tests/stack)
           (lib.fileset.maybeMissing ../tests/nix)
+          (lib.fileset.maybeMissing ../tests/repo)
         ]
       ))
     ];
@@ -46,6 +48,7 @@ let
   # pyproject.toml `dependencies` (lower bounds only, so nixpkgs' versions satisfy them).
   dependencies = with pythonPackages; [
     alembic
+    click
     flask
     flask-cors
     flask-migrate
@@ -68,11 +71,13 @@ let
     python-json-logger
     redis
     sqlalchemy
+    werkzeug
   ];
 
   # pyproject.toml `dev` extra: what the test suite imports besides the app.
   testDependencies = with pythonPackages; [
     hypothesis
+    openapi-spec-validator
     pytest
     pytest-cov
     pyyaml

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
 from flask import Flask
 from flask.testing import FlaskClient
 
 from server.api.contract import contract_of
+from server.errors import TYPE_BASE
+from server.schemas.problem import ProblemDetails
 from server.web.docs import DOCS_CSP
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_document_is_openapi_3_1(client: FlaskClient) -> None:
@@ -66,3 +76,66 @@ def test_docs_page_is_self_hosted(client: FlaskClient) -> None:
         assert bundle.status_code == 200
         assert len(bundle.get_data()) > 100_000
     assert client.get("/docs/assets/../../../etc/passwd").status_code == 404
+
+
+def operations(doc: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(path, method, op) for path, ops in doc["paths"].items() for method, op in ops.items()]
+
+
+def test_every_operation_has_a_summary_and_a_description(client: FlaskClient) -> None:
+    doc = client.get("/openapi.json").json
+    for path, method, op in operations(doc):
+        assert op["summary"].endswith("."), (method, path)
+        assert op["description"].startswith("Answers ") or op["tags"] == ["health"], (method, path)
+    delete = doc["paths"]["/api/v1/projects/{project_id}"]["delete"]
+    assert delete["description"].startswith("Answers 204 No Content.")
+    assert "`If-Match`" in delete["description"]
+    ready = doc["paths"]["/health/ready"]["get"]
+    assert ready["summary"] == "PostgreSQL answers SELECT 1 and Redis answers PING."
+    # The docstring's paragraphs after the summary come first, then the contract's promises.
+    assert ready["description"].startswith("For a load balancer's readiness probe: 503")
+    assert ready["description"].endswith("Answers 200 OK with a `Ready`.")
+
+
+def test_tags_servers_contact_and_license_are_declared(client: FlaskClient) -> None:
+    doc = client.get("/openapi.json").json
+    declared = {tag["name"]: tag["description"] for tag in doc["tags"]}
+    used = {tag for _, _, op in operations(doc) for tag in op["tags"]}
+    assert set(declared) == used == {"projects", "tasks", "tags", "health", "access", "admin"}
+    assert all(declared.values())
+    assert doc["servers"] == [{"url": "/", "description": "The server that serves this document."}]
+    assert doc["info"]["contact"]["name"]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert doc["info"]["license"]["identifier"] == project["license"]
+
+
+def test_every_component_is_used(client: FlaskClient) -> None:
+    doc = client.get("/openapi.json").json
+    text = json.dumps({"paths": doc["paths"], "components": doc["components"]})
+    for name in doc["components"]["schemas"]:
+        assert f'"#/components/schemas/{name}"' in text, name
+    assert "ProjectQuery" not in doc["components"]["schemas"]  # query models are inlined
+
+
+def test_bodies_have_examples_the_models_accept(app: Flask, client: FlaskClient) -> None:
+    """Each request and answer body carries an example, and it is one the model accepts."""
+    doc = client.get("/openapi.json").json
+    for rule in app.url_map.iter_rules():
+        spec = contract_of(app.view_functions[rule.endpoint])
+        if spec is None:
+            continue
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
+        for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:
+            op = doc["paths"][path][method.lower()]
+            if spec.body is not None:
+                example = op["requestBody"]["content"]["application/json"]["example"]
+                spec.body.model_validate(example)
+            if spec.response is not None:
+                example = op["responses"][str(spec.status)]["content"]["application/json"]
+                spec.response.model_validate(example["example"])
+            for status, answer in op["responses"].items():
+                if int(status) >= 400:
+                    problem = answer["content"]["application/problem+json"]["example"]
+                    ProblemDetails.model_validate(problem)
+                    assert problem["status"] == int(status)
+                    assert problem["type"].startswith(TYPE_BASE)

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from server.schemas.common import Input, Output, PageQuery, Patch
+from server.schemas.common import EXAMPLE_CREATED, Input, Output, PageQuery, Patch, examples
 
 Scope = Literal["read", "write", "admin"]
 PrincipalName = Annotated[
@@ -17,7 +17,29 @@ PrincipalName = Annotated[
 Label = Annotated[str, StringConstraints(max_length=100, pattern=r"^[\w .@+:/-]*$")]
 
 
+PRINCIPAL_EXAMPLE = {
+    "id": 2,
+    "name": "ci-bot",
+    "kind": "service",
+    "is_admin": False,
+    "disabled": False,
+    "created_at": EXAMPLE_CREATED,
+}
+TOKEN_EXAMPLE = {
+    "id": 5,
+    "prefix": "Ab3dE6gH",
+    "name": "deploys",
+    "scopes": ["read", "write"],
+    "state": "active",
+    "created_at": EXAMPLE_CREATED,
+    "expires_at": "2026-12-31T09:00:00Z",
+    "last_used_at": None,
+}
+
+
 class PrincipalOut(Output):
+    model_config = examples(PRINCIPAL_EXAMPLE)
+
     id: int
     name: str
     kind: Literal["user", "service"]
@@ -27,12 +49,18 @@ class PrincipalOut(Output):
 
 
 class MeOut(Output):
+    model_config = examples(
+        {"principal": PRINCIPAL_EXAMPLE, "scopes": ["read", "write"], "authenticated_by": "token"}
+    )
+
     principal: PrincipalOut
     scopes: list[Scope] = Field(description="Scopes of the credential this request used.")
     authenticated_by: Literal["token", "oidc"]
 
 
 class TokenOut(Output):
+    model_config = examples(TOKEN_EXAMPLE)
+
     id: int
     prefix: str = Field(description="Public part of the token (fns_<prefix>_...), for lookup.")
     name: str
@@ -44,14 +72,20 @@ class TokenOut(Output):
 
 
 class TokenList(BaseModel):
+    model_config = examples({"items": [TOKEN_EXAMPLE]})
+
     items: list[TokenOut]
 
 
 class TokenCreated(TokenOut):
+    model_config = examples({**TOKEN_EXAMPLE, "token": "fns_Ab3dE6gH_" + "x" * 43})
+
     token: str = Field(description="The token itself: shown this once, never stored.")
 
 
 class TokenCreate(Input):
+    model_config = examples({"scopes": ["read", "write"], "name": "deploys", "expires_in_days": 30})
+
     scopes: list[Scope] = Field(min_length=1, max_length=3)
     name: Label = ""
     expires_in_days: int | None = Field(
@@ -60,6 +94,8 @@ class TokenCreate(Input):
 
 
 class PrincipalCreate(Input):
+    model_config = examples({"name": "ci-bot", "kind": "service"})
+
     name: PrincipalName
     kind: Literal["user", "service"] = "user"
     is_admin: bool = False
@@ -67,6 +103,8 @@ class PrincipalCreate(Input):
 
 
 class PrincipalUpdate(Patch):
+    model_config = examples({"disabled": True})
+
     disabled: bool | None = None
     is_admin: bool | None = None
 

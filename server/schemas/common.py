@@ -24,6 +24,16 @@ Name = Annotated[
     AfterValidator(_no_nul),
 ]
 Description = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(_no_nul)]
+# When the examples below were created and last changed.
+EXAMPLE_CREATED = "2026-12-01T09:00:00Z"
+EXAMPLE_UPDATED = "2026-12-01T09:30:00Z"
+
+
+def examples(*values: dict[str, Any]) -> ConfigDict:
+    """A model's examples, for the OpenAPI document (its schema's `examples`)."""
+    return ConfigDict(json_schema_extra={"examples": list(values)})
+
+
 # Strict in bodies: "1" or true is a type error in JSON, not an id.
 Id = Annotated[int, Field(ge=1, le=MAX_INT4, strict=True)]
 # Query strings are text by nature, so ids there are parsed.

@@ -6,16 +6,30 @@ from datetime import datetime
 
 from pydantic import Field
 
-from server.schemas.common import Description, Input, Name, Output, PageQuery, Patch
+from server.schemas.common import (
+    EXAMPLE_CREATED,
+    EXAMPLE_UPDATED,
+    Description,
+    Input,
+    Name,
+    Output,
+    PageQuery,
+    Patch,
+    examples,
+)
 
 
 class ProjectCreate(Input):
+    model_config = examples({"name": "Home", "description": "Chores and repairs."})
+
     name: Name
     description: Description = ""
 
 
 class ProjectUpdate(Patch):
     """PATCH body: only the fields given change."""
+
+    model_config = examples({"description": "Chores, repairs and the garden."})
 
     name: Name | None = None
     description: Description | None = None
@@ -30,6 +44,18 @@ class ProjectQuery(PageQuery):
 
 
 class ProjectOut(Output):
+    model_config = examples(
+        {
+            "id": 1,
+            "name": "Home",
+            "description": "Chores and repairs.",
+            "task_count": 2,
+            "version": 2,
+            "created_at": EXAMPLE_CREATED,
+            "updated_at": EXAMPLE_UPDATED,
+        }
+    )
+
     id: int
     name: str
     description: str

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import StringConstraints
 
-from server.schemas.common import Input, Output, PageQuery
+from server.schemas.common import EXAMPLE_CREATED, Input, Output, PageQuery, examples
 
 # Tags are case-insensitive ASCII labels, stored lower-case. ASCII also keeps the pattern meaning
 # the same in Python and in the JSON Schema (ECMA-262) regex dialect clients use. The pattern
@@ -25,6 +25,8 @@ TagName = Annotated[
 
 
 class TagCreate(Input):
+    model_config = examples({"name": "urgent"})
+
     name: TagName
 
 
@@ -33,6 +35,16 @@ class TagQuery(PageQuery):
 
 
 class TagOut(Output):
+    model_config = examples(
+        {
+            "id": 3,
+            "name": "urgent",
+            "version": 1,
+            "created_at": EXAMPLE_CREATED,
+            "updated_at": EXAMPLE_CREATED,
+        }
+    )
+
     id: int
     name: str
     version: int

@@ -9,6 +9,8 @@ from pydantic import AwareDatetime, Field, field_validator
 
 from server.models import TaskStatus
 from server.schemas.common import (
+    EXAMPLE_CREATED,
+    EXAMPLE_UPDATED,
     Description,
     Id,
     Input,
@@ -17,6 +19,7 @@ from server.schemas.common import (
     PageQuery,
     Patch,
     QueryId,
+    examples,
 )
 from server.schemas.tags import TagName
 
@@ -24,6 +27,17 @@ MAX_TAGS = 20
 
 
 class TaskCreate(Input):
+    model_config = examples(
+        {
+            "project_id": 1,
+            "title": "Fix the tap",
+            "description": "The kitchen one drips.",
+            "status": "todo",
+            "due_at": "2026-12-24T17:00:00Z",
+            "tags": ["urgent", "plumbing"],
+        }
+    )
+
     project_id: Id
     title: Name
     description: Description = ""
@@ -39,6 +53,7 @@ class TaskReplace(TaskCreate):
 class TaskUpdate(Patch):
     """PATCH body: only the fields given change; due_at may be cleared with null."""
 
+    model_config = examples({"status": "done"}, {"due_at": None})
     nullable: ClassVar[frozenset[str]] = frozenset({"due_at"})
 
     project_id: Id | None = None
@@ -56,6 +71,21 @@ class TaskQuery(PageQuery):
 
 
 class TaskOut(Output):
+    model_config = examples(
+        {
+            "id": 7,
+            "project_id": 1,
+            "title": "Fix the tap",
+            "description": "The kitchen one drips.",
+            "status": "doing",
+            "due_at": "2026-12-24T17:00:00Z",
+            "tags": ["plumbing", "urgent"],
+            "version": 2,
+            "created_at": EXAMPLE_CREATED,
+            "updated_at": EXAMPLE_UPDATED,
+        }
+    )
+
     id: int
     project_id: int
     title: str

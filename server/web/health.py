@@ -28,14 +28,22 @@ LIVE_BODY = b'{"status":"ok"}'
 @bp.get("/live")
 @contract(response=Live)
 def live() -> Response:
-    """The process serves requests; touches nothing else."""
+    """The process serves requests; touches nothing else.
+
+    For a supervisor's liveness probe: it stays 200 while PostgreSQL or Redis are down, since
+    restarting the process would not bring them back.
+    """
     return Response(LIVE_BODY, mimetype="application/json")
 
 
 @bp.get("/ready")
 @contract(response=Ready)
 def ready() -> Response:
-    """PostgreSQL answers SELECT 1 and Redis answers PING."""
+    """PostgreSQL answers SELECT 1 and Redis answers PING.
+
+    For a load balancer's readiness probe: 503, with `checks` naming what failed, when either
+    does not answer within 500 ms.
+    """
     checks = {"database": _check_database(), "redis": _check_redis()}
     failed = sorted(name for name, state in checks.items() if state != "ok")
     if failed:

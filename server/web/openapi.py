@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
@@ -18,12 +19,17 @@ from server.auth.gate import required_scope
 from server.config.runtime import current_settings
 from server.errors import PROBLEM_MEDIA_TYPE
 from server.schemas.problem import ProblemDetails
+from server.web.openapi_examples import model_example, problem_example
+from server.web.openapi_text import TAGS, contract_text, docstring
 
 REF = "#/components/schemas/{model}"
 CONVERTER = re.compile(r"<(?:(?P<conv>\w+)(?:\((?P<args>[^)]*)\))?:)?(?P<name>\w+)>")
 DOCUMENTED_PREFIXES = ("/api/", "/health/")
 # Turns a model into a $ref to its schema in components.
 Ref = Callable[[type[BaseModel], JsonSchemaMode], dict[str, Any]]
+
+LICENSE = {"name": "MIT", "identifier": "MIT"}
+CONTACT = {"name": "flask-nix-stack maintainers"}
 
 
 def build_openapi(app: Flask) -> dict[str, Any]:
@@ -51,12 +57,13 @@ def build_openapi(app: Flask) -> dict[str, Any]:
     for url_rule, method, spec, endpoint in operations:
         path, parameters = _path(url_rule)
         view = app.view_functions[endpoint]
-        doc = (view.__doc__ or endpoint).strip().splitlines()[0]
+        summary, description = docstring(view, endpoint)
         public = endpoint.split(".")[0] in gate.public_blueprints
         scope = None if public else required_scope(view, method.upper())
         operation: dict[str, Any] = {
             "operationId": endpoint.replace(".", "_"),
-            "summary": doc,
+            "summary": summary,
+            "description": "\n\n".join(filter(None, [description, contract_text(spec)])),
             "tags": [endpoint.split(".")[-2] if "." in endpoint else "default"],
             "parameters": parameters + _query(spec, ref) + _if_match(spec),
             "responses": _responses(spec, ref, has_id=bool(parameters), scope=scope),
@@ -66,11 +73,12 @@ def build_openapi(app: Flask) -> dict[str, Any]:
         if spec.body is not None:
             operation["requestBody"] = {
                 "required": True,
-                "content": {"application/json": {"schema": ref(spec.body, "validation")}},
+                "content": {"application/json": _media(spec.body, ref(spec.body, "validation"))},
             }
         paths.setdefault(path, {})[method] = operation
 
-    return {
+    used_tags = sorted({tag for ops in paths.values() for op in ops.values() for tag in op["tags"]})
+    document = {
         "openapi": "3.1.0",
         "info": {
             "title": "flask-nix-stack",
@@ -78,14 +86,42 @@ def build_openapi(app: Flask) -> dict[str, Any]:
             "description": "Projects own tasks; tasks carry tags. Errors are RFC 9457 problem "
             "details (application/problem+json). Every operation but the health probes needs "
             "a bearer token with its scope (read, write or admin).",
-            "license": {"name": "MIT", "identifier": "MIT"},
+            "contact": CONTACT,
+            "license": LICENSE,
         },
-        # Relative: the server that serves this document, wherever it is mounted.
-        "servers": [{"url": "/", "description": "This server."}],
+        # Relative: the document describes the server that serves it, wherever that is.
+        "servers": [{"url": "/", "description": "The server that serves this document."}],
+        "tags": [{"name": tag, "description": TAGS.get(tag, "")} for tag in used_tags],
         "paths": paths,
         "components": {"schemas": definitions.get("$defs", {}), "securitySchemes": schemes},
         "security": [{name: []} for name in schemes],
     }
+    _drop_unused_schemas(document)
+    return document
+
+
+def _media(model: type[BaseModel], schema: dict[str, Any]) -> dict[str, Any]:
+    """A media type object: the model's schema, and its example when it has one."""
+    media: dict[str, Any] = {"schema": schema}
+    example = model_example(model)
+    if example is not None:
+        media["example"] = example
+    return media
+
+
+def _drop_unused_schemas(document: dict[str, Any]) -> None:
+    """Keep only the component schemas the operations reach (query models are inlined)."""
+    schemas = document["components"]["schemas"]
+    reached: set[str] = set()
+    frontier = json.dumps(document["paths"])
+    while True:
+        found = set(re.findall(r'"#/components/schemas/([^"]+)"', frontier)) - reached
+        if not found:
+            break
+        reached |= found
+        frontier = json.dumps([schemas[name] for name in found])
+    for name in set(schemas) - reached:
+        del schemas[name]
 
 
 def security_schemes(app: Flask) -> dict[str, Any]:
@@ -180,7 +216,8 @@ def _if_match(spec: Contract) -> list[dict[str, Any]]:
 def _responses(spec: Contract, ref: Ref, *, has_id: bool, scope: str | None) -> dict[str, Any]:
     success: dict[str, Any] = {"description": HTTPStatus(spec.status).phrase}
     if spec.response is not None:
-        success["content"] = {"application/json": {"schema": ref(spec.response, "serialization")}}
+        schema = ref(spec.response, "serialization")
+        success["content"] = {"application/json": _media(spec.response, schema)}
     headers = {}
     if spec.etag:
         headers["ETag"] = {"schema": {"type": "string"}, "description": "The resource's version."}
@@ -201,10 +238,15 @@ def _responses(spec: Contract, ref: Ref, *, has_id: bool, scope: str | None) -> 
         statuses.add(409)
     if spec.conditional:
         statuses |= {412, 428}
-    problem = {PROBLEM_MEDIA_TYPE: {"schema": ref(ProblemDetails, "serialization")}}
+    problem = ref(ProblemDetails, "serialization")
     responses = {str(spec.status): success}
     for status in sorted(statuses):
-        responses[str(status)] = {"description": HTTPStatus(status).phrase, "content": problem}
+        responses[str(status)] = {
+            "description": HTTPStatus(status).phrase,
+            "content": {
+                PROBLEM_MEDIA_TYPE: {"schema": problem, "example": problem_example(status)}
+            },
+        }
     for status in (401, 403):
         if str(status) in responses:
             responses[str(status)]["headers"] = {

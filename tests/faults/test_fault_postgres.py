@@ -14,7 +14,7 @@ import requests
 from support.processes import SESSION_TOKEN, authed
 
 TIMEOUT = 5.0
-# What the README promises: readiness is back within this long after PostgreSQL is.
+# What docs/fault-tests.md promises: readiness is back within this long after PostgreSQL is.
 RECOVERY_SECONDS = 5.0
 
 

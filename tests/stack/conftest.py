@@ -56,7 +56,7 @@ def postgres_bindir() -> Path | None:
 def missing_tools() -> str | None:
     """Why the stack cannot run on this machine, or None."""
     if shutil.which("process-compose") is None:
-        return "process-compose is not on PATH (see README: go install ...process-compose@v...)"
+        return "process-compose is not on PATH (script/bootstrap builds it; see troubleshooting)"
     if postgres_bindir() is None:
         return "PostgreSQL server binaries (initdb, postgres) not found"
     if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:

@@ -41,6 +41,7 @@ let
 
   verifiedPythonPackages = [
     "alembic"
+    "click"
     "flask"
     "flask-cors"
     "flask-limiter"
@@ -52,6 +53,7 @@ let
     "hypothesis"
     "limits"
     "mypy"
+    "openapi-spec-validator"
     "psycopg2"
     "pydantic"
     "pydantic-settings"
@@ -69,6 +71,7 @@ let
     "sentry-sdk"
     "setuptools"
     "sqlalchemy"
+    "werkzeug"
   ];
 
   builders = {
