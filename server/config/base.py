@@ -144,6 +144,14 @@ class Settings(BaseSettings):
     proxy_fix_x_host: int = Field(0, ge=0, le=5, description="Proxies trusted for -Host.")
     proxy_fix_x_prefix: int = Field(0, ge=0, le=5, description="Proxies trusted for -Prefix.")
 
+    metrics_enabled: bool = Field(
+        False, description="Serve Prometheus metrics on APP_METRICS_BIND (never on APP_BIND)."
+    )
+    metrics_bind: str = Field(
+        "127.0.0.1:9464",
+        description="host:port of the metrics listener, apart from the API's (gunicorn only).",
+    )
+
     sentry_dsn: SecretStr | None = Field(None, description="Sentry DSN; Sentry is off without it.")
     sentry_traces_sample_rate: float = Field(
         0.0, ge=0, le=1, description="Share of requests traced by Sentry."
@@ -217,6 +225,14 @@ class Settings(BaseSettings):
     def _redis_scheme(cls, value: SecretStr) -> SecretStr:
         if not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("metrics_bind")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be host:port, e.g. 127.0.0.1:9464 or 0.0.0.0:9464")
         return value
 
     @field_validator("oidc_algorithms")
