@@ -58,14 +58,18 @@ def load_config(app: Flask, settings: Settings) -> None:
 
 
 def engine_options(settings: Settings) -> dict[str, object]:
-    options = f"-c statement_timeout={settings.db_statement_timeout_ms}"
+    connect_args: dict[str, object] = {"connect_timeout": settings.db_connect_timeout}
+    # A startup parameter: PgBouncer refuses unknown ones such as `options`, so with the
+    # timeout at 0 none is sent, and the role's own statement_timeout applies instead.
+    if settings.db_statement_timeout_ms:
+        connect_args["options"] = f"-c statement_timeout={settings.db_statement_timeout_ms}"
     return {
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_max_overflow,
         "pool_timeout": settings.db_pool_timeout,
         "pool_recycle": settings.db_pool_recycle,
         "pool_pre_ping": settings.db_pool_pre_ping,
-        "connect_args": {"connect_timeout": settings.db_connect_timeout, "options": options},
+        "connect_args": connect_args,
     }
 
 

@@ -45,7 +45,9 @@ class Settings(BaseSettings):
     db_pool_pre_ping: bool = Field(True, description="Test each connection before use.")
     db_connect_timeout: int = Field(5, ge=1, description="Seconds to wait when connecting.")
     db_statement_timeout_ms: int = Field(
-        5000, ge=0, description="PostgreSQL statement_timeout per connection (0 = none)."
+        5000,
+        ge=0,
+        description="statement_timeout set at connect; 0 sets none (the role's applies: PgBouncer)",
     )
 
     redis_url: SecretStr = Field(
