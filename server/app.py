@@ -15,7 +15,15 @@ from server.infra import cache, ratelimit, redis_client
 from server.infra.database import db
 from server.infra.sessions import NoSessions
 from server.logs import configure_logging
-from server.middleware import access_log, cors, proxies, request_id, security_headers, sentry
+from server.middleware import (
+    access_log,
+    cors,
+    metrics,
+    proxies,
+    request_id,
+    security_headers,
+    sentry,
+)
 from server.web import docs, health
 
 
@@ -80,6 +88,7 @@ def register_extensions(app: Flask, settings: Settings) -> None:
 
 
 def register_middleware(app: Flask, settings: Settings) -> None:
+    metrics.init_app(app)  # first: its timer starts before, and its count ends after, the rest
     request_id.init_app(app)
     security_headers.init_app(app, hsts=settings.hsts)
     cors.init_app(app, settings)
