@@ -55,6 +55,8 @@ let
     # The default server (server/serve.py); gunicorn stays the alternative.
     granian
     gunicorn
+    # Metrics across worker processes (server/infra/metrics.py).
+    prometheus-client
     # Rate limits (server/infra/ratelimit.py), on the `redis` client.
     limits
     psycopg2

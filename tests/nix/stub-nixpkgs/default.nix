@@ -52,6 +52,7 @@ let
     "hypothesis"
     "limits"
     "mypy"
+    "prometheus-client"
     "psycopg2"
     "pydantic"
     "pydantic-settings"
