@@ -1,7 +1,7 @@
-"""Throughput through nginx for 1, 2 and 3 server instances (tests/scale/cluster.py's cluster).
+"""Throughput through nginx for 1, 2 and 3 server instances (tests/support/cluster.py).
 
     runuser -u fns -- env PATH=/usr/lib/postgresql/15/bin:$VENV/bin:$PATH \\
-        python bench/scale_out.py [--seconds 10] [--connections 32]
+        python -m bench.scale_out [--seconds 10] [--connections 32]
 
 Each instance is gunicorn with the server's config (2 sync workers) on PgBouncer (transaction
 mode) and one Redis, all on this machine. wrk measures a cached read and the uncached list
@@ -15,18 +15,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
-from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "scale"))
-
-from servers_for_bench import backends, wrk  # noqa: E402
-
-from cluster import cluster  # noqa: E402
-from servers import Postgres  # noqa: E402
+from bench.servers_for_bench import backends, wrk
+from tests.support.cluster import cluster
+from tests.support.servers import Postgres
 
 
 def measure(

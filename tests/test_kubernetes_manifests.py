@@ -19,7 +19,7 @@ import yaml
 from server import create_app
 from server.config import BOOTSTRAP_VARS, Settings, secrets_dir
 
-from appconfig import make_settings
+from support.settings import make_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = ROOT / "deploy" / "kubernetes"

@@ -10,8 +10,8 @@ from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
 from sqlalchemy import create_engine
 
-from server.infra import metrics
 from server.config import Settings
+from server.infra import metrics
 
 PROJECT_ROUTE = "/api/v1/projects/<id:project_id>"
 

@@ -16,8 +16,8 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from clirun import app_env, gunicorn_server, run_cli
-from servers import Postgres, free_port, wait_until
+from support.processes import app_env, gunicorn_server, run_cli
+from support.servers import Postgres, free_port, wait_until
 
 pytestmark = pytest.mark.slow
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"

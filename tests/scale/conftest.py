@@ -1,4 +1,4 @@
-"""Scale-out fixtures: server instances behind nginx on PgBouncer (tests/scale/cluster.py)."""
+"""Scale-out fixtures: server instances behind nginx on PgBouncer (tests/support/cluster.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from cluster import Cluster, cluster, missing_tools
-from servers import Postgres
+from support.cluster import Cluster, cluster, missing_tools
+from support.servers import Postgres
 
 
 @pytest.fixture(scope="module")

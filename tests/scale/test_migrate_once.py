@@ -8,10 +8,10 @@ import time
 import psycopg2
 import pytest
 
-from server.migration_status import MIGRATION_LOCK_KEY
+from server.infra.migration_status import MIGRATION_LOCK_KEY
 
-from clirun import app_env, script
-from servers import Postgres
+from support.processes import app_env, script
+from support.servers import Postgres
 
 pytestmark = pytest.mark.slow
 INSTANCES = 4

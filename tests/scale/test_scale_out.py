@@ -15,9 +15,9 @@ from sqlalchemy import create_engine, text
 
 from server.app import engine_options
 
-from appconfig import make_settings
-from cluster import ROLE, ROLE_STATEMENT_TIMEOUT, Cluster, Load, cluster, missing_tools
-from servers import Postgres
+from support.cluster import ROLE, ROLE_STATEMENT_TIMEOUT, Cluster, Load, cluster, missing_tools
+from support.servers import Postgres
+from support.settings import make_settings
 
 pytestmark = pytest.mark.slow
 

@@ -30,8 +30,8 @@ from pathlib import Path
 
 import requests
 
-from clirun import Gunicorn, app_env, child_pids, script
-from servers import Postgres, free_port, wait_until
+from .processes import Gunicorn, app_env, child_pids, script
+from .servers import Postgres, free_port, wait_until
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
