@@ -71,6 +71,9 @@ def engine_options(settings: Settings) -> dict[str, object]:
     # timeout at 0 none is sent, and the role's own statement_timeout applies instead.
     if settings.db_statement_timeout_ms:
         connect_args["options"] = f"-c statement_timeout={settings.db_statement_timeout_ms}"
+    if settings.db_ca_file:
+        # Encrypted, and the server's certificate must chain to this CA and name its host.
+        connect_args.update(sslmode="verify-full", sslrootcert=settings.db_ca_file)
     return {
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_max_overflow,

@@ -50,12 +50,20 @@ class Settings(BaseSettings):
         description="statement_timeout set at connect; 0 sets none (the role's applies: PgBouncer)",
     )
 
+    db_ca_file: str | None = Field(
+        None,
+        description="CA certificate for TLS to PostgreSQL: sslmode=verify-full against it.",
+    )
+
     redis_url: SecretStr = Field(
         SecretStr("redis://127.0.0.1:63790/0"),
         description="Redis URL: redis://host:port/db, rediss://... or unix:///path.sock?db=0.",
     )
     redis_socket_timeout: float = Field(
         0.5, gt=0, description="Seconds a Redis call may take before it counts as down."
+    )
+    redis_ca_file: str | None = Field(
+        None, description="CA certificate for TLS to Redis (a rediss:// URL), checked with it."
     )
     cache_enabled: bool = Field(True, description="Cache API reads in Redis.")
     cache_ttl: int = Field(30, ge=1, description="Seconds a cached read lives at most.")
@@ -286,6 +294,12 @@ class Settings(BaseSettings):
     @property
     def oidc_enabled(self) -> bool:
         return self.oidc_jwks_url is not None
+
+    @model_validator(mode="after")
+    def _redis_ca_needs_tls(self) -> Self:
+        if self.redis_ca_file and not self.redis_url.get_secret_value().startswith("rediss://"):
+            raise ValueError("APP_REDIS_CA_FILE: set, but APP_REDIS_URL is not rediss:// (TLS)")
+        return self
 
     @property
     def is_production(self) -> bool:
