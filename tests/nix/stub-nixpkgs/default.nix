@@ -344,6 +344,8 @@ let
     coreutils = fake "coreutils" { };
     redis = fake "redis" { };
     process-compose = fake "process-compose" { };
+    openssl = fake "openssl" { };
+    writeText = name: text: fake name { inherit text; };
   };
 in
 lib.fix (lib.foldl' (acc: overlay: lib.extends overlay acc) base overlays)
