@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
-from flask import Flask
+from flask import Flask, Response
 from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
 from sqlalchemy import create_engine
 
 from server.config import Settings
-from server.infra import metrics
+from server.infra import metrics, metrics_exporter
 
 PROJECT_ROUTE = "/api/v1/projects/<id:project_id>"
 
@@ -97,12 +100,51 @@ def test_rate_limit_rejections(make_app: Callable[..., Flask]) -> None:
 
 
 def test_auth_failures_take_only_known_reasons() -> None:
-    before = value("fns_auth_failures_total", reason="invalid")
+    before = value("fns_auth_failures_total", reason="invalid_token")
     other = value("fns_auth_failures_total", reason="other")
-    metrics.record_auth_failure("invalid")
+    metrics.record_auth_failure("invalid_token")
     metrics.record_auth_failure("token eyJhbGciOi... from 10.1.2.3")  # never a label value
-    assert value("fns_auth_failures_total", reason="invalid") - before == 1
+    assert value("fns_auth_failures_total", reason="invalid_token") - before == 1
     assert value("fns_auth_failures_total", reason="other") - other == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "challenge", "reason"),
+    [
+        (401, "Bearer", "missing"),
+        (401, 'Bearer error="invalid_token", error_description="expired"', "invalid_token"),
+        (401, 'Bearer realm="api", error="invalid_request"', "invalid_request"),
+        (403, 'Bearer error="insufficient_scope", scope="write"', "insufficient_scope"),
+        (403, None, "forbidden"),
+        (401, 'Bearer error="made_up_by_a_client"', "other"),
+    ],
+)
+def test_refused_answers_count_as_auth_failures(
+    make_app: Callable[..., Flask], status: int, challenge: str | None, reason: str
+) -> None:
+    """Whatever answers 401 or 403 is counted, by the challenge's RFC 6750 error code."""
+    app = make_app()
+
+    @app.get("/refuse")
+    def refuse() -> Response:
+        headers = {"WWW-Authenticate": challenge} if challenge else {}
+        return Response(status=status, headers=headers)
+
+    before = value("fns_auth_failures_total", reason=reason)
+    assert app.test_client().get("/refuse").status_code == status
+    assert value("fns_auth_failures_total", reason=reason) - before == 1
+
+
+def test_dead_processes_live_gauges_are_pruned(tmp_path: Path) -> None:
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    for pid in (gone.pid, os.getpid()):
+        (tmp_path / f"gauge_livesum_{pid}.db").write_bytes(b"")
+        (tmp_path / f"counter_{pid}.db").write_bytes(b"")
+    assert metrics_exporter.prune_dead(tmp_path) == [gone.pid]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [f"counter_{gone.pid}.db", f"counter_{os.getpid()}.db", f"gauge_livesum_{os.getpid()}.db"]
+    )
 
 
 def test_pool_in_use_and_overflow(settings: Settings) -> None:

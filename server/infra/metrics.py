@@ -23,8 +23,10 @@ from sqlalchemy.engine import Engine
 NAMESPACE = "fns"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "unmatched"
-AuthFailure = Literal["missing", "invalid", "expired", "forbidden"]
-AUTH_FAILURES: frozenset[str] = frozenset(AuthFailure.__args__)  # type: ignore[attr-defined]
+# A 401 without an error code (no credentials), RFC 6750's codes, and a 403 without one.
+AUTH_FAILURES = frozenset(
+    {"missing", "invalid_request", "invalid_token", "insufficient_scope", "forbidden"}
+)
 
 REQUESTS = Counter(
     "http_requests",
@@ -90,7 +92,8 @@ def record_cache(result: Literal["hit", "miss", "bypass"]) -> None:
 
 
 def record_auth_failure(reason: str) -> None:
-    """Count one request refused by authentication; unknown reasons count as ``other``."""
+    """Count one request refused by authentication or authorization; unknown reasons count as
+    ``other``. The request middleware calls it for every 401 and 403 answer."""
     AUTH_FAILED.labels(reason if reason in AUTH_FAILURES else "other").inc()
 
 

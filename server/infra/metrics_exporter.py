@@ -9,7 +9,10 @@ names it on its own. The master, not a worker, serves it, so a scrape sees all w
 prometheus_client's multiprocess mode: each worker writes its values to files in
 PROMETHEUS_MULTIPROC_DIR, and the master's collector adds them up when scraped. The directory
 must be set before prometheus_client is imported (the gunicorn config does it, before the app
-is loaded); files of live-only gauges are removed as each worker exits (``worker_exited``).
+is loaded). Files of live-only gauges are removed as each worker exits (``worker_exited``, from
+gunicorn's child_exit), and before every scrape for any process that is gone, so a server
+without a child-exit hook (granian) needs only ``prepare_directory`` and ``start_server`` in
+its master, before the workers start.
 """
 
 from __future__ import annotations
@@ -42,13 +45,35 @@ def remove_directory(directory: Path) -> None:
     shutil.rmtree(directory, ignore_errors=True)
 
 
+def prune_dead(directory: Path) -> list[int]:
+    """Drop the live-only gauge files of processes that no longer exist; their pids."""
+    from prometheus_client import multiprocess
+
+    gone = []
+    for path in directory.glob("gauge_live*_*.db"):
+        pid = int(path.stem.rpartition("_")[2])
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            gone.append(pid)
+            multiprocess.mark_process_dead(pid, str(directory))
+        except PermissionError:  # alive, someone else's
+            continue
+    return gone
+
+
 def start_server(bind: str) -> Any:
     """Serve the sum over all workers' files on ``bind`` (host:port) from a daemon thread."""
     from prometheus_client import CollectorRegistry, start_http_server
     from prometheus_client.multiprocess import MultiProcessCollector
 
+    class PruningCollector(MultiProcessCollector):
+        def collect(self) -> Any:
+            prune_dead(Path(os.environ[ENV]))
+            return super().collect()
+
     registry = CollectorRegistry()
-    MultiProcessCollector(registry)
+    PruningCollector(registry)
     host, _, port = bind.rpartition(":")
     server, _thread = start_http_server(int(port), addr=host.strip("[]"), registry=registry)
     return server

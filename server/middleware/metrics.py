@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 from flask import Flask, Response, g, request
@@ -16,8 +17,12 @@ from server.infra.metrics import (
     REQUESTS,
     UNMATCHED,
     package_version,
+    record_auth_failure,
     watch_pool,
 )
+
+# RFC 6750's error code in a Bearer challenge (invalid_request, invalid_token, ...).
+ERROR_CODE = re.compile(r'\berror="([a-z_]+)"')
 
 
 def route_label() -> str:
@@ -41,7 +46,20 @@ def _record_request(response: Response) -> Response:
         LATENCY.labels(route, method).observe(time.perf_counter() - started)
     if response.status_code == 429:
         RATE_LIMITED.labels(route).inc()
+    elif response.status_code in (401, 403):
+        record_auth_failure(auth_failure_reason(response))
     return response
+
+
+def auth_failure_reason(response: Response) -> str:
+    """RFC 6750's error code from the challenge, else ``missing`` (401) or ``forbidden`` (403).
+
+    Read from the answer, so whatever refuses a request is counted without calling anything.
+    """
+    match = ERROR_CODE.search(response.headers.get("WWW-Authenticate", ""))
+    if match:
+        return match.group(1)
+    return "missing" if response.status_code == 401 else "forbidden"
 
 
 def init_app(app: Flask) -> None:
