@@ -23,6 +23,7 @@ from server.middleware import (
     request_id,
     security_headers,
     sentry,
+    tracing,
 )
 from server.web import docs, health
 
@@ -98,6 +99,7 @@ def register_middleware(app: Flask, settings: Settings) -> None:
     proxies.init_app(app, settings)
     if settings.access_log:
         access_log.init_app(app)
+    tracing.init_app(app, settings)
 
 
 def register_blueprints(app: Flask, settings: Settings) -> None:

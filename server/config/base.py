@@ -162,6 +162,10 @@ class Settings(BaseSettings):
         description="host:port of the metrics listener, apart from the API's (gunicorn only).",
     )
 
+    tracing_enabled: bool = Field(
+        False, description="OpenTelemetry traces, set up by the OTEL_* variables (tracing extra)."
+    )
+
     sentry_dsn: SecretStr | None = Field(None, description="Sentry DSN; Sentry is off without it.")
     sentry_traces_sample_rate: float = Field(
         0.0, ge=0, le=1, description="Share of requests traced by Sentry."
