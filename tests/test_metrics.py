@@ -15,6 +15,7 @@ from sqlalchemy import create_engine
 
 from server.config import Settings
 from server.infra import metrics, metrics_exporter
+from server.infra.build_info import REVISION
 
 PROJECT_ROUTE = "/api/v1/projects/<id:project_id>"
 
@@ -176,7 +177,7 @@ def test_pool_in_use_and_overflow(settings: Settings) -> None:
 def test_build_info(app: Flask) -> None:
     version = metrics.package_version()
     assert version != "unknown"
-    assert value("fns_build_info", version=version, revision="unknown") == 1
+    assert value("fns_build_info", version=version, revision=REVISION) == 1
 
 
 @pytest.mark.parametrize("reason", sorted(metrics.AUTH_FAILURES))

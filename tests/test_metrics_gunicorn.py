@@ -61,7 +61,7 @@ def total(samples: dict[str, float], name: str) -> float:
 
 
 def test_two_workers_fifty_requests(metrics_database: str, redis_url: str) -> None:
-    env, bind = metrics_env(metrics_database, redis_url)
+    env, bind = metrics_env(metrics_database, redis_url, FNS_BUILD_REVISION="0123abcd")
     with gunicorn_server(env, workers=2) as server:
         before = total(scrape(bind), "fns_http_requests_total")  # start-up probes
         for n in range(REQUESTS):
@@ -70,7 +70,9 @@ def test_two_workers_fifty_requests(metrics_database: str, redis_url: str) -> No
         samples = scrape(bind)
         assert total(samples, "fns_http_requests_total") - before >= REQUESTS
         assert total(samples, "fns_http_request_duration_seconds_count") >= REQUESTS
-        assert any(key.startswith("fns_build_info{") for key in samples)
+        (build,) = [key for key in samples if key.startswith("fns_build_info{")]
+        assert "revision=0123abcd" in build
+        assert samples[build] == 1
         # Not on the API's listener, and the metrics listener serves nothing else.
         assert requests.get(server.base + "/metrics", timeout=5).status_code == 404
         assert "metrics on http://" in server.log()

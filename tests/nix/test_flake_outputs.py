@@ -264,6 +264,7 @@ def test_image_runs_the_server_as_non_root(outputs: dict[str, Any]) -> None:
     assert env["APP_ENV"] == "production"
     assert env["APP_BIND"] == "0.0.0.0:8000"
     assert env["SSL_CERT_FILE"] == "/etc/ssl/certs/ca-certificates.crt"
+    assert env["FNS_BUILD_REVISION"] == REV  # the build_info metric's revision label
     assert config["ExposedPorts"] == {"8000/tcp": {}}
     labels = config["Labels"]
     assert labels["org.opencontainers.image.revision"] == REV
