@@ -156,7 +156,11 @@ let
       ${cli} "$@"
   '';
 
-  proxyDefaultText = "if config.services.flask-nix-stack.trustedProxies > 0 then config.services.flask-nix-stack.trustedProxies else null";
+  proxyDefaultText = ''
+    if config.services.flask-nix-stack.trustedProxies > 0
+    then config.services.flask-nix-stack.trustedProxies
+    else null
+  '';
   proxyDefault = if cfg.trustedProxies > 0 then cfg.trustedProxies else null;
   settingsType = lib.types.submodule {
     freeformType =
@@ -249,36 +253,39 @@ let
         type = with lib.types; nullOr ints.unsigned;
         default = proxyDefault;
         defaultText = lib.literalExpression proxyDefaultText;
-        description = "Proxies trusted for `X-Forwarded-For`; set {option}`trustedProxies` instead.";
+        description = "Proxies trusted for `X-Forwarded-For`; set {option}`trustedProxies`.";
       };
       APP_PROXY_FIX_X_PROTO = lib.mkOption {
         type = with lib.types; nullOr ints.unsigned;
         default = proxyDefault;
         defaultText = lib.literalExpression proxyDefaultText;
-        description = "Proxies trusted for `X-Forwarded-Proto`; set {option}`trustedProxies` instead.";
+        description = "Proxies trusted for `X-Forwarded-Proto`; set {option}`trustedProxies`.";
       };
       # Scale-out and metrics (issue 12).
       APP_METRICS_ENABLED = lib.mkOption {
         type = with lib.types; nullOr bool;
         default = if cfg.metrics.enable then true else null;
-        defaultText = lib.literalExpression "if config.services.flask-nix-stack.metrics.enable then true else null";
+        defaultText = lib.literalExpression ''
+          if config.services.flask-nix-stack.metrics.enable then true else null
+        '';
         description = "Serve Prometheus metrics; set {option}`metrics.enable` instead.";
       };
       APP_METRICS_BIND = lib.mkOption {
         type = with lib.types; nullOr str;
-        default = if cfg.metrics.enable then hostPort cfg.metrics.listenAddress cfg.metrics.port else null;
+        default =
+          if cfg.metrics.enable then hostPort cfg.metrics.listenAddress cfg.metrics.port else null;
         defaultText = lib.literalMD "{option}`metrics.listenAddress`:{option}`metrics.port`";
-        description = "Metrics listener; set {option}`metrics.listenAddress` and {option}`metrics.port`.";
+        description = "Metrics listener; set the {option}`metrics` options instead.";
       };
       APP_DB_CA_FILE = lib.mkOption {
         type = with lib.types; nullOr str;
-        default = if cfg.database.tls.caFile == null then null else toString cfg.database.tls.caFile;
+        default = lib.mapNullable toString cfg.database.tls.caFile;
         defaultText = lib.literalExpression "config.services.flask-nix-stack.database.tls.caFile";
         description = "CA for TLS to PostgreSQL; set {option}`database.tls.caFile` instead.";
       };
       APP_REDIS_CA_FILE = lib.mkOption {
         type = with lib.types; nullOr str;
-        default = if cfg.redis.tls.caFile == null then null else toString cfg.redis.tls.caFile;
+        default = lib.mapNullable toString cfg.redis.tls.caFile;
         defaultText = lib.literalExpression "config.services.flask-nix-stack.redis.tls.caFile";
         description = "CA for TLS to Redis; set {option}`redis.tls.caFile` instead.";
       };
@@ -484,7 +491,9 @@ in
     trustedProxies = lib.mkOption {
       type = lib.types.ints.unsigned;
       default = if cfg.nginx.enable then 1 else 0;
-      defaultText = lib.literalExpression "if config.services.flask-nix-stack.nginx.enable then 1 else 0";
+      defaultText = lib.literalExpression ''
+        if config.services.flask-nix-stack.nginx.enable then 1 else 0
+      '';
       example = 2;
       description = ''
         Reverse proxies in front of the service whose `X-Forwarded-For` and
@@ -537,7 +546,7 @@ in
       openFirewall = lib.mkOption {
         type = lib.types.bool;
         default = false;
-        description = "Open {option}`metrics.port` in the firewall, for a Prometheus on another host.";
+        description = "Open {option}`metrics.port` in the firewall (for a Prometheus elsewhere).";
       };
     };
   };
@@ -568,7 +577,9 @@ in
       }
       {
         assertion =
-          cfg.redis.tls.caFile == null || cfg.redis.url == null || lib.hasPrefix "rediss://" cfg.redis.url;
+          cfg.redis.tls.caFile == null
+          || cfg.redis.url == null
+          || lib.hasPrefix "rediss://" cfg.redis.url;
         message = "services.flask-nix-stack: redis.tls.caFile needs a rediss:// redis.url (TLS).";
       }
       {

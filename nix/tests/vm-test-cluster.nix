@@ -11,7 +11,7 @@ let
   secretKey = "vm-cluster-secret-key-0123456789abcdef0123456789";
 
   # A throwaway CA and a certificate for the host name `db` (PostgreSQL and Redis share it).
-  certs = pkgs.runCommand "flask-nix-stack-cluster-certs" { nativeBuildInputs = [ pkgs.openssl ]; } ''
+  certs = pkgs.runCommand "cluster-test-certs" { nativeBuildInputs = [ pkgs.openssl ]; } ''
     mkdir $out
     cd $out
     openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=cluster-test-ca \
