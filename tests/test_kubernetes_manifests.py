@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import inspect
 import re
+import shutil
+import subprocess
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -203,3 +205,27 @@ def test_autoscaler_and_rollout_keep_capacity() -> None:
         rule for rule in policy["ingress"] if {"port": "metrics"} in rule.get("ports", [])
     )
     assert metrics_rule["from"], "the metrics port must not be open to every pod"
+
+
+def test_kustomize_builds_the_base() -> None:
+    """Where kustomize is installed, the base renders: generated ConfigMap name wired into every
+    container, the image set, the labels in every selector."""
+    kustomize = shutil.which("kustomize")
+    if kustomize is None:
+        pytest.skip("kustomize not on PATH (go install sigs.k8s.io/kustomize/kustomize/v5@v5.4.3)")
+    rendered = subprocess.run(
+        [kustomize, "build", str(BASE)], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    documents = {doc["kind"]: doc for doc in yaml.safe_load_all(rendered)}
+    assert set(documents) == KINDS | {"ConfigMap"}
+    config_map = documents["ConfigMap"]["metadata"]["name"]
+    assert config_map.startswith("flask-nix-stack-"), "no content hash: rollouts would not follow"
+    pod = documents["Deployment"]["spec"]["template"]["spec"]
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    for container in [*pod["initContainers"], *pod["containers"]]:
+        assert container["envFrom"] == [{"configMapRef": {"name": config_map}}]
+        assert container["image"] == f"flask-nix-stack:{version}"
+    labels = documents["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    assert labels["app.kubernetes.io/name"] == "flask-nix-stack"
+    assert documents["Service"]["spec"]["selector"].items() <= labels.items()
+    assert documents["Deployment"]["spec"]["selector"]["matchLabels"] == labels
