@@ -245,16 +245,19 @@ class Cluster:
     def base(self) -> str:
         return self.nginx.base
 
-    def restart(self, index: int) -> None:
-        """Rolling restart of one instance: drain it in nginx, stop it (SIGTERM: in-flight
-        requests finish), start it again on its port, wait until ready, put it back."""
+    def restart(self, index: int, drain: bool = True) -> None:
+        """Rolling restart of one instance: drain it in nginx (unless ``drain`` is false), stop
+        it (SIGTERM: in-flight requests finish), start it again on its port, wait until ready,
+        put it back."""
         old = self.instances[index]
-        self.nginx.down.add(old.port)
-        self.nginx.reload()
+        if drain:
+            self.nginx.down.add(old.port)
+            self.nginx.reload()
         assert old.stop() == 0, old.log()
         self.instances[index] = start_instance(self.env, old.port, self.log_dir)
-        self.nginx.down.discard(old.port)
-        self.nginx.reload()
+        if drain:
+            self.nginx.down.discard(old.port)
+            self.nginx.reload()
 
     def kill(self, index: int) -> None:
         """SIGKILL the instance: its master and every worker at once, no goodbye."""
