@@ -47,7 +47,12 @@ let
       trustedProxies = 1;
       database.tls.caFile = "${certs}/ca.crt";
       redis.tls.caFile = "${certs}/ca.crt";
-      metrics.enable = true;
+      # Reachable by the Prometheus on `lb`, through the firewall (metrics port only).
+      metrics = {
+        enable = true;
+        listenAddress = "0.0.0.0";
+        openFirewall = true;
+      };
       credentials = {
         APP_SECRET_KEY = "/etc/flask-nix-stack/secret-key";
         APP_DATABASE_URL = "/etc/flask-nix-stack/database-url";
@@ -136,6 +141,24 @@ pkgs.testers.runNixOSTest {
 
     lb = {
       networking.firewall.allowedTCPPorts = [ 80 ];
+      # The operator's Prometheus, scraping both app hosts' metrics listeners.
+      services.prometheus = {
+        enable = true;
+        globalConfig.scrape_interval = "2s";
+        scrapeConfigs = [
+          {
+            job_name = "flask-nix-stack";
+            static_configs = [
+              {
+                targets = [
+                  "app1:9464"
+                  "app2:9464"
+                ];
+              }
+            ];
+          }
+        ];
+      };
       services.nginx = {
         enable = true;
         recommendedProxySettings = true;
@@ -224,10 +247,17 @@ pkgs.testers.runNixOSTest {
             ))
             assert got["name"] == "cluster", got
 
-    with subtest("metrics on their own port, not on the API's"):
+    with subtest("metrics on their own port, not on the API's; Prometheus scrapes both hosts"):
         metrics = app2.succeed("curl --fail --silent http://127.0.0.1:9464/metrics")
         assert "fns_http_requests_total" in metrics
         app2.fail("curl --fail --silent http://127.0.0.1:8000/metrics")
+        lb.wait_for_unit("prometheus.service")
+        lb.wait_for_open_port(9090)
+        query = "curl --fail --silent -G http://127.0.0.1:9090/api/v1/query --data-urlencode "
+        lb.wait_until_succeeds(query + "'query=count(up == 1)' | grep -F ',\"2\"]'")
+        lb.wait_until_succeeds(
+            query + "'query=sum(fns_http_requests_total) > 0' | grep -F '\"result\":[{'"
+        )
 
     with subtest("requests succeed while one app host is stopped"):
         app1.succeed("systemctl stop flask-nix-stack.service")

@@ -46,6 +46,7 @@ in {{
     ports = test.nodes.db.networking.firewall.allowedTCPPorts;
   }};
   lb = {{
+    prometheus = test.nodes.lb.services.prometheus;
     upstreams = test.nodes.lb.services.nginx.upstreams.api.servers;
     location = test.nodes.lb.services.nginx.virtualHosts.lb.locations."/";
   }};
@@ -117,3 +118,17 @@ def test_script_stops_an_app_host_under_requests(cluster: dict[str, Any]) -> Non
     assert script.index("through_balancer(", stop) > stop
     assert script.index("app1.shutdown()") > stop
     assert 'app2.fail("systemctl cat flask-nix-stack-migrate.service")' in script
+
+
+def test_the_balancer_hosts_prometheus_scrapes_both_app_hosts(cluster: dict[str, Any]) -> None:
+    prometheus = cluster["lb"]["prometheus"]
+    assert prometheus["enable"] is True
+    (job,) = prometheus["scrapeConfigs"]
+    assert job["static_configs"] == [{"targets": ["app1:9464", "app2:9464"]}]
+    metrics = cluster["app1"]["service"]["metrics"]
+    assert metrics == {"enable": True, "listenAddress": "0.0.0.0", "openFirewall": True}
+    assert "query=count(up == 1)" in cluster["testScript"]
+
+
+def test_script_is_python(cluster: dict[str, Any]) -> None:
+    compile(cluster["testScript"], "vm-test-cluster.nix:testScript", "exec")
