@@ -1,4 +1,4 @@
-"""OpenTelemetry tracing through gunicorn's workers, exported over OTLP/HTTP to a receiver here.
+"""OpenTelemetry tracing through either server's workers, exported over OTLP/HTTP to a receiver.
 
 The receiver decodes what the workers send with OpenTelemetry's own protobuf types, so the test
 sees what a collector would: spans from the Flask, psycopg2 and Redis instrumentations.
@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from support.processes import app_env, gunicorn_server, run_cli
+from support.processes import app_env, run_cli, running_server
 from support.servers import Postgres, wait_until
 
 pytestmark = pytest.mark.slow
@@ -78,20 +78,22 @@ def receiver() -> Iterator[Receiver]:
         server.server_close()
 
 
+@pytest.mark.parametrize("server_kind", ["granian", "gunicorn"])
 def test_workers_export_request_sql_and_redis_spans(
-    pg: Postgres, redis_url: str, receiver: Receiver
+    pg: Postgres, redis_url: str, receiver: Receiver, server_kind: str
 ) -> None:
-    url = pg.create_database("fns_tracing")
+    url = pg.create_database(f"fns_tracing_{server_kind}")
     env = app_env(
         url,
         redis_url,
+        APP_SERVER=server_kind,
         APP_TRACING_ENABLED="true",
         OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=receiver.endpoint,
         OTEL_BSP_SCHEDULE_DELAY="100",  # ms: export soon after each request
     )
     run_cli("db", "upgrade", env=env)
-    with gunicorn_server(env, workers=2) as server:
-        for _ in range(6):  # both workers, each forked from the master that built the app
+    with running_server(env, workers=2) as server:
+        for _ in range(6):  # both workers
             assert requests.get(f"{server.base}/api/v1/projects", timeout=5).ok
         # Writes work through the instrumented driver too.
         created = requests.post(f"{server.base}/api/v1/projects", json={"name": "t"}, timeout=5)

@@ -159,7 +159,7 @@ class Settings(BaseSettings):
     )
     metrics_bind: str = Field(
         "127.0.0.1:9464",
-        description="host:port of the metrics listener, apart from the API's (gunicorn only).",
+        description="host:port of the metrics listener, apart from the API's.",
     )
 
     tracing_enabled: bool = Field(

@@ -6,8 +6,8 @@ bench/scale_out.py.
   `proxy_next_upstream` for idempotent requests (nginx never resends a POST once sent).
 - PgBouncer in transaction mode sees no `options` startup parameter (it would refuse it): the
   instances run with APP_DB_STATEMENT_TIMEOUT_MS=0 and the role carries statement_timeout.
-- Each instance is a gunicorn master with the server's own config, on a fixed port, so a
-  restarted instance comes back where nginx expects it.
+- Each instance is ``flask-nix-stack serve`` (gunicorn unless APP_SERVER says otherwise) on a
+  fixed port, so a restarted instance comes back where nginx expects it.
 """
 
 from __future__ import annotations
@@ -30,12 +30,14 @@ from pathlib import Path
 
 import requests
 
-from .processes import Gunicorn, app_env, child_pids, script
+from .processes import Server, app_env, child_pids, script
 from .servers import Postgres, free_port, wait_until
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 ROLE = "fns_scale"
+# nginx's passive health check: a backend that fails once is skipped for this many seconds.
+FAIL_TIMEOUT = 2
 # What the role gets instead of the startup option PgBouncer would refuse.
 ROLE_STATEMENT_TIMEOUT = "5s"
 
@@ -122,7 +124,7 @@ class Nginx:
 
     def config(self) -> str:
         servers = "\n".join(
-            f"        server 127.0.0.1:{port} max_fails=1 fail_timeout=5s"
+            f"        server 127.0.0.1:{port} max_fails=1 fail_timeout={FAIL_TIMEOUT}s"
             + (" down" if port in self.down else "")
             + ";"
             for port in self.backends
@@ -209,18 +211,19 @@ class Nginx:
         return path.read_text(errors="replace") if path.exists() else ""
 
 
-def start_instance(env: dict[str, str], port: int, log_dir: Path) -> Gunicorn:
-    """One gunicorn master on ``port``, once it is ready (database and Redis answer)."""
-    log_path = log_dir / f"gunicorn-{port}-{uuid.uuid4().hex[:6]}.log"
+def start_instance(env: dict[str, str], port: int, log_dir: Path) -> Server:
+    """``flask-nix-stack serve`` on ``port``, once it is ready (database and Redis answer)."""
+    kind = env.get("APP_SERVER", "granian")
+    log_path = log_dir / f"{kind}-{port}-{uuid.uuid4().hex[:6]}.log"
     full_env = {**env, "APP_BIND": f"127.0.0.1:{port}"}
     with log_path.open("wb") as sink:
         process = subprocess.Popen(
-            [script("gunicorn"), "-c", "python:server.gunicorn_conf", "server.wsgi:app"],
+            [script("flask-nix-stack"), "serve"],
             env=full_env,
             stdout=sink,
             stderr=subprocess.STDOUT,
         )
-    server = Gunicorn(process, port, log_path, full_env)
+    server = Server(process, port, log_path, full_env)
     workers = int(full_env.get("APP_WORKERS", "2"))
     try:
         wait_until(lambda: requests.get(f"{server.base}/health/ready", timeout=1).ok, 30, "ready")
@@ -235,7 +238,7 @@ def start_instance(env: dict[str, str], port: int, log_dir: Path) -> Gunicorn:
 class Cluster:
     nginx: Nginx
     bouncer: PgBouncer
-    instances: list[Gunicorn]
+    instances: list[Server]
     env: dict[str, str]
     log_dir: Path
     direct: Postgres
@@ -258,6 +261,10 @@ class Cluster:
         if drain:
             self.nginx.down.discard(old.port)
             self.nginx.reload()
+        else:
+            # nginx marked it failed while it was down: the next one may go only once nginx
+            # sends traffic to this one again, or all three could be marked failed at once.
+            time.sleep(FAIL_TIMEOUT + 0.5)
 
     def kill(self, index: int) -> None:
         """SIGKILL the instance: its master and every worker at once, no goodbye."""
@@ -327,9 +334,11 @@ def cluster(pg: Postgres, redis_url: str, instances: int = 3, **settings: str) -
         "APP_RATELIMIT_ENABLED": "true",  # counted in Redis on every request, as in production
         "APP_RATELIMIT_DEFAULT": "1000000 per minute",
         "APP_GRACEFUL_TIMEOUT": "10",
+        # The measured server: gunicorn's workers close their listeners at once on SIGTERM.
+        "APP_SERVER": "gunicorn",
     }
     bouncer: PgBouncer | None = None
-    started: list[Gunicorn] = []
+    started: list[Server] = []
     nginx: Nginx | None = None
     try:
         bouncer = start_pgbouncer(pg, database, workdir)
