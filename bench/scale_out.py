@@ -32,10 +32,12 @@ def measure(
         ("list, no cache", {"APP_CACHE_ENABLED": "false"}, "/api/v1/projects?limit=5"),
     ):
         with cluster(pg, redis_url, instances=instances, APP_LOG_LEVEL="WARNING", **settings) as c:
-            created = requests.post(f"{c.base}/api/v1/projects", json={"name": "bench"}, timeout=5)
+            created = requests.post(
+                f"{c.base}/api/v1/projects", json={"name": "bench"}, headers=c.headers, timeout=5
+            )
             url = c.base + path.format(id=created.json()["id"])
-            wrk(url, 2, connections)  # warm-up: pools, cache
-            figures[name] = wrk(url, seconds, connections)
+            wrk(url, 2, connections, headers=c.headers)  # warm-up: pools, cache
+            figures[name] = wrk(url, seconds, connections, headers=c.headers)
     return figures
 
 

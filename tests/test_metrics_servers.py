@@ -17,7 +17,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from support.processes import app_env, run_cli, running_server
+from support.processes import app_env, authed, run_cli, running_server
 from support.servers import Postgres, free_port, wait_until
 
 pytestmark = pytest.mark.slow
@@ -74,7 +74,7 @@ def test_two_workers_fifty_requests(
         before = total(scrape(bind), "fns_http_requests_total")  # start-up probes
         for n in range(REQUESTS):
             path = "/health/ready" if n % 2 else "/api/v1/projects"
-            assert requests.get(server.base + path, timeout=5).status_code == 200
+            assert authed.get(server.base + path, timeout=5).status_code == 200
         samples = scrape(bind)
         assert total(samples, "fns_http_requests_total") - before >= REQUESTS
         assert total(samples, "fns_http_request_duration_seconds_count") >= REQUESTS
@@ -82,7 +82,7 @@ def test_two_workers_fifty_requests(
         assert "revision=0123abcd" in build
         assert samples[build] == 1
         # Not on the API's listener, and the metrics listener serves nothing else.
-        assert requests.get(server.base + "/metrics", timeout=5).status_code == 404
+        assert authed.get(server.base + "/metrics", timeout=5).status_code == 404
         if server_kind == "gunicorn":
             assert "metrics on http://" in server.log()
 
@@ -105,7 +105,7 @@ def test_dead_workers_live_gauges_are_dropped(
     with running_server(env, workers=2) as server:
         assert not (directory / "counter_999999.db").exists(), "an earlier run's files stayed"
         for _ in range(20):  # /health/ready checks a connection out of each worker's pool
-            assert requests.get(server.base + "/health/ready", timeout=5).ok
+            assert authed.get(server.base + "/health/ready", timeout=5).ok
         with_gauge = [
             pid
             for pid in server.workers()
@@ -190,7 +190,7 @@ def test_prometheus_scrapes_the_server(metrics_database: str, redis_url: str) ->
     env, bind = metrics_env(metrics_database, redis_url)  # the default server, granian
     with running_server(env, workers=2) as server, prometheus(bind) as prom:
         for _ in range(REQUESTS):
-            assert requests.get(server.base + "/api/v1/projects", timeout=5).ok
+            assert authed.get(server.base + "/api/v1/projects", timeout=5).ok
         route = "/api/v1/projects"
 
         def counted() -> bool:

@@ -11,9 +11,8 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-import requests
 
-from support.processes import app_env, run_cli, running_server
+from support.processes import app_env, authed, run_cli, running_server
 from support.servers import Postgres, wait_until
 
 pytestmark = pytest.mark.slow
@@ -94,9 +93,9 @@ def test_workers_export_request_sql_and_redis_spans(
     run_cli("db", "upgrade", env=env)
     with running_server(env, workers=2) as server:
         for _ in range(6):  # both workers
-            assert requests.get(f"{server.base}/api/v1/projects", timeout=5).ok
+            assert authed.get(f"{server.base}/api/v1/projects", timeout=5).ok
         # Writes work through the instrumented driver too.
-        created = requests.post(f"{server.base}/api/v1/projects", json={"name": "t"}, timeout=5)
+        created = authed.post(f"{server.base}/api/v1/projects", json={"name": "t"}, timeout=5)
         assert created.status_code == 201, created.text
 
         def scopes() -> set[str]:

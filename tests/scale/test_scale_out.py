@@ -22,8 +22,10 @@ from support.settings import make_settings
 pytestmark = pytest.mark.slow
 
 
-def new_project(base: str, name: str) -> int:
-    response = requests.post(f"{base}/api/v1/projects", json={"name": name}, timeout=10)
+def new_project(c: Cluster, name: str) -> int:
+    response = requests.post(
+        f"{c.base}/api/v1/projects", json={"name": name}, headers=c.headers, timeout=10
+    )
     assert response.status_code == 201, response.text
     return int(response.json()["id"])
 
@@ -56,8 +58,8 @@ def test_every_instance_serves_through_the_balancer(scale_cluster: Cluster) -> N
 
 
 def test_rolling_restart_fails_no_request(scale_cluster: Cluster) -> None:
-    project = new_project(scale_cluster.base, "rolling")
-    with Load(scale_cluster.base, project) as load:
+    project = new_project(scale_cluster, "rolling")
+    with Load(scale_cluster.base, project, headers=scale_cluster.headers) as load:
         time.sleep(1)
         old_pids = [instance.process.pid for instance in scale_cluster.instances]
         for index in range(len(scale_cluster.instances)):
@@ -79,8 +81,8 @@ def test_restart_by_sigterm_alone(scale_cluster: Cluster) -> None:
     connections are passed on; no read may fail and no acknowledged write may be lost. A POST
     in a stopping instance's accept queue may be reset (printed): that is what the drain is for.
     """
-    project = new_project(scale_cluster.base, "sigterm")
-    with Load(scale_cluster.base, project) as load:
+    project = new_project(scale_cluster, "sigterm")
+    with Load(scale_cluster.base, project, headers=scale_cluster.headers) as load:
         time.sleep(1)
         for index in range(len(scale_cluster.instances)):
             scale_cluster.restart(index, drain=False)
@@ -93,8 +95,8 @@ def test_restart_by_sigterm_alone(scale_cluster: Cluster) -> None:
 
 
 def test_sigkilled_instance_fails_no_idempotent_request(scale_cluster: Cluster) -> None:
-    project = new_project(scale_cluster.base, "sigkill")
-    with Load(scale_cluster.base, project) as load:
+    project = new_project(scale_cluster, "sigkill")
+    with Load(scale_cluster.base, project, headers=scale_cluster.headers) as load:
         time.sleep(1)
         scale_cluster.kill(0)
         time.sleep(3)
@@ -114,20 +116,23 @@ def test_sigkilled_instance_fails_no_idempotent_request(scale_cluster: Cluster) 
 
 def test_cache_invalidation_holds_across_instances(scale_cluster: Cluster) -> None:
     a, b = scale_cluster.instances[0].base, scale_cluster.instances[1].base
-    project = new_project(scale_cluster.base, "cached")
+    auth = scale_cluster.headers
+    project = new_project(scale_cluster, "cached")
     url = f"/api/v1/projects/{project}"
-    assert requests.get(a + url, timeout=5).headers["X-Cache"] == "miss"
-    assert requests.get(a + url, timeout=5).headers["X-Cache"] == "hit"
-    patched = requests.patch(b + url, json={"name": "renamed on b"}, timeout=5)
+    assert requests.get(a + url, headers=auth, timeout=5).headers["X-Cache"] == "miss"
+    assert requests.get(a + url, headers=auth, timeout=5).headers["X-Cache"] == "hit"
+    patched = requests.patch(b + url, json={"name": "renamed on b"}, headers=auth, timeout=5)
     assert patched.status_code == 200
-    after = requests.get(a + url, timeout=5)
+    after = requests.get(a + url, headers=auth, timeout=5)
     assert after.headers["X-Cache"] == "miss"
     assert after.json()["name"] == "renamed on b"
     # Through the balancer: every read after a write, on whichever instance, sees the write.
     for round_ in range(9):
         name = f"round {round_}"
-        assert requests.patch(scale_cluster.base + url, json={"name": name}, timeout=5).ok
-        read = requests.get(scale_cluster.base + url, timeout=5)
+        assert requests.patch(
+            scale_cluster.base + url, json={"name": name}, headers=auth, timeout=5
+        ).ok
+        read = requests.get(scale_cluster.base + url, headers=auth, timeout=5)
         assert read.json()["name"] == name, read.headers.get("X-Upstream")
 
 
@@ -183,7 +188,10 @@ def test_rate_limit_holds_across_instances(pg: Postgres, redis_url: str) -> None
         # Fixed one-minute windows: start well inside one, so all 31 requests share it.
         while time.time() % 60 > 50:
             time.sleep(0.5)
-        answers = [requests.get(f"{limited.base}/api/v1/projects", timeout=5) for _ in range(31)]
+        answers = [
+            requests.get(f"{limited.base}/api/v1/projects", headers=limited.headers, timeout=5)
+            for _ in range(31)
+        ]
     statuses = Counter(r.status_code for r in answers)
     upstreams = {r.headers["X-Upstream"] for r in answers[:30]}
     assert len(upstreams) == 3, "the 30 allowed requests did not spread over the instances"

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import requests
 
-from .processes import Server, app_env, child_pids, script
+from .processes import Server, app_env, auth_headers, child_pids, script
 from .servers import Postgres, free_port, wait_until
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -248,6 +248,11 @@ class Cluster:
     def base(self) -> str:
         return self.nginx.base
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """The bootstrap admin token the first `db upgrade` stored (support.processes)."""
+        return auth_headers(self.env)
+
     def restart(self, index: int, drain: bool = True) -> None:
         """Rolling restart of one instance: drain it in nginx (unless ``drain`` is false), stop
         it (SIGTERM: in-flight requests finish), start it again on its port, wait until ready,
@@ -380,8 +385,10 @@ class Load:
         rate: float = 40.0,
         write_share: float = 0.2,
         max_requests: int = 20000,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.base = base
+        self.headers = headers or {}
         self.project_id = project_id
         self.threads = threads
         self.interval = 1.0 / rate
@@ -397,13 +404,18 @@ class Load:
         if (n * 7919 + worker) % 100 < self.write_share * 100:
             name = f"load-{worker}-{n}-{uuid.uuid4().hex[:6]}"
             try:
-                r = requests.post(f"{self.base}/api/v1/projects", json={"name": name}, timeout=15)
+                r = requests.post(
+                    f"{self.base}/api/v1/projects",
+                    json={"name": name},
+                    headers=self.headers,
+                    timeout=15,
+                )
             except requests.RequestException:
                 return Outcome("POST", None, name=name)
             return Outcome("POST", r.status_code, r.headers.get("X-Upstream", ""), name)
         path = "/api/v1/projects?limit=5" if n % 2 else f"/api/v1/projects/{self.project_id}"
         try:
-            r = requests.get(f"{self.base}{path}", timeout=15)
+            r = requests.get(f"{self.base}{path}", headers=self.headers, timeout=15)
         except requests.RequestException:
             return Outcome("GET", None)
         return Outcome("GET", r.status_code, r.headers.get("X-Upstream", ""))
