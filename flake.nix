@@ -31,6 +31,8 @@
       linuxOnly = pkgs: lib.optionalAttrs pkgs.stdenv.hostPlatform.isLinux;
 
       vmTest = ./nix/tests/vm-test.nix;
+      # Several hosts: database, two app hosts, a load balancer.
+      vmClusterTest = ./nix/tests/vm-test-cluster.nix;
 
       # `nix run` (the process-compose stack) and `nix run .#migrate`.
       scriptsFor = pkgs: pkgs.callPackage ./nix/stack.nix { };
@@ -47,6 +49,12 @@
           passthruTests = linuxOnly final (
             lib.optionalAttrs (builtins.pathExists vmTest) {
               vm = import vmTest {
+                pkgs = final;
+                nixosModule = self.nixosModules.default;
+              };
+            }
+            // lib.optionalAttrs (builtins.pathExists vmClusterTest) {
+              vm-cluster = import vmClusterTest {
                 pkgs = final;
                 nixosModule = self.nixosModules.default;
               };

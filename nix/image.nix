@@ -75,7 +75,9 @@ dockerTools.streamLayeredImage {
       "PYTHONUNBUFFERED=1"
       "APP_ENV=production"
       "APP_BIND=0.0.0.0:8000"
-    ];
+    ]
+    # The fns_build_info metric's revision label (server/infra/build_info.py).
+    ++ lib.optional (revision != null) "FNS_BUILD_REVISION=${revision}";
     ExposedPorts."8000/tcp" = { };
     Labels = {
       "org.opencontainers.image.title" = "flask-nix-stack";

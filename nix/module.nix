@@ -156,7 +156,12 @@ let
       ${cli} "$@"
   '';
 
-  proxyDefaultText = "if config.services.flask-nix-stack.nginx.enable then 1 else null";
+  proxyDefaultText = ''
+    if config.services.flask-nix-stack.trustedProxies > 0
+    then config.services.flask-nix-stack.trustedProxies
+    else null
+  '';
+  proxyDefault = if cfg.trustedProxies > 0 then cfg.trustedProxies else null;
   settingsType = lib.types.submodule {
     freeformType =
       with lib.types;
@@ -246,15 +251,43 @@ let
       };
       APP_PROXY_FIX_X_FOR = lib.mkOption {
         type = with lib.types; nullOr ints.unsigned;
-        default = if cfg.nginx.enable then 1 else null;
+        default = proxyDefault;
         defaultText = lib.literalExpression proxyDefaultText;
-        description = "Proxies trusted for `X-Forwarded-For`; `null` keeps the app default (0).";
+        description = "Proxies trusted for `X-Forwarded-For`; set {option}`trustedProxies`.";
       };
       APP_PROXY_FIX_X_PROTO = lib.mkOption {
         type = with lib.types; nullOr ints.unsigned;
-        default = if cfg.nginx.enable then 1 else null;
+        default = proxyDefault;
         defaultText = lib.literalExpression proxyDefaultText;
-        description = "Proxies trusted for `X-Forwarded-Proto`; `null` keeps the app default (0).";
+        description = "Proxies trusted for `X-Forwarded-Proto`; set {option}`trustedProxies`.";
+      };
+      # Scale-out and metrics (issue 12).
+      APP_METRICS_ENABLED = lib.mkOption {
+        type = with lib.types; nullOr bool;
+        default = if cfg.metrics.enable then true else null;
+        defaultText = lib.literalExpression ''
+          if config.services.flask-nix-stack.metrics.enable then true else null
+        '';
+        description = "Serve Prometheus metrics; set {option}`metrics.enable` instead.";
+      };
+      APP_METRICS_BIND = lib.mkOption {
+        type = with lib.types; nullOr str;
+        default =
+          if cfg.metrics.enable then hostPort cfg.metrics.listenAddress cfg.metrics.port else null;
+        defaultText = lib.literalMD "{option}`metrics.listenAddress`:{option}`metrics.port`";
+        description = "Metrics listener; set the {option}`metrics` options instead.";
+      };
+      APP_DB_CA_FILE = lib.mkOption {
+        type = with lib.types; nullOr str;
+        default = lib.mapNullable toString cfg.database.tls.caFile;
+        defaultText = lib.literalExpression "config.services.flask-nix-stack.database.tls.caFile";
+        description = "CA for TLS to PostgreSQL; set {option}`database.tls.caFile` instead.";
+      };
+      APP_REDIS_CA_FILE = lib.mkOption {
+        type = with lib.types; nullOr str;
+        default = lib.mapNullable toString cfg.redis.tls.caFile;
+        defaultText = lib.literalExpression "config.services.flask-nix-stack.redis.tls.caFile";
+        description = "CA for TLS to Redis; set {option}`redis.tls.caFile` instead.";
       };
     };
   };
@@ -442,6 +475,80 @@ in
         Open {option}`port` in the firewall, or ports 80 and 443 when {option}`nginx.enable` is set.
       '';
     };
+
+    # Scale-out and metrics (issue 12): several hosts on one database, behind a load balancer.
+    migrate = lib.mkOption {
+      type = lib.types.bool;
+      default = true;
+      description = ''
+        Run the migrations on this host (`flask-nix-stack-migrate.service`, before the web
+        unit). With several hosts on one database, enable it on one of them. Runs that meet
+        are safe either way: each takes a PostgreSQL advisory lock, so the schema is migrated
+        once.
+      '';
+    };
+
+    trustedProxies = lib.mkOption {
+      type = lib.types.ints.unsigned;
+      default = if cfg.nginx.enable then 1 else 0;
+      defaultText = lib.literalExpression ''
+        if config.services.flask-nix-stack.nginx.enable then 1 else 0
+      '';
+      example = 2;
+      description = ''
+        Reverse proxies in front of the service whose `X-Forwarded-For` and
+        `X-Forwarded-Proto` the app trusts (werkzeug's `ProxyFix`): 1 for this module's nginx
+        or one load balancer, 2 for a load balancer in front of nginx. Rate limits key on the
+        client address this yields, so never count more proxies than there are.
+      '';
+    };
+
+    database.tls.caFile = lib.mkOption {
+      type = with lib.types; nullOr path;
+      default = null;
+      example = "/etc/ssl/db-ca.pem";
+      description = ''
+        CA certificate of a remote PostgreSQL (`APP_DB_CA_FILE`): the connection is encrypted
+        and the server's certificate must chain to it and name the host of the URL
+        (`sslmode=verify-full`). A certificate is public: a store path is fine.
+      '';
+    };
+
+    redis.tls.caFile = lib.mkOption {
+      type = with lib.types; nullOr path;
+      default = null;
+      example = "/etc/ssl/redis-ca.pem";
+      description = ''
+        CA certificate of a remote Redis reached over TLS (`APP_REDIS_CA_FILE`); the Redis URL
+        must be `rediss://`.
+      '';
+    };
+
+    metrics = {
+      enable = lib.mkEnableOption ''
+        Prometheus metrics (`APP_METRICS_ENABLED`), served by gunicorn's master on a listener
+        of their own, never on the API's address
+      '';
+      listenAddress = lib.mkOption {
+        type = lib.types.str;
+        default = "127.0.0.1";
+        example = "0.0.0.0";
+        description = ''
+          Address of the metrics listener: the default suits a Prometheus on this host; use
+          the host's address and {option}`metrics.openFirewall` for one elsewhere.
+        '';
+      };
+      port = lib.mkOption {
+        type = lib.types.port;
+        default = 9464;
+        description = "Port of the metrics listener (`GET /metrics`).";
+      };
+      openFirewall = lib.mkOption {
+        type = lib.types.bool;
+        default = false;
+        description = "Open {option}`metrics.port` in the firewall (for a Prometheus elsewhere).";
+      };
+    };
   };
 
   config = lib.mkIf cfg.enable {
@@ -467,6 +574,13 @@ in
       {
         assertion = !(cfg.settings ? APP_SECRET_KEY || cfg.settings ? APP_SENTRY_DSN);
         message = "services.flask-nix-stack: secrets in settings go to the store; use credentials";
+      }
+      {
+        assertion =
+          cfg.redis.tls.caFile == null
+          || cfg.redis.url == null
+          || lib.hasPrefix "rediss://" cfg.redis.url;
+        message = "services.flask-nix-stack: redis.tls.caFile needs a rediss:// redis.url (TLS).";
       }
       {
         assertion =
@@ -513,17 +627,19 @@ in
       virtualHosts.${cfg.nginx.domain}.locations."/".proxyPass = "http://${name}";
     };
 
-    networking.firewall.allowedTCPPorts = lib.mkIf cfg.openFirewall (
-      if cfg.nginx.enable then
-        [
-          80
-          443
-        ]
-      else
-        lib.optional (cfg.unixSocket == null) cfg.port
-    );
+    networking.firewall.allowedTCPPorts =
+      lib.optionals cfg.openFirewall (
+        if cfg.nginx.enable then
+          [
+            80
+            443
+          ]
+        else
+          lib.optional (cfg.unixSocket == null) cfg.port
+      )
+      ++ lib.optional (cfg.metrics.enable && cfg.metrics.openFirewall) cfg.metrics.port;
 
-    systemd.services = {
+    systemd.services = lib.optionalAttrs cfg.migrate {
       # A oneshot that stays active: `systemctl restart flask-nix-stack` does not rerun it, but a
       # deploy that changes the package changes this unit, so switch-to-configuration reruns it.
       ${"${name}-migrate"} = lib.recursiveUpdate commonUnitConfig {
@@ -538,13 +654,14 @@ in
           ];
         };
       };
-
+    }
+    // {
       ${name} = lib.recursiveUpdate commonUnitConfig {
         description = "flask-nix-stack web API (${cfg.settings.APP_SERVER})";
         wantedBy = [ "multi-user.target" ];
         # requires + after: a failed migration keeps the web unit down.
-        after = commonUnitConfig.after ++ [ migrateUnit ];
-        requires = commonUnitConfig.requires ++ [ migrateUnit ];
+        after = commonUnitConfig.after ++ lib.optional cfg.migrate migrateUnit;
+        requires = commonUnitConfig.requires ++ lib.optional cfg.migrate migrateUnit;
         serviceConfig = {
           ExecStart = utils.escapeSystemdExecArgs serverCommand;
           # HUP: the main process replaces its workers gracefully (both servers).

@@ -58,6 +58,8 @@ let
     # The default server (server/serve.py); gunicorn stays the alternative.
     granian
     gunicorn
+    # Metrics across worker processes (server/infra/metrics.py).
+    prometheus-client
     # Rate limits (server/infra/ratelimit.py), on the `redis` client.
     limits
     psycopg2
@@ -87,6 +89,14 @@ let
 
   optional-dependencies = {
     sentry = [ pythonPackages.sentry-sdk ];
+    # OpenTelemetry traces (server/middleware/tracing.py).
+    tracing = with pythonPackages; [
+      opentelemetry-sdk
+      opentelemetry-exporter-otlp-proto-http
+      opentelemetry-instrumentation-flask
+      opentelemetry-instrumentation-psycopg2
+      opentelemetry-instrumentation-redis
+    ];
   };
 
   # finalAttrs (buildPythonApplication is built with lib.extendMkDerivation): runtimeEnv below
@@ -109,7 +119,8 @@ let
       postgresqlTestHook
       redisTestHook
     ]
-    ++ optional-dependencies.sentry;
+    ++ optional-dependencies.sentry
+    ++ optional-dependencies.tracing;
 
     # The hooks export PGHOST (a socket directory), PGUSER=test_user, PGDATABASE=test_db and
     # REDIS_SOCKET; tests/servers.py then uses those servers instead of starting its own.
@@ -147,11 +158,14 @@ let
       # migrate unit, flask-nix-stack-manage, `nix run .#migrate`), the stack and the image.
       runtimeEnv = python3.withPackages (
         _:
-        [ (pythonPackages.toPythonModule finalAttrs.finalPackage) ] ++ optional-dependencies.sentry
+        [ (pythonPackages.toPythonModule finalAttrs.finalPackage) ]
+        ++ optional-dependencies.sentry
+        ++ optional-dependencies.tracing
       );
 
       # For the dev shell, which installs the same dependencies beside an editable checkout.
-      pythonDependencies = dependencies ++ optional-dependencies.sentry;
+      pythonDependencies =
+        dependencies ++ optional-dependencies.sentry ++ optional-dependencies.tracing;
       inherit testDependencies;
     };
 

@@ -15,7 +15,16 @@ from server.infra import cache, ratelimit, redis_client
 from server.infra.database import db
 from server.infra.sessions import NoSessions
 from server.logs import configure_logging
-from server.middleware import access_log, cors, proxies, request_id, security_headers, sentry
+from server.middleware import (
+    access_log,
+    cors,
+    metrics,
+    proxies,
+    request_id,
+    security_headers,
+    sentry,
+    tracing,
+)
 from server.web import docs, health
 
 
@@ -58,14 +67,21 @@ def load_config(app: Flask, settings: Settings) -> None:
 
 
 def engine_options(settings: Settings) -> dict[str, object]:
-    options = f"-c statement_timeout={settings.db_statement_timeout_ms}"
+    connect_args: dict[str, object] = {"connect_timeout": settings.db_connect_timeout}
+    # A startup parameter: PgBouncer refuses unknown ones such as `options`, so with the
+    # timeout at 0 none is sent, and the role's own statement_timeout applies instead.
+    if settings.db_statement_timeout_ms:
+        connect_args["options"] = f"-c statement_timeout={settings.db_statement_timeout_ms}"
+    if settings.db_ca_file:
+        # Encrypted, and the server's certificate must chain to this CA and name its host.
+        connect_args.update(sslmode="verify-full", sslrootcert=settings.db_ca_file)
     return {
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_max_overflow,
         "pool_timeout": settings.db_pool_timeout,
         "pool_recycle": settings.db_pool_recycle,
         "pool_pre_ping": settings.db_pool_pre_ping,
-        "connect_args": {"connect_timeout": settings.db_connect_timeout, "options": options},
+        "connect_args": connect_args,
     }
 
 
@@ -76,12 +92,14 @@ def register_extensions(app: Flask, settings: Settings) -> None:
 
 
 def register_middleware(app: Flask, settings: Settings) -> None:
+    metrics.init_app(app)  # first: its timer starts before, and its count ends after, the rest
     request_id.init_app(app)
     security_headers.init_app(app, hsts=settings.hsts)
     cors.init_app(app, settings)
     proxies.init_app(app, settings)
     if settings.access_log:
         access_log.init_app(app)
+    tracing.init_app(app, settings)
 
 
 def register_blueprints(app: Flask, settings: Settings) -> None:

@@ -34,6 +34,16 @@ except SettingsError as exc:
     # One line naming the setting, not gunicorn's traceback of its config loader.
     sys.exit(f"configuration error: {exc}")
 
+_metrics_dir: Any = None
+_metrics_dir_is_ours = False
+if _settings.metrics_enabled:
+    # Before the app (and with it prometheus_client) is imported: the workers' values go to
+    # files in this directory, which the master adds up (server/infra/metrics_exporter.py).
+    from server.infra import metrics_exporter
+
+    _metrics_dir, _metrics_dir_is_ours = metrics_exporter.prepare_directory()
+_metrics_server: Any = None
+
 bind = [_settings.bind]
 worker_class = _settings.worker_class
 workers = _settings.workers
@@ -88,6 +98,10 @@ def post_fork(server: Any, worker: Any) -> None:
     for stop_signal in STOP_SIGNALS:
         signal.signal(stop_signal, stop)
 
+    if _metrics_server is not None:
+        # The master's metrics listener: a worker must not hold it open.
+        _metrics_server.socket.close()
+
     wsgi = sys.modules.get("server.wsgi")
     if wsgi is None:  # preload_app turned off on the command line: nothing was inherited
         return
@@ -125,3 +139,27 @@ def post_worker_init(worker: Any) -> None:
             os.write(worker.PIPE[1], b".")
 
     threading.Thread(target=on_sigterm, name="sigterm", daemon=True).start()
+
+
+def when_ready(server: Any) -> None:
+    """With metrics on, the master serves every worker's metrics on APP_METRICS_BIND."""
+    global _metrics_server
+    if _settings.metrics_enabled:
+        from server.infra import metrics_exporter
+
+        _metrics_server = metrics_exporter.start_server(_settings.metrics_bind)
+        server.log.info("metrics on http://%s/metrics", _settings.metrics_bind)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    if _settings.metrics_enabled:
+        from server.infra import metrics_exporter
+
+        metrics_exporter.worker_exited(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    if _metrics_dir_is_ours:
+        from server.infra import metrics_exporter
+
+        metrics_exporter.remove_directory(_metrics_dir)

@@ -79,7 +79,21 @@ def run_granian(settings: Settings) -> None:
 
     # Read by the app in each worker (forked from here): see server/middleware/access_log.py.
     os.environ["APP_ACCESS_LOG"] = "true"
-    Granian(**granian_options(settings)).serve()
+    if not settings.metrics_enabled:
+        Granian(**granian_options(settings)).serve()
+        return
+    # Before any worker imports the app: their metrics go to files in this directory, which
+    # this process serves on APP_METRICS_BIND (gunicorn does the same in server/gunicorn_conf.py).
+    # granian has no worker-exit hook: a dead worker's live gauges are pruned at each scrape.
+    from server.infra import metrics_exporter
+
+    directory, ours = metrics_exporter.prepare_directory()
+    metrics_exporter.start_server(settings.metrics_bind)
+    try:
+        Granian(**granian_options(settings)).serve()
+    finally:
+        if ours:
+            metrics_exporter.remove_directory(directory)
 
 
 def gunicorn_argv(extra: list[str]) -> list[str]:

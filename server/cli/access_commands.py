@@ -11,10 +11,13 @@ import sys
 
 import click
 from flask.cli import with_appcontext
+from sqlalchemy import text
 
 from server.auth.actor import SCOPES
 from server.auth.tokens import generate, key_from_settings
 from server.config.runtime import current_settings
+from server.infra.database import db
+from server.infra.migration_status import MIGRATION_LOCK_KEY
 from server.services import principals as service
 from server.services.errors import DomainError
 
@@ -192,11 +195,17 @@ def bootstrap_token() -> None:
     if settings.bootstrap_admin_token is None:
         click.echo("no APP_BOOTSTRAP_ADMIN_TOKEN set; nothing to do", err=True)
         return
-    try:
-        stored = service.ensure_bootstrap_token(
-            key_from_settings(settings), settings.bootstrap_admin_token.get_secret_value()
-        )
-    except (ValueError, DomainError) as exc:
-        _fail(str(exc))
-        raise
+    # Instances starting together all run this after `db upgrade`: its check-then-insert runs
+    # one at a time, under the migrations' advisory lock, held by a transaction of its own
+    # (the token's own commits end the session's transactions).
+    with db.engine.begin() as lock:
+        lock.execute(text("SET LOCAL statement_timeout = 0"))
+        lock.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        try:
+            stored = service.ensure_bootstrap_token(
+                key_from_settings(settings), settings.bootstrap_admin_token.get_secret_value()
+            )
+        except (ValueError, DomainError) as exc:
+            _fail(str(exc))
+            raise
     click.echo("bootstrap admin token " + ("stored" if stored else "already present"), err=True)

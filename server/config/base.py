@@ -45,7 +45,14 @@ class Settings(BaseSettings):
     db_pool_pre_ping: bool = Field(True, description="Test each connection before use.")
     db_connect_timeout: int = Field(5, ge=1, description="Seconds to wait when connecting.")
     db_statement_timeout_ms: int = Field(
-        5000, ge=0, description="PostgreSQL statement_timeout per connection (0 = none)."
+        5000,
+        ge=0,
+        description="statement_timeout set at connect; 0 sets none (the role's applies: PgBouncer)",
+    )
+
+    db_ca_file: str | None = Field(
+        None,
+        description="CA certificate for TLS to PostgreSQL: sslmode=verify-full against it.",
     )
 
     redis_url: SecretStr = Field(
@@ -54,6 +61,9 @@ class Settings(BaseSettings):
     )
     redis_socket_timeout: float = Field(
         0.5, gt=0, description="Seconds a Redis call may take before it counts as down."
+    )
+    redis_ca_file: str | None = Field(
+        None, description="CA certificate for TLS to Redis (a rediss:// URL), checked with it."
     )
     cache_enabled: bool = Field(True, description="Cache API reads in Redis.")
     cache_ttl: int = Field(30, ge=1, description="Seconds a cached read lives at most.")
@@ -144,6 +154,18 @@ class Settings(BaseSettings):
     proxy_fix_x_host: int = Field(0, ge=0, le=5, description="Proxies trusted for -Host.")
     proxy_fix_x_prefix: int = Field(0, ge=0, le=5, description="Proxies trusted for -Prefix.")
 
+    metrics_enabled: bool = Field(
+        False, description="Serve Prometheus metrics on APP_METRICS_BIND (never on APP_BIND)."
+    )
+    metrics_bind: str = Field(
+        "127.0.0.1:9464",
+        description="host:port of the metrics listener, apart from the API's.",
+    )
+
+    tracing_enabled: bool = Field(
+        False, description="OpenTelemetry traces, set up by the OTEL_* variables (tracing extra)."
+    )
+
     sentry_dsn: SecretStr | None = Field(None, description="Sentry DSN; Sentry is off without it.")
     sentry_traces_sample_rate: float = Field(
         0.0, ge=0, le=1, description="Share of requests traced by Sentry."
@@ -219,6 +241,14 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
+    @field_validator("metrics_bind")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be host:port, e.g. 127.0.0.1:9464 or 0.0.0.0:9464")
+        return value
+
     @field_validator("oidc_algorithms")
     @classmethod
     def _asymmetric_only(cls, value: list[str]) -> list[str]:
@@ -268,6 +298,12 @@ class Settings(BaseSettings):
     @property
     def oidc_enabled(self) -> bool:
         return self.oidc_jwks_url is not None
+
+    @model_validator(mode="after")
+    def _redis_ca_needs_tls(self) -> Self:
+        if self.redis_ca_file and not self.redis_url.get_secret_value().startswith("rediss://"):
+            raise ValueError("APP_REDIS_CA_FILE: set, but APP_REDIS_URL is not rediss:// (TLS)")
+        return self
 
     @property
     def is_production(self) -> bool:

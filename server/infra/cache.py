@@ -29,6 +29,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState
 
 from server.config.runtime import current_settings
+from server.infra.metrics import record_cache
 from server.infra.redis_client import get_redis
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,10 @@ def cached(view: Callable[P, Response], key: Callable[[], str]) -> Callable[P, R
     @functools.wraps(view)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> Response:
         hash_key, generation_key = _keys()
-        if not _enabled() or hash_key in _pending:
+        if not _enabled():
+            return view(*args, **kwargs)
+        if hash_key in _pending:
+            record_cache("bypass")
             return view(*args, **kwargs)
         field = key()
         pipe = get_redis().pipeline(transaction=False)
@@ -82,14 +86,17 @@ def cached(view: Callable[P, Response], key: Callable[[], str]) -> Callable[P, R
             hit, generation = pipe.execute()
         except redis.RedisError as exc:
             log.warning("cache bypassed, redis unavailable: %s", exc.__class__.__name__)
+            record_cache("bypass")
             return view(*args, **kwargs)
         if hit is not None:
+            record_cache("hit")
             etag, _, body = hit.partition(SEPARATOR)
             response = Response(body, 200, mimetype="application/json")
             if etag:
                 response.headers["ETag"] = etag.decode()
             response.headers["X-Cache"] = "hit"
             return response
+        record_cache("miss")
         response = view(*args, **kwargs)
         if response.status_code == 200:
             _store(hash_key, generation_key, field, response, generation or b"0")

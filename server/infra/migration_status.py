@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
 MIGRATIONS_DIR = Path(__file__).parent.parent / "migrations"
+# The PostgreSQL advisory lock every migration run takes first (server/migrations/env.py): any
+# fixed 64-bit number, the same in every instance of this app.
+MIGRATION_LOCK_KEY = 0x666E735F6D696772  # "fns_migr"
 
 
 def database_at_head() -> bool:

@@ -18,6 +18,8 @@ def init_app(app: Flask, settings: Settings) -> None:
         # A pooled connection idle this long is checked before use, so that after a Redis restart
         # the next call reconnects instead of failing on a dead socket.
         health_check_interval=30,
+        # rediss:// only (the settings refuse it otherwise); redis-py then checks the host name.
+        **({"ssl_ca_certs": settings.redis_ca_file} if settings.redis_ca_file else {}),
     )
 
 

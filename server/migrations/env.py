@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from alembic import context
 from flask import Flask, current_app, has_app_context
+from sqlalchemy import text
 
 from server.infra.database import db
+from server.infra.migration_status import MIGRATION_LOCK_KEY
 
 
 def run_migrations(app: Flask) -> None:
+    """Migrate in one transaction that first takes the migration lock.
+
+    Instances started at the same time all run ``db upgrade``: the first to take the lock
+    migrates, the others wait for its commit, then read the version it wrote and find nothing to
+    do. A transaction-level lock, not a session one, so it also holds through PgBouncer in
+    transaction mode, and it cannot outlive the transaction. The API's statement timeout would
+    cancel a long migration or a long wait for the lock, so it is lifted for this transaction.
+    """
     with app.app_context(), db.engine.connect() as connection:
         context.configure(
             connection=connection,
@@ -17,6 +27,10 @@ def run_migrations(app: Flask) -> None:
             compare_server_default=True,
         )
         with context.begin_transaction():
+            connection.execute(text("SET LOCAL statement_timeout = 0"))
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+            )
             context.run_migrations()
 
 

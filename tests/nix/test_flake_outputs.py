@@ -169,7 +169,7 @@ def test_image_and_vm_only_on_linux(outputs: dict[str, Any]) -> None:
         common = {"package", "stack", "migrate", "devshell", "ruff", "nixfmt"}
         if system in LINUX:
             assert packages == {"default", "server", "image"}
-            assert checks == common | {"image", "vm", "module-eval"}
+            assert checks == common | {"image", "vm", "vm-cluster", "module-eval"}
         else:
             assert packages == {"default", "server"}
             assert checks == common
@@ -202,7 +202,7 @@ def test_package_wiring(outputs: dict[str, Any]) -> None:
         linux["nativeCheckInputs"]
     )
     assert {"python3-granian", "python3-gunicorn"} <= set(linux["dependencies"])
-    assert linux["tests"] == ["vm"]
+    assert linux["tests"] == ["vm", "vm-cluster"]
     assert outputs["package"]["aarch64-darwin"]["tests"] == []
     assert "python3-sentry-sdk" in linux["runtimeEnv"]
     # finalAttrs.finalPackage: the environment holds the package as finally built (overrides too).
@@ -264,6 +264,7 @@ def test_image_runs_the_server_as_non_root(outputs: dict[str, Any]) -> None:
     assert env["APP_ENV"] == "production"
     assert env["APP_BIND"] == "0.0.0.0:8000"
     assert env["SSL_CERT_FILE"] == "/etc/ssl/certs/ca-certificates.crt"
+    assert env["FNS_BUILD_REVISION"] == REV  # the build_info metric's revision label
     assert config["ExposedPorts"] == {"8000/tcp": {}}
     labels = config["Labels"]
     assert labels["org.opencontainers.image.revision"] == REV

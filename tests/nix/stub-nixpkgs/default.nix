@@ -54,6 +54,12 @@ let
     "limits"
     "mypy"
     "openapi-spec-validator"
+    "opentelemetry-exporter-otlp-proto-http"
+    "opentelemetry-instrumentation-flask"
+    "opentelemetry-instrumentation-psycopg2"
+    "opentelemetry-instrumentation-redis"
+    "opentelemetry-sdk"
+    "prometheus-client"
     "psycopg2"
     "pydantic"
     "pydantic-settings"
@@ -346,6 +352,8 @@ let
     coreutils = fake "coreutils" { };
     redis = fake "redis" { };
     process-compose = fake "process-compose" { };
+    openssl = fake "openssl" { };
+    writeText = name: text: fake name { inherit text; };
   };
 in
 lib.fix (lib.foldl' (acc: overlay: lib.extends overlay acc) base overlays)

@@ -1,0 +1,59 @@
+"""OpenTelemetry traces of requests, SQL statements and Redis calls, when APP_TRACING_ENABLED.
+
+Configured by OpenTelemetry's own variables, which the SDK reads: OTEL_SERVICE_NAME (default
+here: flask-nix-stack), OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+OTEL_EXPORTER_OTLP_HEADERS, OTEL_TRACES_SAMPLER(_ARG), OTEL_BSP_* and
+OTEL_PYTHON_FLASK_EXCLUDED_URLS. Spans go out over OTLP/HTTP (protobuf) from a background
+thread (the SDK restarts it in each forked worker). The packages are the optional `tracing`
+extra (all in nixpkgs); without them APP_TRACING_ENABLED=true stops start-up with one line.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask
+
+from server.config import Settings, SettingsError
+
+SERVICE_NAME = "flask-nix-stack"
+_provider: Any = None
+
+
+def _tracer_provider() -> Any:
+    """One provider per process, however many apps it builds (the SDK allows one global)."""
+    global _provider
+    if _provider is None:
+        from opentelemetry import trace
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        attributes = {} if os.environ.get("OTEL_SERVICE_NAME") else {"service.name": SERVICE_NAME}
+        _provider = TracerProvider(resource=Resource.create(attributes))
+        _provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        trace.set_tracer_provider(_provider)
+    return _provider
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    if not settings.tracing_enabled:
+        return
+    try:
+        from opentelemetry.instrumentation.flask import FlaskInstrumentor
+        from opentelemetry.instrumentation.psycopg2 import Psycopg2Instrumentor
+        from opentelemetry.instrumentation.redis import RedisInstrumentor
+    except ImportError as exc:  # pragma: no cover - only where the extra is not installed
+        raise SettingsError(
+            f"APP_TRACING_ENABLED: needs the tracing extra ({exc.name} is not installed)"
+        ) from None
+    provider = _tracer_provider()
+    FlaskInstrumentor().instrument_app(app, tracer_provider=provider)
+    # SQL spans from the driver: opentelemetry-instrumentation-sqlalchemy declares support
+    # below SQLAlchemy 2.1 only (it instruments nothing on 2.1, and forced, it needs greenlet).
+    # Both instrumentors patch their library itself, so once per process.
+    for instrumentor in (Psycopg2Instrumentor(), RedisInstrumentor()):
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument(tracer_provider=provider)

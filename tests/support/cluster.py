@@ -1,0 +1,454 @@
+"""N server instances behind nginx, on PgBouncer (transaction pooling) and one Redis: real parts,
+all on 127.0.0.1, as the unprivileged test user, in a temp dir. Used by tests/scale and by
+bench/scale_out.py.
+
+- nginx balances round robin with passive health checks (`max_fails`, `fail_timeout`) and
+  `proxy_next_upstream` for idempotent requests (nginx never resends a POST once sent).
+- PgBouncer in transaction mode sees no `options` startup parameter (it would refuse it): the
+  instances run with APP_DB_STATEMENT_TIMEOUT_MS=0 and the role carries statement_timeout.
+- Each instance is ``flask-nix-stack serve`` (gunicorn unless APP_SERVER says otherwise) on a
+  fixed port, so a restarted instance comes back where nginx expects it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import textwrap
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from .processes import Server, app_env, auth_headers, child_pids, script
+from .servers import Postgres, free_port, wait_until
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+ROLE = "fns_scale"
+# nginx's passive health check: a backend that fails once is skipped for this many seconds.
+FAIL_TIMEOUT = 2
+# What the role gets instead of the startup option PgBouncer would refuse.
+ROLE_STATEMENT_TIMEOUT = "5s"
+
+
+def missing_tools() -> list[str]:
+    return [tool for tool in (NGINX, PGBOUNCER) if not Path(tool).exists()]
+
+
+@dataclass
+class PgBouncer:
+    process: subprocess.Popen[bytes]
+    port: int
+    workdir: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)  # SIGINT: shut down, close every connection
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_pgbouncer(pg: Postgres, database: str, workdir: Path) -> PgBouncer:
+    port = free_port()
+    (workdir / "userlist.txt").write_text(f'"{ROLE}" ""\n')
+    (workdir / "pgbouncer.ini").write_text(
+        textwrap.dedent(
+            f"""\
+            [databases]
+            {database} = host={pg.host} port={pg.port} dbname={database}
+
+            [pgbouncer]
+            listen_addr = 127.0.0.1
+            listen_port = {port}
+            unix_socket_dir =
+            auth_type = trust
+            auth_file = {workdir}/userlist.txt
+            pool_mode = transaction
+            default_pool_size = 20
+            max_client_conn = 500
+            ; psycopg2 sends no other startup parameter; `options` stays refused on purpose.
+            ignore_startup_parameters = extra_float_digits
+            logfile = {workdir}/pgbouncer.log
+            pidfile = {workdir}/pgbouncer.pid
+            """
+        )
+    )
+    process = subprocess.Popen(
+        [PGBOUNCER, str(workdir / "pgbouncer.ini")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    bouncer = PgBouncer(process, port, workdir)
+
+    def answers() -> bool:
+        import psycopg2
+
+        psycopg2.connect(host="127.0.0.1", port=port, user=ROLE, dbname=database).close()
+        return True
+
+    try:
+        wait_until(answers, 15, "PgBouncer")
+    except TimeoutError:
+        bouncer.stop()
+        raise
+    return bouncer
+
+
+@dataclass
+class Nginx:
+    """nginx as the load balancer, in its own prefix; ``set_down`` + ``reload`` drain a backend."""
+
+    prefix: Path
+    port: int
+    backends: list[int]
+    down: set[int] = field(default_factory=set)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def config(self) -> str:
+        servers = "\n".join(
+            f"        server 127.0.0.1:{port} max_fails=1 fail_timeout={FAIL_TIMEOUT}s"
+            + (" down" if port in self.down else "")
+            + ";"
+            for port in self.backends
+        )
+        p = self.prefix
+        return textwrap.dedent(
+            f"""\
+            worker_processes 1;
+            daemon off;
+            pid {p}/nginx.pid;
+            error_log {p}/error.log warn;
+            events {{ worker_connections 1024; }}
+            http {{
+                access_log off;
+                client_body_temp_path {p}/client_body;
+                proxy_temp_path {p}/proxy;
+                fastcgi_temp_path {p}/fastcgi;
+                uwsgi_temp_path {p}/uwsgi;
+                scgi_temp_path {p}/scgi;
+                upstream api {{
+            {servers}
+                }}
+                server {{
+                    listen 127.0.0.1:{self.port};
+                    location / {{
+                        proxy_pass http://api;
+                        proxy_http_version 1.1;
+                        proxy_set_header Host $host;
+                        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+                        proxy_set_header X-Forwarded-Proto $scheme;
+                        proxy_connect_timeout 1s;
+                        proxy_read_timeout 30s;
+                        # Idempotent requests only: a POST is never resent once it was sent.
+                        proxy_next_upstream error timeout http_502 http_503 http_504;
+                        proxy_next_upstream_tries 3;
+                        add_header X-Upstream $upstream_addr always;
+                    }}
+                }}
+            }}
+            """
+        )
+
+    def start(self) -> None:
+        (self.prefix / "nginx.conf").write_text(self.config())
+        self.process = subprocess.Popen(
+            [
+                NGINX,
+                "-p",
+                str(self.prefix),
+                "-c",
+                "nginx.conf",
+                "-e",
+                str(self.prefix / "error.log"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until(lambda: requests.get(f"{self.base}/health/live", timeout=1).ok, 15, "nginx")
+
+    def workers(self) -> set[int]:
+        assert self.process is not None
+        return child_pids(self.process.pid)
+
+    def reload(self) -> None:
+        """Rewrite the config and reload; returns once the old workers are gone (nginx lets
+        them finish their requests first), so no request can reach a drained backend."""
+        assert self.process is not None
+        (self.prefix / "nginx.conf").write_text(self.config())
+        old = self.workers()
+        self.process.send_signal(signal.SIGHUP)
+        wait_until(lambda: self.workers() and not (self.workers() & old), 30, "nginx reload")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGQUIT)  # graceful
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def error_log(self) -> str:
+        path = self.prefix / "error.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+def start_instance(env: dict[str, str], port: int, log_dir: Path) -> Server:
+    """``flask-nix-stack serve`` on ``port``, once it is ready (database and Redis answer)."""
+    kind = env.get("APP_SERVER", "granian")
+    log_path = log_dir / f"{kind}-{port}-{uuid.uuid4().hex[:6]}.log"
+    full_env = {**env, "APP_BIND": f"127.0.0.1:{port}"}
+    with log_path.open("wb") as sink:
+        process = subprocess.Popen(
+            [script("flask-nix-stack"), "serve"],
+            env=full_env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(process, port, log_path, full_env)
+    workers = int(full_env.get("APP_WORKERS", "2"))
+    try:
+        wait_until(lambda: requests.get(f"{server.base}/health/ready", timeout=1).ok, 30, "ready")
+        wait_until(lambda: len(server.workers()) == workers, 15, "gunicorn workers")
+    except TimeoutError:
+        server.stop()
+        raise AssertionError(f"instance on {port} did not start:\n{server.log()}") from None
+    return server
+
+
+@dataclass
+class Cluster:
+    nginx: Nginx
+    bouncer: PgBouncer
+    instances: list[Server]
+    env: dict[str, str]
+    log_dir: Path
+    direct: Postgres
+    database: str
+
+    @property
+    def base(self) -> str:
+        return self.nginx.base
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The bootstrap admin token the first `db upgrade` stored (support.processes)."""
+        return auth_headers(self.env)
+
+    def restart(self, index: int, drain: bool = True) -> None:
+        """Rolling restart of one instance: drain it in nginx (unless ``drain`` is false), stop
+        it (SIGTERM: in-flight requests finish), start it again on its port, wait until ready,
+        put it back."""
+        old = self.instances[index]
+        if drain:
+            self.nginx.down.add(old.port)
+            self.nginx.reload()
+        assert old.stop() == 0, old.log()
+        self.instances[index] = start_instance(self.env, old.port, self.log_dir)
+        if drain:
+            self.nginx.down.discard(old.port)
+            self.nginx.reload()
+        else:
+            # nginx marked it failed while it was down: the next one may go only once nginx
+            # sends traffic to this one again, or all three could be marked failed at once.
+            time.sleep(FAIL_TIMEOUT + 0.5)
+
+    def kill(self, index: int) -> None:
+        """SIGKILL the instance: its master and every worker at once, no goodbye."""
+        victim = self.instances[index]
+        pids = {victim.process.pid, *victim.workers()}
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        victim.process.wait(timeout=10)
+
+    def revive(self, index: int) -> None:
+        """Start a killed instance again on its port."""
+        port = self.instances[index].port
+        self.instances[index] = start_instance(self.env, port, self.log_dir)
+
+    def stop(self) -> None:
+        self.nginx.stop()
+        for instance in self.instances:
+            instance.stop()
+        self.bouncer.stop()
+
+
+def prepare_database(pg: Postgres, database: str) -> str:
+    """A fresh database owned by the role the instances use, with the role's timeout."""
+    pg.create_database(database)
+    conn = pg.connect()
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (ROLE,))
+        if cur.fetchone() is None:
+            cur.execute(f"CREATE ROLE {ROLE} LOGIN")
+        cur.execute(f"ALTER ROLE {ROLE} SET statement_timeout = '{ROLE_STATEMENT_TIMEOUT}'")
+        cur.execute(f'ALTER DATABASE "{database}" OWNER TO {ROLE}')
+    conn.close()
+    return database
+
+
+def migrate_concurrently(env: dict[str, str], count: int) -> list[str]:
+    """`db upgrade` from ``count`` processes at once, as instances starting together would."""
+    processes = [
+        subprocess.Popen(
+            [script("flask-nix-stack"), "db", "upgrade"],
+            env={**env, "APP_LOG_LEVEL": "INFO"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(count)
+    ]
+    outputs = [process.communicate(timeout=120)[0] for process in processes]
+    failed = [out for process, out in zip(processes, outputs, strict=True) if process.returncode]
+    assert not failed, failed
+    return outputs
+
+
+@contextmanager
+def cluster(pg: Postgres, redis_url: str, instances: int = 3, **settings: str) -> Iterator[Cluster]:
+    """``instances`` servers behind nginx on PgBouncer and ``redis_url``; stopped afterwards."""
+    workdir = Path(tempfile.mkdtemp(prefix="fns-scale-", dir="/tmp"))
+    database = prepare_database(pg, f"fns_scale_{uuid.uuid4().hex[:6]}")
+    defaults = {
+        "APP_KEY_PREFIX": f"scale-{uuid.uuid4().hex[:8]}",
+        "APP_WORKERS": "2",
+        # PgBouncer refuses the `options` startup parameter: the role carries the timeout.
+        "APP_DB_STATEMENT_TIMEOUT_MS": "0",
+        # nginx is the one trusted proxy: the limits key on the address it appends.
+        "APP_PROXY_FIX_X_FOR": "1",
+        "APP_RATELIMIT_ENABLED": "true",  # counted in Redis on every request, as in production
+        "APP_RATELIMIT_DEFAULT": "1000000 per minute",
+        "APP_GRACEFUL_TIMEOUT": "10",
+        # The measured server: gunicorn's workers close their listeners at once on SIGTERM.
+        "APP_SERVER": "gunicorn",
+    }
+    bouncer: PgBouncer | None = None
+    started: list[Server] = []
+    nginx: Nginx | None = None
+    try:
+        bouncer = start_pgbouncer(pg, database, workdir)
+        url = f"postgresql+psycopg2://{ROLE}@127.0.0.1:{bouncer.port}/{database}"
+        env = app_env(url, redis_url, **{**defaults, **settings})
+        migrate_concurrently(env, instances)
+        for _ in range(instances):
+            started.append(start_instance(env, free_port(), workdir))
+        nginx = Nginx(workdir, free_port(), [s.port for s in started])
+        nginx.start()
+        yield Cluster(nginx, bouncer, started, env, workdir, pg, database)
+    finally:
+        if nginx is not None:
+            nginx.stop()
+        for instance in started:
+            instance.stop()
+        if bouncer is not None:
+            bouncer.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@dataclass
+class Outcome:
+    method: str
+    status: int | None  # None: no answer (connection error)
+    upstream: str = ""
+    name: str = ""
+
+
+class Load:
+    """A bounded mixed load through the balancer: ``threads`` clients, each at most ``rate``
+    requests/s, reads of a list and of one project, and ``write_share`` of POSTs."""
+
+    def __init__(
+        self,
+        base: str,
+        project_id: int,
+        threads: int = 6,
+        rate: float = 40.0,
+        write_share: float = 0.2,
+        max_requests: int = 20000,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.base = base
+        self.headers = headers or {}
+        self.project_id = project_id
+        self.threads = threads
+        self.interval = 1.0 / rate
+        self.write_share = write_share
+        self.max_requests = max_requests
+        self.outcomes: list[Outcome] = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._workers: list[threading.Thread] = []
+
+    def _one(self, n: int, worker: int) -> Outcome:
+        # A new connection per request: what matters is the servers, not client keep-alive.
+        if (n * 7919 + worker) % 100 < self.write_share * 100:
+            name = f"load-{worker}-{n}-{uuid.uuid4().hex[:6]}"
+            try:
+                r = requests.post(
+                    f"{self.base}/api/v1/projects",
+                    json={"name": name},
+                    headers=self.headers,
+                    timeout=15,
+                )
+            except requests.RequestException:
+                return Outcome("POST", None, name=name)
+            return Outcome("POST", r.status_code, r.headers.get("X-Upstream", ""), name)
+        path = "/api/v1/projects?limit=5" if n % 2 else f"/api/v1/projects/{self.project_id}"
+        try:
+            r = requests.get(f"{self.base}{path}", headers=self.headers, timeout=15)
+        except requests.RequestException:
+            return Outcome("GET", None)
+        return Outcome("GET", r.status_code, r.headers.get("X-Upstream", ""))
+
+    def _run(self, worker: int) -> None:
+        n = 0
+        while not self._stop.is_set() and len(self.outcomes) < self.max_requests:
+            started = time.monotonic()
+            outcome = self._one(n, worker)
+            with self._lock:
+                self.outcomes.append(outcome)
+            n += 1
+            self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
+
+    def __enter__(self) -> Load:
+        self._workers = [
+            threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(self.threads)
+        ]
+        for thread in self._workers:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        for thread in self._workers:
+            thread.join(timeout=30)
+
+    def summary(self) -> Counter[tuple[str, int | None]]:
+        return Counter((o.method, o.status) for o in self.outcomes)
+
+    def failed(self, method: str) -> list[Outcome]:
+        expected = 201 if method == "POST" else 200
+        return [o for o in self.outcomes if o.method == method and o.status != expected]
+
+    def acknowledged_names(self) -> set[str]:
+        return {o.name for o in self.outcomes if o.method == "POST" and o.status == 201}
