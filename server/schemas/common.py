@@ -2,28 +2,64 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SerializeAsAny, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    StringConstraints,
+)
+
+# What a field accepts, PostgreSQL must be able to store: a value the database refuses would be
+# a 500 (tests/test_column_bounds.py walks every column and field to keep the two in step).
 
 # PostgreSQL's int4: ids and offsets beyond it can only be wrong, and would fail in the database.
 MAX_INT4 = 2**31 - 1
+# Instants a timestamptz column stores and Python reads back: PostgreSQL goes from 4713 BC to
+# 294276 AD, Python's datetime from year 1 to 9999. A day's margin at each end keeps the value
+# readable in any session time zone.
+EARLIEST_INSTANT = datetime(1, 1, 2, tzinfo=UTC)
+LATEST_INSTANT = datetime(9999, 12, 30, tzinfo=UTC)
 
 
-def _no_nul(value: str) -> str:
-    # PostgreSQL text cannot hold NUL: refuse it here rather than fail in the database.
+def _storable_text(value: str) -> str:
+    # PostgreSQL text cannot hold NUL, and a lone surrogate (JSON "\ud800") is not UTF-8.
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (no lone surrogates)") from None
     return value
 
 
-Text = Annotated[str, AfterValidator(_no_nul)]
+def _storable_instant(value: datetime) -> datetime:
+    """The instant in UTC, if the database can store it and read it back."""
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST_INSTANT <= utc <= LATEST_INSTANT:
+        raise ValueError(
+            f"must lie between {EARLIEST_INSTANT.isoformat()} and {LATEST_INSTANT.isoformat()}"
+        )
+    return utc
+
+
+Text = Annotated[str, AfterValidator(_storable_text)]
 Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-    AfterValidator(_no_nul),
+    AfterValidator(_storable_text),
 ]
-Description = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(_no_nul)]
+Description = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(_storable_text)]
+# A point in time with its offset, stored as UTC.
+Instant = Annotated[AwareDatetime, AfterValidator(_storable_instant)]
 # When the examples below were created and last changed.
 EXAMPLE_CREATED = "2026-12-01T09:00:00Z"
 EXAMPLE_UPDATED = "2026-12-01T09:30:00Z"
