@@ -80,6 +80,7 @@ let
     openapi-spec-validator
     pytest
     pytest-cov
+    pytest-xdist
     pyyaml
     requests
     schemathesis

@@ -16,10 +16,11 @@ def cli_env(pg: Postgres, redis_url: str) -> dict[str, str]:
 
 
 def test_config_check_masks_secrets(cli_env: dict[str, str]) -> None:
-    env = {**cli_env, "APP_DATABASE_URL": "postgresql://app:hunter2@db:5432/app"}
+    env = {**cli_env, "APP_DATABASE_URL": "postgres://app:hunter2@db:5432/app"}
     result = run_cli("config", "check", env=env)
     assert "APP_SECRET_KEY=***" in result.stdout
-    assert "APP_DATABASE_URL=postgresql://app:***@db:5432/app" in result.stdout
+    # What the app uses: a provider's postgres:// URL names the installed driver.
+    assert "APP_DATABASE_URL=postgresql+psycopg2://app:***@db:5432/app" in result.stdout
     assert "hunter2" not in result.stdout + result.stderr
     assert "ok: profile development" in result.stderr
     as_json = json.loads(run_cli("config", "check", "--json", env=env).stdout)
@@ -96,3 +97,12 @@ def test_routes_lists_the_api(cli_env: dict[str, str]) -> None:
     output = run_cli("routes", env=cli_env).stdout
     for path in ("/api/v1/projects", "/api/v1/tasks/<id:task_id>", "/health/ready"):
         assert path in output
+
+
+def test_a_providers_postgres_url_works(cli_env: dict[str, str]) -> None:
+    """SQLAlchemy alone would load a driver that is not installed (ModuleNotFoundError)."""
+    url = cli_env["APP_DATABASE_URL"].replace("postgresql+psycopg2://", "postgres://", 1)
+    result = run_cli("db", "upgrade", env={**cli_env, "APP_DATABASE_URL": url})
+    assert "Traceback" not in result.stderr
+    result = run_cli("seed", env={**cli_env, "APP_DATABASE_URL": url})
+    assert result.returncode == 0

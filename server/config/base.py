@@ -12,6 +12,8 @@ ENV_PREFIX = "APP_"
 # An origin as browsers send it: scheme, host, optional port; nothing else.
 EXACT_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 Profile = Literal["development", "production"]
+# URL schemes taken for PostgreSQL through psycopg2, the driver this app ships with.
+POSTGRES_SCHEMES = ("postgres", "postgresql", "postgresql+psycopg2")
 
 
 class Settings(BaseSettings):
@@ -36,7 +38,10 @@ class Settings(BaseSettings):
     debug: bool = Field(False, description="Flask debug mode. Refused in production.")
 
     database_url: SecretStr = Field(
-        description="SQLAlchemy URL of the PostgreSQL database (postgresql+psycopg2://...)."
+        description=(
+            "URL of the PostgreSQL database: postgresql://, postgres:// or "
+            "postgresql+psycopg2://user:password@host:port/database."
+        )
     )
     db_pool_size: int = Field(5, ge=1, le=100, description="Connections kept open per process.")
     db_max_overflow: int = Field(5, ge=0, le=100, description="Extra connections under load.")
@@ -207,10 +212,28 @@ class Settings(BaseSettings):
 
     @field_validator("database_url")
     @classmethod
-    def _postgres_only(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().startswith(("postgresql://", "postgresql+psycopg2://")):
-            raise ValueError("must be a postgresql:// or postgresql+psycopg2:// URL")
-        return value
+    def _postgres_with_psycopg2(cls, value: SecretStr) -> SecretStr:
+        """postgres:// and postgresql:// (what hosting providers hand out) name the installed
+        driver: SQLAlchemy's own default for them is another one, which is not installed."""
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        # The messages never repeat the URL: it may hold a password.
+        try:
+            url = make_url(value.get_secret_value())
+        except (ArgumentError, ValueError):
+            raise ValueError(
+                "not a database URL (postgresql://user:password@host:port/database)"
+            ) from None
+        if url.drivername not in POSTGRES_SCHEMES:
+            raise ValueError(
+                "must be a postgresql:// (or postgres://, postgresql+psycopg2://) URL, "
+                f"not {url.drivername}://"
+            )
+        if not url.database:
+            raise ValueError("names no database (postgresql://user@host:port/DATABASE)")
+        url = url.set(drivername="postgresql+psycopg2")
+        return SecretStr(url.render_as_string(hide_password=False))
 
     @field_validator("redis_url")
     @classmethod
