@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 
 from server.infra.ratelimit import RateLimited
 from server.services.errors import (
@@ -136,6 +136,12 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain(exc: DomainError) -> Response:
         return problem_response(domain_problem(exc))
+
+    @app.errorhandler(SecurityError)
+    def _untrusted_host(exc: SecurityError) -> Response:
+        return problem_response(
+            Problem(400, "The Host header names no host this server answers for.", slug="bad-host")
+        )
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:

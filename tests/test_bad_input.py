@@ -47,6 +47,21 @@ CORPUS: list[tuple[str, str, str, str | None, bytes, int]] = [
     ),
     ("invalid UTF-8", "POST", "/api/v1/projects", JSON, b'{"name": "\xc3\x28"}', 400),
     ("NUL escaped", "POST", "/api/v1/projects", JSON, b'{"name": "a\\u0000b"}', 422),
+    (
+        "UTF-16 declared latin-1",
+        "POST",
+        "/api/v1/projects",
+        JSON + "; charset=latin-1",
+        '{"name": "x"}'.encode("utf-16"),
+        415,
+    ),
+    ("UTF-16 with BOM", "POST", "/api/v1/projects", JSON, '{"name": "x"}'.encode("utf-16"), 400),
+    ("UTF-16 no BOM", "POST", "/api/v1/projects", JSON, '{"name": "x"}'.encode("utf-16-le"), 400),
+    ("UTF-32", "POST", "/api/v1/projects", JSON, '{"name": "x"}'.encode("utf-32"), 400),
+    ("UTF-8 BOM", "POST", "/api/v1/projects", JSON, b'\xef\xbb\xbf{"name": "x"}', 400),
+    ("charset latin-1", "POST", "/api/v1/projects", JSON + "; charset=iso-8859-1", b"{}", 415),
+    ("text/plain+json", "POST", "/api/v1/projects", "text/plain+json", b'{"name": "x"}', 415),
+    ("text/json", "POST", "/api/v1/projects", "text/json", b'{"name": "x"}', 415),
     ("NUL raw", "POST", "/api/v1/projects", JSON, b'{"name": "a\x00b"}', 400),
     (
         "huge integer",
@@ -122,6 +137,17 @@ def test_corpus(
     for leak in ("Traceback", "psycopg2", "sqlalchemy", "SELECT ", 'File "'):
         assert leak not in text
     assert counts() == before
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [JSON, f"{JSON}; charset=utf-8", f"{JSON}; charset=UTF-8", "application/merge-patch+json"],
+)
+def test_json_in_utf8_is_accepted(client: FlaskClient, content_type: str) -> None:
+    body = '{"name": "Zürich ✓"}'.encode()
+    response = client.post("/api/v1/projects", data=body, headers={"Content-Type": content_type})
+    assert response.status_code == 201, response.json
+    assert response.json["name"] == "Zürich ✓"
 
 
 def test_sql_injection_text_is_stored_as_text(client: FlaskClient) -> None:

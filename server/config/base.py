@@ -89,6 +89,13 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Origins allowed by CORS, comma-separated. Empty = no cross-origin access.",
     )
+    trusted_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["localhost", "127.0.0.1"],
+        description=(
+            "Host names the server answers for, comma-separated; '.example.com' also matches "
+            "its subdomains, '*' any host. Other Host headers get 400 (DNS rebinding)."
+        ),
+    )
     cors_allow_credentials: bool = Field(False, description="Let browsers send credentials.")
     cors_origin_patterns: bool = Field(
         False,
@@ -234,6 +241,22 @@ class Settings(BaseSettings):
             raise ValueError("names no database (postgresql://user@host:port/DATABASE)")
         url = url.set(drivername="postgresql+psycopg2")
         return SecretStr(url.render_as_string(hide_password=False))
+
+    @field_validator("trusted_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_hosts")
+    @classmethod
+    def _some_host(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("name at least one host, or '*' for any")
+        if "*" in value and len(value) > 1:
+            raise ValueError("'*' allows any host: give it alone")
+        return value
 
     @field_validator("redis_url")
     @classmethod
