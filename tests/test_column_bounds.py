@@ -36,6 +36,7 @@ MODELS: dict[type[Input], str] = {
     tasks.TaskReplace: "tasks",
     tasks.TaskUpdate: "tasks",
     tasks.TaskQuery: "tasks",
+    tags.TagQuery: "tags",
 }
 # Fields whose column is not the same-named column of the model's table.
 ELSEWHERE = {"tags": "tags.name", "tag": "tags.name"}
@@ -71,7 +72,10 @@ def unstorable(column: Column[Any]) -> Iterator[Any]:
 
 
 def column_of(model: type[Input], field: str) -> Column[Any]:
-    name = ELSEWHERE.get(field, f"{MODELS[model]}.{field}")
+    table = MODELS[model]
+    # `after` is the sort key of its table: the id, or a tag's name.
+    after = "tags.name" if table == "tags" else f"{table}.id"
+    name = after if field == "after" else ELSEWHERE.get(field, f"{table}.{field}")
     table, column = name.split(".")
     return Base.metadata.tables[table].c[column]  # type: ignore[return-value]
 

@@ -61,7 +61,7 @@ def test_operation_details(client: FlaskClient) -> None:
 
     listing = doc["paths"]["/api/v1/tasks"]["get"]
     query = {p["name"] for p in listing["parameters"] if p["in"] == "query"}
-    assert query == {"limit", "offset", "project_id", "status", "tag"}
+    assert query == {"limit", "offset", "after", "project_id", "status", "tag"}
 
 
 def test_docs_page_is_self_hosted(client: FlaskClient) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, Generic, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -13,6 +13,7 @@ from pydantic import (
     Field,
     SerializeAsAny,
     StringConstraints,
+    model_validator,
 )
 
 # What a field accepts, PostgreSQL must be able to store: a value the database refuses would be
@@ -103,9 +104,26 @@ class Output(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+# Skipping rows costs as much as reading them: deeper pages go by `after` (keyset), whose cost
+# does not grow with the table. Totals are counted this far and no further, for the same reason.
+MAX_OFFSET = 10_000
+COUNT_CAP = 10_000
+
+
 class PageQuery(Input):
     limit: int = Field(20, ge=1, le=100, description="Items per page.")
-    offset: int = Field(0, ge=0, le=MAX_INT4, description="Items to skip.")
+    offset: int = Field(
+        0,
+        ge=0,
+        le=MAX_OFFSET,
+        description=f"Items to skip, at most {MAX_OFFSET}; page further with `after`.",
+    )
+
+    @model_validator(mode="after")
+    def _one_way_to_page(self) -> Self:
+        if self.offset and getattr(self, "after", None) is not None:
+            raise ValueError("give offset or after, not both")
+        return self
 
 
 ItemT = TypeVar("ItemT")
@@ -113,7 +131,14 @@ ItemT = TypeVar("ItemT")
 
 class Page(BaseModel, Generic[ItemT]):
     items: list[SerializeAsAny[ItemT]]
-    total: int = Field(description="Items matching the query, on all pages.")
+    total: int = Field(
+        description=f"Items matching the query, on all pages, counted up to {COUNT_CAP}."
+    )
+    total_capped: bool = Field(
+        False, description=f"True when more than {COUNT_CAP} items match: total is a lower bound."
+    )
     limit: int
     offset: int
-    next: str | None = Field(description="URL of the next page, or null on the last one.")
+    next: str | None = Field(
+        description="URL of the next page (by `after`), or null on the last one."
+    )

@@ -69,6 +69,7 @@ class TaskQuery(PageQuery):
     project_id: QueryId | None = Field(None, description="Only tasks of this project.")
     status: TaskStatus | None = Field(None, description="Only tasks in this state.")
     tag: TagName | None = Field(None, description="Only tasks carrying this tag.")
+    after: QueryId | None = Field(None, description="Only tasks after this id.")
 
 
 class TaskOut(Output):
