@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, func, literal_column, select
+from sqlalchemy import ColumnElement, Select, func, literal_column, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -31,7 +31,7 @@ class Listing(Generic[RowT]):
 
 def list_page(
     query: Select[RowT],
-    key: InstrumentedAttribute[Any],
+    key: ColumnElement[Any] | InstrumentedAttribute[Any],
     *,
     limit: int,
     offset: int,

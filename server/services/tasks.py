@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import InstrumentedAttribute, selectinload
 
 from server.infra.database import db
 from server.models import Project, Tag, Task, TaskStatus, task_tags
@@ -26,15 +26,22 @@ def list_tasks(
 ) -> Listing[Task]:
     """A page of tasks in id order; the filters ride on (project_id, id) and (status, id)."""
     query = select(Task).options(selectinload(Task.tags))
+    key: ColumnElement[int] | InstrumentedAttribute[int] = Task.id
     if project_id is not None:
         query = query.where(Task.project_id == project_id)
     if status is not None:
         query = query.where(Task.status == status)
     if tag is not None:
-        # From the tag to its tasks (task_tags' tag_id index), not a probe per task.
-        tagged = select(task_tags.c.task_id).join(Tag).where(Tag.name == tag)
-        query = query.where(Task.id.in_(tagged))
-    return list_page(query, Task.id, limit=limit, offset=offset, after=after)
+        # From the tag along task_tags' (tag_id, task_id) index, in task id order: the page
+        # reads its own rows only. The key is task_tags' copy of the id, so `after` uses it too.
+        tag_id = select(Tag.id).where(Tag.name == tag).scalar_subquery()
+        query = query.join(task_tags, task_tags.c.task_id == Task.id)
+        query = query.where(task_tags.c.tag_id == tag_id)
+        key = task_tags.c.task_id
+        if after is not None:
+            # The same bound on tasks' side, so a merge join starts there too, not at id 1.
+            query = query.where(Task.id > after)
+    return list_page(query, key, limit=limit, offset=offset, after=after)
 
 
 def get_task(task_id: int) -> Task:
