@@ -106,3 +106,34 @@ def test_a_providers_postgres_url_works(cli_env: dict[str, str]) -> None:
     assert "Traceback" not in result.stderr
     result = run_cli("seed", env={**cli_env, "APP_DATABASE_URL": url})
     assert result.returncode == 0
+
+
+def test_reloader_parent_does_not_build_the_app(cli_env: dict[str, str]) -> None:
+    """`run --reload`: only the serving child builds the app (it loads psycopg2's C module to
+    make its database engine); the watching parent does not, so dev start-up pays it once."""
+    import subprocess
+    import time
+
+    import requests
+
+    from support.processes import child_pids, script
+    from support.servers import free_port, wait_until
+
+    port = free_port()
+    parent = subprocess.Popen(
+        [script("flask-nix-stack"), "--debug", "run", "--reload", "--port", str(port)],
+        env=cli_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: requests.get(f"http://127.0.0.1:{port}/health/live").ok, 60, "dev")
+        (child,) = child_pids(parent.pid)
+        time.sleep(0.2)
+        with open(f"/proc/{child}/maps") as maps:
+            assert "_psycopg" in maps.read()
+        with open(f"/proc/{parent.pid}/maps") as maps:
+            assert "_psycopg" not in maps.read()
+    finally:
+        parent.terminate()
+        parent.wait(timeout=30)
