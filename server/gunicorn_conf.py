@@ -25,6 +25,7 @@ import sys
 import threading
 from typing import Any
 
+from server import gunicorn_errors
 from server.config import SettingsError, load_settings
 from server.logs import logging_config
 
@@ -33,6 +34,10 @@ try:
 except SettingsError as exc:
     # One line naming the setting, not gunicorn's traceback of its config loader.
     sys.exit(f"configuration error: {exc}")
+
+# Requests gunicorn refuses itself (request line or headers too long, malformed) get the app's
+# problem+json and security headers, not gunicorn's HTML page.
+gunicorn_errors.install(hsts=_settings.hsts)
 
 bind = [_settings.bind]
 worker_class = _settings.worker_class

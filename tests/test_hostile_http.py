@@ -3,6 +3,7 @@ doubled slashes and foreign encodings all get the app's problem+json with securi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -146,3 +147,41 @@ def test_utf16_declared_latin1_is_415(server: Gunicorn) -> None:
     )
     assert response.status_code == 415
     assert response.headers["Content-Type"] == "application/problem+json"
+
+
+def raw_answer(server: Gunicorn, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        with contextlib.suppress(ConnectionResetError):
+            while data := sock.recv(65536):
+                answer += data
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
+    return int(lines[0].split()[1]), headers, body
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET /api/v1/tasks?" + b"tag=x&" * 2000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 414),
+        (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", 431),
+        (b"NOT A REQUEST LINE\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header: <x>\r\n\r\n", 400),
+    ],
+    ids=["request line too long", "header too large", "garbage", "bad header name"],
+)
+def test_what_the_server_refuses_itself_is_problem_json(
+    server: Gunicorn, request_bytes: bytes, status: int
+) -> None:
+    """gunicorn answers these before the app sees them: still problem+json, still secured."""
+    got, headers, body = raw_answer(server, request_bytes)
+    assert got == status, body[:300]
+    assert headers["content-type"] == "application/problem+json"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["content-security-policy"].startswith("default-src 'none'")
+    problem = json.loads(body)
+    assert problem["status"] == status
+    assert b"<x>" not in body
+    assert b"aaaa" not in body
