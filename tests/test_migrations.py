@@ -165,3 +165,12 @@ def test_not_ready_until_the_schema_is_at_head(scratch_app: Flask) -> None:
     response = client.get("/health/ready")
     assert response.status_code == 200, response.json
     assert response.json["checks"] == {"database": "ok", "redis": "ok"}
+
+
+def test_readiness_reads_the_same_heads_as_alembic() -> None:
+    from alembic.script import ScriptDirectory
+
+    from server.infra.migration_status import MIGRATIONS_DIR, head_revisions
+
+    assert head_revisions() == frozenset(ScriptDirectory(str(MIGRATIONS_DIR)).get_heads())
+    assert len(head_revisions()) == 1
