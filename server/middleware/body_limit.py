@@ -17,9 +17,14 @@ from server.errors import Problem
 
 def buffer_unframed_body() -> None:
     environ = request.environ
-    # Only a server that ends the stream itself (gunicorn, werkzeug's: wsgi.input_terminated)
-    # may be read without a length; werkzeug gives the app an empty body otherwise.
-    if request.content_length is not None or not environ.get("wsgi.input_terminated"):
+    # A body without a length comes only with Transfer-Encoding (HTTP/1.1); and only a server
+    # that ends the stream itself (gunicorn, werkzeug's: wsgi.input_terminated) may be read
+    # without one, werkzeug gives the app an empty body otherwise.
+    if (
+        "HTTP_TRANSFER_ENCODING" not in environ
+        or request.content_length is not None
+        or not environ.get("wsgi.input_terminated")
+    ):
         return
     limit: int = current_app.config["MAX_CONTENT_LENGTH"]
     body = environ["wsgi.input"].read(limit + 1)
