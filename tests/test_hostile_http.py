@@ -18,7 +18,6 @@ from support.servers import Postgres
 LIMIT = 1024 * 1024  # APP_MAX_CONTENT_LENGTH's default
 # Valid JSON at any cut: a name, then spaces. Cut at the limit, it would still parse.
 PADDED = b'{"name": "padded"}' + b" " * (3 * LIMIT)
-pytestmark = pytest.mark.xdist_group("hostile-http")
 
 
 @pytest.fixture(scope="module")
