@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from support.processes import Gunicorn, app_env, gunicorn_server, run_cli
+from support.processes import Server, app_env, run_cli, running_server
 from support.servers import Postgres
 
 LIMIT = 1024 * 1024  # APP_MAX_CONTENT_LENGTH's default
@@ -21,14 +21,29 @@ PADDED = b'{"name": "padded"}' + b" " * (3 * LIMIT)
 
 
 @pytest.fixture(scope="module")
-def server(pg: Postgres, redis_url: str) -> Iterator[Gunicorn]:
-    env = app_env(pg.create_database("fns_hostile_http"), redis_url, APP_KEY_PREFIX="hostile")
+def database(pg: Postgres) -> str:
+    return pg.create_database("fns_hostile_http")
+
+
+# Both production servers `flask-nix-stack serve` offers: granian (the default) and gunicorn.
+@pytest.fixture(scope="module", params=["granian", "gunicorn"])
+def server(request: pytest.FixtureRequest, database: str, redis_url: str) -> Iterator[Server]:
+    env = app_env(database, redis_url, APP_KEY_PREFIX="hostile", APP_SERVER=request.param)
     run_cli("db", "upgrade", env=env)
-    with gunicorn_server(env) as running:
+    with running_server(env) as running:
         yield running
 
 
-def raw_request(server: Gunicorn, head: bytes, chunks: Iterator[bytes] | list[bytes]) -> bytes:
+@pytest.fixture(scope="module")
+def gunicorn(database: str, redis_url: str) -> Iterator[Server]:
+    """gunicorn alone: server/gunicorn_errors.py rewrites what gunicorn refuses by itself."""
+    env = app_env(database, redis_url, APP_KEY_PREFIX="hostile-g", APP_SERVER="gunicorn")
+    run_cli("db", "upgrade", env=env)
+    with running_server(env) as running:
+        yield running
+
+
+def raw_request(server: Server, head: bytes, chunks: Iterator[bytes] | list[bytes]) -> bytes:
     """Send ``head`` and then ``chunks`` in chunked framing while reading the answer."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
 
@@ -63,7 +78,7 @@ def _complete(answer: bytes) -> bool:
     return False
 
 
-def post_chunked(server: Gunicorn, body: bytes) -> tuple[int, dict[str, str], bytes]:
+def post_chunked(server: Server, body: bytes) -> tuple[int, dict[str, str], bytes]:
     head = (
         b"POST /api/v1/projects HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
@@ -78,12 +93,12 @@ def post_chunked(server: Gunicorn, body: bytes) -> tuple[int, dict[str, str], by
     return int(lines[0].split()[1]), headers, payload
 
 
-def project_names(server: Gunicorn) -> list[str]:
+def project_names(server: Server) -> list[str]:
     items = requests.get(f"{server.base}/api/v1/projects?limit=100", timeout=10).json()["items"]
     return [item["name"] for item in items]
 
 
-def test_oversize_chunked_body_is_413_and_never_parsed(server: Gunicorn) -> None:
+def test_oversize_chunked_body_is_413_and_never_parsed(server: Server) -> None:
     status, headers, payload = post_chunked(server, PADDED)
     assert status == 413, payload[:300]
     assert headers["content-type"] == "application/problem+json"
@@ -92,7 +107,7 @@ def test_oversize_chunked_body_is_413_and_never_parsed(server: Gunicorn) -> None
     assert "padded" not in project_names(server)
 
 
-def test_same_body_with_content_length_is_413(server: Gunicorn) -> None:
+def test_same_body_with_content_length_is_413(server: Server) -> None:
     try:
         response = requests.post(
             f"{server.base}/api/v1/projects",
@@ -106,14 +121,15 @@ def test_same_body_with_content_length_is_413(server: Gunicorn) -> None:
     assert "padded" not in project_names(server)
 
 
-def test_chunked_body_within_the_limit_is_accepted(server: Gunicorn) -> None:
-    body = b'{"name": "chunked"}' + b" " * (LIMIT - 100)
+def test_chunked_body_within_the_limit_is_accepted(server: Server) -> None:
+    name = f"chunked-{server.kind}"
+    body = b'{"name": "%s"}' % name.encode() + b" " * (LIMIT - 100)
     status, _, payload = post_chunked(server, body)
     assert status == 201, payload[:300]
-    assert json.loads(payload)["name"] == "chunked"
+    assert json.loads(payload)["name"] == name
 
 
-def test_untrusted_host_is_400_problem(server: Gunicorn) -> None:
+def test_untrusted_host_is_400_problem(server: Server) -> None:
     response = requests.get(
         f"{server.base}/api/v1/projects",
         headers={"Host": "rebound.evil.example", "X-Forwarded-Proto": "https"},
@@ -124,7 +140,7 @@ def test_untrusted_host_is_400_problem(server: Gunicorn) -> None:
     assert response.headers["X-Frame-Options"] == "DENY"
 
 
-def test_doubled_slash_is_404_problem_not_a_redirect(server: Gunicorn) -> None:
+def test_doubled_slash_is_404_problem_not_a_redirect(server: Server) -> None:
     response = requests.get(
         f"{server.base}/api//v1/projects",
         headers={"X-Forwarded-Proto": "https"},
@@ -137,7 +153,7 @@ def test_doubled_slash_is_404_problem_not_a_redirect(server: Gunicorn) -> None:
     assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
 
 
-def test_utf16_declared_latin1_is_415(server: Gunicorn) -> None:
+def test_utf16_declared_latin1_is_415(server: Server) -> None:
     response = requests.post(
         f"{server.base}/api/v1/projects",
         data='{"name": "utf16"}'.encode("utf-16"),
@@ -148,7 +164,7 @@ def test_utf16_declared_latin1_is_415(server: Gunicorn) -> None:
     assert response.headers["Content-Type"] == "application/problem+json"
 
 
-def raw_answer(server: Gunicorn, request: bytes) -> tuple[int, dict[str, str], bytes]:
+def raw_answer(server: Server, request: bytes) -> tuple[int, dict[str, str], bytes]:
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(request)
         answer = b""
@@ -171,11 +187,11 @@ def raw_answer(server: Gunicorn, request: bytes) -> tuple[int, dict[str, str], b
     ],
     ids=["request line too long", "header too large", "garbage", "bad header name"],
 )
-def test_what_the_server_refuses_itself_is_problem_json(
-    server: Gunicorn, request_bytes: bytes, status: int
+def test_what_gunicorn_refuses_itself_is_problem_json(
+    gunicorn: Server, request_bytes: bytes, status: int
 ) -> None:
     """gunicorn answers these before the app sees them: still problem+json, still secured."""
-    got, headers, body = raw_answer(server, request_bytes)
+    got, headers, body = raw_answer(gunicorn, request_bytes)
     assert got == status, body[:300]
     assert headers["content-type"] == "application/problem+json"
     assert headers["x-content-type-options"] == "nosniff"
