@@ -195,8 +195,8 @@ def test_10_mb_body_through_the_server(
             # A server may answer and close before the rest of a chunked body is sent.
             assert chunked
         else:
-            # Without a Content-Length the app meets the limit while parsing: 400 today
-            # (found here, left to the robustness work of issue 11), but never a 500.
-            assert response.status_code == (400 if chunked else 413), response.text
+            # Without a Content-Length too: the body is read to the limit plus one byte and
+            # refused whole (server/middleware/body_limit.py), never cut and parsed.
+            assert response.status_code == 413, response.text
             assert response.headers["Content-Type"] == "application/problem+json"
         assert authed.get(f"{server.base}/api/v1/projects", timeout=10).json()["total"] == 0
