@@ -43,7 +43,7 @@ ELSEWHERE = {"tags": "tags.name", "tag": "tags.name"}
 # Paging parameters go into LIMIT/OFFSET (bigint), not into a column.
 PAGING = set(PageQuery.model_fields)
 # Columns the server fills itself; no request field may write them.
-SERVER_MANAGED = {"id", "created_at", "updated_at", "version"}
+SERVER_MANAGED = {"id", "created_at", "updated_at", "version", "owner_id"}  # owner: the actor
 
 
 def unstorable(column: Column[Any]) -> Iterator[Any]:

@@ -151,6 +151,8 @@ def test_an_empty_database_gets_no_placeholder_owner(scratch_app: Flask) -> None
     downgrade(revision="base")
     upgrade()
     assert sql("SELECT count(*) FROM principals") == [(0,)]
+
+
 def test_not_ready_until_the_schema_is_at_head(scratch_app: Flask) -> None:
     """The stack boots the web server beside the migration: readiness waits for the schema."""
     client = scratch_app.test_client()

@@ -77,11 +77,17 @@ def test_offset_and_after_together_are_422(client: FlaskClient) -> None:
 
 
 def test_total_is_counted_up_to_the_cap(client: FlaskClient) -> None:
-    create_project(client, "first")
+    first = create_project(client, "first")
     assert client.get("/api/v1/projects").json["total_capped"] is False
+    owner = db.session.scalar(
+        text("SELECT owner_id FROM projects WHERE id = :id"), {"id": first["id"]}
+    )
     db.session.execute(
-        text("INSERT INTO projects (name) SELECT 'bulk-' || n FROM generate_series(1, :n) AS n"),
-        {"n": COUNT_CAP},
+        text(
+            "INSERT INTO projects (name, owner_id)"
+            " SELECT 'bulk-' || n, :owner FROM generate_series(1, :n) AS n"
+        ),
+        {"n": COUNT_CAP, "owner": owner},
     )
     db.session.commit()
     page = client.get("/api/v1/projects?limit=1&name=bulk").json

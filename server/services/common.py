@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, func, literal_column, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -51,9 +51,10 @@ def list_page(
 
 def capped_count(query: Select[Any]) -> tuple[int, bool]:
     """How many rows ``query`` yields, counting no further than COUNT_CAP; and whether capped."""
-    counted: Select[Any] = query.with_only_columns(literal_column("1"), maintain_column_froms=True)
-    counted = counted.order_by(None).limit(COUNT_CAP + 1)
-    found = db.session.scalar(select(func.count()).select_from(counted.subquery())) or 0
+    # The rows themselves, not a bare constant: row isolation (server/auth/isolation.py) adds
+    # its owner condition to statements on the models, and must see this one as such.
+    counted = query.order_by(None).limit(COUNT_CAP + 1).subquery()
+    found = db.session.scalar(select(func.count()).select_from(counted)) or 0
     return min(found, COUNT_CAP), found > COUNT_CAP
 
 

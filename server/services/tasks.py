@@ -34,9 +34,10 @@ def list_tasks(
     if tag is not None:
         # From the tag along task_tags' (tag_id, task_id) index, in task id order: the page
         # reads its own rows only. The key is task_tags' copy of the id, so `after` uses it too.
-        tag_id = select(Tag.id).where(Tag.name == tag).scalar_subquery()
+        # IN, not =: an admin sees every owner's tag of that name.
+        tag_ids = select(Tag.id).where(Tag.name == tag)
         query = query.join(task_tags, task_tags.c.task_id == Task.id)
-        query = query.where(task_tags.c.tag_id == tag_id)
+        query = query.where(task_tags.c.tag_id.in_(tag_ids))
         key = task_tags.c.task_id
         if after is not None:
             # The same bound on tasks' side, so a merge join starts there too, not at id 1.
