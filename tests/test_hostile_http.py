@@ -25,6 +25,29 @@ def database(pg: Postgres) -> str:
     return pg.create_database("fns_hostile_http")
 
 
+@pytest.fixture(scope="module")
+def token(database: str, redis_url: str) -> str:
+    """The demo principal's token (`seed` prints it): every API request needs one."""
+    env = app_env(database, redis_url)
+    run_cli("db", "upgrade", env=env)
+    return run_cli("seed", env=env).stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(autouse=True)
+def _authorized(token: str) -> None:
+    AUTH.value = f"Bearer {token}"
+
+
+class _Auth:
+    value = ""
+
+    def headers(self, **more: str) -> dict[str, str]:
+        return {"Authorization": self.value, **more}
+
+
+AUTH = _Auth()
+
+
 # Both production servers `flask-nix-stack serve` offers: granian (the default) and gunicorn.
 @pytest.fixture(scope="module", params=["granian", "gunicorn"])
 def server(request: pytest.FixtureRequest, database: str, redis_url: str) -> Iterator[Server]:
@@ -81,7 +104,8 @@ def _complete(answer: bytes) -> bool:
 def post_chunked(server: Server, body: bytes) -> tuple[int, dict[str, str], bytes]:
     head = (
         b"POST /api/v1/projects HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-        b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+        + f"Authorization: {AUTH.value}\r\n".encode()
+        + b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
         b"Connection: close\r\n\r\n"
     )
     chunks = [body[i : i + 65536] for i in range(0, len(body), 65536)]
@@ -94,7 +118,10 @@ def post_chunked(server: Server, body: bytes) -> tuple[int, dict[str, str], byte
 
 
 def project_names(server: Server) -> list[str]:
-    items = requests.get(f"{server.base}/api/v1/projects?limit=100", timeout=10).json()["items"]
+    answer = requests.get(
+        f"{server.base}/api/v1/projects?limit=100", headers=AUTH.headers(), timeout=10
+    )
+    items = answer.json()["items"]
     return [item["name"] for item in items]
 
 
@@ -112,7 +139,7 @@ def test_same_body_with_content_length_is_413(server: Server) -> None:
         response = requests.post(
             f"{server.base}/api/v1/projects",
             data=PADDED,
-            headers={"Content-Type": "application/json"},
+            headers=AUTH.headers(**{"Content-Type": "application/json"}),
             timeout=30,
         )
     except requests.ConnectionError:
@@ -157,7 +184,7 @@ def test_utf16_declared_latin1_is_415(server: Server) -> None:
     response = requests.post(
         f"{server.base}/api/v1/projects",
         data='{"name": "utf16"}'.encode("utf-16"),
-        headers={"Content-Type": "application/json; charset=latin-1"},
+        headers=AUTH.headers(**{"Content-Type": "application/json; charset=latin-1"}),
         timeout=10,
     )
     assert response.status_code == 415

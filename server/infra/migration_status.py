@@ -82,7 +82,7 @@ def database_at_head() -> bool:
     bootstrap = settings.bootstrap_admin_token
     try:
         with engine.connect() as connection:
-            if bootstrap is not None and not _token_stored(connection, bootstrap):
+            if bootstrap is not None and not token_stored(connection, bootstrap):
                 return False  # the full path stores it (server/cli/__init__.py)
             return at_head(connection)
     except SQLAlchemyError:
@@ -91,7 +91,7 @@ def database_at_head() -> bool:
         engine.dispose()
 
 
-def _token_stored(connection: Connection, token: SecretStr) -> bool:
+def token_stored(connection: Connection, token: SecretStr) -> bool:
     """Is APP_BOOTSTRAP_ADMIN_TOKEN's prefix in api_tokens? (fns_<prefix>_<secret>)"""
     from sqlalchemy import text
 

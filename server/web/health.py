@@ -10,9 +10,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from server.api.contract import contract
+from server.config.runtime import current_settings
 from server.errors import Problem, problem_response
 from server.infra.database import db
-from server.infra.migration_status import at_head
+from server.infra.migration_status import at_head, token_stored
 from server.infra.redis_client import get_redis
 from server.schemas.health import Live, Ready
 
@@ -56,7 +57,10 @@ def ready() -> Response:
 def _check_database() -> str:
     try:
         db.session.execute(text(f"SET LOCAL statement_timeout = {CHECK_TIMEOUT_MS}"))
-        current = at_head(db.session.connection())
+        connection = db.session.connection()
+        # migrate's work includes storing APP_BOOTSTRAP_ADMIN_TOKEN after the upgrade.
+        token = current_settings().bootstrap_admin_token
+        current = at_head(connection) and (token is None or token_stored(connection, token))
     except SQLAlchemyError as exc:
         log.warning("readiness: database check failed: %s", exc.__class__.__name__)
         return "unavailable"
