@@ -91,7 +91,9 @@ def test_every_operation_has_a_summary_and_a_description(client: FlaskClient) ->
     assert delete["description"].startswith("Answers 204 No Content.")
     assert "`If-Match`" in delete["description"]
     ready = doc["paths"]["/health/ready"]["get"]
-    assert ready["summary"] == "PostgreSQL answers SELECT 1 and Redis answers PING."
+    assert ready["summary"] == (
+        "PostgreSQL answers with the schema at the newest migration, and Redis answers PING."
+    )
     # The docstring's paragraphs after the summary come first, then the contract's promises.
     assert ready["description"].startswith("For a load balancer's readiness probe: 503")
     assert ready["description"].endswith("Answers 200 OK with a `Ready`.")
