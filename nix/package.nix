@@ -82,6 +82,7 @@ let
     openapi-spec-validator
     pytest
     pytest-cov
+    pytest-xdist
     pyyaml
     requests
     schemathesis

@@ -17,6 +17,7 @@ from server.infra.sessions import NoSessions
 from server.logs import configure_logging
 from server.middleware import (
     access_log,
+    body_limit,
     cors,
     metrics,
     proxies,
@@ -56,11 +57,19 @@ def load_config(app: Flask, settings: Settings) -> None:
     # app.config holds only the keys Flask and its extensions read.
     app.extensions["settings"] = settings  # read through server.config.runtime
     app.url_map.converters["id"] = IdConverter
+    # No redirects: werkzeug answers them itself, as HTML, with a Location built from the
+    # client's Host. A doubled slash or a missing trailing one is a 404 problem instead.
+    # (Before any rule is added: rules take these from the map when they are bound.)
+    app.url_map.merge_slashes = False
+    app.url_map.strict_slashes = False
+    app.url_map.redirect_defaults = False
     app.session_interface = NoSessions()
     app.config.update(
         SECRET_KEY=settings.secret_key.get_secret_value(),
         DEBUG=settings.debug,
         MAX_CONTENT_LENGTH=settings.max_content_length,
+        # None: any host (werkzeug's meaning of no list).
+        TRUSTED_HOSTS=None if settings.trusted_hosts == ["*"] else settings.trusted_hosts,
         SQLALCHEMY_DATABASE_URI=settings.database_url.get_secret_value(),
         SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings),
     )
@@ -94,6 +103,7 @@ def register_extensions(app: Flask, settings: Settings) -> None:
 def register_middleware(app: Flask, settings: Settings) -> None:
     metrics.init_app(app)  # first: its timer starts before, and its count ends after, the rest
     request_id.init_app(app)
+    body_limit.init_app(app)
     security_headers.init_app(app, hsts=settings.hsts)
     cors.init_app(app, settings)
     proxies.init_app(app, settings)

@@ -9,10 +9,10 @@ from typing import Any
 import redis
 from flask import Flask, Response, json
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 
 from server.infra.ratelimit import RateLimited
 from server.services.errors import (
@@ -137,6 +137,12 @@ def register_error_handlers(app: Flask) -> None:
     def _domain(exc: DomainError) -> Response:
         return problem_response(domain_problem(exc))
 
+    @app.errorhandler(SecurityError)
+    def _untrusted_host(exc: SecurityError) -> Response:
+        return problem_response(
+            Problem(400, "The Host header names no host this server answers for.", slug="bad-host")
+        )
+
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:
         return problem_response(_http_problem(exc))
@@ -145,6 +151,15 @@ def register_error_handlers(app: Flask) -> None:
     def _integrity(exc: IntegrityError) -> Response:
         log.info("integrity error: %s", exc.orig.__class__.__name__)
         return problem_response(Problem(409, "The request conflicts with existing data."))
+
+    @app.errorhandler(DataError)
+    def _unstorable(exc: DataError) -> Response:
+        # The request models refuse what the columns cannot store (server/schemas/common.py);
+        # a value that still slips through is the client's, not a server failure.
+        log.warning("data error: %s", exc.orig.__class__.__name__)
+        return problem_response(
+            Problem(422, "A value is outside what the database can store.", slug="unstorable")
+        )
 
     @app.errorhandler(StaleDataError)
     def _stale(exc: StaleDataError) -> Response:

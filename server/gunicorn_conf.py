@@ -25,6 +25,7 @@ import sys
 import threading
 from typing import Any
 
+from server import gunicorn_errors
 from server.config import SettingsError, load_settings
 from server.logs import logging_config
 
@@ -43,6 +44,9 @@ if _settings.metrics_enabled:
 
     _metrics_dir, _metrics_dir_is_ours = metrics_exporter.prepare_directory()
 _metrics_server: Any = None
+# Requests gunicorn refuses itself (request line or headers too long, malformed) get the app's
+# problem+json and security headers, not gunicorn's HTML page.
+gunicorn_errors.install(hsts=_settings.hsts)
 
 bind = [_settings.bind]
 worker_class = _settings.worker_class

@@ -24,6 +24,25 @@ from support.settings import make_settings
 TEST_DATABASE = "fns_test"
 # Every app's test_client() sends the current test's token (tests/support/auth.py).
 Flask.test_client_class = AuthenticatedClient
+
+# Files whose tests must share one pytest-xdist worker: the fuzzing counts its cases across
+# the whole module. (xdist's own xdist_group does not work with pytest 9.)
+ONE_WORKER_FILES = ("tests/fuzz/test_schemathesis.py",)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Tests go to workers one by one, as xdist's default does, except ONE_WORKER_FILES."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Scheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if path.endswith(ONE_WORKER_FILES) else nodeid
+
+    return Scheduling(config, log)
+
+
 CONNECTION = pytest.StashKey[Connection]()
 
 

@@ -43,7 +43,7 @@ def test_list_paginates_with_total_and_next(client: FlaskClient) -> None:
     page = client.get("/api/v1/projects?limit=2").json
     assert [p["name"] for p in page["items"]] == ["P0", "P1"]
     assert page["total"] == 5
-    assert page["next"] == "/api/v1/projects?limit=2&offset=2"
+    assert page["next"] == f"/api/v1/projects?limit=2&after={page['items'][1]['id']}"
     last = client.get("/api/v1/projects?limit=2&offset=4").json
     assert [p["name"] for p in last["items"]] == ["P4"]
     assert last["next"] is None

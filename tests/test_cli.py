@@ -16,10 +16,11 @@ def cli_env(pg: Postgres, redis_url: str) -> dict[str, str]:
 
 
 def test_config_check_masks_secrets(cli_env: dict[str, str]) -> None:
-    env = {**cli_env, "APP_DATABASE_URL": "postgresql://app:hunter2@db:5432/app"}
+    env = {**cli_env, "APP_DATABASE_URL": "postgres://app:hunter2@db:5432/app"}
     result = run_cli("config", "check", env=env)
     assert "APP_SECRET_KEY=***" in result.stdout
-    assert "APP_DATABASE_URL=postgresql://app:***@db:5432/app" in result.stdout
+    # What the app uses: a provider's postgres:// URL names the installed driver.
+    assert "APP_DATABASE_URL=postgresql+psycopg2://app:***@db:5432/app" in result.stdout
     assert "hunter2" not in result.stdout + result.stderr
     assert "ok: profile development" in result.stderr
     as_json = json.loads(run_cli("config", "check", "--json", env=env).stdout)
@@ -96,3 +97,43 @@ def test_routes_lists_the_api(cli_env: dict[str, str]) -> None:
     output = run_cli("routes", env=cli_env).stdout
     for path in ("/api/v1/projects", "/api/v1/tasks/<id:task_id>", "/health/ready"):
         assert path in output
+
+
+def test_a_providers_postgres_url_works(cli_env: dict[str, str]) -> None:
+    """SQLAlchemy alone would load a driver that is not installed (ModuleNotFoundError)."""
+    url = cli_env["APP_DATABASE_URL"].replace("postgresql+psycopg2://", "postgres://", 1)
+    result = run_cli("db", "upgrade", env={**cli_env, "APP_DATABASE_URL": url})
+    assert "Traceback" not in result.stderr
+    result = run_cli("seed", env={**cli_env, "APP_DATABASE_URL": url})
+    assert result.returncode == 0
+
+
+def test_reloader_parent_does_not_build_the_app(cli_env: dict[str, str]) -> None:
+    """`run --reload`: only the serving child builds the app (it loads psycopg2's C module to
+    make its database engine); the watching parent does not, so dev start-up pays it once."""
+    import subprocess
+    import time
+
+    import requests
+
+    from support.processes import child_pids, script
+    from support.servers import free_port, wait_until
+
+    port = free_port()
+    parent = subprocess.Popen(
+        [script("flask-nix-stack"), "--debug", "run", "--reload", "--port", str(port)],
+        env=cli_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: requests.get(f"http://127.0.0.1:{port}/health/live").ok, 60, "dev")
+        (child,) = child_pids(parent.pid)
+        time.sleep(0.2)
+        with open(f"/proc/{child}/maps") as maps:
+            assert "_psycopg" in maps.read()
+        with open(f"/proc/{parent.pid}/maps") as maps:
+            assert "_psycopg" not in maps.read()
+    finally:
+        parent.terminate()
+        parent.wait(timeout=30)

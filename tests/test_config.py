@@ -111,6 +111,13 @@ def test_production_profile_with_good_settings(monkeypatch: pytest.MonkeyPatch) 
         ({"APP_OIDC_ALGORITHMS": "RS256,HS256"}, "APP_OIDC_ALGORITHMS: each must be one of"),
         ({"APP_OIDC_ALGORITHMS": "none"}, "APP_OIDC_ALGORITHMS: each must be one of"),
         ({"APP_DATABASE_URL": "sqlite:///x.db"}, "APP_DATABASE_URL: must be a postgresql"),
+        (
+            {"APP_DATABASE_URL": "postgresql+asyncpg://db/app"},
+            "APP_DATABASE_URL: must be a postgresql",
+        ),
+        ({"APP_DATABASE_URL": "postgresql://db:port/app"}, "APP_DATABASE_URL: not a database"),
+        ({"APP_DATABASE_URL": "db.internal/app"}, "APP_DATABASE_URL: not a database URL"),
+        ({"APP_DATABASE_URL": "postgresql://db:5432"}, "APP_DATABASE_URL: names no database"),
         ({"APP_WORKERS": "0"}, "APP_WORKERS: Input should be greater"),
         ({"APP_REDIS_URL": "memcached://x"}, "APP_REDIS_URL: must start with"),
         ({"APP_RATELIMIT_DEFAULT": "lots"}, "APP_RATELIMIT_DEFAULT: not a rate limit"),
@@ -167,7 +174,7 @@ def test_secrets_directory_supplies_secrets(tmp_path: Path) -> None:
         {"APP_ENV": "production", "CREDENTIALS_DIRECTORY": str(secrets)}, env="production"
     )
     assert settings.secret_key.get_secret_value() == GOOD_KEY
-    assert settings.database_url.get_secret_value() == "postgresql://app:pw@db/app"
+    assert settings.database_url.get_secret_value() == "postgresql+psycopg2://app:pw@db/app"
 
 
 def test_secrets_dir_precedence(tmp_path: Path) -> None:
@@ -223,3 +230,32 @@ def test_config_check_masks_every_secret(monkeypatch: pytest.MonkeyPatch) -> Non
     for value in ("redis-pw-123", "db-pw-456", "dsn-key-789", "hash-key-", "t" * 43, GOOD_KEY):
         assert value not in shown
     assert "redis://user:***@cache:6379/0" in shown
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "postgres://app:p%40ss@db.example.com:5433/app?sslmode=require",
+        "postgresql://app:p%40ss@db.example.com:5433/app?sslmode=require",
+        "postgresql+psycopg2://app:p%40ss@db.example.com:5433/app?sslmode=require",
+    ],
+)
+def test_provider_database_urls_mean_psycopg2(given: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hosting providers hand out postgres:// URLs; SQLAlchemy alone would pick another driver."""
+    for name, value in {**PROD, "APP_DATABASE_URL": given}.items():
+        monkeypatch.setenv(name, value)
+    settings = load(PROD)
+    assert settings.database_url.get_secret_value() == (
+        "postgresql+psycopg2://app:p%40ss@db.example.com:5433/app?sslmode=require"
+    )
+
+
+@pytest.mark.parametrize("given", ["mysql://app:hunter2@db/app", "postgresql://app:hunter2@db:x/a"])
+def test_bad_database_url_never_echoes_the_password(
+    given: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in {**PROD, "APP_DATABASE_URL": given}.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as caught:
+        load(PROD)
+    assert "hunter2" not in str(caught.value)

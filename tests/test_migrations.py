@@ -151,3 +151,28 @@ def test_an_empty_database_gets_no_placeholder_owner(scratch_app: Flask) -> None
     downgrade(revision="base")
     upgrade()
     assert sql("SELECT count(*) FROM principals") == [(0,)]
+
+
+def test_not_ready_until_the_schema_is_at_head(scratch_app: Flask) -> None:
+    """The stack boots the web server beside the migration: readiness waits for the schema."""
+    client = scratch_app.test_client()
+    downgrade(revision="base")
+    response = client.get("/health/ready")
+    assert response.status_code == 503
+    assert response.mimetype == "application/problem+json"
+    assert response.json["checks"]["database"] == "migrating"
+    upgrade(revision="60582b85247d")  # one behind the newest
+    assert client.get("/health/ready").json["checks"]["database"] == "migrating"
+    upgrade()
+    response = client.get("/health/ready")
+    assert response.status_code == 200, response.json
+    assert response.json["checks"] == {"database": "ok", "redis": "ok"}
+
+
+def test_readiness_reads_the_same_heads_as_alembic() -> None:
+    from alembic.script import ScriptDirectory
+
+    from server.infra.migration_status import MIGRATIONS_DIR, head_revisions
+
+    assert head_revisions() == frozenset(ScriptDirectory(str(MIGRATIONS_DIR)).get_heads())
+    assert len(head_revisions()) == 1

@@ -61,7 +61,7 @@ def test_operation_details(client: FlaskClient) -> None:
 
     listing = doc["paths"]["/api/v1/tasks"]["get"]
     query = {p["name"] for p in listing["parameters"] if p["in"] == "query"}
-    assert query == {"limit", "offset", "project_id", "status", "tag"}
+    assert query == {"limit", "offset", "after", "project_id", "status", "tag"}
 
 
 def test_docs_page_is_self_hosted(client: FlaskClient) -> None:
@@ -91,7 +91,9 @@ def test_every_operation_has_a_summary_and_a_description(client: FlaskClient) ->
     assert delete["description"].startswith("Answers 204 No Content.")
     assert "`If-Match`" in delete["description"]
     ready = doc["paths"]["/health/ready"]["get"]
-    assert ready["summary"] == "PostgreSQL answers SELECT 1 and Redis answers PING."
+    assert ready["summary"] == (
+        "PostgreSQL answers with the schema at the newest migration, and Redis answers PING."
+    )
     # The docstring's paragraphs after the summary come first, then the contract's promises.
     assert ready["description"].startswith("For a load balancer's readiness probe: 503")
     assert ready["description"].endswith("Answers 200 OK with a `Ready`.")

@@ -32,9 +32,10 @@ ADMIN = "admin"
 @contract(query=PrincipalQuery, response=Page[PrincipalOut])
 def list_principals(query: PrincipalQuery) -> Page[PrincipalOut]:
     """List principals."""
-    rows, total = principals.list_principals(limit=query.limit, offset=query.offset)
-    items = [PrincipalOut.model_validate(p) for p in rows]
-    return page(items, total, query.limit, query.offset)
+    listing = principals.page_principals(limit=query.limit, offset=query.offset, after=query.after)
+    items = [PrincipalOut.model_validate(p) for p in listing.items]
+    last = listing.items[-1].id if listing.items else None
+    return page(items, listing, query.limit, query.offset, last)
 
 
 @bp.post("/principals")

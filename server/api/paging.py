@@ -9,20 +9,33 @@ from pydantic import BaseModel
 
 from server.api.request_parsing import normalised_query
 from server.schemas.common import Page
+from server.services.common import Listing
 
 ItemT = TypeVar("ItemT", bound=BaseModel)
 
 
-def page(items: list[ItemT], total: int, limit: int, offset: int) -> Page[ItemT]:
+def page(
+    items: list[ItemT], listing: Listing[Any], limit: int, offset: int, last_key: object
+) -> Page[ItemT]:
+    """The answer for one page; ``last_key`` is the page's last sort key (its ``after``).
+
+    The next page is always linked by ``after``: its cost does not grow with the depth.
+    """
     following = None
-    if offset + limit < total:
+    if listing.more:
         # From the validated query, not the raw one: the answer (and so its cached copy)
         # depends on what the query means, not on how it was spelt.
         values: dict[str, Any] = {**(request.view_args or {}), **normalised_query()}
-        values.update(limit=limit, offset=offset + limit)
+        values.pop("offset", None)
+        values.update(limit=limit, after=last_key)
         following = url_for(request.endpoint or "", **values)
     # Page[BaseModel] serializes each item as its own model (SerializeAsAny), whatever ItemT is.
     built = Page[BaseModel](
-        items=list[BaseModel](items), total=total, limit=limit, offset=offset, next=following
+        items=list[BaseModel](items),
+        total=listing.total,
+        total_capped=listing.total_capped,
+        limit=limit,
+        offset=offset,
+        next=following,
     )
     return cast(Page[ItemT], built)

@@ -33,8 +33,13 @@ def _out(project: Project, count: int | None = None) -> ProjectOut:
 @contract(query=ProjectQuery, response=Page[ProjectOut])
 def list_projects(query: ProjectQuery) -> Page[ProjectOut]:
     """List projects, with their task counts."""
-    rows, total = projects.list_projects(limit=query.limit, offset=query.offset, name=query.name)
-    return page([_out(p, n) for p, n in rows], total, query.limit, query.offset)
+    listing = projects.list_projects(
+        limit=query.limit, offset=query.offset, after=query.after, name=query.name
+    )
+    counts = projects.task_counts([p.id for p in listing.items])
+    items = [_out(p, counts[p.id]) for p in listing.items]
+    last = listing.items[-1].id if listing.items else None
+    return page(items, listing, query.limit, query.offset, last)
 
 
 @bp.post("")

@@ -18,20 +18,32 @@ PARSED_QUERY = "fns.parsed_query"
 
 
 def parse_body(model: type[ModelT]) -> ModelT:
-    """The JSON body as ``model``: 415 if not JSON, 400 if malformed, 422 if invalid."""
-    if not (request.mimetype == "application/json" or request.mimetype.endswith("+json")):
+    """The JSON body as ``model``: 415 if not JSON in UTF-8, 400 if malformed, 422 if invalid."""
+    if not _is_json(request.mimetype):
         raise Problem(415, "Send the body as application/json.")
+    charset = request.mimetype_params.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        raise Problem(415, "Send the body in UTF-8 (charset=utf-8, or no charset).")
     raw = request.get_data(cache=False)
     try:
-        data: Any = json.loads(raw, parse_constant=_reject_constant)
+        # Decoded here, strictly: json.loads would guess UTF-16 or UTF-32 from the bytes, and
+        # RFC 8259 wants UTF-8 without a byte order mark (json.loads refuses one in text).
+        data: Any = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
-        # ValueError covers bad UTF-8 and over-long integers; RecursionError absurd nesting.
+        # ValueError covers bad UTF-8, a BOM and over-long integers; RecursionError nesting.
         reason = "too deeply nested" if isinstance(exc, RecursionError) else "not valid JSON"
         raise Problem(400, f"The body is {reason}.", slug="malformed-json") from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise validation_problem(exc, "body") from None
+
+
+def _is_json(mimetype: str) -> bool:
+    """application/json, or a structured type on it such as application/merge-patch+json."""
+    return mimetype == "application/json" or (
+        mimetype.startswith("application/") and mimetype.endswith("+json")
+    )
 
 
 def _reject_constant(name: str) -> None:

@@ -21,9 +21,10 @@ bp = Blueprint("tags", __name__, url_prefix="/tags")
 @contract(query=TagQuery, response=Page[TagOut])
 def list_tags(query: TagQuery) -> Page[TagOut]:
     """List tags by name."""
-    rows, total = tags.list_tags(limit=query.limit, offset=query.offset)
-    items = [TagOut.model_validate(t) for t in rows]
-    return page(items, total, query.limit, query.offset)
+    listing = tags.list_tags(limit=query.limit, offset=query.offset, after=query.after)
+    items = [TagOut.model_validate(t) for t in listing.items]
+    last = listing.items[-1].name if listing.items else None
+    return page(items, listing, query.limit, query.offset, last)
 
 
 @bp.post("")

@@ -21,15 +21,17 @@ bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 @contract(query=TaskQuery, response=Page[TaskOut])
 def list_tasks(query: TaskQuery) -> Page[TaskOut]:
     """List tasks, filtered by project, status and tag."""
-    rows, total = tasks.list_tasks(
+    listing = tasks.list_tasks(
         limit=query.limit,
         offset=query.offset,
+        after=query.after,
         project_id=query.project_id,
         status=query.status,
         tag=query.tag,
     )
-    items = [TaskOut.model_validate(t) for t in rows]
-    return page(items, total, query.limit, query.offset)
+    items = [TaskOut.model_validate(t) for t in listing.items]
+    last = listing.items[-1].id if listing.items else None
+    return page(items, listing, query.limit, query.offset, last)
 
 
 @bp.post("")

@@ -12,6 +12,8 @@ ENV_PREFIX = "APP_"
 # An origin as browsers send it: scheme, host, optional port; nothing else.
 EXACT_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 Profile = Literal["development", "production"]
+# URL schemes taken for PostgreSQL through psycopg2, the driver this app ships with.
+POSTGRES_SCHEMES = ("postgres", "postgresql", "postgresql+psycopg2")
 
 
 class Settings(BaseSettings):
@@ -36,7 +38,10 @@ class Settings(BaseSettings):
     debug: bool = Field(False, description="Flask debug mode. Refused in production.")
 
     database_url: SecretStr = Field(
-        description="SQLAlchemy URL of the PostgreSQL database (postgresql+psycopg2://...)."
+        description=(
+            "URL of the PostgreSQL database: postgresql://, postgres:// or "
+            "postgresql+psycopg2://user:password@host:port/database."
+        )
     )
     db_pool_size: int = Field(5, ge=1, le=100, description="Connections kept open per process.")
     db_max_overflow: int = Field(5, ge=0, le=100, description="Extra connections under load.")
@@ -93,6 +98,13 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Origins allowed by CORS, comma-separated. Empty = no cross-origin access.",
+    )
+    trusted_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["localhost", "127.0.0.1"],
+        description=(
+            "Host names the server answers for, comma-separated; '.example.com' also matches "
+            "its subdomains, '*' any host. Other Host headers get 400 (DNS rebinding)."
+        ),
     )
     cors_allow_credentials: bool = Field(False, description="Let browsers send credentials.")
     cors_origin_patterns: bool = Field(
@@ -229,9 +241,43 @@ class Settings(BaseSettings):
 
     @field_validator("database_url")
     @classmethod
-    def _postgres_only(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().startswith(("postgresql://", "postgresql+psycopg2://")):
-            raise ValueError("must be a postgresql:// or postgresql+psycopg2:// URL")
+    def _postgres_with_psycopg2(cls, value: SecretStr) -> SecretStr:
+        """postgres:// and postgresql:// (what hosting providers hand out) name the installed
+        driver: SQLAlchemy's own default for them is another one, which is not installed."""
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        # The messages never repeat the URL: it may hold a password.
+        try:
+            url = make_url(value.get_secret_value())
+        except (ArgumentError, ValueError):
+            raise ValueError(
+                "not a database URL (postgresql://user:password@host:port/database)"
+            ) from None
+        if url.drivername not in POSTGRES_SCHEMES:
+            raise ValueError(
+                "must be a postgresql:// (or postgres://, postgresql+psycopg2://) URL, "
+                f"not {url.drivername}://"
+            )
+        if not url.database:
+            raise ValueError("names no database (postgresql://user@host:port/DATABASE)")
+        url = url.set(drivername="postgresql+psycopg2")
+        return SecretStr(url.render_as_string(hide_password=False))
+
+    @field_validator("trusted_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_hosts")
+    @classmethod
+    def _some_host(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("name at least one host, or '*' for any")
+        if "*" in value and len(value) > 1:
+            raise ValueError("'*' allows any host: give it alone")
         return value
 
     @field_validator("redis_url")

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import DateTime, Enum, ForeignKey, String, Text
+from sqlalchemy import DateTime, Enum, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.models.base import Base, Timestamped
@@ -25,11 +25,15 @@ class TaskStatus(enum.StrEnum):
 
 class Task(Timestamped, Base):
     __tablename__ = "tasks"
+    # A filtered page in id order reads only its own rows: (project_id, id) also serves the
+    # foreign key and the per-project task counts, (status, id) the status filter.
+    __table_args__ = (
+        Index("ix_tasks_project_id_id", "project_id", "id"),
+        Index("ix_tasks_status_id", "status", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    project_id: Mapped[int] = mapped_column(
-        ForeignKey("projects.id", ondelete="CASCADE"), index=True
-    )
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="", server_default="")
     # A CHECK constraint rather than a PostgreSQL enum type: new states need no type migration.
@@ -37,7 +41,6 @@ class Task(Timestamped, Base):
         Enum(TaskStatus, native_enum=False, length=16, create_constraint=True, name="status"),
         default=TaskStatus.todo,
         server_default=TaskStatus.todo.value,
-        index=True,
     )
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

@@ -7,7 +7,15 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from server.schemas.common import EXAMPLE_CREATED, Input, Output, PageQuery, Patch, examples
+from server.schemas.common import (
+    EXAMPLE_CREATED,
+    Input,
+    Output,
+    PageQuery,
+    Patch,
+    QueryId,
+    examples,
+)
 
 Scope = Literal["read", "write", "admin"]
 PrincipalName = Annotated[
@@ -110,4 +118,4 @@ class PrincipalUpdate(Patch):
 
 
 class PrincipalQuery(PageQuery):
-    pass
+    after: QueryId | None = Field(None, description="Only principals after this id.")

@@ -19,4 +19,5 @@ class Ready(BaseModel):
     model_config = examples({"status": "ok", "checks": {"database": "ok", "redis": "ok"}})
 
     status: Literal["ok"]
-    checks: dict[str, Literal["ok", "unavailable"]]
+    # "migrating": the database answers, but its schema is not at this code's newest migration.
+    checks: dict[str, Literal["ok", "unavailable", "migrating"]]

@@ -15,6 +15,7 @@ from server.schemas.common import (
     Output,
     PageQuery,
     Patch,
+    QueryId,
     examples,
 )
 
@@ -41,6 +42,7 @@ class ProjectReplace(ProjectCreate):
 
 class ProjectQuery(PageQuery):
     name: Name | None = Field(None, description="Only projects whose name contains this.")
+    after: QueryId | None = Field(None, description="Only projects after this id.")
 
 
 class ProjectOut(Output):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import StringConstraints
+from pydantic import Field, StringConstraints
 
 from server.schemas.common import EXAMPLE_CREATED, Input, Output, PageQuery, examples
 
@@ -31,7 +31,7 @@ class TagCreate(Input):
 
 
 class TagQuery(PageQuery):
-    pass
+    after: TagName | None = Field(None, description="Only tags after this name.")
 
 
 class TagOut(Output):

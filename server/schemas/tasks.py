@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar
 
-from pydantic import AwareDatetime, Field, field_validator
+from pydantic import Field, field_validator
 
 from server.models import TaskStatus
 from server.schemas.common import (
@@ -14,6 +14,7 @@ from server.schemas.common import (
     Description,
     Id,
     Input,
+    Instant,
     Name,
     Output,
     PageQuery,
@@ -42,7 +43,7 @@ class TaskCreate(Input):
     title: Name
     description: Description = ""
     status: TaskStatus = TaskStatus.todo
-    due_at: AwareDatetime | None = None
+    due_at: Instant | None = None
     tags: list[TagName] = Field(default_factory=list, max_length=MAX_TAGS)
 
 
@@ -60,7 +61,7 @@ class TaskUpdate(Patch):
     title: Name | None = None
     description: Description | None = None
     status: TaskStatus | None = None
-    due_at: AwareDatetime | None = None
+    due_at: Instant | None = None
     tags: list[TagName] | None = Field(None, max_length=MAX_TAGS)
 
 
@@ -68,6 +69,7 @@ class TaskQuery(PageQuery):
     project_id: QueryId | None = Field(None, description="Only tasks of this project.")
     status: TaskStatus | None = Field(None, description="Only tasks in this state.")
     tag: TagName | None = Field(None, description="Only tasks carrying this tag.")
+    after: QueryId | None = Field(None, description="Only tasks after this id.")
 
 
 class TaskOut(Output):

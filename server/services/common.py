@@ -2,15 +2,60 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import InstrumentedAttribute
 
 from server.infra.database import db
 from server.models.base import Base
+from server.schemas.common import COUNT_CAP
 from server.services.errors import Duplicate, NotFound, StaleVersion
 
 ModelT = TypeVar("ModelT", bound=Base)
+RowT = TypeVar("RowT")
+
+
+@dataclass(frozen=True)
+class Listing(Generic[RowT]):
+    """One page of rows, whether more follow it, and how many match in all (up to COUNT_CAP)."""
+
+    items: Sequence[RowT]
+    more: bool
+    total: int
+    total_capped: bool
+
+
+def list_page(
+    query: Select[RowT],
+    key: ColumnElement[Any] | InstrumentedAttribute[Any],
+    *,
+    limit: int,
+    offset: int,
+    after: object | None,
+) -> Listing[RowT]:
+    """The page of ``query`` in ``key`` order: ``after`` a key (keyset) or ``offset`` rows in.
+
+    Its cost follows the page, not the table: the key's index finds the start, one row more
+    than the page tells whether another follows, and the count stops at COUNT_CAP.
+    """
+    total, capped = capped_count(query)
+    if after is not None:
+        query = query.where(key > after)
+    rows = db.session.scalars(query.order_by(key).limit(limit + 1).offset(offset)).all()
+    return Listing(rows[:limit], len(rows) > limit, total, capped)
+
+
+def capped_count(query: Select[Any]) -> tuple[int, bool]:
+    """How many rows ``query`` yields, counting no further than COUNT_CAP; and whether capped."""
+    # The rows themselves, not a bare constant: row isolation (server/auth/isolation.py) adds
+    # its owner condition to statements on the models, and must see this one as such.
+    counted = query.order_by(None).limit(COUNT_CAP + 1).subquery()
+    found = db.session.scalar(select(func.count()).select_from(counted)) or 0
+    return min(found, COUNT_CAP), found > COUNT_CAP
 
 
 def get_or_raise(model: type[ModelT], ident: int) -> ModelT:

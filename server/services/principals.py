@@ -13,7 +13,7 @@ import server.auth.tokens as tokens
 from server.auth.actor import ADMIN, SCOPES
 from server.infra.database import db
 from server.models import ApiToken, Principal
-from server.services.common import commit_unique
+from server.services.common import Listing, commit_unique, list_page
 from server.services.errors import DomainError, NotFound
 
 DURATION = re.compile(r"^(\d{1,6})([mhdw])$")
@@ -48,6 +48,11 @@ def list_principals(*, limit: int = 1000, offset: int = 0) -> tuple[Sequence[Pri
         select(Principal).order_by(Principal.id).limit(limit).offset(offset)
     ).all()
     return rows, db.session.scalar(select(func.count()).select_from(Principal)) or 0
+
+
+def page_principals(*, limit: int, offset: int = 0, after: int | None = None) -> Listing[Principal]:
+    """A page of principals in id order (the admin API's list)."""
+    return list_page(select(Principal), Principal.id, limit=limit, offset=offset, after=after)
 
 
 def get_principal(principal_id: int) -> Principal:

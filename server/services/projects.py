@@ -10,30 +10,33 @@ from sqlalchemy import func, select
 from server.auth.actor import require_actor
 from server.infra.database import db
 from server.models import Project, Task
-from server.services.common import check_version, commit_unique, get_or_raise
+from server.services.common import Listing, check_version, commit_unique, get_or_raise, list_page
 
 
 def list_projects(
-    *, limit: int, offset: int, name: str | None = None
-) -> tuple[Sequence[tuple[Project, int]], int]:
-    """A page of projects with their task counts, and the total matching."""
-    where = [Project.name.icontains(name, autoescape=True)] if name else []
-    counts = select(Task.project_id, func.count().label("n")).group_by(Task.project_id).subquery()
-    rows = db.session.execute(
-        select(Project, func.coalesce(counts.c.n, 0))
-        .outerjoin(counts, counts.c.project_id == Project.id)
-        .where(*where)
-        .order_by(Project.id)
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    total = db.session.scalar(select(func.count()).select_from(Project).where(*where)) or 0
-    return [(row[0], row[1]) for row in rows], total
+    *, limit: int, offset: int = 0, after: int | None = None, name: str | None = None
+) -> Listing[Project]:
+    """A page of projects in id order."""
+    query = select(Project)
+    if name:
+        query = query.where(Project.name.icontains(name, autoescape=True))
+    return list_page(query, Project.id, limit=limit, offset=offset, after=after)
+
+
+def task_counts(project_ids: Sequence[int]) -> dict[int, int]:
+    """Tasks per project, for these projects only: an index scan each, whatever the table."""
+    query = (
+        select(Task.project_id, func.count())
+        .where(Task.project_id.in_(project_ids))
+        .group_by(Task.project_id)
+    )
+    counts = dict.fromkeys(project_ids, 0)
+    counts.update((project_id, n) for project_id, n in db.session.execute(query))
+    return counts
 
 
 def task_count(project: Project) -> int:
-    query = select(func.count()).select_from(Task).where(Task.project_id == project.id)
-    return db.session.scalar(query) or 0
+    return task_counts([project.id])[project.id]
 
 
 def get_project(project_id: int) -> Project:

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
 from server.auth.actor import require_actor
 from server.infra.database import db
 from server.models import Tag
-from server.services.common import check_version, commit_unique, get_or_raise
+from server.services.common import Listing, check_version, commit_unique, get_or_raise, list_page
 
 
-def list_tags(*, limit: int, offset: int) -> tuple[Sequence[Tag], int]:
-    tags = db.session.scalars(select(Tag).order_by(Tag.name).limit(limit).offset(offset)).all()
-    total = db.session.scalar(select(func.count()).select_from(Tag)) or 0
-    return tags, total
+def list_tags(*, limit: int, offset: int = 0, after: str | None = None) -> Listing[Tag]:
+    """A page of tags in name order."""
+    return list_page(select(Tag), Tag.name, limit=limit, offset=offset, after=after)
 
 
 def get_tag(tag_id: int) -> Tag:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import InstrumentedAttribute, selectinload
 
 from server.infra.database import db
-from server.models import Project, Tag, Task, TaskStatus
+from server.models import Project, Tag, Task, TaskStatus, task_tags
 from server.models.base import utcnow
-from server.services.common import check_version, get_or_raise
+from server.services.common import Listing, check_version, get_or_raise, list_page
 from server.services.errors import InvalidReference
 from server.services.tags import resolve_tags
 
@@ -19,28 +18,31 @@ from server.services.tags import resolve_tags
 def list_tasks(
     *,
     limit: int,
-    offset: int,
+    offset: int = 0,
+    after: int | None = None,
     project_id: int | None = None,
     status: TaskStatus | None = None,
     tag: str | None = None,
-) -> tuple[Sequence[Task], int]:
-    where = []
+) -> Listing[Task]:
+    """A page of tasks in id order; the filters ride on (project_id, id) and (status, id)."""
+    query = select(Task).options(selectinload(Task.tags))
+    key: ColumnElement[int] | InstrumentedAttribute[int] = Task.id
     if project_id is not None:
-        where.append(Task.project_id == project_id)
+        query = query.where(Task.project_id == project_id)
     if status is not None:
-        where.append(Task.status == status)
+        query = query.where(Task.status == status)
     if tag is not None:
-        where.append(Task.tags.any(Tag.name == tag))
-    tasks = db.session.scalars(
-        select(Task)
-        .where(*where)
-        .options(selectinload(Task.tags))
-        .order_by(Task.id)
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    total = db.session.scalar(select(func.count()).select_from(Task).where(*where)) or 0
-    return tasks, total
+        # From the tag along task_tags' (tag_id, task_id) index, in task id order: the page
+        # reads its own rows only. The key is task_tags' copy of the id, so `after` uses it too.
+        # IN, not =: an admin sees every owner's tag of that name.
+        tag_ids = select(Tag.id).where(Tag.name == tag)
+        query = query.join(task_tags, task_tags.c.task_id == Task.id)
+        query = query.where(task_tags.c.tag_id.in_(tag_ids))
+        key = task_tags.c.task_id
+        if after is not None:
+            # The same bound on tasks' side, so a merge join starts there too, not at id 1.
+            query = query.where(Task.id > after)
+    return list_page(query, key, limit=limit, offset=offset, after=after)
 
 
 def get_task(task_id: int) -> Task:

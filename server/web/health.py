@@ -10,8 +10,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from server.api.contract import contract
+from server.config.runtime import current_settings
 from server.errors import Problem, problem_response
 from server.infra.database import db
+from server.infra.migration_status import at_head, token_stored
 from server.infra.redis_client import get_redis
 from server.schemas.health import Live, Ready
 
@@ -39,30 +41,32 @@ def live() -> Response:
 @bp.get("/ready")
 @contract(response=Ready)
 def ready() -> Response:
-    """PostgreSQL answers SELECT 1 and Redis answers PING.
+    """PostgreSQL answers with the schema at the newest migration, and Redis answers PING.
 
     For a load balancer's readiness probe: 503, with `checks` naming what failed, when either
-    does not answer within 500 ms.
+    does not answer within 500 ms, or while the schema is behind (database "migrating": the
+    stack starts the web server beside the migration, not after it).
     """
     checks = {"database": _check_database(), "redis": _check_redis()}
-    failed = sorted(name for name, state in checks.items() if state != "ok")
+    failed = sorted(f"{name} {state}" for name, state in checks.items() if state != "ok")
     if failed:
-        return problem_response(
-            Problem(503, f"Not ready: {', '.join(failed)} unavailable.", checks=checks)
-        )
+        return problem_response(Problem(503, f"Not ready: {', '.join(failed)}.", checks=checks))
     return jsonify(status="ok", checks=checks)
 
 
 def _check_database() -> str:
     try:
         db.session.execute(text(f"SET LOCAL statement_timeout = {CHECK_TIMEOUT_MS}"))
-        db.session.execute(text("SELECT 1"))
+        connection = db.session.connection()
+        # migrate's work includes storing APP_BOOTSTRAP_ADMIN_TOKEN after the upgrade.
+        token = current_settings().bootstrap_admin_token
+        current = at_head(connection) and (token is None or token_stored(connection, token))
     except SQLAlchemyError as exc:
         log.warning("readiness: database check failed: %s", exc.__class__.__name__)
         return "unavailable"
     finally:
         db.session.rollback()
-    return "ok"
+    return "ok" if current else "migrating"
 
 
 def _check_redis() -> str:

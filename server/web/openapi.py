@@ -225,7 +225,9 @@ def _responses(spec: Contract, ref: Ref, *, has_id: bool, scope: str | None) -> 
         headers["Location"] = {"schema": {"type": "string"}, "description": "Its URL."}
     if headers:
         success["headers"] = headers
-    statuses = {400, 429, 500, 503}  # malformed requests, limits, and the server's own failures
+    # Malformed requests, a request line or headers over the server's limits, rate limits, and
+    # the server's own failures.
+    statuses = {400, 414, 429, 431, 500, 503}
     if scope is not None:
         statuses |= {401, 403}  # no or bad credential; a credential without the scope
     if spec.query is not None or spec.body is not None:

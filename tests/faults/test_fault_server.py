@@ -53,7 +53,7 @@ def new_connection(port: int) -> str:
     """What a new client meets: refused, reset, closed, timeout or answered."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
-            sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+            sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             return "answered" if sock.recv(1024) else "closed"
     except ConnectionRefusedError:
         return "refused"
@@ -126,7 +126,7 @@ def sigterm_with_requests_in_flight(
         draining = new_connection(server.port)
         try:
             late.connect(("127.0.0.1", server.port))
-            late.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+            late.sendall(b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         except OSError:
             pass  # refused: what late_outcome will report too
         time.sleep(1)

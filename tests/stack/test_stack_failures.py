@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,21 @@ import pytest
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
 
-def test_failed_migration_keeps_web_down_and_fails_the_run(stack: Any) -> None:
-    """migrate pointed at a database that does not exist: web never starts, exit is non-zero."""
+def ready_answers_until_exit(s: Any, http: Any, timeout: float = 60.0) -> set[int | None]:
+    """The statuses /health/ready gave until process-compose exited (None: no answer)."""
+    seen: set[int | None] = set()
+    deadline = time.monotonic() + timeout
+    while s.process.poll() is None and time.monotonic() < deadline:
+        try:
+            seen.add(http("GET", f"{s.base_url}/health/ready", timeout=1.0)[0])
+        except (OSError, ValueError):
+            seen.add(None)
+        time.sleep(0.05)
+    return seen
+
+
+def test_failed_migration_keeps_web_unready_and_fails_the_run(stack: Any, stack_http: Any) -> None:
+    """migrate pointed at a database that does not exist: web is never ready, exit non-zero."""
     s = stack(web_mode="prod")
     # An override file, merged by process-compose like any *.override.yaml: the last value of a
     # variable wins, so only migrate's database URL changes.
@@ -25,17 +39,19 @@ def test_failed_migration_keeps_web_down_and_fails_the_run(stack: Any) -> None:
         f'      - "APP_DATABASE_URL=postgresql+psycopg2://app@127.0.0.1:{s.pg_port}/no_such_db"\n'
     )
     s.start(extra_files=[override])
+    answers = ready_answers_until_exit(s, stack_http)
     code = s.wait_exit()
     log = s.log(tail=10_000)
 
     assert code != 0, f"process-compose exited 0 after a failed migration:\n{log}"
     assert 'database "no_such_db" does not exist' in log, log
-    assert "[web" not in log, f"web started although migrate failed:\n{log}"
+    # web boots beside migrate, but is never ready on a schema that is not at head.
+    assert 200 not in answers, f"web was ready although migrate failed:\n{log}"
     assert s.leftovers(grace=2.0) == [], "processes outlived the failed run"
     assert not (s.data_dir / "postgres" / "postmaster.pid").exists()
 
 
-def test_failed_postgres_fails_the_run(stack: Any) -> None:
+def test_failed_postgres_fails_the_run(stack: Any, stack_http: Any) -> None:
     """A data dir postgres cannot use: restarts run out, migrate is skipped, exit is non-zero."""
     s = stack(web_mode="prod")
     # A cluster directory that claims to be one but is not: pg-init skips initdb, postgres dies.
@@ -44,12 +60,13 @@ def test_failed_postgres_fails_the_run(stack: Any) -> None:
     (pgdata / "PG_VERSION").write_text("15\n")
     (pgdata / "stack-init.done").touch()
     s.start()
+    answers = ready_answers_until_exit(s, stack_http, timeout=120)
     code = s.wait_exit(timeout=120)
     log = s.log(tail=10_000)
 
     assert code != 0, f"process-compose exited 0 although postgres never started:\n{log}"
     assert "could not access the server configuration file" in log, log
-    assert "[web" not in log
+    assert 200 not in answers, log
     assert s.leftovers(grace=2.0) == []
 
 

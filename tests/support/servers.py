@@ -75,6 +75,9 @@ class Postgres:
     process: subprocess.Popen[bytes] | None = None
     workdir: Path | None = None
     created: list[str] = field(default_factory=list)
+    # Appended to every database name: pytest-xdist workers sharing one server (PGHOST) each get
+    # databases of their own.
+    suffix: str = ""
 
     def url(self, database: str) -> str:
         auth = quote(self.user) + (f":{quote(self.password)}" if self.password else "")
@@ -95,6 +98,7 @@ class Postgres:
 
     def create_database(self, name: str) -> str:
         """A new empty database (dropped first if a previous run left it); its URL."""
+        name += self.suffix
         conn = self.connect()  # not `with conn`: psycopg2 would open a transaction
         with conn.cursor() as cur:
             cur.execute(
@@ -114,6 +118,11 @@ class Postgres:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 
+def worker_id() -> str:
+    """pytest-xdist's worker name (gw0, gw1, ...), or "" outside xdist."""
+    return os.environ.get("PYTEST_XDIST_WORKER", "")
+
+
 def start_postgres() -> Postgres:
     if os.environ.get("PGHOST"):
         return Postgres(
@@ -122,6 +131,7 @@ def start_postgres() -> Postgres:
             user=os.environ.get("PGUSER", os.environ.get("USER", "postgres")),
             password=os.environ.get("PGPASSWORD"),
             default_db=os.environ.get("PGDATABASE", "postgres"),
+            suffix=f"_{worker_id()}" if worker_id() else "",
         )
     if os.geteuid() == 0:
         raise MissingTool(
@@ -202,7 +212,13 @@ class Redis:
 
 def start_redis(port: int | None = None, workdir: Path | None = None) -> Redis:
     if os.environ.get("REDIS_SOCKET") and port is None:
-        return Redis(url=f"unix://{os.environ['REDIS_SOCKET']}?db=0")
+        # One shared server: each pytest-xdist worker gets a database index of its own (the tests
+        # flush their database after each test). gw0 -> 1, gw1 -> 2, ...; 0 outside xdist.
+        worker = worker_id()
+        index = int(worker.removeprefix("gw")) + 1 if worker else 0
+        if index > 15:
+            raise MissingTool(f"Redis has 16 databases; worker {worker} has none of its own")
+        return Redis(url=f"unix://{os.environ['REDIS_SOCKET']}?db={index}")
     binary = shutil.which("redis-server")
     if binary is None:
         raise MissingTool("redis-server not found on PATH: apt-get install redis-server")

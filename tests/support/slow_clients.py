@@ -15,9 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 # A header that never ends, and a body that is announced but never completes.
-HEADER_START = b"GET /health/live HTTP/1.1\r\nHost: slow\r\nX-Slow: "
+HEADER_START = b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
 BODY_START = (
-    b"POST /api/v1/projects HTTP/1.1\r\nHost: slow\r\nContent-Type: application/json\r\n"
+    b"POST /api/v1/projects HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
     b"Content-Length: 1000000\r\n\r\n"
 )
 
@@ -107,7 +107,9 @@ def fresh_get(host: str, port: int, path: str = "/health/live", timeout: float =
     start = time.monotonic()
     with socket.create_connection((host, port), timeout=timeout) as sock:
         sock.settimeout(max(0.01, timeout - (time.monotonic() - start)))
-        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: fresh\r\nConnection: close\r\n\r\n".encode())
+        sock.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode()
+        )
         received = b""
         while chunk := sock.recv(65536):
             received += chunk

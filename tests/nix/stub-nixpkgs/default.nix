@@ -67,6 +67,7 @@ let
     "cryptography"
     "pytest"
     "pytest-cov"
+    "pytest-xdist"
     "pytestCheckHook"
     "python-dotenv"
     "python-json-logger"

@@ -1,0 +1,229 @@
+"""Hostile HTTP through the production server: over-size chunked bodies, foreign Host headers,
+doubled slashes and foreign encodings all get the app's problem+json with security headers."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from support.processes import Server, app_env, run_cli, running_server
+from support.servers import Postgres
+
+LIMIT = 1024 * 1024  # APP_MAX_CONTENT_LENGTH's default
+# Valid JSON at any cut: a name, then spaces. Cut at the limit, it would still parse.
+PADDED = b'{"name": "padded"}' + b" " * (3 * LIMIT)
+
+
+@pytest.fixture(scope="module")
+def database(pg: Postgres) -> str:
+    return pg.create_database("fns_hostile_http")
+
+
+@pytest.fixture(scope="module")
+def token(database: str, redis_url: str) -> str:
+    """The demo principal's token (`seed` prints it): every API request needs one."""
+    env = app_env(database, redis_url)
+    run_cli("db", "upgrade", env=env)
+    return run_cli("seed", env=env).stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(autouse=True)
+def _authorized(token: str) -> None:
+    AUTH.value = f"Bearer {token}"
+
+
+class _Auth:
+    value = ""
+
+    def headers(self, **more: str) -> dict[str, str]:
+        return {"Authorization": self.value, **more}
+
+
+AUTH = _Auth()
+
+
+# Both production servers `flask-nix-stack serve` offers: granian (the default) and gunicorn.
+@pytest.fixture(scope="module", params=["granian", "gunicorn"])
+def server(request: pytest.FixtureRequest, database: str, redis_url: str) -> Iterator[Server]:
+    env = app_env(database, redis_url, APP_KEY_PREFIX="hostile", APP_SERVER=request.param)
+    run_cli("db", "upgrade", env=env)
+    with running_server(env) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def gunicorn(database: str, redis_url: str) -> Iterator[Server]:
+    """gunicorn alone: server/gunicorn_errors.py rewrites what gunicorn refuses by itself."""
+    env = app_env(database, redis_url, APP_KEY_PREFIX="hostile-g", APP_SERVER="gunicorn")
+    run_cli("db", "upgrade", env=env)
+    with running_server(env) as running:
+        yield running
+
+
+def raw_request(server: Server, head: bytes, chunks: Iterator[bytes] | list[bytes]) -> bytes:
+    """Send ``head`` and then ``chunks`` in chunked framing while reading the answer."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+
+        def send() -> None:
+            try:
+                sock.sendall(head)
+                for chunk in chunks:
+                    sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                sock.sendall(b"0\r\n\r\n")
+            except OSError:  # the server answered and closed before reading it all
+                pass
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        answer = b""
+        try:
+            while data := sock.recv(65536):
+                answer += data
+                if b"\r\n\r\n" in answer and _complete(answer):
+                    break
+        except ConnectionResetError:
+            pass
+        sender.join(timeout=30)
+    return answer
+
+
+def _complete(answer: bytes) -> bool:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return len(body) >= int(line.split(b":")[1])
+    return False
+
+
+def post_chunked(server: Server, body: bytes) -> tuple[int, dict[str, str], bytes]:
+    head = (
+        b"POST /api/v1/projects HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        + f"Authorization: {AUTH.value}\r\n".encode()
+        + b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+        b"Connection: close\r\n\r\n"
+    )
+    chunks = [body[i : i + 65536] for i in range(0, len(body), 65536)]
+    answer = raw_request(server, head, chunks)
+    head_text, _, payload = answer.partition(b"\r\n\r\n")
+    lines = head_text.decode("latin-1").split("\r\n")
+    assert lines[0].startswith("HTTP/1.1 "), answer[:200]
+    headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
+    return int(lines[0].split()[1]), headers, payload
+
+
+def project_names(server: Server) -> list[str]:
+    answer = requests.get(
+        f"{server.base}/api/v1/projects?limit=100", headers=AUTH.headers(), timeout=10
+    )
+    items = answer.json()["items"]
+    return [item["name"] for item in items]
+
+
+def test_oversize_chunked_body_is_413_and_never_parsed(server: Server) -> None:
+    status, headers, payload = post_chunked(server, PADDED)
+    assert status == 413, payload[:300]
+    assert headers["content-type"] == "application/problem+json"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert json.loads(payload)["status"] == 413
+    assert "padded" not in project_names(server)
+
+
+def test_same_body_with_content_length_is_413(server: Server) -> None:
+    try:
+        response = requests.post(
+            f"{server.base}/api/v1/projects",
+            data=PADDED,
+            headers=AUTH.headers(**{"Content-Type": "application/json"}),
+            timeout=30,
+        )
+    except requests.ConnectionError:
+        pytest.fail("the server reset the connection instead of answering 413")
+    assert response.status_code == 413
+    assert "padded" not in project_names(server)
+
+
+def test_chunked_body_within_the_limit_is_accepted(server: Server) -> None:
+    name = f"chunked-{server.kind}"
+    body = b'{"name": "%s"}' % name.encode() + b" " * (LIMIT - 100)
+    status, _, payload = post_chunked(server, body)
+    assert status == 201, payload[:300]
+    assert json.loads(payload)["name"] == name
+
+
+def test_untrusted_host_is_400_problem(server: Server) -> None:
+    response = requests.get(
+        f"{server.base}/api/v1/projects",
+        headers={"Host": "rebound.evil.example", "X-Forwarded-Proto": "https"},
+        timeout=10,
+    )
+    assert response.status_code == 400
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_doubled_slash_is_404_problem_not_a_redirect(server: Server) -> None:
+    response = requests.get(
+        f"{server.base}/api//v1/projects",
+        headers={"X-Forwarded-Proto": "https"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert response.status_code == 404
+    assert "Location" not in response.headers
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
+
+
+def test_utf16_declared_latin1_is_415(server: Server) -> None:
+    response = requests.post(
+        f"{server.base}/api/v1/projects",
+        data='{"name": "utf16"}'.encode("utf-16"),
+        headers=AUTH.headers(**{"Content-Type": "application/json; charset=latin-1"}),
+        timeout=10,
+    )
+    assert response.status_code == 415
+    assert response.headers["Content-Type"] == "application/problem+json"
+
+
+def raw_answer(server: Server, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        with contextlib.suppress(ConnectionResetError):
+            while data := sock.recv(65536):
+                answer += data
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
+    return int(lines[0].split()[1]), headers, body
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET /api/v1/tasks?" + b"tag=x&" * 2000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 414),
+        (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", 431),
+        (b"NOT A REQUEST LINE\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header: <x>\r\n\r\n", 400),
+    ],
+    ids=["request line too long", "header too large", "garbage", "bad header name"],
+)
+def test_what_gunicorn_refuses_itself_is_problem_json(
+    gunicorn: Server, request_bytes: bytes, status: int
+) -> None:
+    """gunicorn answers these before the app sees them: still problem+json, still secured."""
+    got, headers, body = raw_answer(gunicorn, request_bytes)
+    assert got == status, body[:300]
+    assert headers["content-type"] == "application/problem+json"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["content-security-policy"].startswith("default-src 'none'")
+    problem = json.loads(body)
+    assert problem["status"] == status
+    assert b"<x>" not in body
+    assert b"aaaa" not in body

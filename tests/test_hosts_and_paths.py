@@ -1,0 +1,106 @@
+"""Host headers outside APP_TRUSTED_HOSTS are refused, and no path is ever redirected: every
+answer is the app's own (problem+json for errors), with the security headers."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from server.config import Settings
+
+from support.settings import make_settings
+
+PROBLEM = "application/problem+json"
+
+
+def concrete_paths(app: Flask) -> list[str]:
+    """Every rule's path, with 1 for ids and a plain name for other parameters."""
+    paths = set()
+    for rule in app.url_map.iter_rules():
+        path = re.sub(r"<id:[^>]+>", "1", rule.rule)
+        paths.add(re.sub(r"<[^>]+>", "x", path))
+    return sorted(paths)
+
+
+def variants(path: str) -> list[str]:
+    """The spellings werkzeug would have redirected: doubled slashes, a trailing slash more or
+    less."""
+    found = {path.rstrip("/") or "/", path.rstrip("/") + "/"}
+    found |= {path[:i] + "/" + path[i:] for i, char in enumerate(path) if char == "/"}
+    return sorted(found)
+
+
+def get_path(client: FlaskClient, path: str, **headers: str):  # type: ignore[no-untyped-def]
+    """GET this exact path: the test client would read "//x/y" as a URL with host x."""
+    return client.get("/", environ_overrides={"PATH_INFO": path}, headers=headers)
+
+
+def test_no_path_is_redirected(client: FlaskClient, app: Flask) -> None:
+    seen = 0
+    for path in concrete_paths(app):
+        for variant in variants(path):
+            response = get_path(client, variant, Host="localhost", X_Forwarded_Proto="https")
+            seen += 1
+            assert not 300 <= response.status_code < 400, (variant, response.status_code)
+            assert "Location" not in response.headers, variant
+            assert response.headers["X-Content-Type-Options"] == "nosniff", variant
+            if response.status_code >= 400:
+                assert response.mimetype == PROBLEM, (variant, response.mimetype)
+    assert seen > 40
+
+
+def test_doubled_slash_is_a_404_problem(client: FlaskClient) -> None:
+    response = get_path(client, "/api//v1/projects")
+    assert response.status_code == 404
+    assert response.mimetype == PROBLEM
+    # Leading slashes werkzeug strips before matching: the same resource, not a redirect.
+    assert get_path(client, "//api/v1/projects").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "host", ["evil.example", "localhost.evil.example", "127.0.0.2", "localhost:99999", "a b"]
+)
+def test_untrusted_host_is_400_problem(client: FlaskClient, host: str) -> None:
+    response = client.get("/api/v1/projects", headers={"Host": host})
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert response.mimetype == PROBLEM
+    assert response.json["type"].endswith("/bad-host")
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert host not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("host", ["localhost", "localhost:8000", "127.0.0.1:54321"])
+def test_default_hosts_are_the_loopback_names(client: FlaskClient, host: str) -> None:
+    assert client.get("/health/live", headers={"Host": host}).status_code == 200
+
+
+def test_trusted_hosts_setting(make_app: Callable[..., Flask]) -> None:
+    app = make_app(trusted_hosts="api.example.com, .example.org")
+    client = app.test_client()
+    for host, status in [
+        ("api.example.com", 200),
+        ("example.org", 200),
+        ("eu.example.org", 200),
+        ("localhost", 400),
+        ("example.com", 400),
+    ]:
+        assert client.get("/health/live", headers={"Host": host}).status_code == status, host
+
+
+def test_star_trusts_any_host(make_app: Callable[..., Flask]) -> None:
+    client = make_app(trusted_hosts="*").test_client()
+    assert client.get("/health/live", headers={"Host": "anything.example"}).status_code == 200
+
+
+@pytest.mark.parametrize(("value", "message"), [("", "at least one"), ("*,localhost", "alone")])
+def test_trusted_hosts_refuses_an_empty_or_mixed_list(
+    settings: Settings, value: str, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        make_settings(
+            settings.database_url.get_secret_value(), settings.redis_url, trusted_hosts=value
+        )

@@ -1,0 +1,97 @@
+"""Pages: `after` (keyset) beside a capped offset, `next` links by `after`, totals counted up to
+a cap, task counts for the page's projects only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import text
+
+from server.infra.database import db
+from server.schemas.common import COUNT_CAP, MAX_OFFSET
+
+from support.api import create_project, create_task
+
+
+def walk(client: FlaskClient, url: str) -> list[dict[str, Any]]:
+    """Every item, following `next` links from ``url``."""
+    items: list[dict[str, Any]] = []
+    pages = 0
+    while url:
+        page = client.get(url).json
+        items += page["items"]
+        url = page["next"]
+        pages += 1
+        assert pages < 100
+    return items
+
+
+def test_next_links_visit_every_project_once_in_order(client: FlaskClient) -> None:
+    made = [create_project(client, f"P{i:02}")["id"] for i in range(7)]
+    items = walk(client, "/api/v1/projects?limit=3")
+    assert [p["id"] for p in items] == made
+
+
+def test_after_pages_with_filters_and_counts(client: FlaskClient) -> None:
+    alpha = create_project(client, "alpha")["id"]
+    beta = create_project(client, "beta")["id"]
+    mine = [
+        create_task(client, alpha, f"a{i}", tags=["x"] if i % 2 else [])["id"] for i in range(5)
+    ]
+    create_task(client, beta, "b", tags=["x"])
+    assert [t["id"] for t in walk(client, f"/api/v1/tasks?limit=2&project_id={alpha}")] == mine
+    tagged = walk(client, f"/api/v1/tasks?limit=1&project_id={alpha}&tag=x")
+    assert [t["id"] for t in tagged] == mine[1::2]
+    page = client.get(f"/api/v1/tasks?limit=2&after={mine[2]}&project_id={alpha}").json
+    assert [t["id"] for t in page["items"]] == mine[3:]
+    assert page["total"] == 5  # all matching, not only those after
+    assert page["next"] is None
+    counts = {p["name"]: p["task_count"] for p in walk(client, "/api/v1/projects?limit=1")}
+    assert counts == {"alpha": 5, "beta": 1}
+
+
+def test_tags_page_after_a_name(client: FlaskClient) -> None:
+    for name in ("delta", "alpha", "charlie", "bravo"):
+        assert client.post("/api/v1/tags", json={"name": name}).status_code == 201
+    names = [t["name"] for t in walk(client, "/api/v1/tags?limit=3")]
+    assert names == ["alpha", "bravo", "charlie", "delta"]
+    page = client.get("/api/v1/tags?after=bravo").json
+    assert [t["name"] for t in page["items"]] == ["charlie", "delta"]
+
+
+@pytest.mark.parametrize("resource", ["projects", "tasks", "tags"])
+def test_offset_is_capped(client: FlaskClient, resource: str) -> None:
+    assert client.get(f"/api/v1/{resource}?offset={MAX_OFFSET}").status_code == 200
+    response = client.get(f"/api/v1/{resource}?offset={MAX_OFFSET + 1}")
+    assert response.status_code == 422
+    assert response.mimetype == "application/problem+json"
+    assert response.json["errors"][0]["field"] == "offset"
+
+
+def test_offset_and_after_together_are_422(client: FlaskClient) -> None:
+    response = client.get("/api/v1/projects?offset=1&after=1")
+    assert response.status_code == 422
+    assert "not both" in response.json["errors"][0]["message"]
+
+
+def test_total_is_counted_up_to_the_cap(client: FlaskClient) -> None:
+    first = create_project(client, "first")
+    assert client.get("/api/v1/projects").json["total_capped"] is False
+    owner = db.session.scalar(
+        text("SELECT owner_id FROM projects WHERE id = :id"), {"id": first["id"]}
+    )
+    db.session.execute(
+        text(
+            "INSERT INTO projects (name, owner_id)"
+            " SELECT 'bulk-' || n, :owner FROM generate_series(1, :n) AS n"
+        ),
+        {"n": COUNT_CAP, "owner": owner},
+    )
+    db.session.commit()
+    page = client.get("/api/v1/projects?limit=1&name=bulk").json
+    assert (page["total"], page["total_capped"]) == (COUNT_CAP, False)
+    page = client.get("/api/v1/projects?limit=1").json
+    assert (page["total"], page["total_capped"]) == (COUNT_CAP, True)
+    assert page["next"] is not None
