@@ -261,6 +261,15 @@ let
         defaultText = lib.literalExpression proxyDefaultText;
         description = "Proxies trusted for `X-Forwarded-Proto`; set {option}`trustedProxies`.";
       };
+      APP_TRUSTED_HOSTS = lib.mkOption {
+        type = lib.types.str;
+        readOnly = true;
+        default = lib.concatStringsSep "," cfg.trustedHosts;
+        defaultText = lib.literalExpression ''
+          lib.concatStringsSep "," config.services.flask-nix-stack.trustedHosts
+        '';
+        description = "Host names answered (read-only): set {option}`trustedHosts`.";
+      };
       # Scale-out and metrics (issue 12).
       APP_METRICS_ENABLED = lib.mkOption {
         type = with lib.types; nullOr bool;
@@ -485,6 +494,29 @@ in
         unit). With several hosts on one database, enable it on one of them. Runs that meet
         are safe either way: each takes a PostgreSQL advisory lock, so the schema is migrated
         once.
+      '';
+    };
+
+    trustedHosts = lib.mkOption {
+      type = with lib.types; nonEmptyListOf str;
+      default = [
+        "localhost"
+        "127.0.0.1"
+      ]
+      ++ lib.optional cfg.nginx.enable cfg.nginx.domain;
+      defaultText = lib.literalExpression ''
+        [ "localhost" "127.0.0.1" ]
+        ++ lib.optional config.services.flask-nix-stack.nginx.enable
+          config.services.flask-nix-stack.nginx.domain
+      '';
+      example = [
+        "api.example.com"
+        ".internal.example.com"
+      ];
+      description = ''
+        Host names the server answers for (`APP_TRUSTED_HOSTS`); any other `Host` header gets
+        400, which closes DNS rebinding. `.example.com` also matches its subdomains, and `"*"`
+        alone allows any host. Add the names a load balancer in front sends.
       '';
     };
 

@@ -122,6 +122,14 @@ def test_probes_use_routes_and_ports_the_app_has() -> None:
     assert paths["readinessProbe"] == "/health/ready"
 
 
+def test_probes_send_a_trusted_host() -> None:
+    """The kubelet's default Host is the pod IP, which APP_TRUSTED_HOSTS would answer with 400."""
+    trusted = config_literals()["APP_TRUSTED_HOSTS"].split(",")
+    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+        headers = {h["name"]: h["value"] for h in api_container()[probe]["httpGet"]["httpHeaders"]}
+        assert headers["Host"] in trusted, probe
+
+
 def image_port() -> int:
     bind_port = int(image_value(r'"APP_BIND=[^"]*:(\d+)"'))
     assert int(image_value(r'ExposedPorts\."(\d+)/tcp"')) == bind_port

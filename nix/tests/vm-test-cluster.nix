@@ -45,6 +45,13 @@ let
       openFirewall = true;
       # nginx on the `lb` host is the one proxy in front.
       trustedProxies = 1;
+      # The Host names requests arrive with: the balancer's (recommendedProxySettings passes
+      # $host on), and the test's own curl on the app hosts.
+      trustedHosts = [
+        "lb"
+        "localhost"
+        "127.0.0.1"
+      ];
       database.tls.caFile = "${certs}/ca.crt";
       redis.tls.caFile = "${certs}/ca.crt";
       # Reachable by the Prometheus on `lb`, through the firewall (metrics port only).
@@ -66,9 +73,7 @@ in
 pkgs.testers.runNixOSTest {
   name = "flask-nix-stack-cluster";
 
-  # The module's flake wrapper adds the overlay providing pkgs.flask-nix-stack, which sets
-  # nixpkgs.overlays; runNixOSTest makes nixpkgs.* read-only unless told otherwise.
-  node.pkgsReadOnly = false;
+  # node.pkgsReadOnly stays at its default (true): the module sets no nixpkgs.* option.
 
   nodes = {
     db = {

@@ -88,6 +88,8 @@ def test_local_environment(cases: dict[str, Any]) -> None:
         "APP_REDIS_URL": "unix:///run/redis-flask-nix-stack/redis.sock?db=0",
         "APP_PROXY_FIX_X_FOR": "1",
         "APP_PROXY_FIX_X_PROTO": "1",
+        # The nginx virtual host's name, beside the local ones.
+        "APP_TRUSTED_HOSTS": "localhost,127.0.0.1,api.example.test",
     }
     assert cases["local"]["migrate"]["environment"] == env
 
@@ -177,6 +179,7 @@ def test_external_backends_port_and_settings(cases: dict[str, Any]) -> None:
         "APP_LOG_LEVEL": "DEBUG",
         "APP_CACHE_TTL": "60",
         "APP_RATELIMIT_ENABLED": "false",
+        "APP_TRUSTED_HOSTS": "localhost,127.0.0.1",
     }
     assert svc["EnvironmentFile"] == ["/run/secrets/flask-nix-stack.env"]
     assert svc["LoadCredential"] == []

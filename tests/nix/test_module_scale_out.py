@@ -88,6 +88,11 @@ lib.mapAttrs (_: facts) {
     nginx = { enable = true; domain = "api.test"; };
     inherit credentials;
   };
+  otherHosts = {
+    enable = true;
+    trustedHosts = [ "api.example.com" ".internal.example.com" ];
+    inherit credentials;
+  };
   plainRedisWithCa = {
     enable = true;
     redis.url = "redis://cache:6379/0";
@@ -143,3 +148,13 @@ def test_nginx_counts_as_one_trusted_proxy(cases: dict[str, Any]) -> None:
 
 def test_redis_ca_without_tls_is_refused(cases: dict[str, Any]) -> None:
     assert any("rediss://" in message for message in cases["plainRedisWithCa"]["failed"])
+
+
+def test_trusted_hosts_follow_the_virtual_host(cases: dict[str, Any]) -> None:
+    """Requests through the module's nginx carry its domain as Host: the app must answer it
+    (APP_TRUSTED_HOSTS refuses any other Host with 400)."""
+    assert cases["defaults"]["environment"]["APP_TRUSTED_HOSTS"] == "localhost,127.0.0.1"
+    behind = cases["behindNginx"]["environment"]["APP_TRUSTED_HOSTS"]
+    assert behind == "localhost,127.0.0.1,api.test"
+    others = cases["otherHosts"]["environment"]["APP_TRUSTED_HOSTS"]
+    assert others == "api.example.com,.internal.example.com"
