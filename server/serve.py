@@ -45,7 +45,7 @@ def granian_options(settings: Settings) -> dict[str, Any]:
     where: dict[str, Any] = (
         {"uds": bound} if isinstance(bound, Path) else {"address": bound[0], "port": bound[1]}
     )
-    from granian.constants import HTTPModes, Interfaces
+    from granian.constants import HTTPModes, Interfaces, Loops
     from granian.http import HTTP1Settings
 
     return {
@@ -55,6 +55,12 @@ def granian_options(settings: Settings) -> dict[str, Any]:
         # (whose header limit is hyper's 16 MiB, not the buffer below).
         "http": HTTPModes.http1,
         "websockets": False,
+        # Not asyncio's loop: a granian 2.5 to 2.7 worker finishing on SIGTERM resolves the
+        # loop's future from a Rust thread through call_soon_threadsafe, whose self-pipe write
+        # lets go of the GIL; the main thread then drops the Rust runtime holding the GIL and
+        # waits for that thread forever (emmett-framework/granian#875): every stop of a unix
+        # socket server hung until the kill timeout. uvloop's wake-up keeps the GIL.
+        "loop": Loops.uvloop,
         **where,
         "workers": settings.workers,
         "http1_settings": HTTP1Settings(
