@@ -77,6 +77,7 @@ let
     "sentry-sdk"
     "setuptools"
     "sqlalchemy"
+    "uvloop"
     "werkzeug"
   ];
 
