@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from server.config import Settings, SettingsError, load_settings
-from server.serve import granian_options, gunicorn_argv, split_bind
+from server.serve import granian_options, gunicorn_argv, split_bind, worker_loop
 
 from support.processes import Server, app_env, authed, run_cli, running_server, script
 from support.servers import Postgres, wait_until
@@ -115,7 +115,7 @@ def test_granian_on_a_unix_socket_stops_without_killing_workers(
     """The module's setup (APP_BIND=unix:..., granian): SIGTERM ends every worker by itself.
 
     With asyncio's event loop, granian 2.5's workers hung on it until the kill timeout
-    (server/serve.py, "loop"): systemctl stop waited that long, then killed them."""
+    (server/serve.py, worker_loop): systemctl stop waited that long, then killed them."""
     sock = tmp_path / "web.sock"
     log = tmp_path / "server.log"
     unit_env = {**env, "APP_BIND": f"unix:{sock}", "APP_WORKERS": "2", "APP_GRACEFUL_TIMEOUT": "10"}
@@ -230,9 +230,16 @@ def test_granian_options_follow_the_settings() -> None:
     assert options["workers_lifetime"] == 3600
     assert options["respawn_failed_workers"] is True
     assert options["target"] == "server.rsgi:app"
-    assert options["loop"] == "uvloop"  # not asyncio: see server/serve.py
     never = granian_options(make_settings("postgresql://u@h/d", "redis://h/0"))
     assert never["workers_lifetime"] is None
+
+
+@pytest.mark.parametrize(
+    ("version", "loop"),
+    [("2.5.6", "uvloop"), ("2.7.9", "uvloop"), ("2.8.0", "asyncio"), ("2.10.1", "asyncio")],
+)
+def test_worker_loop_avoids_asyncio_before_granian_2_8(version: str, loop: str) -> None:
+    assert worker_loop(version) == loop
 
 
 def test_gunicorn_argv_keeps_the_config_module() -> None:
