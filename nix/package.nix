@@ -74,6 +74,8 @@ let
     redis
     sqlalchemy
     werkzeug
+    # granian's worker event loop (server/serve.py): asyncio's can deadlock a stopping worker.
+    uvloop
   ];
 
   # pyproject.toml `dev` extra: what the test suite imports besides the app.

@@ -39,12 +39,29 @@ def split_bind(bind: str) -> tuple[str, int] | Path:
     return host.strip("[]"), int(port)
 
 
+def worker_loop(granian_version: str) -> Any:
+    """The event loop of granian's workers (a ``granian.constants.Loops``).
+
+    Before granian 2.8 a worker finishing on SIGTERM resolves its loop's future from a Rust
+    thread through call_soon_threadsafe; asyncio's self-pipe write there lets go of the GIL, the
+    main thread then drops the Rust runtime holding the GIL and waits for that thread forever
+    (emmett-framework/granian#875): with granian 2.5.6 every stop on a unix socket hung until
+    the kill timeout. uvloop's wake-up keeps the GIL. granian 2.8 reworked that code: there the
+    loop stays asyncio, as it was (granian's "auto" would pick uvloop once it is installed).
+    """
+    from granian.constants import Loops
+
+    major, minor = (int(part) for part in granian_version.split(".")[:2])
+    return Loops.uvloop if (major, minor) < (2, 8) else Loops.asyncio
+
+
 def granian_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments of ``granian.Granian`` for the settings."""
     bound = split_bind(settings.bind)
     where: dict[str, Any] = (
         {"uds": bound} if isinstance(bound, Path) else {"address": bound[0], "port": bound[1]}
     )
+    from granian import __version__ as granian_version
     from granian.constants import HTTPModes, Interfaces
     from granian.http import HTTP1Settings
 
@@ -55,6 +72,7 @@ def granian_options(settings: Settings) -> dict[str, Any]:
         # (whose header limit is hyper's 16 MiB, not the buffer below).
         "http": HTTPModes.http1,
         "websockets": False,
+        "loop": worker_loop(granian_version),
         **where,
         "workers": settings.workers,
         "http1_settings": HTTP1Settings(

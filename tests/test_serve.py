@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -12,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from server.config import Settings, SettingsError, load_settings
-from server.serve import granian_options, gunicorn_argv, split_bind
+from server.serve import granian_options, gunicorn_argv, split_bind, worker_loop
 
 from support.processes import Server, app_env, authed, run_cli, running_server, script
-from support.servers import Postgres
+from support.servers import Postgres, wait_until
 
 
 def make_settings(database_url: str, redis_url: str, **overrides: object) -> Settings:
@@ -82,6 +84,59 @@ def test_serves_the_api_and_stops_cleanly(server: Server) -> None:
     assert all(line["principal"] not in {"-", ""} for line in me), me
     token = server.env["APP_BOOTSTRAP_ADMIN_TOKEN"]
     assert token.split("_", 2)[2] not in server.log()
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP/1.1 over a Unix socket, as the NixOS module's nginx reaches the server."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__("localhost", timeout=5)
+        self.path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(str(self.path))
+
+
+def unix_get(path: Path, target: str) -> int:
+    connection = UnixHTTPConnection(path)
+    try:
+        connection.request("GET", target)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+@pytest.mark.slow
+def test_granian_on_a_unix_socket_stops_without_killing_workers(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """The module's setup (APP_BIND=unix:..., granian): SIGTERM ends every worker by itself.
+
+    With asyncio's event loop, granian 2.5's workers hung on it until the kill timeout
+    (server/serve.py, worker_loop): systemctl stop waited that long, then killed them."""
+    sock = tmp_path / "web.sock"
+    log = tmp_path / "server.log"
+    unit_env = {**env, "APP_BIND": f"unix:{sock}", "APP_WORKERS": "2", "APP_GRACEFUL_TIMEOUT": "10"}
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [script("flask-nix-stack"), "serve"],
+            env=unit_env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until(lambda: unix_get(sock, "/health/live") == 200, 30, "server on a unix socket")
+        for _ in range(4):  # both workers have served
+            assert unix_get(sock, "/health/live") == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        status = process.wait(timeout=40)  # beyond the 10 s kill timeout: the log tells
+    text = log.read_text(errors="replace")
+    assert status == 0, text
+    assert "refused to gracefully stop" not in text, text
+    assert not sock.exists()  # granian removed its socket file
 
 
 def test_forwarding_headers_from_clients_are_not_trusted(server: Server) -> None:
@@ -177,6 +232,14 @@ def test_granian_options_follow_the_settings() -> None:
     assert options["target"] == "server.rsgi:app"
     never = granian_options(make_settings("postgresql://u@h/d", "redis://h/0"))
     assert never["workers_lifetime"] is None
+
+
+@pytest.mark.parametrize(
+    ("version", "loop"),
+    [("2.5.6", "uvloop"), ("2.7.9", "uvloop"), ("2.8.0", "asyncio"), ("2.10.1", "asyncio")],
+)
+def test_worker_loop_avoids_asyncio_before_granian_2_8(version: str, loop: str) -> None:
+    assert worker_loop(version) == loop
 
 
 def test_gunicorn_argv_keeps_the_config_module() -> None:

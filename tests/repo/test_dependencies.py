@@ -28,6 +28,8 @@ NOT_IMPORTED = {
     "cryptography": ("server/auth/oidc.py", "import jwt"),
     # The JSON log formatter, named in the logging configuration (dictConfig's "()").
     "python-json-logger": ("server/logs.py", '"pythonjsonlogger.json.JsonFormatter"'),
+    # granian's worker event loop before 2.8, which granian imports by this name.
+    "uvloop": ("server/serve.py", "Loops.uvloop"),
 }
 
 

@@ -78,6 +78,7 @@ let
     "sentry-sdk"
     "setuptools"
     "sqlalchemy"
+    "uvloop"
     "werkzeug"
   ];
 
