@@ -12,23 +12,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from support.cdp import HEADLESS
 from support.processes import app_env, authed, run_cli, running_server
 from support.servers import Postgres
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-# Flags for a sandbox without a display or network (see the machine notes): no GPU, no
-# background connections, a throwaway profile.
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--virtual-time-budget=20000",
-]
+FLAGS = [*HEADLESS, "--virtual-time-budget=20000"]
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,9 @@ import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
-FLAGS = [
+# Headless Chromium in a sandbox without a display or network: no GPU, no background
+# connections (tests/test_docs_page.py uses the same).
+HEADLESS = [
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
@@ -30,9 +32,8 @@ FLAGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    "--remote-debugging-port=0",
-    "--remote-allow-origins=*",
 ]
+FLAGS = [*HEADLESS, "--remote-debugging-port=0", "--remote-allow-origins=*"]
 
 
 class WebSocket:
