@@ -16,6 +16,7 @@ from sqlalchemy import text
 from server.infra.database import db
 
 from support.apps import build_app
+from support.processes import app_env, run_cli
 from support.servers import find_postgres_bindir, free_port, wait_until
 from support.settings import make_settings
 
@@ -186,6 +187,12 @@ def tls_backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsBacken
 
 
 def test_verified_tls_to_both(tls_backends: TlsBackends) -> None:
+    # Migrations over the same verified connections: readiness waits for the schema at head.
+    ca = str(tls_backends.ca)
+    env = app_env(
+        tls_backends.database_url, tls_backends.redis_url, APP_DB_CA_FILE=ca, APP_REDIS_CA_FILE=ca
+    )
+    run_cli("db", "upgrade", env=env)
     app = build_app(
         make_settings(
             tls_backends.database_url,
