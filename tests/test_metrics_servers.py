@@ -106,10 +106,12 @@ def test_dead_workers_live_gauges_are_dropped(
         assert not (directory / "counter_999999.db").exists(), "an earlier run's files stayed"
         for _ in range(20):  # /health/ready checks a connection out of each worker's pool
             assert authed.get(server.base + "/health/ready", timeout=5).ok
+        # A worker that has both a live gauge and a counter (one whose request was not counted
+        # yet has only the gauge, and would prove nothing about counters staying).
         with_gauge = [
             pid
             for pid in server.workers()
-            if f"gauge_livesum_{pid}.db" in worker_files(directory, pid)
+            if {f"gauge_livesum_{pid}.db", f"counter_{pid}.db"} <= worker_files(directory, pid)
         ]
         assert with_gauge, sorted(p.name for p in directory.iterdir())
         victim = with_gauge[0]
