@@ -30,7 +30,7 @@ from pathlib import Path
 
 import requests
 
-from .processes import Server, app_env, auth_headers, child_pids, script, start_server
+from .processes import Server, app_env, auth_headers, child_pids, script
 from .servers import Postgres, free_port, wait_until
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -213,7 +213,25 @@ class Nginx:
 
 def start_instance(env: dict[str, str], port: int, log_dir: Path) -> Server:
     """``flask-nix-stack serve`` on ``port``, once it is ready (database and Redis answer)."""
-    return start_server(env, log_dir, port=port, probe="/health/ready")
+    kind = env.get("APP_SERVER", "granian")
+    log_path = log_dir / f"{kind}-{port}-{uuid.uuid4().hex[:6]}.log"
+    full_env = {**env, "APP_BIND": f"127.0.0.1:{port}"}
+    with log_path.open("wb") as sink:
+        process = subprocess.Popen(
+            [script("flask-nix-stack"), "serve"],
+            env=full_env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(process, port, log_path, full_env)
+    workers = int(full_env.get("APP_WORKERS", "2"))
+    try:
+        wait_until(lambda: requests.get(f"{server.base}/health/ready", timeout=1).ok, 30, "ready")
+        wait_until(lambda: len(server.workers()) == workers, 15, "gunicorn workers")
+    except TimeoutError:
+        server.stop()
+        raise AssertionError(f"instance on {port} did not start:\n{server.log()}") from None
+    return server
 
 
 @dataclass

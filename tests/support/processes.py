@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -169,23 +168,14 @@ class Server:
         return self.process.returncode
 
 
-def start_server(
-    env: dict[str, str],
-    log_dir: Path,
-    *,
-    port: int | None = None,
-    probe: str = "/health/live",
-    **overrides: str,
-) -> Server:
-    """``flask-nix-stack serve`` on ``port`` (default: a free one) with ``env`` plus
-    ``overrides``, once ``probe`` answers and every worker is up."""
+def start_server(env: dict[str, str], log_dir: Path, **overrides: str) -> Server:
+    """``flask-nix-stack serve`` on a free port with ``env`` plus ``overrides``, once it serves
+    and every worker is up."""
     from .servers import free_port, wait_until
 
-    port = port or free_port()
+    port = free_port()
     full_env = {**env, "APP_BIND": f"127.0.0.1:{port}", **overrides}
-    # A restart on the same port gets a log of its own.
-    kind = full_env.get("APP_SERVER", "granian")
-    log_path = log_dir / f"{kind}-{port}-{uuid.uuid4().hex[:6]}.log"
+    log_path = log_dir / f"{full_env.get('APP_SERVER', 'granian')}-{port}.log"
     with log_path.open("wb") as sink:
         process = subprocess.Popen(
             [script("flask-nix-stack"), "serve"],
@@ -197,7 +187,7 @@ def start_server(
     if "APP_BOOTSTRAP_ADMIN_TOKEN" in full_env:
         _tokens_by_port[port] = full_env["APP_BOOTSTRAP_ADMIN_TOKEN"]
     try:
-        wait_until(lambda: requests.get(f"{server.base}{probe}", timeout=1).ok, 30, "server")
+        wait_until(lambda: requests.get(f"{server.base}/health/live", timeout=1).ok, 30, "server")
         workers = int(full_env.get("APP_WORKERS", "2"))
         wait_until(lambda: len(server.workers()) == workers, 15, "server workers")
     except TimeoutError:
