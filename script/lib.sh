@@ -6,6 +6,8 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # nixpkgs packages 1.110.0 at the flake.lock pin, but the Go module proxy reachable from CI serves
 # nothing newer than 1.87.0; process-compose.yaml uses only keys both versions have.
 PROCESS_COMPOSE_VERSION=1.87.0
+# kustomize for the render test of deploy/kubernetes (its go.mod asks for Go 1.22.7).
+KUSTOMIZE_VERSION=5.7.1
 
 die() {
   printf '%s: %s\n' "${0##*/}" "$*" >&2
