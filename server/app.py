@@ -122,5 +122,11 @@ def register_blueprints(app: Flask, settings: Settings) -> None:
 def register_access_control(app: Flask, settings: Settings) -> None:
     """Identify, count, then authorize every request, in that order (server/auth)."""
     auth.init_identify(app, settings, public_blueprints=auth.public_blueprints(settings))
-    ratelimit.init_app(app, settings, exempt_blueprints=frozenset({health.bp.name}))
+    ratelimit.init_app(
+        app,
+        settings,
+        exempt_blueprints=frozenset({health.bp.name}),
+        # A cached read's lookup shares the limiter's round trip.
+        request_riders=[cache.prefetch],
+    )
     auth.init_authorize(app)
