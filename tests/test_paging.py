@@ -3,9 +3,12 @@ a cap, task counts for the page's projects only."""
 
 from __future__ import annotations
 
+import gc
+import weakref
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
@@ -95,3 +98,19 @@ def test_total_is_counted_up_to_the_cap(client: FlaskClient) -> None:
     page = client.get("/api/v1/projects?limit=1").json
     assert (page["total"], page["total_capped"]) == (COUNT_CAP, True)
     assert page["next"] is not None
+
+
+def test_a_page_reuses_one_model_class(app: Flask) -> None:
+    """Not a new pydantic class per request (pydantic caches parametrized generics weakly)."""
+    from server.api.paging import page
+    from server.services.common import Listing
+
+    def built() -> type:
+        listing = Listing[Any](items=[], total=0, total_capped=False, more=False)
+        with app.test_request_context("/api/v1/projects"):
+            return type(page([], listing, 20, 0, None))
+
+    first = weakref.ref(built())  # nothing else of this test holds the class
+    gc.collect()
+    assert first() is not None
+    assert built() is first()
