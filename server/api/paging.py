@@ -42,4 +42,4 @@ def page(
         offset=offset,
         next=following,
     )
-    return cast(Page[ItemT], built)
+    return cast("Page[ItemT]", built)  # a string: Page[ItemT] would build a class, too
