@@ -2,7 +2,7 @@
 same run.
 
     runuser -u fns -- env PATH=/usr/lib/postgresql/15/bin:$VENV/bin:$PATH \\
-        python -m bench.load [--seconds 60] [--connections 50] [--workers N]
+        python -m bench.load [--seconds 60] [--connections 50] [--workers N] [--threads N]
 
 Starts a throwaway PostgreSQL and Redis, migrates, then ``flask-nix-stack serve`` (granian by
 default; APP_SERVER=gunicorn in the environment for gunicorn) in the production profile, rate
@@ -262,6 +262,7 @@ def main() -> int:
     )
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured warm-up (2)")
     parser.add_argument("--workers", type=int, help="APP_WORKERS (default: the server's)")
+    parser.add_argument("--threads", type=int, help="APP_THREADS (default: the server's)")
     parser.add_argument(
         "--write-percent",
         type=int,
@@ -277,6 +278,8 @@ def main() -> int:
 
     with backends() as (pg, redis):
         extra = {"APP_WORKERS": str(args.workers)} if args.workers else {}
+        if args.threads:
+            extra["APP_THREADS"] = str(args.threads)
         env = app_env(pg.create_database("bench_load"), redis.url, **extra)
         subprocess.run(
             [str(BIN / "flask-nix-stack"), "db", "upgrade"],
@@ -301,8 +304,12 @@ def main() -> int:
             )
 
     workers = args.workers or "default (APP_WORKERS)"
+    threads = args.threads or "default (APP_THREADS)"
     server = os.environ.get("APP_SERVER", "granian")
-    print(f"{server} workers: {workers}; {args.connections} connections; 127.0.0.1")
+    print(
+        f"{server} workers: {workers}; threads: {threads}; {args.connections} connections; "
+        "127.0.0.1"
+    )
     rate, errors, p99 = report(f"mixed API load, {args.write_percent}% writes", samples, elapsed)
     base_rate, base_errors, base_p99 = report(
         "baseline: GET /health/live", baseline, baseline_elapsed

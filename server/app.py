@@ -11,7 +11,7 @@ from server.api.converters import IdConverter
 from server.auth import gate as auth
 from server.config import Settings, SettingsError, load_settings
 from server.errors import register_error_handlers
-from server.infra import cache, ratelimit, redis_client
+from server.infra import cache, pool_checks, ratelimit, redis_client
 from server.infra.database import db
 from server.infra.sessions import NoSessions
 from server.logs import configure_logging
@@ -89,13 +89,17 @@ def engine_options(settings: Settings) -> dict[str, object]:
         "max_overflow": settings.db_max_overflow,
         "pool_timeout": settings.db_pool_timeout,
         "pool_recycle": settings.db_pool_recycle,
-        "pool_pre_ping": settings.db_pool_pre_ping,
+        # Checked at checkout without a round trip instead (server/infra/pool_checks.py).
+        "pool_pre_ping": False,
         "connect_args": connect_args,
     }
 
 
 def register_extensions(app: Flask, settings: Settings) -> None:
     db.init_app(app)
+    if settings.db_pool_pre_ping:
+        with app.app_context():
+            pool_checks.watch(db.engine)
     redis_client.init_app(app, settings)
     cache.init_app(app)
 
@@ -122,5 +126,11 @@ def register_blueprints(app: Flask, settings: Settings) -> None:
 def register_access_control(app: Flask, settings: Settings) -> None:
     """Identify, count, then authorize every request, in that order (server/auth)."""
     auth.init_identify(app, settings, public_blueprints=auth.public_blueprints(settings))
-    ratelimit.init_app(app, settings, exempt_blueprints=frozenset({health.bp.name}))
+    ratelimit.init_app(
+        app,
+        settings,
+        exempt_blueprints=frozenset({health.bp.name}),
+        # A cached read's lookup shares the limiter's round trip.
+        request_riders=[cache.prefetch],
+    )
     auth.init_authorize(app)

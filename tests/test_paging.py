@@ -3,9 +3,11 @@ a cap, task counts for the page's projects only."""
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
@@ -95,3 +97,26 @@ def test_total_is_counted_up_to_the_cap(client: FlaskClient) -> None:
     page = client.get("/api/v1/projects?limit=1").json
     assert (page["total"], page["total_capped"]) == (COUNT_CAP, True)
     assert page["next"] is not None
+
+
+def test_a_page_builds_no_model_class(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pydantic caches parametrized generics weakly: one written inline was built per request."""
+    from pydantic._internal import _generics
+
+    from server.api.paging import page
+    from server.services.common import Listing
+
+    built: list[str] = []
+    create = _generics.create_generic_submodel
+
+    def counted(name: str, *args: Any) -> Any:
+        built.append(name)
+        return create(name, *args)
+
+    monkeypatch.setattr(_generics, "create_generic_submodel", counted)
+    listing = Listing[Any](items=[], total=0, total_capped=False, more=False)
+    for _ in range(2):
+        gc.collect()  # what only a weak reference holds goes now
+        with app.test_request_context("/api/v1/projects"):
+            page([], listing, 20, 0, None)
+    assert built == []

@@ -82,3 +82,62 @@ def test_budget_is_per_principal_when_authenticated(
     # ...and so has the anonymous traffic of that address (401s count against it).
     statuses = [anonymous(app).get("/api/v1/tags").status_code for _ in range(6)]
     assert statuses == [401] * 5 + [429]
+
+
+def request_counters(app: Flask, prefix: str) -> list[str]:
+    from server.infra.redis_client import get_redis
+
+    return [key.decode() for key in get_redis(app).scan_iter(f"{prefix}:limit:*request*")]
+
+
+def test_the_window_starts_at_the_first_hit_and_is_not_extended(
+    limited_app: Callable[[str], Flask],
+) -> None:
+    """A fixed window, as limits keeps it: the counter expires a minute after its first hit."""
+    from server.infra.redis_client import get_redis
+
+    app = limited_app("window")
+    client = app.test_client()
+    assert client.get("/api/v1/tags").status_code == 200
+    (counter,) = request_counters(app, "window")
+    redis = get_redis(app)
+    first_ttl = redis.pttl(counter)
+    assert 0 < first_ttl <= 60_000
+    redis.pexpire(counter, 30_000)  # as if half the window had passed
+    assert client.get("/api/v1/tags").status_code == 200
+    assert int(redis.get(counter)) == 2
+    assert 0 < redis.pttl(counter) <= 30_000  # the second hit did not restart the window
+
+
+def test_a_spent_budget_returns_when_its_window_ends(limited_app: Callable[[str], Flask]) -> None:
+    from server.infra.redis_client import get_redis
+
+    app = limited_app("returns")
+    client = app.test_client()
+    assert [client.get("/api/v1/tags").status_code for _ in range(6)] == [200] * 5 + [429]
+    refused = client.get("/api/v1/tags")
+    assert refused.status_code == 429
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
+    (counter,) = request_counters(app, "returns")
+    get_redis(app).delete(counter)  # what its expiry does at the end of the window
+    assert client.get("/api/v1/tags").status_code == 200
+
+
+def test_a_cached_read_is_counted_and_served_from_the_cache(
+    limited_app: Callable[[str], Flask],
+) -> None:
+    """The cache lookup shares the count's round trip: both must still happen."""
+    from server.infra.redis_client import get_redis
+
+    from support.api import create_project
+
+    app = limited_app("cached")
+    client = app.test_client()
+    url = f"/api/v1/projects/{create_project(client, 'counted')['id']}"
+    assert client.get(url).headers["X-Cache"] == "miss"
+    hit = client.get(url)
+    assert hit.status_code == 200
+    assert hit.headers["X-Cache"] == "hit"
+    assert hit.json["name"] == "counted"
+    (counter,) = request_counters(app, "cached")
+    assert int(get_redis(app).get(counter)) == 3  # the POST and both reads

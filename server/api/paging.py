@@ -12,6 +12,10 @@ from server.schemas.common import Page
 from server.services.common import Listing
 
 ItemT = TypeVar("ItemT", bound=BaseModel)
+# Parametrized once, here: pydantic keeps parametrized generics in a weak cache, so Page[...]
+# written in page() built a new model class whenever nothing else held the last one. py-spy had
+# that at about half of a task list's time under bench/load.py.
+ANY_PAGE = Page[BaseModel]
 
 
 def page(
@@ -30,7 +34,7 @@ def page(
         values.update(limit=limit, after=last_key)
         following = url_for(request.endpoint or "", **values)
     # Page[BaseModel] serializes each item as its own model (SerializeAsAny), whatever ItemT is.
-    built = Page[BaseModel](
+    built = ANY_PAGE(
         items=list[BaseModel](items),
         total=listing.total,
         total_capped=listing.total_capped,
@@ -38,4 +42,4 @@ def page(
         offset=offset,
         next=following,
     )
-    return cast(Page[ItemT], built)
+    return cast("Page[ItemT]", built)  # a string: Page[ItemT] would build a class, too

@@ -59,16 +59,19 @@ def bearer_credential() -> str | None:
     return credential
 
 
-def authenticate_token(key: bytes, credential: str) -> Actor | None:
+def authenticate_token(
+    key: bytes, credential: str, lookup: token_cache.Lookup | None = None
+) -> Actor | None:
     """The actor of one of our API tokens, or None if it is unknown, revoked or expired.
 
     A token seen recently is answered from the token cache (Redis, dropped by every write to
-    principals or tokens); otherwise from the database, and cached.
+    principals or tokens); otherwise from the database, and cached. ``lookup``: the cache
+    lookup already queued for this credential (server/auth/gate.py).
     """
     now = datetime.now(UTC)
-    digest = tokens.digest(key, credential)
+    digest = lookup.digest if lookup is not None else tokens.digest(key, credential)
     if tokens.parse(credential) is not None:
-        cached = token_cache.get(digest)
+        cached = lookup.entry() if lookup is not None else token_cache.get(digest)
         if cached is not None:
             actor, expires_at, last_used = cached
             if expires_at is not None and expires_at <= now:

@@ -19,6 +19,8 @@ from flask import Flask, current_app, request
 
 import server.auth.isolation as isolation
 import server.auth.oidc as oidc
+import server.auth.token_cache as token_cache
+import server.auth.tokens as tokens
 from server.auth.actor import READ, WRITE, Actor, current_actor, reset_actor, set_actor
 from server.auth.authentication import (
     authenticate_jwt,
@@ -27,7 +29,6 @@ from server.auth.authentication import (
     insufficient_scope,
     unauthorized,
 )
-from server.auth.tokens import key_from_settings
 from server.config import Settings
 from server.infra.ratelimit import client_limiter
 
@@ -53,7 +54,7 @@ def required_scope(view: Callable[..., Any], method: str) -> str:
 
 class Gate:
     def __init__(self, settings: Settings, public_blueprints: Iterable[str]) -> None:
-        self.key = key_from_settings(settings)
+        self.key = tokens.key_from_settings(settings)
         self.verifier = oidc.OidcVerifier(settings) if settings.oidc_enabled else None
         self.public_blueprints = frozenset(public_blueprints)
 
@@ -64,10 +65,14 @@ class Gate:
         if credential is None:
             return
         limiter = client_limiter(current_app)
-        limiter.check_auth_failures()
+        # One round trip: the address's failure budget and the token cache's entry.
+        lookup = None
+        if tokens.parse(credential) is not None:
+            lookup = token_cache.Lookup(tokens.digest(self.key, credential))
+        limiter.check_auth_failures(riders=[lookup.queue] if lookup is not None else [])
         actor: Actor | None = None
         if credential.startswith("fns_"):
-            actor = authenticate_token(self.key, credential)
+            actor = authenticate_token(self.key, credential, lookup)
         elif self.verifier is not None and credential.count(".") == 2:
             actor = authenticate_jwt(self.verifier, credential)
         if actor is None:

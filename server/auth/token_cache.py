@@ -9,18 +9,22 @@
 - Entries live at most TTL seconds. If the drop cannot reach Redis, the error is logged and a
   revoked token may still pass until then: Redis that refuses writes also refuses new entries.
 - Redis down: lookups go to the database, as without the cache.
+- The lookup rides on the rate limiter's round trip for the failure test (``Lookup``): an
+  authenticated request asks Redis once before its rate limit.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import redis
 from flask import current_app, has_app_context
 from flask_sqlalchemy.session import Session
+from redis.client import Pipeline
 from sqlalchemy import event
 
 from server.auth.actor import Actor
@@ -37,13 +41,49 @@ def _key() -> str:
     return f"{current_settings().key_prefix}:auth:tokens"
 
 
-def get(digest: bytes) -> tuple[Actor, datetime | None, float | None] | None:
+Entry = tuple[Actor, datetime | None, float | None]
+
+
+def get(digest: bytes) -> Entry | None:
     """(actor, expires_at, last_used epoch) cached for this token hash, else None."""
     try:
         raw = get_redis().hget(_key(), digest.hex())
     except redis.RedisError as exc:
-        log.warning("token cache bypassed, redis unavailable: %s", exc.__class__.__name__)
+        _bypassed(exc)
         return None
+    return _decode(raw)
+
+
+class Lookup:
+    """One token's lookup, queued on another component's pipeline (a rate limiter rider)."""
+
+    def __init__(self, digest: bytes) -> None:
+        self.digest = digest
+        self._answered = False
+        self._entry: Entry | None = None
+
+    def queue(self, pipe: Pipeline) -> Callable[[list[Any] | redis.RedisError], None]:
+        pipe.hget(_key(), self.digest.hex())
+        return self._receive
+
+    def _receive(self, outcome: list[Any] | redis.RedisError) -> None:
+        self._answered = True
+        if isinstance(outcome, redis.RedisError):
+            _bypassed(outcome)
+        else:
+            self._entry = _decode(outcome[0])
+
+    def entry(self) -> Entry | None:
+        """The cached entry (None: not cached, or Redis unavailable); looked up now if the
+        pipeline never ran."""
+        return self._entry if self._answered else get(self.digest)
+
+
+def _bypassed(exc: redis.RedisError) -> None:
+    log.warning("token cache bypassed, redis unavailable: %s", exc.__class__.__name__)
+
+
+def _decode(raw: bytes | str | None) -> Entry | None:
     if raw is None:
         return None
     data: dict[str, Any] = json.loads(raw)

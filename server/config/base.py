@@ -47,7 +47,11 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(5, ge=0, le=100, description="Extra connections under load.")
     db_pool_timeout: float = Field(5.0, gt=0, description="Seconds to wait for a free connection.")
     db_pool_recycle: int = Field(1800, ge=-1, description="Seconds before a connection is renewed.")
-    db_pool_pre_ping: bool = Field(True, description="Test each connection before use.")
+    db_pool_pre_ping: bool = Field(
+        True,
+        description="Check each pooled connection before use: pinged if idle over 10 s or if "
+        "the server sent something (a close).",
+    )
     db_connect_timeout: int = Field(5, ge=1, description="Seconds to wait when connecting.")
     db_statement_timeout_ms: int = Field(
         5000,

@@ -3,7 +3,9 @@
 All cached reads live in one Redis hash; a write bumps a generation counter and drops the hash.
 - Invalidation hangs on the database session's after_commit event: every writer (views, CLI
   commands, scripts) drops the cache by committing, with nothing to remember.
-- A read is one round trip: HGET of its entry, pipelined with GET of the generation.
+- A read is one round trip: HGET of its entry, pipelined with GET of the generation. It rides
+  on the rate limiter's round trip (``prefetch``, server/infra/ratelimit.py), so a cached read
+  asks Redis twice in all: the token and failure budget, then the count and this lookup.
 - A miss stores its answer only if the generation is still the one it read (a Lua script), so a
   read that raced a write cannot put the old data back after the write dropped the hash.
 - The hash expires at most ``cache_ttl`` seconds after its first entry: no entry is older.
@@ -20,11 +22,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import ParamSpec
+from dataclasses import dataclass
+from typing import Any, ParamSpec
 
 import redis
-from flask import Flask, Response, current_app, has_app_context
+from flask import Flask, Response, current_app, has_app_context, request
 from flask_sqlalchemy.session import Session
+from redis.client import Pipeline
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState
 
@@ -36,6 +40,8 @@ log = logging.getLogger(__name__)
 P = ParamSpec("P")
 SEPARATOR = b"\n"
 RETRY_INTERVAL = 0.1
+# Per request (the WSGI environ): the lookup that rode on the limiter's round trip.
+PREFETCHED = "fns.cache_prefetched"
 # KEYS: hash, generation, bytes. ARGV: generation read by the miss, field, value, ttl, max bytes.
 # The bytes counter lives and dies with the hash: the total stays under ARGV[5].
 STORE_IF_CURRENT = """
@@ -63,6 +69,13 @@ def _bytes_key(hash_key: str) -> str:
     return f"{hash_key}:bytes"
 
 
+@dataclass(frozen=True)
+class _Prefetched:
+    key: Callable[[], str]  # the view's key function, so a view reads only its own lookup
+    field: str
+    outcome: list[Any] | redis.RedisError
+
+
 def cached(view: Callable[P, Response], key: Callable[[], str]) -> Callable[P, Response]:
     """Serve a GET from the cache under ``key()``; store its 200 answer (body, ETag) on a miss.
 
@@ -73,21 +86,22 @@ def cached(view: Callable[P, Response], key: Callable[[], str]) -> Callable[P, R
     @functools.wraps(view)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> Response:
         hash_key, generation_key = _keys()
+        prefetched: _Prefetched | None = request.environ.pop(PREFETCHED, None)
         if not _enabled():
             return view(*args, **kwargs)
         if hash_key in _pending:
             record_cache("bypass")
             return view(*args, **kwargs)
-        field = key()
-        pipe = get_redis().pipeline(transaction=False)
-        pipe.hget(hash_key, field)
-        pipe.get(generation_key)
-        try:
-            hit, generation = pipe.execute()
-        except redis.RedisError as exc:
-            log.warning("cache bypassed, redis unavailable: %s", exc.__class__.__name__)
+        if prefetched is not None and prefetched.key is key:
+            field, outcome = prefetched.field, prefetched.outcome
+        else:
+            field = key()
+            outcome = _lookup(hash_key, generation_key, field)
+        if isinstance(outcome, redis.RedisError):
+            log.warning("cache bypassed, redis unavailable: %s", outcome.__class__.__name__)
             record_cache("bypass")
             return view(*args, **kwargs)
+        hit, generation = outcome
         if hit is not None:
             record_cache("hit")
             etag, _, body = hit.partition(SEPARATOR)
@@ -103,7 +117,48 @@ def cached(view: Callable[P, Response], key: Callable[[], str]) -> Callable[P, R
         response.headers["X-Cache"] = "miss"
         return response
 
+    wrapper.cache_key = key  # type: ignore[attr-defined]  # read by prefetch()
     return wrapper
+
+
+def _queue_lookup(pipe: Pipeline, hash_key: str, generation_key: str, field: str) -> None:
+    pipe.hget(hash_key, field)
+    pipe.get(generation_key)
+
+
+def _lookup(hash_key: str, generation_key: str, field: str) -> list[Any] | redis.RedisError:
+    pipe = get_redis().pipeline(transaction=False)
+    _queue_lookup(pipe, hash_key, generation_key, field)
+    try:
+        return pipe.execute()
+    except redis.RedisError as exc:
+        return exc
+
+
+def prefetch(pipe: Pipeline) -> Callable[[list[Any] | redis.RedisError], None] | None:
+    """A rate limiter rider: queue this request's lookup if its view is a cached read.
+
+    Its view's wrapper then takes the replies instead of asking Redis itself. Whatever cannot
+    be decided here (the key's query is invalid, no view matched) is left to the view, which
+    fails or looks up in its own place and order.
+    """
+    if request.method == "OPTIONS" or not _enabled():
+        return None
+    view = current_app.view_functions.get(request.endpoint or "")
+    key: Callable[[], str] | None = getattr(view, "cache_key", None)
+    hash_key, generation_key = _keys()
+    if key is None or hash_key in _pending:
+        return None
+    try:
+        field = key()
+    except Exception:  # e.g. the query's 422: the view raises it again, after the count
+        return None
+    _queue_lookup(pipe, hash_key, generation_key, field)
+
+    def receive(outcome: list[Any] | redis.RedisError) -> None:
+        request.environ[PREFETCHED] = _Prefetched(key, field, outcome)
+
+    return receive
 
 
 def _store(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-import uuid
+import secrets
 from contextvars import ContextVar
 
 from flask import Flask, Response, g, request
@@ -34,7 +34,8 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def _assign() -> None:
         given = request.headers.get(HEADER, "")
-        g.request_id = given if VALID.match(given) else uuid.uuid4().hex
+        # 128 random bits as 32 hex digits, as uuid4().hex was, without building a UUID.
+        g.request_id = given if VALID.match(given) else secrets.token_hex(16)
         current_request_id.set(g.request_id)
 
     @app.after_request
