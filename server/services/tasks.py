@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, Subquery, select, union_all
 from sqlalchemy.orm import InstrumentedAttribute, selectinload
 
 from server.infra.database import db
@@ -24,25 +24,41 @@ def list_tasks(
     status: TaskStatus | None = None,
     tag: str | None = None,
 ) -> Listing[Task]:
-    """A page of tasks in id order; the filters ride on (project_id, id) and (status, id)."""
+    """A page of tasks in id order; the filters ride on (project_id, id), (status, id) and
+    task_tags' (tag_id, task_id)."""
     query = select(Task).options(selectinload(Task.tags))
     key: ColumnElement[int] | InstrumentedAttribute[int] = Task.id
+    key_copies: tuple[InstrumentedAttribute[int], ...] = ()
     if project_id is not None:
         query = query.where(Task.project_id == project_id)
     if status is not None:
         query = query.where(Task.status == status)
     if tag is not None:
-        # From the tag along task_tags' (tag_id, task_id) index, in task id order: the page
-        # reads its own rows only. The key is task_tags' copy of the id, so `after` uses it too.
-        # IN, not =: an admin sees every owner's tag of that name.
-        tag_ids = select(Tag.id).where(Tag.name == tag)
-        query = query.join(task_tags, task_tags.c.task_id == Task.id)
-        query = query.where(task_tags.c.tag_id.in_(tag_ids))
-        key = task_tags.c.task_id
-        if after is not None:
-            # The same bound on tasks' side, so a merge join starts there too, not at id 1.
-            query = query.where(Task.id > after)
-    return list_page(query, key, limit=limit, offset=offset, after=after)
+        tagged = _tagged_task_ids(tag)
+        if tagged is None:
+            return Listing([], more=False, total=0, total_capped=False)
+        query = query.join(tagged, tagged.c.task_id == Task.id)
+        # The key is task_tags' copy of the id, so the order and `after` walk its index.
+        key, key_copies = tagged.c.task_id, (Task.id,)
+    return list_page(query, key, limit=limit, offset=offset, after=after, key_copies=key_copies)
+
+
+def _tagged_task_ids(name: str) -> Subquery | None:
+    """The ids of the tasks carrying a tag called ``name`` (a subquery); None if no such tag.
+
+    The tag's ids are looked up first (row isolation applies: an owner's own tag, or, for an
+    admin, every owner's tag of that name) and then written into the query as values: only
+    then can PostgreSQL walk task_tags' (tag_id, task_id) index in task id order, one range
+    per tag merged, and stop after the page. As a subquery, the planner cannot tell a tag of
+    ten tasks from one of a million, and counted or ordered by scanning tasks.
+    """
+    tag_ids = db.session.scalars(select(Tag.id).where(Tag.name == name).order_by(Tag.id)).all()
+    if not tag_ids:
+        return None
+    ranges = [select(task_tags.c.task_id).where(task_tags.c.tag_id == i) for i in tag_ids]
+    if len(ranges) == 1:
+        return ranges[0].subquery("tagged")
+    return union_all(*ranges).subquery("tagged")
 
 
 def get_task(task_id: int) -> Task:
