@@ -120,30 +120,44 @@ def pages(tasks: int) -> dict[str, tuple[str, str]]:
     }
 
 
-def timed(call: Callable[[], object], repeat: int) -> float:
-    call()  # warm: connection, plan cache
-    samples = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
-
-
-def measure(app: Flask, tokens: dict[str, str], tasks: int, repeat: int) -> dict[str, float]:
+def getter(app: Flask, tokens: dict[str, str], tasks: int, name: str) -> Callable[[], None]:
+    """One request for page ``name`` of ``app``, checked."""
+    reader, url = pages(tasks)[name]
     client = app.test_client()
-    results = {}
-    for name, (reader, url) in pages(tasks).items():
-        headers = {"Authorization": f"Bearer {tokens[reader]}"}
+    headers = {"Authorization": f"Bearer {tokens[reader]}"}
+    empty = "nothing" in name
 
-        def get(
-            url: str = url, headers: dict[str, str] = headers, empty: bool = "nothing" in name
-        ) -> None:
-            response = client.get(url, headers=headers)
-            assert response.status_code == 200, (url, response.json)
-            assert bool(response.json["items"]) != empty, (url, "items?")
+    def get() -> None:
+        response = client.get(url, headers=headers)
+        assert response.status_code == 200, (url, response.json)
+        assert bool(response.json["items"]) != empty, (url, "items?")
 
-        results[name] = timed(get, repeat)
+    return get
+
+
+def timed(call: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
+
+
+def measure(
+    sizes: dict[str, tuple[Flask, dict[str, str], int]], repeat: int
+) -> dict[str, dict[str, float]]:
+    """Median seconds per page and size; the sizes alternate request by request, so both
+    see the same load from the rest of the machine."""
+    results: dict[str, dict[str, float]] = {size: {} for size in sizes}
+    for name in pages(1):
+        calls = {size: getter(app, tokens, n, name) for size, (app, tokens, n) in sizes.items()}
+        for call in calls.values():
+            call()  # warm: connection, plan cache
+        samples: dict[str, list[float]] = {size: [] for size in sizes}
+        for round_ in range(repeat):
+            order = list(calls) if round_ % 2 == 0 else list(reversed(calls))
+            for size in order:
+                samples[size].append(timed(calls[size]))
+        for size, values in samples.items():
+            results[size][name] = statistics.median(values)
     return results
 
 
@@ -156,14 +170,23 @@ def main() -> None:
 
     with backends() as (pg, redis):
         print("loading:", flush=True)
-        small, small_tokens = build(pg.create_database("bench_pages_small"), redis.url, args.small)
-        large, large_tokens = build(pg.create_database("bench_pages_large"), redis.url, args.large)
-        with small.app_context():
-            at_small = measure(small, small_tokens, args.small, args.repeat)
-        with large.app_context():
-            at_large = measure(large, large_tokens, args.large, args.repeat)
+        sizes = {
+            "small": (
+                *build(pg.create_database("bench_pages_small"), redis.url, args.small),
+                args.small,
+            ),
+            "large": (
+                *build(pg.create_database("bench_pages_large"), redis.url, args.large),
+                args.large,
+            ),
+        }
+        results = measure(sizes, args.repeat)
+        at_small, at_large = results["small"], results["large"]
 
-    print(f"\nmedian ms per page over {args.repeat} requests ({args.small} vs {args.large} tasks):")
+    print(
+        f"\nmedian ms per page over {args.repeat} requests, alternating "
+        f"({args.small} vs {args.large} tasks):"
+    )
     worst = 0.0
     for name in at_small:
         ratio = at_large[name] / at_small[name]

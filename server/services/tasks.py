@@ -29,6 +29,7 @@ def list_tasks(
     query = select(Task).options(selectinload(Task.tags))
     key: ColumnElement[int] | InstrumentedAttribute[int] = Task.id
     key_copies: tuple[InstrumentedAttribute[int], ...] = ()
+    ordered_count = False
     if project_id is not None:
         query = query.where(Task.project_id == project_id)
     if status is not None:
@@ -39,8 +40,16 @@ def list_tasks(
             return Listing([], more=False, total=0, total_capped=False)
         query = query.join(tagged, tagged.c.task_id == Task.id)
         # The key is task_tags' copy of the id, so the order and `after` walk its index.
-        key, key_copies = tagged.c.task_id, (Task.id,)
-    return list_page(query, key, limit=limit, offset=offset, after=after, key_copies=key_copies)
+        key, key_copies, ordered_count = tagged.c.task_id, (Task.id,), True
+    return list_page(
+        query,
+        key,
+        limit=limit,
+        offset=offset,
+        after=after,
+        key_copies=key_copies,
+        count_in_key_order=ordered_count,
+    )
 
 
 def _tagged_task_ids(name: str) -> Subquery | None:
