@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Subquery, select, union_all
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import InstrumentedAttribute, selectinload
 
 from server.infra.database import db
@@ -35,12 +36,15 @@ def list_tasks(
     if status is not None:
         query = query.where(Task.status == status)
     if tag is not None:
-        tagged = _tagged_task_ids(tag)
-        if tagged is None:
+        tag_ids = _tag_ids(tag)
+        if not tag_ids:
             return Listing([], more=False, total=0, total_capped=False)
-        query = query.join(tagged, tagged.c.task_id == Task.id)
-        # The key is task_tags' copy of the id, so the order and `after` walk its index.
-        key, key_copies, ordered_count = tagged.c.task_id, (Task.id,), True
+        # From the tag along task_tags' (tag_id, task_id) index, in task id order: the page
+        # reads its own rows only. The key is task_tags' copy of the id, so `after` walks that
+        # index too, and bounds tasks' copy as well (or a merge join would start at id 1).
+        query = query.join(task_tags, task_tags.c.task_id == Task.id)
+        query = query.where(task_tags.c.tag_id.in_(tag_ids))
+        key, key_copies, ordered_count = task_tags.c.task_id, (Task.id,), True
     return list_page(
         query,
         key,
@@ -52,22 +56,18 @@ def list_tasks(
     )
 
 
-def _tagged_task_ids(name: str) -> Subquery | None:
-    """The ids of the tasks carrying a tag called ``name`` (a subquery); None if no such tag.
+def _tag_ids(name: str) -> Sequence[int]:
+    """The ids of the tags called ``name`` that the actor sees: its own, or every owner's for
+    an admin (row isolation applies).
 
-    The tag's ids are looked up first (row isolation applies: an owner's own tag, or, for an
-    admin, every owner's tag of that name) and then written into the query as values: only
-    then can PostgreSQL walk task_tags' (tag_id, task_id) index in task id order, one range
-    per tag merged, and stop after the page. As a subquery, the planner cannot tell a tag of
-    ten tasks from one of a million, and counted or ordered by scanning tasks.
+    Looked up first and written into the page's query as values: the planner then knows the
+    tag's size from its statistics, walks a tag's (tag_id, task_id) range in id order and stops
+    after the page, and for several tags (an admin's) picks between walking task_tags' primary
+    key in task id order (common tags) and sorting their few rows (rare ones). With the ids in
+    a subquery it could not tell a tag of ten tasks from one of a million: measured at 2 million
+    tasks, 300-450 ms for one page of an owner's tag, counted by hashing every tagged task.
     """
-    tag_ids = db.session.scalars(select(Tag.id).where(Tag.name == name).order_by(Tag.id)).all()
-    if not tag_ids:
-        return None
-    ranges = [select(task_tags.c.task_id).where(task_tags.c.tag_id == i) for i in tag_ids]
-    if len(ranges) == 1:
-        return ranges[0].subquery("tagged")
-    return union_all(*ranges).subquery("tagged")
+    return db.session.scalars(select(Tag.id).where(Tag.name == name).order_by(Tag.id)).all()
 
 
 def get_task(task_id: int) -> Task:
