@@ -7,9 +7,11 @@ cold = a fresh state dir (initdb, role and database, first migration); warm = th
 dir again. The floor is measured in the same run, interleaved with the stack's starts, from the
 bare parts started one after the other without process-compose: what any orchestration must
 pay on this machine, under the same load.
-  cold floor = initdb + postgres start + first migration + gunicorn to its first 200
-  warm floor = postgres start + migration with nothing to do + gunicorn to its first 200
-(gunicorn in both modes: the floor is the same for dev, whose reloader imports the app twice.)
+  cold floor = initdb + postgres start + first migration + web server to its first 200
+  warm floor = postgres start + migration with nothing to do + web server to its first 200
+(the web server is `flask-nix-stack serve`, the production server the stack's prod mode, the
+image and the module run: granian unless APP_SERVER says gunicorn. The same floor in both
+modes: dev's reloader must not cost more than the production server's start.)
 (redis starts in parallel with postgres and is faster, so it is listed but not added; the
 role and database, made by pg-init's temporary server in the stack, are made by psql here.)
 Not a test: it asserts nothing, it prints figures. PostgreSQL refuses root: run as a user.
@@ -145,11 +147,11 @@ def start_server(argv: list[str], ready: Callable[[], bool], **popen: Any) -> tu
 
 
 def stop_server(server: Any) -> None:
-    server.send_signal(signal.SIGINT)  # PostgreSQL's fast shutdown; redis and gunicorn quit too
+    server.send_signal(signal.SIGINT)  # PostgreSQL's fast shutdown; redis and the server quit too
     server.wait(30)
 
 
-PARTS = ("initdb", "postgres", "redis", "migrate-first", "migrate-noop", "gunicorn")
+PARTS = ("initdb", "postgres", "redis", "migrate-first", "migrate-noop", "serve")
 
 
 def measure_parts(parts: dict[str, list[float]]) -> None:
@@ -195,11 +197,11 @@ def measure_parts(parts: dict[str, list[float]]) -> None:
                 timed(lambda: subprocess.run(migrate, env=env, check=True, capture_output=True))
             )
 
-        gunicorn = ["gunicorn", "-c", "python:server.gunicorn_conf", "server.wsgi:app"]
+        serve = ["flask-nix-stack", "serve"]
         ready = f"http://127.0.0.1:{web_port}/health/ready"
-        server, took = start_server(gunicorn, lambda: http_ok(ready), env=env, cwd=REPO_ROOT)
+        server, took = start_server(serve, lambda: http_ok(ready), env=env, cwd=REPO_ROOT)
         servers.append(server)
-        parts["gunicorn"].append(took)
+        parts["serve"].append(took)
     finally:
         for server in reversed(servers):
             stop_server(server)
@@ -214,7 +216,7 @@ def main() -> int:
     if os.geteuid() == 0:
         print("PostgreSQL refuses root: run as an unprivileged user (runuser -u fns -- ...)")
         return 2
-    tools = ("process-compose", "initdb", "postgres", "psql", "redis-server", "gunicorn")
+    tools = ("process-compose", "initdb", "postgres", "psql", "redis-server")
     for tool in (*tools, "flask-nix-stack"):
         if shutil.which(tool) is None:
             print(f"{tool} is not on PATH")
@@ -243,8 +245,8 @@ def main() -> int:
     print("bare parts (each started alone):")
     for name, values in parts.items():
         print(f"  {name:<13} {summary(values)}")
-    cold_floor = med["initdb"] + med["postgres"] + med["migrate-first"] + med["gunicorn"]
-    warm_floor = med["postgres"] + med["migrate-noop"] + med["gunicorn"]
+    cold_floor = med["initdb"] + med["postgres"] + med["migrate-first"] + med["serve"]
+    warm_floor = med["postgres"] + med["migrate-noop"] + med["serve"]
     print(f"  floor: cold {cold_floor:5.2f}  warm {warm_floor:5.2f}  (medians, summed)\n")
 
     print("process-compose up -> /health/ready 200:")

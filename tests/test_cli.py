@@ -137,3 +137,54 @@ def test_reloader_parent_does_not_build_the_app(cli_env: dict[str, str]) -> None
     finally:
         parent.terminate()
         parent.wait(timeout=30)
+
+
+# Run in a fresh interpreter: `run --reload` as the stack's dev mode starts it, up to the point
+# where the outer process would start its serving child; it prints what it has imported then.
+RELOADER_PARENT = """
+import json, sys
+from werkzeug._reloader import ReloaderLoop
+
+def report(self):
+    print(json.dumps(sorted(sys.modules)))
+    return 0
+
+ReloaderLoop.restart_with_reloader = report
+sys.argv = ["flask-nix-stack", "--debug", "run", "--reload", "--port", sys.argv[1]]
+from server.cli import main
+main()
+"""
+
+
+def test_reloader_parent_imports_neither_the_app_nor_the_models(cli_env: dict[str, str]) -> None:
+    """The outer process only restarts the child: the app, the models, SQLAlchemy and Pydantic
+    (which our CLI commands import) are the child's to import, once."""
+    import subprocess
+    import sys
+
+    from support.servers import free_port
+
+    result = subprocess.run(
+        [sys.executable, "-c", RELOADER_PARENT, str(free_port())],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    imported = set(json.loads(result.stdout.splitlines()[-1]))
+    assert "flask.cli" in imported  # it did get as far as the reloader
+    heavy = ("sqlalchemy", "pydantic", "psycopg2", "redis", "flask_sqlalchemy", "server.app")
+    assert not {
+        name
+        for name in imported
+        if name.split(".")[0] in heavy
+        or name.startswith(("server.app", "server.models", "server.services"))
+    }
+
+
+def test_help_lists_the_lazily_loaded_commands(cli_env: dict[str, str]) -> None:
+    output = run_cli("--help", env=cli_env).stdout
+    for command in ("config", "db", "principals", "routes", "run", "seed", "tokens"):
+        assert f"  {command} " in output, command
+    assert "Users and service accounts." in output  # a lazy command's own help text

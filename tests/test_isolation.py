@@ -229,3 +229,17 @@ def test_admin_sees_every_owner(app: Flask, alice: Owner, bob: Owner) -> None:
 def test_without_the_admin_scope_an_admin_sees_only_its_own(app: Flask, alice: Owner) -> None:
     admin = As(app, make_token(make_principal("careful", admin=True), "read", "write"))
     assert admin.get(f"/api/v1/projects/{alice.project}").status_code == 404
+
+
+def test_admin_tag_filter_pages_every_owners_tag_of_that_name(
+    app: Flask, alice: Owner, bob: Owner
+) -> None:
+    """Both owners have a tag "common": an admin's filter merges their tasks in id order."""
+    admin = As(app, make_token(make_principal("root", admin=True)))
+    first = admin.get("/api/v1/tasks?tag=common&limit=1").json
+    assert first["total"] == 2
+    assert [t["id"] for t in first["items"]] == [alice.task]
+    second = admin.get(first["next"]).json
+    assert [t["id"] for t in second["items"]] == [bob.task]
+    assert second["total"] == 2
+    assert second["next"] is None

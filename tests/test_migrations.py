@@ -176,3 +176,29 @@ def test_readiness_reads_the_same_heads_as_alembic() -> None:
 
     assert head_revisions() == frozenset(ScriptDirectory(str(MIGRATIONS_DIR)).get_heads())
     assert len(head_revisions()) == 1
+
+
+def index_names(table: str) -> set[str]:
+    return {index["name"] for index in sa.inspect(db.engine).get_indexes(table)}
+
+
+def test_page_indexes_up_and_down(scratch_app: Flask) -> None:
+    """The keyset pages' indexes, one revision at a time, with data in the tables."""
+    downgrade(revision="base")
+    upgrade(revision="3f1c2a9d7b10")
+    assert "ix_task_tags_tag_id" in index_names("task_tags")
+    (owner,) = sql("INSERT INTO principals (name) VALUES ('keeper') RETURNING id")
+    sql("INSERT INTO projects (id, name, owner_id) VALUES (1, 'Apollo', :o)", o=owner[0])
+    upgrade(revision="3c9e1f7a2b64")
+    assert {"ix_tasks_project_id_id", "ix_tasks_status_id"} <= index_names("tasks")
+    assert "ix_projects_owner_id_id" not in index_names("projects")
+    upgrade()
+    assert "ix_projects_owner_id_id" in index_names("projects")
+    downgrade(revision="3c9e1f7a2b64")
+    assert "ix_projects_owner_id_id" not in index_names("projects")
+    downgrade(revision="3f1c2a9d7b10")
+    assert "ix_task_tags_tag_id_task_id" not in index_names("task_tags")
+    assert "ix_task_tags_tag_id" in index_names("task_tags")
+    upgrade()
+    assert sql("SELECT name FROM projects") == [("Apollo",)]
+    sql("DELETE FROM projects; DELETE FROM principals")

@@ -54,6 +54,19 @@ def test_after_pages_with_filters_and_counts(client: FlaskClient) -> None:
     assert counts == {"alpha": 5, "beta": 1}
 
 
+def test_tag_filter_pages_count_every_match_and_know_no_such_tag(client: FlaskClient) -> None:
+    project = create_project(client, "tagged")["id"]
+    tagged = [create_task(client, project, f"t{i}", tags=["x"])["id"] for i in range(4)]
+    create_task(client, project, "plain")
+    assert [t["id"] for t in walk(client, "/api/v1/tasks?limit=3&tag=x")] == tagged
+    page = client.get(f"/api/v1/tasks?limit=1&tag=x&after={tagged[1]}").json
+    assert [t["id"] for t in page["items"]] == [tagged[2]]
+    assert page["total"] == 4  # all matching, not only those after, as without a tag
+    assert page["next"] is not None
+    nothing = client.get("/api/v1/tasks?tag=never-made").json
+    assert (nothing["items"], nothing["total"], nothing["next"]) == ([], 0, None)
+
+
 def test_tags_page_after_a_name(client: FlaskClient) -> None:
     for name in ("delta", "alpha", "charlie", "bravo"):
         assert client.post("/api/v1/tags", json={"name": name}).status_code == 201

@@ -1,6 +1,7 @@
 """The ``flask-nix-stack`` command: Flask's CLI (run, routes, shell, db ...) plus our commands.
 
-The group itself (server/cli/group.py) builds the whole app. `db upgrade` on a database that is
+The group (server/cli/group.py) builds the whole app for the commands that need it, and
+imports our own commands only when they are named. `db upgrade` on a database that is
 already at the newest revision, what every start of the stack and of the NixOS service runs,
 is answered before that, from the settings, Alembic's script directory and one query (about
 half a second sooner). `serve` starts the production server (server/serve.py) without building

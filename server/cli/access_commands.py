@@ -8,6 +8,9 @@ goes to stderr.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
 
 import click
 from flask.cli import with_appcontext
@@ -21,10 +24,18 @@ from server.infra.migration_status import MIGRATION_LOCK_KEY
 from server.services import principals as service
 from server.services.errors import DomainError
 
+CommandT = TypeVar("CommandT", bound=Callable[..., object])
 
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
+
+@contextmanager
+def _refusals_exit(*errors: type[Exception]) -> Iterator[None]:
+    """A refusal of the service (no such principal, bad duration, ...) is one line on stderr
+    and exit status 1, not a traceback."""
+    try:
+        yield
+    except errors as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
 
 
 @click.group("principals")
@@ -40,12 +51,10 @@ def principals_group() -> None:
 @with_appcontext
 def create_principal(name: str, admin: bool, kind: str, oidc_subject: str | None) -> None:
     """Create a principal."""
-    try:
+    with _refusals_exit(DomainError):
         principal = service.create_principal(
             name, admin=admin, kind=kind, oidc_subject=oidc_subject
         )
-    except DomainError as exc:
-        _fail(str(exc))
     click.echo(f"created principal {principal.name} (id {principal.id})", err=True)
 
 
@@ -64,11 +73,7 @@ def list_principals() -> None:
 @with_appcontext
 def disable_principal(name: str) -> None:
     """Disable a principal: its tokens stop working at once."""
-    try:
-        service.set_disabled(service.principal_named(name), True)
-    except LookupError as exc:
-        _fail(str(exc))
-    click.echo(f"disabled principal {name}", err=True)
+    _set_disabled(name, True)
 
 
 @principals_group.command("enable")
@@ -76,11 +81,13 @@ def disable_principal(name: str) -> None:
 @with_appcontext
 def enable_principal(name: str) -> None:
     """Enable a disabled principal again."""
-    try:
-        service.set_disabled(service.principal_named(name), False)
-    except LookupError as exc:
-        _fail(str(exc))
-    click.echo(f"enabled principal {name}", err=True)
+    _set_disabled(name, False)
+
+
+def _set_disabled(name: str, disabled: bool) -> None:
+    with _refusals_exit(LookupError):
+        service.set_disabled(service.principal_named(name), disabled)
+    click.echo(f"{'disabled' if disabled else 'enabled'} principal {name}", err=True)
 
 
 @click.group("tokens")
@@ -91,7 +98,7 @@ def tokens_group() -> None:
 def _issue(
     principal: str, scopes: tuple[str, ...], expires_in: str | None, name: str, value: str | None
 ) -> str:
-    try:
+    with _refusals_exit(LookupError, ValueError, DomainError):
         owner = service.principal_named(principal)
         duration = service.parse_duration(expires_in) if expires_in else None
         new = service.issue_token(
@@ -102,27 +109,38 @@ def _issue(
             expires_in=duration,
             value=value,
         )
-    except (LookupError, ValueError, DomainError) as exc:
-        _fail(str(exc))
-        raise  # unreachable: _fail exits
     return new.value
 
 
-SCOPE_OPTION = click.option(
-    "--scope",
-    "scopes",
-    multiple=True,
-    required=True,
-    type=click.Choice(SCOPES),
-    help="Repeat for several: --scope read --scope write.",
-)
+def _token_options(default_name: str) -> Callable[[CommandT], CommandT]:
+    """The options `create` and `import` share: who the token acts as, what it may do, for
+    how long, and its label (whose default differs)."""
+    options = (
+        click.option("--principal", required=True, help="Name of the principal the token acts as."),
+        click.option(
+            "--scope",
+            "scopes",
+            multiple=True,
+            required=True,
+            type=click.Choice(SCOPES),
+            help="Repeat for several: --scope read --scope write.",
+        ),
+        click.option(
+            "--expires-in", default=None, help="Lifetime: 30d, 12h, 90m, 2w (default: none)."
+        ),
+        click.option("--name", default=default_name, help="A label for listings."),
+    )
+
+    def apply(command: CommandT) -> CommandT:
+        for option in reversed(options):  # as if stacked as decorators, top first
+            command = option(command)
+        return command
+
+    return apply
 
 
 @tokens_group.command("create")
-@click.option("--principal", required=True, help="Name of the principal the token acts as.")
-@SCOPE_OPTION
-@click.option("--expires-in", default=None, help="Lifetime: 30d, 12h, 90m, 2w (default: none).")
-@click.option("--name", default="", help="A label for listings.")
+@_token_options(default_name="")
 @with_appcontext
 def create_token(
     principal: str, scopes: tuple[str, ...], expires_in: str | None, name: str
@@ -138,10 +156,7 @@ def generate_token() -> None:
 
 
 @tokens_group.command("import")
-@click.option("--principal", required=True, help="Name of the principal the token acts as.")
-@SCOPE_OPTION
-@click.option("--expires-in", default=None, help="Lifetime: 30d, 12h, 90m, 2w (default: none).")
-@click.option("--name", default="imported", help="A label for listings.")
+@_token_options(default_name="imported")
 @with_appcontext
 def import_token(
     principal: str, scopes: tuple[str, ...], expires_in: str | None, name: str
@@ -157,11 +172,8 @@ def import_token(
 @with_appcontext
 def list_tokens(principal: str | None) -> None:
     """One line per token: prefix, principal, scopes, state, expiry, last use (never secrets)."""
-    try:
+    with _refusals_exit(LookupError):
         owner_id = service.principal_named(principal).id if principal else None
-    except LookupError as exc:
-        _fail(str(exc))
-        raise
     for row in service.list_tokens(owner_id):
         fields = (
             row.prefix,
@@ -180,10 +192,8 @@ def list_tokens(principal: str | None) -> None:
 @with_appcontext
 def revoke_token(prefix: str) -> None:
     """Revoke a token by its prefix (the 8 characters after fns_); effective at once."""
-    try:
+    with _refusals_exit(LookupError):
         service.revoke(service.token_by_prefix(prefix))
-    except LookupError as exc:
-        _fail(str(exc))
     click.echo(f"revoked {prefix}", err=True)
 
 
@@ -201,11 +211,8 @@ def bootstrap_token() -> None:
     with db.engine.begin() as lock:
         lock.execute(text("SET LOCAL statement_timeout = 0"))
         lock.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-        try:
+        with _refusals_exit(ValueError, DomainError):
             stored = service.ensure_bootstrap_token(
                 key_from_settings(settings), settings.bootstrap_admin_token.get_secret_value()
             )
-        except (ValueError, DomainError) as exc:
-            _fail(str(exc))
-            raise
     click.echo("bootstrap admin token " + ("stored" if stored else "already present"), err=True)

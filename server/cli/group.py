@@ -1,6 +1,13 @@
-"""The ``flask-nix-stack`` command: Flask's CLI (run, routes, shell, db ...) plus our commands."""
+"""The ``flask-nix-stack`` command: Flask's CLI (run, routes, shell, db ...) plus our commands.
+
+Our commands are imported when named (or listed by ``--help``), not when the group is: they
+pull in SQLAlchemy, Pydantic and the models, which `run --reload`'s outer process, the one
+that only restarts the serving child, never needs.
+"""
 
 from __future__ import annotations
+
+import importlib
 
 import click
 from flask import Flask
@@ -8,9 +15,13 @@ from flask.cli import FlaskGroup
 from flask.helpers import get_debug_flag
 from werkzeug.serving import is_running_from_reloader
 
-from server.cli.access_commands import principals_group, tokens_group
-from server.cli.config_command import config_group
-from server.cli.seed_command import seed_command
+# Command name -> "module:attribute" of the click command.
+LAZY_COMMANDS = {
+    "config": "server.cli.config_command:config_group",
+    "principals": "server.cli.access_commands:principals_group",
+    "seed": "server.cli.seed_command:seed_command",
+    "tokens": "server.cli.access_commands:tokens_group",
+}
 
 
 def app_or_exit() -> Flask:
@@ -36,12 +47,22 @@ def _reloader_parent() -> bool:
     return bool(get_debug_flag() if reload is None else reload)
 
 
-@click.group(cls=FlaskGroup, create_app=app_or_exit, load_dotenv=False, set_debug_flag=False)
+class LazyFlaskGroup(FlaskGroup):
+    """Flask's group, with ``LAZY_COMMANDS`` imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = LAZY_COMMANDS.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module, attribute = target.split(":")
+        command = getattr(importlib.import_module(module), attribute)
+        assert isinstance(command, click.Command), target
+        return command
+
+
+@click.group(cls=LazyFlaskGroup, create_app=app_or_exit, load_dotenv=False, set_debug_flag=False)
 def cli() -> None:
     """Manage the flask-nix-stack server."""
-
-
-cli.add_command(config_group)
-cli.add_command(seed_command)
-cli.add_command(principals_group)
-cli.add_command(tokens_group)

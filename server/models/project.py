@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.models.base import Base, Timestamped
@@ -17,7 +17,11 @@ if TYPE_CHECKING:
 class Project(Timestamped, Base):
     __tablename__ = "projects"
     # Names are unique per owner: a global constraint would tell one owner another's names.
-    __table_args__ = (UniqueConstraint("owner_id", "name"),)
+    # (owner_id, id): an owner's projects in id order, what every isolated page reads.
+    __table_args__ = (
+        UniqueConstraint("owner_id", "name"),
+        Index("ix_projects_owner_id_id", "owner_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # No index of its own: the unique (owner_id, name) constraint's index leads with it.

@@ -36,15 +36,23 @@ def list_page(
     limit: int,
     offset: int,
     after: object | None,
+    key_copies: Sequence[ColumnElement[Any] | InstrumentedAttribute[Any]] = (),
+    count_in_key_order: bool = False,
 ) -> Listing[RowT]:
     """The page of ``query`` in ``key`` order: ``after`` a key (keyset) or ``offset`` rows in.
 
     Its cost follows the page, not the table: the key's index finds the start, one row more
     than the page tells whether another follows, and the count stops at COUNT_CAP.
+    ``key_copies`` are columns a join makes equal to the key: ``after`` bounds them too, or
+    PostgreSQL may merge-join from their first row rather than from ``after``.
+    ``count_in_key_order`` counts the rows in the page's order, so that PostgreSQL walks the
+    page's index and stops at the cap; left to choose, it may hash every matching row first.
+    Only where the key's index holds just the matching rows (a tag's): elsewhere an ordered
+    count may walk every owner's rows to find one owner's.
     """
-    total, capped = capped_count(query)
+    total, capped = capped_count(query.order_by(key if count_in_key_order else None))
     if after is not None:
-        query = query.where(key > after)
+        query = query.where(*(column > after for column in (key, *key_copies)))
     rows = db.session.scalars(query.order_by(key).limit(limit + 1).offset(offset)).all()
     return Listing(rows[:limit], len(rows) > limit, total, capped)
 
@@ -53,7 +61,7 @@ def capped_count(query: Select[Any]) -> tuple[int, bool]:
     """How many rows ``query`` yields, counting no further than COUNT_CAP; and whether capped."""
     # The rows themselves, not a bare constant: row isolation (server/auth/isolation.py) adds
     # its owner condition to statements on the models, and must see this one as such.
-    counted = query.order_by(None).limit(COUNT_CAP + 1).subquery()
+    counted = query.limit(COUNT_CAP + 1).subquery()
     found = db.session.scalar(select(func.count()).select_from(counted)) or 0
     return min(found, COUNT_CAP), found > COUNT_CAP
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, select
@@ -24,25 +25,49 @@ def list_tasks(
     status: TaskStatus | None = None,
     tag: str | None = None,
 ) -> Listing[Task]:
-    """A page of tasks in id order; the filters ride on (project_id, id) and (status, id)."""
+    """A page of tasks in id order; the filters ride on (project_id, id), (status, id) and
+    task_tags' (tag_id, task_id)."""
     query = select(Task).options(selectinload(Task.tags))
     key: ColumnElement[int] | InstrumentedAttribute[int] = Task.id
+    key_copies: tuple[InstrumentedAttribute[int], ...] = ()
+    ordered_count = False
     if project_id is not None:
         query = query.where(Task.project_id == project_id)
     if status is not None:
         query = query.where(Task.status == status)
     if tag is not None:
+        tag_ids = _tag_ids(tag)
+        if not tag_ids:
+            return Listing([], more=False, total=0, total_capped=False)
         # From the tag along task_tags' (tag_id, task_id) index, in task id order: the page
-        # reads its own rows only. The key is task_tags' copy of the id, so `after` uses it too.
-        # IN, not =: an admin sees every owner's tag of that name.
-        tag_ids = select(Tag.id).where(Tag.name == tag)
+        # reads its own rows only. The key is task_tags' copy of the id, so `after` walks that
+        # index too, and bounds tasks' copy as well (or a merge join would start at id 1).
         query = query.join(task_tags, task_tags.c.task_id == Task.id)
         query = query.where(task_tags.c.tag_id.in_(tag_ids))
-        key = task_tags.c.task_id
-        if after is not None:
-            # The same bound on tasks' side, so a merge join starts there too, not at id 1.
-            query = query.where(Task.id > after)
-    return list_page(query, key, limit=limit, offset=offset, after=after)
+        key, key_copies, ordered_count = task_tags.c.task_id, (Task.id,), True
+    return list_page(
+        query,
+        key,
+        limit=limit,
+        offset=offset,
+        after=after,
+        key_copies=key_copies,
+        count_in_key_order=ordered_count,
+    )
+
+
+def _tag_ids(name: str) -> Sequence[int]:
+    """The ids of the tags called ``name`` that the actor sees: its own, or every owner's for
+    an admin (row isolation applies).
+
+    Looked up first and written into the page's query as values: the planner then knows the
+    tag's size from its statistics, walks a tag's (tag_id, task_id) range in id order and stops
+    after the page, and for several tags (an admin's) picks between walking task_tags' primary
+    key in task id order (common tags) and sorting their few rows (rare ones). With the ids in
+    a subquery it could not tell a tag of ten tasks from one of a million: measured at 2 million
+    tasks, 300-450 ms for one page of an owner's tag, counted by hashing every tagged task.
+    """
+    return db.session.scalars(select(Tag.id).where(Tag.name == name).order_by(Tag.id)).all()
 
 
 def get_task(task_id: int) -> Task:
