@@ -40,6 +40,8 @@ ROLE = "fns_scale"
 FAIL_TIMEOUT = 2
 # What the role gets instead of the startup option PgBouncer would refuse.
 ROLE_STATEMENT_TIMEOUT = "5s"
+# Seconds an instance may take to be ready: a bound for a failure, not a speed expectation.
+START_TIMEOUT = 120
 
 
 def missing_tools() -> list[str]:
@@ -225,9 +227,19 @@ def start_instance(env: dict[str, str], port: int, log_dir: Path) -> Server:
         )
     server = Server(process, port, log_path, full_env)
     workers = int(full_env.get("APP_WORKERS", "2"))
+
+    def ready_or_exited() -> bool:
+        return (
+            process.poll() is not None or requests.get(f"{server.base}/health/ready", timeout=1).ok
+        )
+
     try:
-        wait_until(lambda: requests.get(f"{server.base}/health/ready", timeout=1).ok, 30, "ready")
-        wait_until(lambda: len(server.workers()) == workers, 15, "gunicorn workers")
+        # Generous: in a parallel run (load 30 on 2 cores) a start once took over 30 s, with
+        # nothing logged yet. An instance that exits fails at once.
+        wait_until(ready_or_exited, START_TIMEOUT, "ready")
+        if process.poll() is not None:
+            raise AssertionError(f"instance on {port} exited:\n{server.log()}")
+        wait_until(lambda: len(server.workers()) == workers, 15, "server workers")
     except TimeoutError:
         server.stop()
         raise AssertionError(f"instance on {port} did not start:\n{server.log()}") from None
