@@ -134,7 +134,9 @@ def sigterm_with_requests_in_flight(
         locker.commit()  # releases the row locks
         for thread in threads:
             thread.join(timeout=graceful + 10)
-        status = server.process.wait(timeout=graceful)
+        # A bound for a failure only: a loaded machine (load 20-30 here) once took longer
+        # than the graceful timeout itself to see gunicorn exit.
+        status = server.process.wait(timeout=graceful + 30)
         with watcher.cursor() as cur:
             cur.execute("SELECT description FROM projects WHERE id = ANY(%s)", (ids,))
             descriptions = {row[0] for row in cur.fetchall()}

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import requests
 
-from .processes import Server, app_env, auth_headers, child_pids, script
+from .processes import START_TIMEOUT, Server, app_env, auth_headers, child_pids, script
 from .servers import Postgres, free_port, wait_until
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -40,8 +40,6 @@ ROLE = "fns_scale"
 FAIL_TIMEOUT = 2
 # What the role gets instead of the startup option PgBouncer would refuse.
 ROLE_STATEMENT_TIMEOUT = "5s"
-# Seconds an instance may take to be ready: a bound for a failure, not a speed expectation.
-START_TIMEOUT = 120
 
 
 def missing_tools() -> list[str]:
