@@ -250,8 +250,14 @@ def test_connection_lost_after_the_answer_was_made_keeps_the_answer(
             found: list[int] = []
 
             def answer_made() -> bool:
-                # Its reads done, the request holds its transaction open while it caches.
-                pid = backend(killer, database_name(url), "state = 'idle in transaction'")
+                # Its last read (the task's tags) done, the request holds its transaction open
+                # while it caches the answer. (Idle in transaction alone is also the state
+                # between two of its reads: terminated there, the answer is rightly a 503.)
+                pid = backend(
+                    killer,
+                    database_name(url),
+                    "state = 'idle in transaction' AND query LIKE '%%task_tags%%'",
+                )
                 found.extend([pid] if pid else [])
                 return pid is not None
 
