@@ -58,6 +58,119 @@ let
   settingValue = v: if lib.isBool v then lib.boolToString v else toString v;
   environment = lib.mapAttrs (_: settingValue) (lib.filterAttrs (_: v: v != null) cfg.settings);
 
+  # What nginx answers by itself (a request line or header it cannot parse, a URI or headers
+  # over its buffers, a body over client_max_body_size, an unknown Transfer-Encoding, no
+  # upstream) answered as the app answers: problem+json (server/errors.py) with the app's
+  # security headers (server/middleware/security_headers.py), not nginx's HTML pages. Only
+  # nginx's own errors: proxy_intercept_errors stays off, so the app's answers pass untouched.
+  # tests/nix/test_module_nginx_errors.py checks them against the app's, through a real nginx.
+  problemPrefix = "/.${name}-problem/";
+  nginxProblems = [
+    {
+      status = 400;
+      slug = "bad-request";
+      title = "Bad Request";
+      detail = "The request could not be parsed.";
+    }
+    {
+      status = 404; # only the internal locations below, asked for from outside
+      slug = "not-found";
+      title = "Not Found";
+      detail = "Nothing is served at this URL.";
+    }
+    {
+      status = 413;
+      slug = "payload-too-large";
+      title = "Content Too Large";
+      detail = "The request body is too large.";
+    }
+    {
+      status = 414;
+      slug = "uri-too-long";
+      title = "URI Too Long";
+      detail = "The request URI is too long.";
+    }
+    {
+      # nginx's own code for headers over its buffers (large_client_header_buffers).
+      status = 431;
+      from = 494;
+      slug = "headers-too-large";
+      title = "Request Header Fields Too Large";
+      detail = "The request headers are too large.";
+    }
+    {
+      status = 500;
+      slug = "internal-error";
+      title = "Internal Server Error";
+      detail = "The server failed to handle the request.";
+    }
+    {
+      status = 501;
+      slug = "not-implemented";
+      title = "Not Implemented";
+      detail = "The request uses a transfer coding or feature this server does not support.";
+    }
+    {
+      status = 502;
+      slug = "service-unavailable";
+      title = "Bad Gateway";
+      detail = "The service is unavailable; retry shortly.";
+      retry = true;
+    }
+    {
+      status = 503;
+      slug = "service-unavailable";
+      title = "Service Unavailable";
+      detail = "The service is unavailable; retry shortly.";
+      retry = true;
+    }
+    {
+      status = 504;
+      slug = "service-unavailable";
+      title = "Gateway Timeout";
+      detail = "The service is unavailable; retry shortly.";
+      retry = true;
+    }
+    {
+      status = 505;
+      slug = "http-version-not-supported";
+      title = "HTTP Version Not Supported";
+      detail = "The HTTP version of the request is not supported.";
+    }
+  ];
+  securityHeaders = {
+    X-Content-Type-Options = "nosniff";
+    X-Frame-Options = "DENY";
+    Content-Security-Policy = "default-src 'none'; frame-ancestors 'none'";
+    Referrer-Policy = "no-referrer";
+    Cross-Origin-Resource-Policy = "same-origin";
+    Cache-Control = "no-store";
+  };
+  problemErrorPages = lib.concatMapStrings (
+    p: "error_page ${toString (p.from or p.status)} =${toString p.status} ${problemPrefix}${toString p.status};\n"
+  ) nginxProblems;
+  # `return` takes the body in single quotes: the documents hold none, and no `$`.
+  problemLocation = p: {
+    name = "= ${problemPrefix}${toString p.status}";
+    value = {
+      return = "${toString p.status} '${
+        builtins.toJSON {
+          type = "tag:flask-nix-stack,2026:problems/${p.slug}";
+          inherit (p) title status detail;
+        }
+      }'";
+      extraConfig = ''
+        internal;
+        default_type application/problem+json;
+      ''
+      + lib.concatStrings (
+        lib.mapAttrsToList (header: value: "add_header ${header} \"${value}\" always;\n") (
+          securityHeaders // lib.optionalAttrs (p.retry or false) { Retry-After = "1"; }
+        )
+      );
+    };
+  };
+
   # Units a local backing service is reached through. postgresql.target, not .service:
   # the target also waits for postgresql-setup.service, which runs ensureUsers/ensureDatabases.
   localUnits =
@@ -656,7 +769,13 @@ in
       recommendedProxySettings = lib.mkDefault true;
       # nginx's upstream syntax matches the server's bind: host:port or unix:/path.
       upstreams.${name}.servers.${cfg.settings.APP_BIND} = { };
-      virtualHosts.${cfg.nginx.domain}.locations."/".proxyPass = "http://${name}";
+      virtualHosts.${cfg.nginx.domain} = {
+        locations = {
+          "/".proxyPass = "http://${name}";
+        }
+        // lib.listToAttrs (map problemLocation nginxProblems);
+        extraConfig = problemErrorPages;
+      };
     };
 
     networking.firewall.allowedTCPPorts =

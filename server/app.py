@@ -11,7 +11,7 @@ from server.api.converters import IdConverter
 from server.auth import gate as auth
 from server.config import Settings, SettingsError, load_settings
 from server.errors import register_error_handlers
-from server.infra import cache, pool_checks, ratelimit, redis_client
+from server.infra import cache, database, pool_checks, ratelimit, redis_client
 from server.infra.database import db
 from server.infra.sessions import NoSessions
 from server.logs import configure_logging
@@ -96,7 +96,7 @@ def engine_options(settings: Settings) -> dict[str, object]:
 
 
 def register_extensions(app: Flask, settings: Settings) -> None:
-    db.init_app(app)
+    database.init_app(app)
     if settings.db_pool_pre_ping:
         with app.app_context():
             pool_checks.watch(db.engine)

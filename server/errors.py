@@ -9,7 +9,13 @@ from typing import Any
 import redis
 from flask import Flask, Response, json
 from pydantic import ValidationError
-from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    PendingRollbackError,
+)
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, SecurityError
@@ -28,6 +34,9 @@ log = logging.getLogger(__name__)
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 # Stable, non-dereferenced identifiers (RFC 4151 tag URIs): clients switch on these, not on titles.
 TYPE_BASE = "tag:flask-nix-stack,2026:problems/"
+# SQLAlchemy's code for a PendingRollbackError raised because the connection was invalidated
+# (lost) inside a transaction: https://sqlalche.me/e/21/8s2b
+LOST_CONNECTION_CODE = "8s2b"
 
 # Problem type slug per HTTP status, for errors that carry nothing more specific.
 STATUS_SLUGS = {
@@ -173,12 +182,16 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(InterfaceError)
     @app.errorhandler(PoolTimeoutError)
     def _database_down(exc: Exception) -> Response:
-        log.error("database unavailable: %s", getattr(exc, "orig", exc).__class__.__name__)
-        return problem_response(
-            Problem(
-                503, "The database is unavailable; retry shortly.", headers={"Retry-After": "1"}
-            )
-        )
+        return database_unavailable(exc)
+
+    @app.errorhandler(PendingRollbackError)
+    def _pending_rollback(exc: PendingRollbackError) -> Response:
+        # The same session used again after its connection was lost (SQLAlchemy's "8s2b":
+        # the connection is invalidated inside a transaction) is the outage seen a second
+        # time. Any other pending rollback is a bug: a 500, logged with its traceback.
+        if exc.code == LOST_CONNECTION_CODE:
+            return database_unavailable(exc)
+        return _unexpected(exc)
 
     @app.errorhandler(redis.RedisError)
     def _redis_down(exc: redis.RedisError) -> Response:
@@ -193,6 +206,18 @@ def register_error_handlers(app: Flask) -> None:
         )
 
     @app.errorhandler(Exception)
-    def _unexpected(exc: Exception) -> Response:
-        log.exception("unhandled error")
-        return problem_response(Problem(500, "The server failed to handle the request."))
+    def _unhandled(exc: Exception) -> Response:
+        return _unexpected(exc)
+
+
+def _unexpected(exc: Exception) -> Response:
+    log.error("unhandled error", exc_info=exc)
+    return problem_response(Problem(500, "The server failed to handle the request."))
+
+
+def database_unavailable(exc: Exception) -> Response:
+    """503 with Retry-After for a database that cannot be reached or was lost mid-request."""
+    log.error("database unavailable: %s", getattr(exc, "orig", exc).__class__.__name__)
+    return problem_response(
+        Problem(503, "The database is unavailable; retry shortly.", headers={"Retry-After": "1"})
+    )

@@ -33,8 +33,22 @@ def _hold_stop_signals() -> None:
     if multiprocessing.current_process().name != "granian-worker":
         return
     for stop_signal in _STOP_SIGNALS:
-        signal.signal(stop_signal, lambda signum, _frame: _held_signals.append(signum))
+        signal.signal(stop_signal, _hold)
     _stop_with_parent()
+
+
+def _hold(signum: int, _frame: object) -> None:
+    if _orphaned():
+        # The main process died (PR_SET_PDEATHSIG below): a worker still importing the app
+        # has nothing to drain and nobody to report to. Held, the stop waited for the import
+        # (seconds; far longer on a loaded machine) and the worker's start.
+        os._exit(0)
+    _held_signals.append(signum)
+
+
+def _orphaned() -> bool:
+    parent = multiprocessing.parent_process()
+    return parent is not None and os.getppid() != parent.pid
 
 
 def _stop_with_parent() -> None:
@@ -49,9 +63,8 @@ def _stop_with_parent() -> None:
     pr_set_pdeathsig = 1  # <linux/prctl.h>
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
-    parent = multiprocessing.parent_process()
-    if parent is not None and os.getppid() != parent.pid:  # it died before the prctl
-        _held_signals.append(signal.SIGTERM)
+    if _orphaned():  # it died before the prctl
+        os._exit(0)
 
 
 _hold_stop_signals()

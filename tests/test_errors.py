@@ -7,6 +7,7 @@ import json
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy.exc import PendingRollbackError
 
 from server.config import Settings
 from server.errors import TYPE_BASE
@@ -196,3 +197,30 @@ def test_unexpected_error_is_500_without_internals(
     assert "Traceback" not in text
     assert body["detail"] == "The server failed to handle the request."
     assert "RuntimeError" in caplog.text  # logged for us, not shown to the client
+
+
+@pytest.fixture
+def pending_rollback_app(settings: Settings) -> Flask:
+    app = build_app(settings)
+
+    @app.get("/lost")
+    def lost() -> str:
+        # What SQLAlchemy raises when a session whose connection was lost is used again.
+        raise PendingRollbackError(
+            "Can't reconnect until invalid transaction is rolled back.", code="8s2b"
+        )
+
+    @app.get("/misused")
+    def misused() -> str:
+        # A session used again after a failed flush: a bug, not an outage.
+        raise PendingRollbackError("This Session's transaction has been rolled back", code="7s2a")
+
+    return app
+
+
+def test_pending_rollback_after_a_lost_connection_is_503(pending_rollback_app: Flask) -> None:
+    client = pending_rollback_app.test_client()
+    response = client.get("/lost")
+    assert_problem(response, 503, "service-unavailable")
+    assert response.headers["Retry-After"] == "1"
+    assert_problem(client.get("/misused"), 500, "internal-error")

@@ -188,6 +188,15 @@ let
         type = types.bool;
         default = false;
       };
+      return = mkOption {
+        type =
+          with types;
+          nullOr (oneOf [
+            str
+            int
+          ]);
+        default = null;
+      };
       extraConfig = mkOption {
         type = types.lines;
         default = "";

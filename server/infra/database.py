@@ -2,8 +2,41 @@
 
 from __future__ import annotations
 
+import logging
+
+from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy.exc import DBAPIError
 
 from server.models.base import Base
 
+log = logging.getLogger(__name__)
+
 db = SQLAlchemy(model_class=Base)
+
+
+def init_app(app: Flask) -> None:
+    """Bind ``db``; a connection lost by the end of a request leaves its answer as it was."""
+    db.init_app(app)
+    # Registered after Flask-SQLAlchemy's own teardown, so it runs first (Flask runs them in
+    # reverse); the session it leaves behind is gone, so that one finds nothing to close.
+    app.teardown_appcontext(_close_session)
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    # Closing the session rolls its transaction back. When PostgreSQL went away after the
+    # answer was made (a restart, a terminated backend), that rollback raises, and the raise
+    # would escape the app and turn a finished 200 or 201 into the server's bare 500. The
+    # connection is already invalidated, so the pool drops it and nothing is left to undo.
+    try:
+        db.session.remove()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        log.warning("database connection lost at the end of a request: %s", _cause(exc))
+        db.session.registry().invalidate()  # closes without a rollback on the dead connection
+        db.session.remove()
+
+
+def _cause(exc: DBAPIError) -> str:
+    return exc.orig.__class__.__name__ if exc.orig is not None else exc.__class__.__name__

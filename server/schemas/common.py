@@ -15,6 +15,7 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+from sqlalchemy.orm import DeclarativeBase
 
 # What a field accepts, PostgreSQL must be able to store: a value the database refuses would be
 # a 500 (tests/test_column_bounds.py walks every column and field to keep the two in step).
@@ -102,6 +103,23 @@ class Patch(Input):
 
 class Output(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_rows_here(cls, data: Any) -> Any:
+        # Reading a row's attributes may query the database (an expired or lazy attribute).
+        # Inside pydantic's own attribute reading, a lost connection there becomes a
+        # ValidationError ("get_attribute_error") and a 500; read here, it stays itself and
+        # answers 503. A missing attribute is left to the field's default, as pydantic does.
+        if not isinstance(data, DeclarativeBase):
+            return data
+        values = {}
+        for name, field in cls.model_fields.items():
+            try:
+                values[name] = getattr(data, field.alias or name)
+            except AttributeError:
+                continue
+        return values
 
 
 # Skipping rows costs as much as reading them: deeper pages go by `after` (keyset), whose cost

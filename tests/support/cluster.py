@@ -30,7 +30,7 @@ from pathlib import Path
 
 import requests
 
-from .processes import Server, app_env, auth_headers, child_pids, script
+from .processes import START_TIMEOUT, Server, app_env, auth_headers, child_pids, script
 from .servers import Postgres, free_port, wait_until
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -225,9 +225,19 @@ def start_instance(env: dict[str, str], port: int, log_dir: Path) -> Server:
         )
     server = Server(process, port, log_path, full_env)
     workers = int(full_env.get("APP_WORKERS", "2"))
+
+    def ready_or_exited() -> bool:
+        return (
+            process.poll() is not None or requests.get(f"{server.base}/health/ready", timeout=1).ok
+        )
+
     try:
-        wait_until(lambda: requests.get(f"{server.base}/health/ready", timeout=1).ok, 30, "ready")
-        wait_until(lambda: len(server.workers()) == workers, 15, "gunicorn workers")
+        # Generous: in a parallel run (load 30 on 2 cores) a start once took over 30 s, with
+        # nothing logged yet. An instance that exits fails at once.
+        wait_until(ready_or_exited, START_TIMEOUT, "ready")
+        if process.poll() is not None:
+            raise AssertionError(f"instance on {port} exited:\n{server.log()}")
+        wait_until(lambda: len(server.workers()) == workers, 15, "server workers")
     except TimeoutError:
         server.stop()
         raise AssertionError(f"instance on {port} did not start:\n{server.log()}") from None

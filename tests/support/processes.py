@@ -28,6 +28,8 @@ def script(name: str) -> str:
 
 
 SESSION_TOKEN = generate()[0]
+# Seconds a server may take to start serving (see start_server).
+START_TIMEOUT = 120
 
 
 def app_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
@@ -186,8 +188,19 @@ def start_server(env: dict[str, str], log_dir: Path, **overrides: str) -> Server
     server = Server(process, port, log_path, full_env)
     if "APP_BOOTSTRAP_ADMIN_TOKEN" in full_env:
         _tokens_by_port[port] = full_env["APP_BOOTSTRAP_ADMIN_TOKEN"]
+
+    def serving_or_exited() -> bool:
+        return (
+            process.poll() is not None or requests.get(f"{server.base}/health/live", timeout=1).ok
+        )
+
     try:
-        wait_until(lambda: requests.get(f"{server.base}/health/live", timeout=1).ok, 30, "server")
+        # A bound for a failure, not a speed expectation: in a parallel run (load 20-30 on
+        # 2 cores) gunicorn once took over 30 s to serve, with nothing logged yet. An exit
+        # fails at once.
+        wait_until(serving_or_exited, START_TIMEOUT, "server")
+        if process.poll() is not None:
+            raise AssertionError(f"{server.kind} exited at start:\n{server.log()}")
         workers = int(full_env.get("APP_WORKERS", "2"))
         wait_until(lambda: len(server.workers()) == workers, 15, "server workers")
     except TimeoutError:

@@ -1,0 +1,210 @@
+"""What the module's nginx answers by itself is the app's problem+json, with its security headers.
+
+The virtual host comes from the module (evaluated by nix/tests/module-eval.nix), written out as
+nixpkgs' nginx module writes a location (nixos/modules/services/web-servers/nginx/default.nix:
+`return`, then `extraConfig`; the host's `extraConfig` last), and served by a real nginx in
+front of the real default server. Raw sockets send what nginx refuses before any upstream.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import socket
+import subprocess
+import textwrap
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from server.errors import STATUS_SLUGS, TYPE_BASE
+from server.middleware.security_headers import API_HEADERS
+
+from support.cluster import NGINX, missing_tools
+from support.processes import Server, app_env, run_cli, running_server
+from support.servers import Postgres, free_port, wait_until
+
+MODULE_EVAL = Path(__file__).resolve().parents[2] / "nix" / "tests" / "module-eval.nix"
+EXPR = f"(import {MODULE_EVAL} {{ lib = import <nixpkgs/lib>; }}).cases.local.nginx"
+DOMAIN = "api.example.test"
+HOST = f"Host: {DOMAIN}\r\n".encode()
+# The app's slugs, and two statuses only the front answers.
+FRONT_SLUGS = {**STATUS_SLUGS, 501: "not-implemented", 505: "http-version-not-supported"}
+
+
+def location_block(path: str, location: dict[str, Any]) -> str:
+    lines = [f"location {path} {{"]
+    if location["proxyPass"] is not None:
+        lines.append(f"proxy_pass {location['proxyPass']};")
+        # Stands in for recommendedProxySettings (the module sets it): the app sees the Host.
+        lines.append("proxy_set_header Host $host;")
+    if location["return"] is not None:
+        lines.append(f"return {location['return']};")
+    lines.append(location["extraConfig"])
+    return "\n".join(lines) + "\n}\n"
+
+
+def nginx_config(prefix: Path, port: int, upstream: str, vhost: dict[str, Any]) -> str:
+    locations = "".join(location_block(p, loc) for p, loc in vhost["locations"].items())
+    return (
+        textwrap.dedent(
+            f"""\
+        worker_processes 1;
+        daemon off;
+        pid {prefix}/nginx.pid;
+        error_log {prefix}/error.log warn;
+        events {{ worker_connections 64; }}
+        http {{
+            access_log off;
+            client_body_temp_path {prefix}/client_body;
+            proxy_temp_path {prefix}/proxy;
+            fastcgi_temp_path {prefix}/fastcgi;
+            uwsgi_temp_path {prefix}/uwsgi;
+            scgi_temp_path {prefix}/scgi;
+            upstream flask-nix-stack {{ server {upstream}; }}
+            server {{
+                listen 127.0.0.1:{port};
+                server_name {DOMAIN};
+        """
+        )
+        + textwrap.indent(locations + vhost["extraConfig"], "        ")
+        + "    }\n}\n"
+    )
+
+
+@contextlib.contextmanager
+def nginx_in_front(tmp: Path, upstream: str, vhost: dict[str, Any]) -> Iterator[int]:
+    port = free_port()
+    (tmp / "nginx.conf").write_text(nginx_config(tmp, port, upstream, vhost))
+    process = subprocess.Popen(
+        [NGINX, "-p", str(tmp), "-c", "nginx.conf", "-e", str(tmp / "error.log")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(
+            lambda: socket.create_connection(("127.0.0.1", port), 1).close() is None, 15, "nginx"
+        )
+        yield port
+    finally:
+        process.send_signal(signal.SIGQUIT)
+        process.wait(timeout=15)
+
+
+def raw_answer(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        with contextlib.suppress(OSError):  # nginx may answer and close before reading it all
+            sock.sendall(request)
+        answer = b""
+        with contextlib.suppress(ConnectionResetError):
+            while data := sock.recv(65536):
+                answer += data
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
+    return int(lines[0].split()[1]), headers, body
+
+
+def assert_problem(answer: tuple[int, dict[str, str], bytes], status: int, slug: str) -> dict:  # type: ignore[type-arg]
+    got, headers, body = answer
+    assert got == status, body[:300]
+    assert headers["content-type"] == "application/problem+json"
+    for name, value in API_HEADERS.items():  # the app's own, the same values
+        assert headers[name.lower()] == value, name
+    problem = json.loads(body)
+    assert problem["type"] == TYPE_BASE + slug
+    assert problem["status"] == status
+    assert problem["title"]
+    assert problem["detail"]
+    assert b"nginx" not in body
+    assert b"<" not in body
+    return dict(problem)
+
+
+@pytest.fixture(scope="module")
+def vhost(nix_eval: Callable[..., Any]) -> dict[str, Any]:
+    if missing := missing_tools():
+        pytest.skip(f"not installed: {', '.join(missing)} (apt-get install nginx pgbouncer)")
+    return dict(nix_eval(EXPR)["virtualHosts"][DOMAIN])
+
+
+@pytest.fixture(scope="module")
+def app_server(pg: Postgres, redis_url: str) -> Iterator[Server]:
+    database = pg.create_database("fns_front_errors")
+    env = app_env(
+        database,
+        redis_url,
+        APP_KEY_PREFIX=f"front-{uuid.uuid4().hex[:8]}",
+        APP_TRUSTED_HOSTS=f"127.0.0.1,{DOMAIN}",
+    )
+    run_cli("db", "upgrade", env=env)
+    with running_server(env) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def front(
+    vhost: dict[str, Any], app_server: Server, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[int]:
+    with nginx_in_front(
+        tmp_path_factory.mktemp("nginx"), f"127.0.0.1:{app_server.port}", vhost
+    ) as port:
+        yield port
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"NOT A REQUEST LINE\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\n" + HOST + b"Bad Header: <x>\r\n\r\n", 400),
+        (b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\n" + HOST + b"\r\n", 414),
+        (b"GET / HTTP/1.1\r\n" + HOST + b"X-Big: " + b"a" * 20000 + b"\r\n\r\n", 431),
+        (b"POST /api/v1/projects HTTP/1.1\r\n" + HOST + b"Transfer-Encoding: gzip\r\n\r\n", 501),
+        (b"POST /api/v1/projects HTTP/1.1\r\n" + HOST + b"Content-Length: 5000000\r\n\r\n", 413),
+        (b"GET / HTTP/2.0\r\n" + HOST + b"\r\n", 505),
+        (
+            b"GET /.flask-nix-stack-problem/400 HTTP/1.1\r\n" + HOST + b"Connection: close\r\n\r\n",
+            404,
+        ),
+    ],
+    ids=[
+        "garbage",
+        "bad header name",
+        "request line too long",
+        "header too large",
+        "unknown transfer coding",
+        "body over nginx's limit",
+        "http version",
+        "the error pages themselves",
+    ],
+)
+def test_what_nginx_refuses_itself_is_problem_json(
+    front: int, request_bytes: bytes, status: int
+) -> None:
+    slug = FRONT_SLUGS[status]
+    problem = assert_problem(raw_answer(front, request_bytes), status, slug)
+    assert "aaaa" not in json.dumps(problem)
+    assert "<x>" not in json.dumps(problem)
+
+
+def test_the_apps_own_answers_pass_untouched(front: int) -> None:
+    """No interception: the app's 404 keeps its own detail and request id."""
+    answer = requests.get(f"http://127.0.0.1:{front}/nope", headers={"Host": DOMAIN}, timeout=10)
+    assert answer.status_code == 404
+    assert answer.headers["Content-Type"] == "application/problem+json"
+    assert "X-Request-Id" in answer.headers  # set by the app, not by nginx
+    assert answer.json()["detail"].startswith("The requested URL was not found")
+
+
+def test_no_upstream_is_502_problem_with_retry_after(vhost: dict[str, Any], tmp_path: Path) -> None:
+    with nginx_in_front(tmp_path, f"127.0.0.1:{free_port()}", vhost) as port:
+        answer = raw_answer(
+            port, b"GET /health/live HTTP/1.1\r\n" + HOST + b"Connection: close\r\n\r\n"
+        )
+    assert_problem(answer, 502, "service-unavailable")
+    assert answer[1]["retry-after"] == "1"
