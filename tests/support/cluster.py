@@ -228,10 +228,15 @@ def start_instances(env: dict[str, str], ports: list[int], log_dir: Path) -> lis
             )
         servers.append(Server(process, port, log_path, full_env))
     workers = int(env.get("APP_WORKERS", "2"))
+    # They boot side by side on the same cores: the first may take as long as all of them did
+    # one after the other, 30 s each.
+    ready_timeout = 30 * len(ports)
     for server in servers:
         try:
             wait_until(
-                lambda s=server: requests.get(f"{s.base}/health/ready", timeout=1).ok, 30, "ready"
+                lambda s=server: requests.get(f"{s.base}/health/ready", timeout=1).ok,
+                ready_timeout,
+                "ready",
             )
             wait_until(lambda s=server: len(s.workers()) == workers, 15, "server workers")
         except TimeoutError:
