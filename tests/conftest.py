@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,27 +23,127 @@ from server.infra.database import db
 
 from support.apps import build_app
 from support.auth import AuthenticatedClient, make_principal, make_token, set_default_token
+from support.processes import app_env, run_cli
 from support.servers import MissingTool, Postgres, start_postgres, start_redis
 from support.settings import make_settings
 
 TEST_DATABASE = "fns_test"
+MIGRATED_DATABASE = "fns_migrated"
 # Every app's test_client() sends the current test's token (tests/support/auth.py).
 Flask.test_client_class = AuthenticatedClient
 
 # Files whose tests must share one pytest-xdist worker: the fuzzing counts its cases across
 # the whole module. (xdist's own xdist_group does not work with pytest 9.)
 ONE_WORKER_FILES = ("tests/fuzz/test_schemathesis.py",)
+# Handed out first, in this order: the longest work (measured with --durations: the build
+# replay, the clusters, then what starts servers, stacks or the command line), so that the
+# many short tests fill in around it at the end instead of waiting for it.
+LONGEST_FIRST = (
+    "tests/nix/test_build_replay.py",
+    "tests/scale/test_scale_out.py",
+    "tests/fuzz/",
+    "tests/test_cli_access.py",
+    "tests/test_cli.py",
+    "tests/stack/",
+    "tests/faults/",
+    "tests/test_hostile_http.py",
+    "tests/test_serve.py",
+    "tests/nix/test_module_units_run.py",
+    "tests/test_metrics_servers.py",
+    "tests/scale/",
+    "tests/test_docs_page.py",
+    "tests/test_tracing.py",
+    "tests/test_bad_input.py",
+    "tests/test_migrations.py",
+    "tests/test_tls_backends.py",
+)
+UNITS_FILE = pytest.StashKey[Path]()
+
+
+def work_unit(item: pytest.Item) -> str:
+    """The scheduling unit of a test: the tests of ONE_WORKER_FILES together; the tests of a
+    file that share a module- or class-scoped fixture (a server, a cluster, a migrated
+    database) together, per parameter of those fixtures, so that each set-up happens on one
+    worker only; any other test alone."""
+    path = item.nodeid.split("::", 1)[0]
+    if path.endswith(ONE_WORKER_FILES):
+        return path
+    definitions = item._fixtureinfo.name2fixturedefs  # no public API lists a test's fixtures
+    shared = [
+        name
+        for name in item.fixturenames
+        if name in definitions and definitions[name][-1].scope in {"class", "module", "package"}
+    ]
+    if not shared:
+        return item.nodeid
+    callspec = getattr(item, "callspec", None)
+    params = callspec.params if callspec is not None else {}
+    return path + "".join(f"[{name}={params[name]!r}]" for name in sorted(shared) if name in params)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On a pytest-xdist worker: write each test's unit for the controller's scheduler."""
+    target = getattr(config, "workerinput", {}).get("fns_units_file")
+    if target is None:
+        return
+    # Every worker collects the same tests: whichever writes last, the file is the same.
+    partial = Path(f"{target}.{os.getpid()}")
+    partial.write_text(json.dumps({item.nodeid: work_unit(item) for item in items}))
+    partial.replace(target)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """On the controller: tell each worker where to write the units (work_unit)."""
+    config = node.config
+    if UNITS_FILE not in config.stash:
+        directory = Path(tempfile.mkdtemp(prefix="fns-xdist-"))
+        config.stash[UNITS_FILE] = directory / "units.json"
+        config.add_cleanup(lambda: shutil.rmtree(directory, ignore_errors=True))
+    node.workerinput["fns_units_file"] = str(config.stash[UNITS_FILE])
+
+
+def rank(unit: str) -> int:
+    """Where LONGEST_FIRST puts a unit: its index there, or after all of them."""
+    for index, prefix in enumerate(LONGEST_FIRST):
+        if unit.startswith(prefix):
+            return index
+    return len(LONGEST_FIRST)
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """Tests go to workers one by one, as xdist's default does, except ONE_WORKER_FILES."""
+    """Tests go to workers unit by unit (work_unit), the units of LONGEST_FIRST first, then
+    the rest in collection order; a worker gets more once it has at most two tests left."""
     from xdist.scheduler import LoadScopeScheduling
 
-    class Scheduling(LoadScopeScheduling):
+    class Scheduling(LoadScopeScheduling):  # type: ignore[misc]
+        units: dict[str, str] | None = None
+
         def _split_scope(self, nodeid: str) -> str:
-            path = nodeid.split("::", 1)[0]
-            return path if path.endswith(ONE_WORKER_FILES) else nodeid
+            return (self.units or {}).get(nodeid, nodeid)
+
+        def schedule(self) -> None:
+            if self.collection is not None or not self._check_nodes_have_same_collection():
+                super().schedule()  # more nodes later, or collections that differ (an error)
+                return
+            units_file = config.stash[UNITS_FILE]
+            # No file: a worker failed before writing it; xdist reports that, tests go alone.
+            self.units = json.loads(units_file.read_text()) if units_file.exists() else {}
+            collection = list(next(iter(self.registered_collections.values())))
+            queue: dict[str, dict[str, bool]] = {}
+            for nodeid in collection:
+                queue.setdefault(self._split_scope(nodeid), {})[nodeid] = False
+            for unit in sorted(queue, key=rank):  # stable: collection order within a rank
+                self.workqueue[unit] = queue[unit]
+            self.collection = collection
+            # As LoadScopeScheduling starts: a unit each, then a second one, so that every
+            # worker knows the test after its current one (it waits for that before running).
+            for node in self.nodes:
+                if self.workqueue:
+                    self._assign_work_unit(node)
+            for node in self.nodes:
+                self._reschedule(node)
 
     return Scheduling(config, log)
 
@@ -74,6 +179,24 @@ def redis_url(redis_server: Any) -> str:
 @pytest.fixture(scope="session")
 def database_url(pg: Postgres) -> str:
     return pg.create_database(TEST_DATABASE)
+
+
+@pytest.fixture(scope="session")
+def migrated_database(pg: Postgres, redis_url: str) -> Callable[[str], str]:
+    """``migrated_database(name)``: the URL of a new database with the schema at head and the
+    session's bootstrap admin token (support/processes.app_env), for servers and commands
+    started with ``app_env`` (the development secret key).
+
+    `flask-nix-stack db upgrade` runs once per session, as on a fresh host; each database is a
+    copy of that one (CREATE DATABASE ... TEMPLATE, milliseconds instead of a second of CPU).
+    Tests of the migrations and of `db upgrade` itself run it on empty databases of their own.
+    """
+    run_cli("db", "upgrade", env=app_env(pg.create_database(MIGRATED_DATABASE), redis_url))
+
+    def create(name: str) -> str:
+        return pg.create_database(name, template=MIGRATED_DATABASE)
+
+    return create
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ database is left exactly as it was."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 
 import pytest
 import requests
@@ -13,7 +14,10 @@ from sqlalchemy import func, select
 from server.infra.database import db
 from server.models import Project, Tag, Task
 
+from support.processes import Server, app_env, authed, shared_servers
+
 JSON = "application/json"
+ServerOfKind = Callable[[str], Server]
 SQL_INJECTIONS = [
     "'; DROP TABLE projects; --",
     "1 OR 1=1",
@@ -169,34 +173,37 @@ def test_header_injection_is_not_reflected(client: FlaskClient, value: str) -> N
     assert "evil" not in str(response.headers)
 
 
+@pytest.fixture(scope="module")
+def servers(migrated_database: Callable[[str], str], redis_url: str) -> Iterator[ServerOfKind]:
+    """One production server of each kind on an empty database, for the module's tests."""
+    url = migrated_database("fns_bad_input")
+    with shared_servers(lambda _: app_env(url, redis_url)) as server:
+        yield server
+
+
 @pytest.mark.parametrize("server_kind", ["granian", "gunicorn"])
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 def test_10_mb_body_through_the_server(
-    pg: object, redis_url: str, server_kind: str, chunked: bool
+    servers: ServerOfKind, server_kind: str, chunked: bool
 ) -> None:
     """The body limit holds in front of the real servers too, declared or not (a chunked body
     has no Content-Length), and the answer is problem+json."""
-    from support.processes import app_env, authed, run_cli, running_server
-
-    name = f"fns_bad_input_{server_kind}_{int(chunked)}"
-    env = app_env(pg.create_database(name), redis_url)  # type: ignore[attr-defined]
-    run_cli("db", "upgrade", env=env)
-    with running_server(env, APP_SERVER=server_kind) as server:
-        body = b'{"name": "' + b"a" * 10_000_000 + b'"}'
-        data = iter([body[i : i + 65536] for i in range(0, len(body), 65536)]) if chunked else body
-        try:
-            response = authed.post(
-                f"{server.base}/api/v1/projects",
-                data=data,
-                headers={"Content-Type": JSON},
-                timeout=30,
-            )
-        except requests.ConnectionError:
-            # A server may answer and close before the rest of a chunked body is sent.
-            assert chunked
-        else:
-            # Without a Content-Length too: the body is read to the limit plus one byte and
-            # refused whole (server/middleware/body_limit.py), never cut and parsed.
-            assert response.status_code == 413, response.text
-            assert response.headers["Content-Type"] == "application/problem+json"
-        assert authed.get(f"{server.base}/api/v1/projects", timeout=10).json()["total"] == 0
+    server = servers(server_kind)
+    body = b'{"name": "' + b"a" * 10_000_000 + b'"}'
+    data = iter([body[i : i + 65536] for i in range(0, len(body), 65536)]) if chunked else body
+    try:
+        response = authed.post(
+            f"{server.base}/api/v1/projects",
+            data=data,
+            headers={"Content-Type": JSON},
+            timeout=30,
+        )
+    except requests.ConnectionError:
+        # A server may answer and close before the rest of a chunked body is sent.
+        assert chunked
+    else:
+        # Without a Content-Length too: the body is read to the limit plus one byte and
+        # refused whole (server/middleware/body_limit.py), never cut and parsed.
+        assert response.status_code == 413, response.text
+        assert response.headers["Content-Type"] == "application/problem+json"
+    assert authed.get(f"{server.base}/api/v1/projects", timeout=10).json()["total"] == 0

@@ -4,6 +4,7 @@ bootstrap admin token that `db upgrade` stores from a credential file."""
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,10 +17,8 @@ from support.servers import Postgres
 
 
 @pytest.fixture(scope="module")
-def env(pg: Postgres, redis_url: str) -> dict[str, str]:
-    environment = app_env(pg.create_database("fns_cli_access"), redis_url)
-    run_cli("db", "upgrade", env=environment)
-    return environment
+def env(migrated_database: Callable[[str], str], redis_url: str) -> dict[str, str]:
+    return app_env(migrated_database("fns_cli_access"), redis_url)
 
 
 def test_scriptable_principals_and_tokens(env: dict[str, str]) -> None:

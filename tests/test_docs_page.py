@@ -8,23 +8,23 @@ import json
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from support.cdp import HEADLESS
-from support.processes import app_env, authed, run_cli, running_server
-from support.servers import Postgres
+from support.processes import app_env, authed, running_server
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = [*HEADLESS, "--virtual-time-budget=20000"]
 
 
 @pytest.fixture(scope="module")
-def docs_server(pg: Postgres, redis_url: str) -> Iterator[tuple[str, str]]:
+def docs_server(
+    migrated_database: Callable[[str], str], redis_url: str
+) -> Iterator[tuple[str, str]]:
     """(URL of /docs, an admin token) of the production server serving the docs."""
-    env = app_env(pg.create_database("fns_docs"), redis_url)
-    run_cli("db", "upgrade", env=env)
+    env = app_env(migrated_database("fns_docs"), redis_url)
     with running_server(env) as server:
         yield f"{server.base}/docs", env["APP_BOOTSTRAP_ADMIN_TOKEN"]
 

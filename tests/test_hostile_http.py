@@ -7,13 +7,12 @@ import contextlib
 import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import requests
 
-from support.processes import Server, app_env, run_cli, running_server
-from support.servers import Postgres
+from support.processes import Server, app_env, run_cli, shared_servers
 
 LIMIT = 1024 * 1024  # APP_MAX_CONTENT_LENGTH's default
 # Valid JSON at any cut: a name, then spaces. Cut at the limit, it would still parse.
@@ -21,16 +20,14 @@ PADDED = b'{"name": "padded"}' + b" " * (3 * LIMIT)
 
 
 @pytest.fixture(scope="module")
-def database(pg: Postgres) -> str:
-    return pg.create_database("fns_hostile_http")
+def database(migrated_database: Callable[[str], str]) -> str:
+    return migrated_database("fns_hostile_http")
 
 
 @pytest.fixture(scope="module")
 def token(database: str, redis_url: str) -> str:
     """The demo principal's token (`seed` prints it): every API request needs one."""
-    env = app_env(database, redis_url)
-    run_cli("db", "upgrade", env=env)
-    return run_cli("seed", env=env).stdout.strip().splitlines()[-1]
+    return run_cli("seed", env=app_env(database, redis_url)).stdout.strip().splitlines()[-1]
 
 
 @pytest.fixture(autouse=True)
@@ -48,22 +45,23 @@ class _Auth:
 AUTH = _Auth()
 
 
+@pytest.fixture(scope="module")
+def servers(database: str, redis_url: str) -> Iterator[Callable[[str], Server]]:
+    """``servers(kind)``: one production server of each kind for the whole module."""
+    with shared_servers(lambda _: app_env(database, redis_url, APP_KEY_PREFIX="hostile")) as get:
+        yield get
+
+
 # Both production servers `flask-nix-stack serve` offers: granian (the default) and gunicorn.
 @pytest.fixture(scope="module", params=["granian", "gunicorn"])
-def server(request: pytest.FixtureRequest, database: str, redis_url: str) -> Iterator[Server]:
-    env = app_env(database, redis_url, APP_KEY_PREFIX="hostile", APP_SERVER=request.param)
-    run_cli("db", "upgrade", env=env)
-    with running_server(env) as running:
-        yield running
+def server(request: pytest.FixtureRequest, servers: Callable[[str], Server]) -> Server:
+    return servers(request.param)
 
 
 @pytest.fixture(scope="module")
-def gunicorn(database: str, redis_url: str) -> Iterator[Server]:
+def gunicorn(servers: Callable[[str], Server]) -> Server:
     """gunicorn alone: server/gunicorn_errors.py rewrites what gunicorn refuses by itself."""
-    env = app_env(database, redis_url, APP_KEY_PREFIX="hostile-g", APP_SERVER="gunicorn")
-    run_cli("db", "upgrade", env=env)
-    with running_server(env) as running:
-        yield running
+    return servers("gunicorn")
 
 
 def raw_request(server: Server, head: bytes, chunks: Iterator[bytes] | list[bytes]) -> bytes:

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import tempfile
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,8 +17,8 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from support.processes import app_env, authed, run_cli, running_server
-from support.servers import Postgres, free_port, wait_until
+from support.processes import app_env, authed, running_server
+from support.servers import free_port, wait_until
 
 pytestmark = pytest.mark.slow
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
@@ -27,10 +27,8 @@ SERVERS = pytest.mark.parametrize("server_kind", ["granian", "gunicorn"])
 
 
 @pytest.fixture(scope="module")
-def metrics_database(pg: Postgres, redis_url: str) -> str:
-    url = pg.create_database("fns_metrics")
-    run_cli("db", "upgrade", env=app_env(url, redis_url))
-    return url
+def metrics_database(migrated_database: Callable[[str], str]) -> str:
+    return migrated_database("fns_metrics")
 
 
 def metrics_env(

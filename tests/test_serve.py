@@ -8,7 +8,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,7 @@ from server.config import Settings, SettingsError, load_settings
 from server.serve import granian_options, gunicorn_argv, split_bind, worker_loop
 
 from support.processes import Server, app_env, authed, run_cli, running_server, script
-from support.servers import Postgres, wait_until
+from support.servers import wait_until
 
 
 def make_settings(database_url: str, redis_url: str, **overrides: object) -> Settings:
@@ -33,16 +33,14 @@ GOOD_KEY = "Vb3kq7Ryx1-Wc_ZtN0aPj2HsLd8uFe5Mg9QoXi4TnKr6YwUh"  # random, as prod
 
 
 @pytest.fixture(scope="module")
-def env(pg: Postgres, redis_url: str) -> dict[str, str]:
-    environment = app_env(
-        pg.create_database("fns_serve"),
+def env(migrated_database: Callable[[str], str], redis_url: str) -> dict[str, str]:
+    return app_env(
+        migrated_database("fns_serve"),
         redis_url,
         APP_LOG_FORMAT="json",
         APP_LOG_LEVEL="INFO",
         APP_KEY_PREFIX="serve-test",
     )
-    run_cli("db", "upgrade", env=environment)
-    return environment
 
 
 @pytest.fixture(params=["granian", "gunicorn"])

@@ -7,13 +7,13 @@ sees what a collector would: spans from the Flask, psycopg2 and Redis instrument
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from support.processes import app_env, authed, run_cli, running_server
-from support.servers import Postgres, wait_until
+from support.processes import app_env, authed, running_server
+from support.servers import wait_until
 
 pytestmark = pytest.mark.slow
 trace_service = pytest.importorskip(
@@ -79,9 +79,9 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.mark.parametrize("server_kind", ["granian", "gunicorn"])
 def test_workers_export_request_sql_and_redis_spans(
-    pg: Postgres, redis_url: str, receiver: Receiver, server_kind: str
+    migrated_database: Callable[[str], str], redis_url: str, receiver: Receiver, server_kind: str
 ) -> None:
-    url = pg.create_database(f"fns_tracing_{server_kind}")
+    url = migrated_database(f"fns_tracing_{server_kind}")
     env = app_env(
         url,
         redis_url,
@@ -90,7 +90,6 @@ def test_workers_export_request_sql_and_redis_spans(
         OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=receiver.endpoint,
         OTEL_BSP_SCHEDULE_DELAY="100",  # ms: export soon after each request
     )
-    run_cli("db", "upgrade", env=env)
     with running_server(env, workers=2) as server:
         for _ in range(6):  # both workers
             assert authed.get(f"{server.base}/api/v1/projects", timeout=5).ok

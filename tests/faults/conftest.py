@@ -81,11 +81,9 @@ def migrated_env(database_url: str, redis_url: str, **extra: str) -> dict[str, s
 
 
 @pytest.fixture(scope="session")
-def faults_database(pg: Postgres) -> str:
+def faults_database(migrated_database: Callable[[str], str]) -> str:
     """One migrated database for the fault tests that share the session's PostgreSQL."""
-    url = pg.create_database("fns_faults")
-    run_cli("db", "upgrade", env=app_env(url, "redis://127.0.0.1:1/0"))
-    return url
+    return migrated_database("fns_faults")
 
 
 @pytest.fixture

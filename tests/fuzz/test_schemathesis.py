@@ -11,7 +11,7 @@ search locally without changing CI's bounded run.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -24,7 +24,6 @@ from server.web.openapi import build_openapi
 
 from support.apps import build_app
 from support.processes import app_env, authed, run_cli, running_server
-from support.servers import Postgres
 from support.settings import TestingSettings
 
 SEEDS = [int(s) for s in os.environ.get("FNS_FUZZ_SEEDS", "1,2,3").split(",")]
@@ -55,9 +54,8 @@ SESSION = requests.Session()
 
 
 @pytest.fixture(scope="module")
-def base_url(pg: Postgres, redis_url: str) -> Iterator[str]:
-    env = app_env(pg.create_database("fns_fuzz"), redis_url, APP_KEY_PREFIX="fuzz")
-    run_cli("db", "upgrade", env=env)
+def base_url(migrated_database: Callable[[str], str], redis_url: str) -> Iterator[str]:
+    env = app_env(migrated_database("fns_fuzz"), redis_url, APP_KEY_PREFIX="fuzz")
     # Demo data, so that some generated ids exist, and its principal's token: the fuzzer acts
     # as that ordinary (not admin) principal.
     token = run_cli("seed", env=env).stdout.strip().splitlines()[-1]

@@ -11,7 +11,9 @@ shows up in a plain `pytest` run of the checkout. This test rebuilds that situat
   editable), and the derivation's own preCheck puts it first on PATH and PYTHONPATH;
 - pytest runs in that copy with the marks, disabledTests, disabledTestPaths and pytestFlags of
   the derivation, combined as pytestCheckHook does, `--import-mode=importlib` as the hook adds
-  by default, and HOME=/homeless-shelter;
+  by default, `--numprocesses=$NIX_BUILD_CORES` after them as pytest-xdist's setup hook adds
+  when it is a check input (pkgs/development/python-modules/pytest-xdist/setup-hook.sh), with
+  NIX_BUILD_CORES the machine's CPUs (Nix's default, cores = 0), and HOME=/homeless-shelter;
 - PostgreSQL and Redis come as postgresqlTestHook and redisTestHook provide them (PGHOST a
   socket directory, PGUSER=test_user, PGDATABASE=test_db with postgresqlTestUserOptions; Redis
   on REDIS_SOCKET with redisTestPort), read from pkgs/by-name/{po/postgresqlTestHook,
@@ -68,6 +70,7 @@ in
   enabledTests = a.enabledTests or [ ];
   disabledTestPaths = a.disabledTestPaths or [ ];
   pytestFlags = a.pytestFlags or [ ];
+  dontUsePytestXdist = a.dontUsePytestXdist or false;
   nativeCheckInputs = map (p: p.name) a.nativeCheckInputs;
   inherit (pkgs.python3) sitePackages;
 }}
@@ -99,6 +102,7 @@ class CheckPhase:
     enabled_tests: list[str]
     disabled_paths: list[str]
     pytest_flags: list[str]
+    xdist_hook: bool
     native_check_inputs: list[str]
     site_packages: str
 
@@ -167,6 +171,8 @@ def check_phase(nix_eval: Callable[..., Any]) -> CheckPhase:
         enabled_tests=data["enabledTests"],
         disabled_paths=data["disabledTestPaths"],
         pytest_flags=data["pytestFlags"],
+        xdist_hook="python3-pytest-xdist" in data["nativeCheckInputs"]
+        and not data["dontUsePytestXdist"],
         native_check_inputs=data["nativeCheckInputs"],
         site_packages=data["sitePackages"],
     )
@@ -347,6 +353,7 @@ def test_check_phase_replay(check_phase: CheckPhase, build_top: Path) -> None:
         "HOME": "/homeless-shelter",
         "LANG": "C.UTF-8",
         "NIX_BUILD_TOP": str(build_top),
+        "NIX_BUILD_CORES": str(os.cpu_count() or 1),
         "TMPDIR": str(build_top),
         "out": str(out),
         # Nix's python hooks set PYTHONPATH to the dependencies' site-packages; here they are
@@ -364,6 +371,8 @@ def test_check_phase_replay(check_phase: CheckPhase, build_top: Path) -> None:
         if check_phase.enabled_marks or check_phase.disabled_marks:
             flags += ["-m", marks_expression(check_phase.enabled_marks, check_phase.disabled_marks)]
         flags += check_phase.pytest_flags
+        if check_phase.xdist_hook:
+            flags.append(f"--numprocesses={env['NIX_BUILD_CORES']}")
         # The derivation's preCheck, then the hook's `pytest FLAGS`, in the unpacked source.
         # pytestCheckHook calls the `pytest` program (not `python -m pytest`), so the unpacked
         # source is not on sys.path and `server` must come from $out; `python -P` checks the same.

@@ -211,37 +211,53 @@ class Nginx:
         return path.read_text(errors="replace") if path.exists() else ""
 
 
+def start_instances(env: dict[str, str], ports: list[int], log_dir: Path) -> list[Server]:
+    """``flask-nix-stack serve`` on each of ``ports``, all started at once, as a deployment
+    starts its instances; returned once every one is ready (database and Redis answer)."""
+    kind = env.get("APP_SERVER", "granian")
+    servers = []
+    for port in ports:
+        log_path = log_dir / f"{kind}-{port}-{uuid.uuid4().hex[:6]}.log"
+        full_env = {**env, "APP_BIND": f"127.0.0.1:{port}"}
+        with log_path.open("wb") as sink:
+            process = subprocess.Popen(
+                [script("flask-nix-stack"), "serve"],
+                env=full_env,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
+        servers.append(Server(process, port, log_path, full_env))
+    workers = int(env.get("APP_WORKERS", "2"))
+
+    def ready_or_exited(server: Server) -> bool:
+        return (
+            server.process.poll() is not None
+            or requests.get(f"{server.base}/health/ready", timeout=1).ok
+        )
+
+    for server in servers:
+        try:
+            # Generous: in a parallel run (load 30 on 2 cores) a start once took over 30 s, with
+            # nothing logged yet; instances booting side by side share the cores, so the first
+            # may take as long as all of them one after the other. An exit fails at once.
+            wait_until(lambda s=server: ready_or_exited(s), START_TIMEOUT * len(ports), "ready")
+            if server.process.poll() is not None:
+                raise AssertionError(f"instance on {server.port} exited:\n{server.log()}")
+            wait_until(lambda s=server: len(s.workers()) == workers, 15, "server workers")
+        except (TimeoutError, AssertionError) as error:
+            for each in servers:
+                each.stop()
+            if isinstance(error, AssertionError):
+                raise
+            raise AssertionError(
+                f"instance on {server.port} did not start:\n{server.log()}"
+            ) from None
+    return servers
+
+
 def start_instance(env: dict[str, str], port: int, log_dir: Path) -> Server:
     """``flask-nix-stack serve`` on ``port``, once it is ready (database and Redis answer)."""
-    kind = env.get("APP_SERVER", "granian")
-    log_path = log_dir / f"{kind}-{port}-{uuid.uuid4().hex[:6]}.log"
-    full_env = {**env, "APP_BIND": f"127.0.0.1:{port}"}
-    with log_path.open("wb") as sink:
-        process = subprocess.Popen(
-            [script("flask-nix-stack"), "serve"],
-            env=full_env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(process, port, log_path, full_env)
-    workers = int(full_env.get("APP_WORKERS", "2"))
-
-    def ready_or_exited() -> bool:
-        return (
-            process.poll() is not None or requests.get(f"{server.base}/health/ready", timeout=1).ok
-        )
-
-    try:
-        # Generous: in a parallel run (load 30 on 2 cores) a start once took over 30 s, with
-        # nothing logged yet. An instance that exits fails at once.
-        wait_until(ready_or_exited, START_TIMEOUT, "ready")
-        if process.poll() is not None:
-            raise AssertionError(f"instance on {port} exited:\n{server.log()}")
-        wait_until(lambda: len(server.workers()) == workers, 15, "server workers")
-    except TimeoutError:
-        server.stop()
-        raise AssertionError(f"instance on {port} did not start:\n{server.log()}") from None
-    return server
+    return start_instances(env, [port], log_dir)[0]
 
 
 @dataclass
@@ -360,8 +376,11 @@ def cluster(pg: Postgres, redis_url: str, instances: int = 3, **settings: str) -
         url = f"postgresql+psycopg2://{ROLE}@127.0.0.1:{bouncer.port}/{database}"
         env = app_env(url, redis_url, **{**defaults, **settings})
         migrate_concurrently(env, instances)
-        for _ in range(instances):
-            started.append(start_instance(env, free_port(), workdir))
+        ports: list[int] = []
+        while len(ports) < instances:  # none bound yet: the same free port could come twice
+            if (port := free_port()) not in ports:
+                ports.append(port)
+        started = start_instances(env, ports, workdir)
         nginx = Nginx(workdir, free_port(), [s.port for s in started])
         nginx.start()
         yield Cluster(nginx, bouncer, started, env, workdir, pg, database)

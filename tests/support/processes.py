@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -207,6 +207,23 @@ def start_server(env: dict[str, str], log_dir: Path, **overrides: str) -> Server
         server.stop()
         raise AssertionError(f"{server.kind} did not start:\n{server.log()}") from None
     return server
+
+
+@contextmanager
+def shared_servers(env_of: Callable[[str], dict[str, str]]) -> Iterator[Callable[[str], Server]]:
+    """``server(kind)``: the production server of that kind (granian, gunicorn) on the
+    environment ``env_of(kind)``, started on first use and the same one on every later call;
+    all stopped on exit. For tests that neither stop nor reconfigure the server they share."""
+    with contextlib.ExitStack() as stack:
+        started: dict[str, Server] = {}
+
+        def server(kind: str) -> Server:
+            if kind not in started:
+                env = {**env_of(kind), "APP_SERVER": kind}
+                started[kind] = stack.enter_context(running_server(env))
+            return started[kind]
+
+        yield server
 
 
 @contextmanager

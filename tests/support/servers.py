@@ -96,15 +96,20 @@ class Postgres:
         conn.autocommit = True
         return conn
 
-    def create_database(self, name: str) -> str:
-        """A new empty database (dropped first if a previous run left it); its URL."""
+    def create_database(self, name: str, template: str | None = None) -> str:
+        """A new database (dropped first if a previous run left it), empty or a copy of
+        ``template`` (a name given to create_database before, with no session open on it);
+        its URL."""
         name += self.suffix
+        create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template is not None:
+            create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template + self.suffix))
         conn = self.connect()  # not `with conn`: psycopg2 would open a transaction
         with conn.cursor() as cur:
             cur.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
-            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            cur.execute(create)
         conn.close()
         self.created.append(name)
         return self.url(name)
