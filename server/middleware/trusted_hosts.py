@@ -44,4 +44,3 @@ class TrustedHosts:
         name = host[: host.index("]") + 1] if host.startswith("[") else host.partition(":")[0]
         if not self.name_is_trusted(name):
             raise SecurityError(f"Host {host!r} is not trusted.")
-
