@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import event
+
+from server.infra.database import db
 
 from support.api import create_project
 
@@ -107,3 +111,28 @@ def test_missing_project_is_404_problem(client: FlaskClient) -> None:
             getattr(client, method)("/api/v1/projects/999999", json={"name": "x"}).status_code
             == 404
         )
+
+
+def test_read_is_one_statement_with_its_task_count(client: FlaskClient, app: Flask) -> None:
+    project = create_project(client)
+    for title in ("a", "b", "c"):
+        client.post("/api/v1/tasks", json={"project_id": project["id"], "title": title})
+    other = create_project(client, "Other")
+    client.post("/api/v1/tasks", json={"project_id": other["id"], "title": "elsewhere"})
+    statements: list[str] = []  # the write above dropped the cache: this read is a miss
+
+    def record(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        body = client.get(f"/api/v1/projects/{project['id']}").json
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert body["task_count"] == 3
+    reads = [s for s in statements if "FROM projects" in s or "FROM tasks" in s]
+    assert len(reads) == 1, reads
+    assert "FROM tasks" in reads[0]
+    assert "owner_id" in reads[0]  # row isolation's condition is in it

@@ -62,8 +62,8 @@ def create_project(body: ProjectCreate) -> tuple[ProjectOut, Project]:
 @contract(response=ProjectOut, etag=True)
 def get_project(project_id: int) -> tuple[ProjectOut, Project]:
     """Read one project."""
-    project = projects.get_project(project_id)
-    return _out(project), project
+    project, count = projects.get_project_with_count(project_id)
+    return _out(project, count), project
 
 
 @bp.put("/<id:project_id>")

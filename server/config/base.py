@@ -282,6 +282,13 @@ class Settings(BaseSettings):
             raise ValueError("name at least one host, or '*' for any")
         if "*" in value and len(value) > 1:
             raise ValueError("'*' allows any host: give it alone")
+        for host in value:
+            if host == "*":
+                continue
+            try:  # as werkzeug compares it; it would fail every request otherwise
+                host.removeprefix(".").partition(":")[0].encode("idna")
+            except UnicodeError:
+                raise ValueError(f"{host!r} is not a host name IDNA can encode") from None
         return value
 
     @field_validator("redis_url")

@@ -11,6 +11,7 @@ from server.auth.actor import require_actor
 from server.infra.database import db
 from server.models import Project, Task
 from server.services.common import Listing, check_version, commit_unique, get_or_raise, list_page
+from server.services.errors import NotFound
 
 
 def list_projects(
@@ -41,6 +42,21 @@ def task_count(project: Project) -> int:
 
 def get_project(project_id: int) -> Project:
     return get_or_raise(Project, project_id)
+
+
+def get_project_with_count(project_id: int) -> tuple[Project, int]:
+    """A project and its task count in one statement: the count is a correlated subquery,
+    and row isolation adds its owner conditions to the project and to the counted tasks."""
+    count = (
+        select(func.count(Task.id))
+        .where(Task.project_id == Project.id)
+        .correlate(Project)
+        .scalar_subquery()
+    )
+    row = db.session.execute(select(Project, count).where(Project.id == project_id)).first()
+    if row is None:
+        raise NotFound("Project", project_id)
+    return row[0], row[1]
 
 
 def create_project(name: str, description: str = "") -> Project:
