@@ -95,15 +95,35 @@ def _no_write(_data: bytes) -> None:
     raise NotImplementedError("the app must return its body, not write() it")
 
 
-async def read_body(proto: Any, declared: str | None, limit: int) -> bytes | None:
-    """The body, or its first limit+1 bytes; None if the client went away first."""
+class BrokenBody(io.RawIOBase):
+    """``wsgi.input`` of a body granian could not decode (broken chunked framing, or a chunked
+    body cut short): reading it raises, so server/middleware/body_limit.py answers 400 as it
+    does for gunicorn's parse errors, and the app never sees a partial body as a whole one."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, _buffer: Any) -> int:
+        raise OSError("the request body's chunked framing is malformed or incomplete")
+
+
+async def read_body(proto: Any, declared: str | None, limit: int) -> bytes | BrokenBody | None:
+    """The body, or its first limit+1 bytes; None if the client went away first; a BrokenBody
+    if granian could not decode it."""
     length = int(declared) if declared is not None and declared.isdigit() else None
     if length is not None and length > limit:
         return b""  # the app answers 413 from Content-Length alone: read nothing
     chunks: list[bytes] = []
     size = 0
+    empty = 0
     try:
         async for chunk in proto:
+            if not chunk:
+                # granian (2.8, src/rsgi/io.rs __anext__) ends every body with one empty chunk
+                # and turns a decoding error into one more: it raises nothing. (Request trailers
+                # look the same, and are refused with the broken bodies.)
+                empty += 1
+                continue
             chunks.append(chunk)
             size += len(chunk)
             if size > limit:
@@ -112,6 +132,8 @@ async def read_body(proto: Any, declared: str | None, limit: int) -> bytes | Non
         return None
     if length is not None and size < length:
         return None  # the stream ended early: the client left mid-body, nothing to run
+    if empty > 1 and size <= limit:
+        return BrokenBody()
     return b"".join(chunks)
 
 
@@ -128,7 +150,11 @@ class WSGIBridge:
         body = await read_body(proto, scope.headers.get("content-length"), self.max_body)
         if body is None:
             return
-        environ = build_environ(scope, body)
+        if isinstance(body, BrokenBody):
+            environ = build_environ(scope, b"")
+            environ["wsgi.input"] = body
+        else:
+            environ = build_environ(scope, body)
         loop = asyncio.get_running_loop()
         try:
             status, headers, payload = await loop.run_in_executor(

@@ -154,6 +154,42 @@ def test_chunked_body_within_the_limit_is_accepted(server: Server) -> None:
     assert json.loads(payload)["name"] == name
 
 
+@pytest.mark.parametrize(
+    "framing",
+    ["zz\r\n{body}\r\n0\r\n\r\n", "{size:x}\r\n{body}XX0\r\n\r\n", "ff\r\n{body}\r\n0\r\n\r\n"],
+    ids=["bad-size", "no-terminator", "short-chunk"],
+)
+def test_malformed_chunked_framing_is_400_problem(server: Server, framing: str) -> None:
+    """A body whose chunked framing is broken (or cut short) is the client's error (400), never
+    a 500, and the app never takes what arrived for the whole body."""
+    name = f"broken-framing-{server.kind}"
+    body = json.dumps({"name": name})
+    chunked = framing.format(body=body, size=len(body)).encode()
+    head = (
+        b"POST /api/v1/projects HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        + f"Authorization: {AUTH.value}\r\n".encode()
+        + b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+        b"Connection: close\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(head + chunked)
+        sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        try:
+            while data := sock.recv(65536):
+                answer += data
+        except ConnectionResetError:
+            pass
+    status_line = answer.split(b"\r\n", 1)[0]
+    assert status_line.startswith(b"HTTP/1.1 400 "), answer[:300]
+    head_text, _, payload = answer.partition(b"\r\n\r\n")
+    headers = head_text.decode("latin-1").lower()
+    assert "content-type: application/problem+json" in headers, answer[:300]
+    assert "x-content-type-options: nosniff" in headers
+    assert json.loads(payload)["status"] == 400
+    assert name not in project_names(server)
+
+
 def test_untrusted_host_is_400_problem(server: Server) -> None:
     response = requests.get(
         f"{server.base}/api/v1/projects",

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from server.wsgi_bridge import build_environ, call_wsgi, read_body
+from server.wsgi_bridge import BrokenBody, build_environ, call_wsgi, read_body
 
 
 class Headers:
@@ -103,7 +103,17 @@ class Proto:
     ],
 )
 def test_read_body(chunks: list[bytes], declared: str | None, expected: bytes | None) -> None:
+    chunks = [*chunks, b""]  # granian ends every body with an empty chunk
     proto = Proto(chunks)
     assert asyncio.run(read_body(proto, declared, limit=5)) == expected
     if declared == "999":
         assert proto.read == []
+
+
+@pytest.mark.parametrize("chunks", [[b"ab", b"", b""], [b"", b""]])
+def test_a_body_granian_could_not_decode_is_broken(chunks: list[bytes]) -> None:
+    """granian turns a decoding error into one more empty chunk before the last one."""
+    body = asyncio.run(read_body(Proto(chunks), None, limit=5))
+    assert isinstance(body, BrokenBody)
+    with pytest.raises(OSError, match="chunked framing"):
+        body.read()

@@ -27,7 +27,14 @@ def buffer_unframed_body() -> None:
     ):
         return
     limit: int = current_app.config["MAX_CONTENT_LENGTH"]
-    body = environ["wsgi.input"].read(limit + 1)
+    try:
+        body = environ["wsgi.input"].read(limit + 1)
+    except Exception as error:
+        # The server's input stream raises its own parse errors for broken chunked framing
+        # (gunicorn: InvalidChunkSize, ChunkMissingTerminator, NoMoreData), no common type.
+        raise Problem(
+            400, "The request body's chunked framing is malformed or incomplete."
+        ) from error
     if len(body) > limit:
         raise Problem(413, f"The body is larger than {limit} bytes.")
     environ["wsgi.input"] = io.BytesIO(body)
