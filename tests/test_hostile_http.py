@@ -3,7 +3,6 @@ doubled slashes and foreign encodings all get the app's problem+json with securi
 
 from __future__ import annotations
 
-import contextlib
 import json
 import socket
 import threading
@@ -13,6 +12,7 @@ import pytest
 import requests
 
 from support.processes import Server, app_env, run_cli, shared_servers
+from support.servers import raw_answer
 
 LIMIT = 1024 * 1024  # APP_MAX_CONTENT_LENGTH's default
 # Valid JSON at any cut: a name, then spaces. Cut at the limit, it would still parse.
@@ -225,19 +225,6 @@ def test_utf16_declared_latin1_is_415(server: Server) -> None:
     assert response.headers["Content-Type"] == "application/problem+json"
 
 
-def raw_answer(server: Server, request: bytes) -> tuple[int, dict[str, str], bytes]:
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall(request)
-        answer = b""
-        with contextlib.suppress(ConnectionResetError):
-            while data := sock.recv(65536):
-                answer += data
-    head, _, body = answer.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
-    return int(lines[0].split()[1]), headers, body
-
-
 @pytest.mark.parametrize(
     ("request_bytes", "status"),
     [
@@ -252,7 +239,7 @@ def test_what_gunicorn_refuses_itself_is_problem_json(
     gunicorn: Server, request_bytes: bytes, status: int
 ) -> None:
     """gunicorn answers these before the app sees them: still problem+json, still secured."""
-    got, headers, body = raw_answer(gunicorn, request_bytes)
+    got, headers, body = raw_answer(gunicorn.port, request_bytes)
     assert got == status, body[:300]
     assert headers["content-type"] == "application/problem+json"
     assert headers["x-content-type-options"] == "nosniff"

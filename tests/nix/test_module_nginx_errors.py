@@ -27,7 +27,7 @@ from server.middleware.security_headers import API_HEADERS
 
 from support.cluster import NGINX, missing_tools
 from support.processes import Server, app_env, run_cli, running_server
-from support.servers import Postgres, free_port, wait_until
+from support.servers import Postgres, free_port, raw_answer, wait_until
 
 MODULE_EVAL = Path(__file__).resolve().parents[2] / "nix" / "tests" / "module-eval.nix"
 EXPR = f"(import {MODULE_EVAL} {{ lib = import <nixpkgs/lib>; }}).cases.local.nginx"
@@ -94,20 +94,6 @@ def nginx_in_front(tmp: Path, upstream: str, vhost: dict[str, Any]) -> Iterator[
     finally:
         process.send_signal(signal.SIGQUIT)
         process.wait(timeout=15)
-
-
-def raw_answer(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        with contextlib.suppress(OSError):  # nginx may answer and close before reading it all
-            sock.sendall(request)
-        answer = b""
-        with contextlib.suppress(ConnectionResetError):
-            while data := sock.recv(65536):
-                answer += data
-    head, _, body = answer.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
-    return int(lines[0].split()[1]), headers, body
 
 
 def assert_problem(answer: tuple[int, dict[str, str], bytes], status: int, slug: str) -> dict:  # type: ignore[type-arg]

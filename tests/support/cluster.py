@@ -30,7 +30,15 @@ from pathlib import Path
 
 import requests
 
-from .processes import START_TIMEOUT, Server, app_env, auth_headers, child_pids, script
+from .processes import (
+    START_TIMEOUT,
+    Server,
+    app_env,
+    auth_headers,
+    child_pids,
+    script,
+    spawn_server,
+)
 from .servers import Postgres, free_port, wait_until
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -219,14 +227,7 @@ def start_instances(env: dict[str, str], ports: list[int], log_dir: Path) -> lis
     for port in ports:
         log_path = log_dir / f"{kind}-{port}-{uuid.uuid4().hex[:6]}.log"
         full_env = {**env, "APP_BIND": f"127.0.0.1:{port}"}
-        with log_path.open("wb") as sink:
-            process = subprocess.Popen(
-                [script("flask-nix-stack"), "serve"],
-                env=full_env,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-            )
-        servers.append(Server(process, port, log_path, full_env))
+        servers.append(spawn_server(full_env, port, log_path))
     workers = int(env.get("APP_WORKERS", "2"))
 
     def ready_or_exited(server: Server) -> bool:

@@ -170,6 +170,19 @@ class Server:
         return self.process.returncode
 
 
+def spawn_server(full_env: dict[str, str], port: int, log_path: Path) -> Server:
+    """``flask-nix-stack serve`` with ``full_env`` (its APP_BIND on ``port``), logging to
+    ``log_path``; returned at once, not waited for."""
+    with log_path.open("wb") as sink:
+        process = subprocess.Popen(
+            [script("flask-nix-stack"), "serve"],
+            env=full_env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    return Server(process, port, log_path, full_env)
+
+
 def start_server(env: dict[str, str], log_dir: Path, **overrides: str) -> Server:
     """``flask-nix-stack serve`` on a free port with ``env`` plus ``overrides``, once it serves
     and every worker is up."""
@@ -178,20 +191,14 @@ def start_server(env: dict[str, str], log_dir: Path, **overrides: str) -> Server
     port = free_port()
     full_env = {**env, "APP_BIND": f"127.0.0.1:{port}", **overrides}
     log_path = log_dir / f"{full_env.get('APP_SERVER', 'granian')}-{port}.log"
-    with log_path.open("wb") as sink:
-        process = subprocess.Popen(
-            [script("flask-nix-stack"), "serve"],
-            env=full_env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(process, port, log_path, full_env)
+    server = spawn_server(full_env, port, log_path)
     if "APP_BOOTSTRAP_ADMIN_TOKEN" in full_env:
         _tokens_by_port[port] = full_env["APP_BOOTSTRAP_ADMIN_TOKEN"]
 
     def serving_or_exited() -> bool:
         return (
-            process.poll() is not None or requests.get(f"{server.base}/health/live", timeout=1).ok
+            server.process.poll() is not None
+            or requests.get(f"{server.base}/health/live", timeout=1).ok
         )
 
     try:
@@ -199,7 +206,7 @@ def start_server(env: dict[str, str], log_dir: Path, **overrides: str) -> Server
         # 2 cores) gunicorn once took over 30 s to serve, with nothing logged yet. An exit
         # fails at once.
         wait_until(serving_or_exited, START_TIMEOUT, "server")
-        if process.poll() is not None:
+        if server.process.poll() is not None:
             raise AssertionError(f"{server.kind} exited at start:\n{server.log()}")
         workers = int(full_env.get("APP_WORKERS", "2"))
         wait_until(lambda: len(server.workers()) == workers, 15, "server workers")

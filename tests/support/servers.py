@@ -6,6 +6,7 @@ suite uses those; otherwise it starts its own in a temp dir on free ports, and s
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -29,6 +30,22 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def raw_answer(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send ``request`` as raw bytes to 127.0.0.1:``port``; its status, headers (lower-cased
+    names) and body, read until the server closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        with contextlib.suppress(OSError):  # a server may answer and close before reading it all
+            sock.sendall(request)
+        answer = b""
+        with contextlib.suppress(ConnectionResetError):
+            while data := sock.recv(65536):
+                answer += data
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
+    return int(lines[0].split()[1]), headers, body
 
 
 def find_postgres_bindir() -> Path:
