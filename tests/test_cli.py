@@ -185,6 +185,20 @@ def test_reloader_parent_imports_neither_the_app_nor_the_models(cli_env: dict[st
 
 def test_help_lists_the_lazily_loaded_commands(cli_env: dict[str, str]) -> None:
     output = run_cli("--help", env=cli_env).stdout
-    for command in ("config", "db", "principals", "routes", "run", "seed", "tokens"):
+    for command in ("config", "db", "principals", "routes", "run", "seed", "serve", "tokens"):
         assert f"  {command} " in output, command
     assert "Users and service accounts." in output  # a lazy command's own help text
+    assert "Run the production server" in output
+
+
+def test_serve_through_the_group_is_the_same_command(cli_env: dict[str, str]) -> None:
+    """`serve` reached through the click group (not main's shortcut) runs server/serve.py: its
+    one-line refusal of gunicorn arguments under granian proves the hand-over."""
+    from click.testing import CliRunner
+
+    from server.cli.group import cli
+
+    result = CliRunner().invoke(cli, ["serve", "--workers", "3"], env=cli_env)
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)
+    assert "are for APP_SERVER=gunicorn only" in str(result.exception)

@@ -20,6 +20,7 @@ LAZY_COMMANDS = {
     "config": "server.cli.config_command:config_group",
     "principals": "server.cli.access_commands:principals_group",
     "seed": "server.cli.seed_command:seed_command",
+    "serve": "server.cli.serve_command:serve_command",
     "tokens": "server.cli.access_commands:tokens_group",
 }
 
