@@ -20,7 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from server.auth.tokens import generate
-from tests.support.servers import Postgres, Redis, free_port, start_postgres, start_redis
+from tests.support.servers import (
+    Postgres,
+    Redis,
+    free_port,
+    nginx_conf,
+    start_postgres,
+    start_redis,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 # The benchmark servers' admin token: `db upgrade` stores it (APP_BOOTSTRAP_ADMIN_TOKEN).
@@ -177,28 +184,18 @@ def started(
         log.close()
 
 
-NGINX_CONF = """
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  client_body_temp_path {prefix}/body;
-  proxy_temp_path {prefix}/proxy;
-  fastcgi_temp_path {prefix}/fastcgi;
-  uwsgi_temp_path {prefix}/uwsgi;
-  scgi_temp_path {prefix}/scgi;
-  upstream app {{ server 127.0.0.1:{upstream}; keepalive 16; }}
-  server {{
-    listen 127.0.0.1:{port};
-    client_max_body_size 2m;
-    location / {{
-      proxy_pass http://app;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $host;
-    }}
+# The front a buffering proxy puts before a server (the NixOS module's nginx does the same, with
+# recommendedProxySettings): the http block of tests/support/servers.py's nginx_conf.
+NGINX_HTTP = """
+upstream app {{ server 127.0.0.1:{upstream}; keepalive 16; }}
+server {{
+  listen 127.0.0.1:{port};
+  client_max_body_size 2m;
+  location / {{
+    proxy_pass http://app;
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_set_header Host $host;
   }}
 }}
 """
@@ -210,9 +207,10 @@ def nginx_in_front(upstream: int, port: int) -> Iterator[None]:
     module's nginx does the same, with recommendedProxySettings)."""
     with tempfile.TemporaryDirectory(prefix="bench-nginx-") as prefix:
         conf = Path(prefix) / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(prefix=prefix, upstream=upstream, port=port))
+        http = NGINX_HTTP.format(upstream=upstream, port=port)
+        conf.write_text(nginx_conf(prefix, http, worker_connections=4096))
         process = subprocess.Popen(
-            ["nginx", "-p", prefix, "-c", str(conf), "-g", "daemon off;"],
+            ["nginx", "-p", prefix, "-c", str(conf)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
         )

@@ -27,7 +27,7 @@ from server.middleware.security_headers import API_HEADERS
 
 from support.cluster import NGINX, missing_tools
 from support.processes import Server, app_env, run_cli, running_server
-from support.servers import Postgres, free_port, raw_answer, wait_until
+from support.servers import Postgres, free_port, nginx_conf, raw_answer, wait_until
 
 MODULE_EVAL = Path(__file__).resolve().parents[2] / "nix" / "tests" / "module-eval.nix"
 EXPR = f"(import {MODULE_EVAL} {{ lib = import <nixpkgs/lib>; }}).cases.local.nginx"
@@ -51,30 +51,14 @@ def location_block(path: str, location: dict[str, Any]) -> str:
 
 def nginx_config(prefix: Path, port: int, upstream: str, vhost: dict[str, Any]) -> str:
     locations = "".join(location_block(p, loc) for p, loc in vhost["locations"].items())
-    return (
-        textwrap.dedent(
-            f"""\
-        worker_processes 1;
-        daemon off;
-        pid {prefix}/nginx.pid;
-        error_log {prefix}/error.log warn;
-        events {{ worker_connections 64; }}
-        http {{
-            access_log off;
-            client_body_temp_path {prefix}/client_body;
-            proxy_temp_path {prefix}/proxy;
-            fastcgi_temp_path {prefix}/fastcgi;
-            uwsgi_temp_path {prefix}/uwsgi;
-            scgi_temp_path {prefix}/scgi;
-            upstream flask-nix-stack {{ server {upstream}; }}
-            server {{
-                listen 127.0.0.1:{port};
-                server_name {DOMAIN};
-        """
-        )
-        + textwrap.indent(locations + vhost["extraConfig"], "        ")
-        + "    }\n}\n"
+    server = f"listen 127.0.0.1:{port};\nserver_name {DOMAIN};\n" + locations + vhost["extraConfig"]
+    http = (
+        f"upstream flask-nix-stack {{ server {upstream}; }}\n"
+        + "server {\n"
+        + textwrap.indent(server, "    ")
+        + "}\n"
     )
+    return nginx_conf(prefix, http, worker_connections=64)
 
 
 @contextlib.contextmanager

@@ -39,7 +39,7 @@ from .processes import (
     script,
     spawn_server,
 )
-from .servers import Postgres, free_port, wait_until
+from .servers import Postgres, free_port, nginx_conf, wait_until
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
@@ -132,47 +132,34 @@ class Nginx:
 
     def config(self) -> str:
         servers = "\n".join(
-            f"        server 127.0.0.1:{port} max_fails=1 fail_timeout={FAIL_TIMEOUT}s"
+            f"    server 127.0.0.1:{port} max_fails=1 fail_timeout={FAIL_TIMEOUT}s"
             + (" down" if port in self.down else "")
             + ";"
             for port in self.backends
         )
-        p = self.prefix
-        return textwrap.dedent(
-            f"""\
-            worker_processes 1;
-            daemon off;
-            pid {p}/nginx.pid;
-            error_log {p}/error.log warn;
-            events {{ worker_connections 1024; }}
-            http {{
-                access_log off;
-                client_body_temp_path {p}/client_body;
-                proxy_temp_path {p}/proxy;
-                fastcgi_temp_path {p}/fastcgi;
-                uwsgi_temp_path {p}/uwsgi;
-                scgi_temp_path {p}/scgi;
-                upstream api {{
-            {servers}
-                }}
-                server {{
-                    listen 127.0.0.1:{self.port};
-                    location / {{
-                        proxy_pass http://api;
-                        proxy_http_version 1.1;
-                        proxy_set_header Host $host;
-                        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-                        proxy_set_header X-Forwarded-Proto $scheme;
-                        proxy_connect_timeout 1s;
-                        proxy_read_timeout 30s;
-                        # Idempotent requests only: a POST is never resent once it was sent.
-                        proxy_next_upstream error timeout http_502 http_503 http_504;
-                        proxy_next_upstream_tries 3;
-                        add_header X-Upstream $upstream_addr always;
-                    }}
+        return nginx_conf(
+            self.prefix,
+            f"upstream api {{\n{servers}\n}}\n"
+            + textwrap.dedent(
+                f"""\
+            server {{
+                listen 127.0.0.1:{self.port};
+                location / {{
+                    proxy_pass http://api;
+                    proxy_http_version 1.1;
+                    proxy_set_header Host $host;
+                    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+                    proxy_set_header X-Forwarded-Proto $scheme;
+                    proxy_connect_timeout 1s;
+                    proxy_read_timeout 30s;
+                    # Idempotent requests only: a POST is never resent once it was sent.
+                    proxy_next_upstream error timeout http_502 http_503 http_504;
+                    proxy_next_upstream_tries 3;
+                    add_header X-Upstream $upstream_addr always;
                 }}
             }}
             """
+            ),
         )
 
     def start(self) -> None:

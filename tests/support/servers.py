@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,23 @@ def raw_answer(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
     lines = head.decode("latin-1").split("\r\n")
     headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
     return int(lines[0].split()[1]), headers, body
+
+
+def nginx_conf(prefix: Path | str, http: str, worker_connections: int = 1024) -> str:
+    """An nginx.conf for an unprivileged nginx in the foreground with all its files under
+    ``prefix``; ``http`` is the body of its http block (upstreams and servers)."""
+    temp_paths = "".join(
+        f"    {kind}_temp_path {prefix}/{kind};\n"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    return (
+        f"worker_processes 1;\ndaemon off;\npid {prefix}/nginx.pid;\n"
+        f"error_log {prefix}/error.log warn;\n"
+        f"events {{ worker_connections {worker_connections}; }}\n"
+        f"http {{\n    access_log off;\n{temp_paths}"
+        + textwrap.indent(textwrap.dedent(http).strip("\n"), "    ")
+        + "\n}\n"
+    )
 
 
 def find_postgres_bindir() -> Path:
