@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event
-
-from server.infra.database import db
 
 from support.api import create_project
+from support.apps import recorded_statements
 
 PROBLEM = "application/problem+json"
 
@@ -119,18 +117,9 @@ def test_read_is_one_statement_with_its_task_count(client: FlaskClient, app: Fla
         client.post("/api/v1/tasks", json={"project_id": project["id"], "title": title})
     other = create_project(client, "Other")
     client.post("/api/v1/tasks", json={"project_id": other["id"], "title": "elsewhere"})
-    statements: list[str] = []  # the write above dropped the cache: this read is a miss
-
-    def record(*args: object) -> None:
-        statements.append(str(args[2]))
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    # The write above dropped the cache: this read is a miss.
+    with recorded_statements(app) as statements:
         body = client.get(f"/api/v1/projects/{project['id']}").json
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     assert body["task_count"] == 3
     reads = [s for s in statements if "FROM projects" in s or "FROM tasks" in s]
     assert len(reads) == 1, reads

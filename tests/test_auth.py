@@ -20,6 +20,7 @@ from server.infra.database import db
 from server.models import ApiToken
 from server.services import principals
 
+from support.apps import recorded_statements
 from support.auth import anonymous, bearer, make_principal, make_token
 
 PUBLIC = {"/health/live", "/health/ready", "/openapi.json", "/docs"}
@@ -263,24 +264,12 @@ def test_tokens_never_reach_the_logs(
 
 
 def test_a_cached_lookup_needs_no_database_and_revocation_still_wins(app: Flask) -> None:
-    from sqlalchemy import event
-
     owner = make_principal("cached")
     token = make_token(owner)
     client = anonymous(app)
     assert client.get("/api/v1/me", headers=bearer(token)).status_code == 200  # cached now
-    statements: list[str] = []
-
-    def record(*args: object) -> None:
-        statements.append(str(args[2]))
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with recorded_statements(app) as statements:
         assert client.get("/api/v1/tags", headers=bearer(token)).status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     assert any("FROM tags" in s for s in statements), statements  # the listener sees queries
     assert not any("api_tokens" in s for s in statements), statements
     principals.revoke(principals.token_by_prefix(token.split("_")[1]))
