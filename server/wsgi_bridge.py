@@ -35,7 +35,19 @@ def _split_address(address: str) -> tuple[str, str]:
     return (host.strip("[]"), port) if host else (address, "")
 
 
-def build_environ(scope: Any, body: bytes) -> dict[str, Any]:
+class BrokenBody(io.RawIOBase):
+    """``wsgi.input`` of a body granian could not decode (broken chunked framing, or a chunked
+    body cut short): reading it raises, so server/middleware/body_limit.py answers 400 as it
+    does for gunicorn's parse errors, and the app never sees a partial body as a whole one."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, _buffer: Any) -> int:
+        raise OSError("the request body's chunked framing is malformed or incomplete")
+
+
+def build_environ(scope: Any, body: bytes | BrokenBody) -> dict[str, Any]:
     """The WSGI environ (PEP 3333) of an RSGI request whose body has been read."""
     server_name, server_port = _split_address(scope.server)
     remote_addr, remote_port = _split_address(scope.client)
@@ -53,7 +65,7 @@ def build_environ(scope: Any, body: bytes) -> dict[str, Any]:
         "REMOTE_PORT": remote_port,
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": scope.scheme,
-        "wsgi.input": io.BytesIO(body),
+        "wsgi.input": body if isinstance(body, BrokenBody) else io.BytesIO(body),
         # The whole (de-chunked) body is in wsgi.input: werkzeug may read to its end.
         "wsgi.input_terminated": True,
         "wsgi.errors": sys.stderr,
@@ -93,18 +105,6 @@ def call_wsgi(wsgi_app: WSGIApp, environ: dict[str, Any]) -> Response:
 
 def _no_write(_data: bytes) -> None:
     raise NotImplementedError("the app must return its body, not write() it")
-
-
-class BrokenBody(io.RawIOBase):
-    """``wsgi.input`` of a body granian could not decode (broken chunked framing, or a chunked
-    body cut short): reading it raises, so server/middleware/body_limit.py answers 400 as it
-    does for gunicorn's parse errors, and the app never sees a partial body as a whole one."""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, _buffer: Any) -> int:
-        raise OSError("the request body's chunked framing is malformed or incomplete")
 
 
 async def read_body(proto: Any, declared: str | None, limit: int) -> bytes | BrokenBody | None:
@@ -150,11 +150,7 @@ class WSGIBridge:
         body = await read_body(proto, scope.headers.get("content-length"), self.max_body)
         if body is None:
             return
-        if isinstance(body, BrokenBody):
-            environ = build_environ(scope, b"")
-            environ["wsgi.input"] = body
-        else:
-            environ = build_environ(scope, body)
+        environ = build_environ(scope, body)
         loop = asyncio.get_running_loop()
         try:
             status, headers, payload = await loop.run_in_executor(
