@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from flask import Flask, Request
-from werkzeug.routing import MapAdapter
+from flask import Flask
 
 from server.api import bp as api_bp
 from server.api.converters import IdConverter
@@ -27,25 +26,13 @@ from server.middleware import (
     sentry,
     tracing,
 )
-from server.middleware.trusted_hosts import TrustedHosts
 from server.web import docs, health
-
-
-class App(Flask):
-    # APP_TRUSTED_HOSTS, encoded once (server/middleware/trusted_hosts.py); Flask's own
-    # TRUSTED_HOSTS stays None, or werkzeug would encode the list again on every request.
-    trusted_hosts: TrustedHosts | None = None
-
-    def create_url_adapter(self, request: Request | None) -> MapAdapter | None:
-        if request is not None and self.trusted_hosts is not None:
-            self.trusted_hosts.check(request.environ)
-        return super().create_url_adapter(request)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the app from ``settings`` (default: the environment); raises SettingsError."""
     settings = settings or load_settings()
-    app = App(__name__)
+    app = Flask(__name__)
     load_config(app, settings)
     configure_logging(settings)
     sentry.init(settings)
@@ -65,7 +52,7 @@ def create_app_or_exit() -> Flask:
         raise SystemExit(2) from None
 
 
-def load_config(app: App, settings: Settings) -> None:
+def load_config(app: Flask, settings: Settings) -> None:
     # The settings' one home at runtime is app.extensions (server.config.current_settings);
     # app.config holds only the keys Flask and its extensions read.
     app.extensions["settings"] = settings  # read through server.config.runtime
@@ -77,13 +64,12 @@ def load_config(app: App, settings: Settings) -> None:
     app.url_map.strict_slashes = False
     app.url_map.redirect_defaults = False
     app.session_interface = NoSessions()
-    if settings.trusted_hosts != ["*"]:  # "*": any host
-        app.trusted_hosts = TrustedHosts(settings.trusted_hosts)
     app.config.update(
         SECRET_KEY=settings.secret_key.get_secret_value(),
         DEBUG=settings.debug,
         MAX_CONTENT_LENGTH=settings.max_content_length,
-        TRUSTED_HOSTS=None,  # checked by App.create_url_adapter instead
+        # None: any host (werkzeug's meaning of no list).
+        TRUSTED_HOSTS=None if settings.trusted_hosts == ["*"] else settings.trusted_hosts,
         SQLALCHEMY_DATABASE_URI=settings.database_url.get_secret_value(),
         SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings),
     )
