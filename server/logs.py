@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import logging
 import logging.config
-import time
 from typing import Any, Literal
-
-from pythonjsonlogger.json import JsonFormatter
 
 from server.config import Settings
 
@@ -25,7 +20,7 @@ def logging_config(
     formatter: dict[str, Any]
     if settings.log_format == "json":
         formatter = {
-            "()": "server.logs.JsonLines",
+            "()": "pythonjsonlogger.json.JsonFormatter",
             "fmt": JSON_FIELDS,
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
         }
@@ -78,63 +73,3 @@ def skip_unused_record_fields() -> None:
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
-
-
-class JsonLines(JsonFormatter):
-    """python-json-logger's formatter, the same lines for less CPU: every request writes one
-    (the access line, 22% of /health/live's CPU under py-spy). It reuses one JSON encoder (the
-    stdlib's C one, as before) instead of building one per line, formats the date and time of
-    day once per second instead of per line, and a plain record (no exception, stack, dict
-    message or extra attribute: the access line, most lines) takes the format's fields straight
-    into the dict instead of scanning every attribute of the record for extras."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._fields = [(field, self._get_rename(field)) for field in self._required_fields]
-        # Only the format's fields make it into a line: anything else takes the general path.
-        self._general = bool(
-            self.defaults
-            or self.static_fields
-            or self.timestamp
-            or self.rename_fields_keep_missing
-            or self._style == "__sequence__"
-        )
-        # What json.dumps(..., cls=, default=, indent=, ensure_ascii=) builds for every call.
-        self._encode = (self.json_encoder or json.JSONEncoder)(
-            default=self.json_default, indent=self.json_indent, ensure_ascii=self.json_ensure_ascii
-        ).encode
-        self._second: tuple[int, str] = (-1, "")
-
-    def format(self, record: logging.LogRecord) -> str:
-        attributes = record.__dict__
-        if (
-            self._general
-            or record.exc_info
-            or record.exc_text
-            or record.stack_info
-            or isinstance(record.msg, dict)
-            or not attributes.keys() <= self._skip_fields  # an extra attribute
-        ):
-            return super().format(record)
-        record.message = record.getMessage()
-        if "asctime" in self._required_fields:
-            record.asctime = self.formatTime(record, self.datefmt)
-        log_data = {name: attributes.get(field) for field, name in self._fields}
-        return self.serialize_log_record(self.process_log_record(log_data))
-
-    def jsonify_log_record(self, log_data: Any) -> str:
-        if self.json_serializer is not json.dumps:
-            return super().jsonify_log_record(log_data)
-        return self._encode(log_data)
-
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        if datefmt or self.converter is not time.localtime or not self.default_msec_format:
-            return super().formatTime(record, datefmt)
-        # logging.Formatter.formatTime's own result: the second's text is the same for every
-        # record within it, whatever the fraction (localtime truncates it).
-        second = int(record.created)
-        cached_second, text = self._second
-        if cached_second != second:
-            text = time.strftime(self.default_time_format, time.localtime(second))
-            self._second = (second, text)
-        return self.default_msec_format % (text, record.msecs)

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 import logging
 import logging.config
-import sys
-from typing import Any
 
 import pytest
 from flask import Flask
-from pythonjsonlogger.json import JsonFormatter
 
 from server.config import Settings
-from server.logs import JSON_FIELDS, JsonLines, logging_config
+from server.logs import logging_config
 from server.middleware.request_id import current_request_id
 
 from support.settings import make_settings
@@ -110,43 +106,3 @@ def test_request_log_names_the_principal_never_the_token(
     record = next(r for r in caplog.records if r.getMessage() == "acting")
     assert record.principal == str(principal_id)  # type: ignore[attr-defined]
     assert token.split("_", 2)[2] not in caplog.text
-
-
-def _records() -> list[logging.LogRecord]:
-    """A plain line, one with extras (one private), one with an exception, one with a stack,
-    a dict message, and one at a second boundary."""
-
-    def record(msg: object = 'x "%s %s" %s', args: tuple = ("GET", "/", 200), **extra: object):  # type: ignore[no-untyped-def,type-arg]
-        made = logging.LogRecord("server.access", logging.INFO, __file__, 1, msg, args, None)
-        made.request_id, made.principal = "r" * 32, "7"
-        made.__dict__.update(extra)
-        return made
-
-    try:
-        raise ValueError("boom")
-    except ValueError:
-        exc_info = sys.exc_info()
-    boundary = record()
-    boundary.created, boundary.msecs = 1_700_000_000.9995, 999.5
-    return [
-        record(),
-        record(user="x", _private=1),
-        record(exc_info=exc_info),
-        record(stack_info="Stack (most recent call last):\n  here"),
-        record(msg={"event": "dict"}, args=()),
-        record(msg="ünïcode \u2028 %s", args=("\x00",)),
-        boundary,
-    ]
-
-
-def test_json_lines_match_python_json_logger() -> None:
-    """server.logs.JsonLines writes byte for byte what python-json-logger's formatter does."""
-    options: dict[str, Any] = {
-        "fmt": JSON_FIELDS,
-        "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
-    }
-    ours, theirs = JsonLines(**options), JsonFormatter(**options)
-    for record in _records() * 2:  # twice: a formatted record carries message and asctime
-        expected = theirs.format(copy.copy(record))
-        assert ours.format(copy.copy(record)) == expected
-        assert set(json.loads(expected)) >= {"time", "level", "logger", "request_id", "message"}

@@ -26,6 +26,8 @@ NOT_IMPORTED = {
     "psycopg2": ("server/config/development.py", "postgresql+psycopg2://"),
     # RSA and EC signatures for PyJWT, which imports it when it verifies an OIDC token.
     "cryptography": ("server/auth/oidc.py", "import jwt"),
+    # The JSON log formatter, named in the logging configuration (dictConfig's "()").
+    "python-json-logger": ("server/logs.py", '"pythonjsonlogger.json.JsonFormatter"'),
     # granian's worker event loop before 2.8, which granian imports by this name.
     "uvloop": ("server/serve.py", "Loops.uvloop"),
 }
