@@ -15,6 +15,8 @@ stdio and cwd, and leaves nothing behind: logging as it was (the command's dictC
 handlers and mask, warnings filters, sys.path; its database engines and Redis pools closed.
 The command modules it imports (server/cli/group.py's LAZY_COMMANDS) stay imported: modules
 hold no state of a call, and laziness is proven in a fresh interpreter (tests/test_cli.py).
+Settings are read anew by every call (no cache); the one cache in server/ is the migration
+heads read from the shipped scripts (migration_status.head_revisions), the same in any process.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-import flask
+from flask import Flask, appcontext_pushed
 from sqlalchemy import Connection, Engine, event
 
 from server.cli import PROG, main
@@ -230,20 +232,20 @@ def _connections_closed() -> Iterator[None]:
     """The engines that connected during the call disposed, and the Redis pools of the apps it
     ran in disconnected: in a process of its own, the command's exit would close them."""
     engines: list[Engine] = []
-    apps: list[flask.Flask] = []
+    apps: list[Flask] = []
 
     def connected(connection: Connection) -> None:
         engines.append(connection.engine)
 
-    def pushed(app: flask.Flask, **_: object) -> None:
+    def pushed(app: Flask, **_: object) -> None:
         apps.append(app)
 
     event.listen(Engine, "engine_connect", connected)
-    flask.appcontext_pushed.connect(pushed, weak=False)
+    appcontext_pushed.connect(pushed, weak=False)
     try:
         yield
     finally:
-        flask.appcontext_pushed.disconnect(pushed)
+        appcontext_pushed.disconnect(pushed)
         event.remove(Engine, "engine_connect", connected)
         for app in dict.fromkeys(apps):
             if (client := app.extensions.get("redis")) is not None:
