@@ -1,11 +1,18 @@
-"""The flask-nix-stack command: config check, db, seed, and one-line setting errors."""
+"""The flask-nix-stack command: config check, db, seed, and one-line setting errors.
+
+Most commands run in this process (support/cli_runner.py): their behaviour is the subject.
+Subprocesses remain where the process is: the console script as a shell runs it, what it
+imports, and the reloader; each says why.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 
+from support.cli_runner import run_cli_in_process
 from support.processes import app_env, run_cli
 from support.servers import Postgres
 
@@ -17,20 +24,20 @@ def cli_env(pg: Postgres, redis_url: str) -> dict[str, str]:
 
 def test_config_check_masks_secrets(cli_env: dict[str, str]) -> None:
     env = {**cli_env, "APP_DATABASE_URL": "postgres://app:hunter2@db:5432/app"}
-    result = run_cli("config", "check", env=env)
+    result = run_cli_in_process("config", "check", env=env)
     assert "APP_SECRET_KEY=***" in result.stdout
     # What the app uses: a provider's postgres:// URL names the installed driver.
     assert "APP_DATABASE_URL=postgresql+psycopg2://app:***@db:5432/app" in result.stdout
     assert "hunter2" not in result.stdout + result.stderr
     assert "ok: profile development" in result.stderr
-    as_json = json.loads(run_cli("config", "check", "--json", env=env).stdout)
+    as_json = json.loads(run_cli_in_process("config", "check", "--json", env=env).stdout)
     assert as_json["APP_ENV"] == "development"
     assert as_json["APP_CACHE_TTL"] == 30
 
 
 def test_config_check_fails_with_one_line(cli_env: dict[str, str]) -> None:
     env = {**cli_env, "APP_ENV": "production", "APP_SECRET_KEY": "short"}
-    result = run_cli("config", "check", env=env, check=False)
+    result = run_cli_in_process("config", "check", env=env, check=False)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "configuration error: APP_SECRET_KEY: 5 characters; production needs 32 or more random "
@@ -39,6 +46,8 @@ def test_config_check_fails_with_one_line(cli_env: dict[str, str]) -> None:
 
 
 def test_app_commands_refuse_bad_settings_in_one_line(cli_env: dict[str, str]) -> None:
+    """A subprocess of the console script: its exit status and everything on its stderr, as a
+    shell sees them (interpreter warnings included), for any command that builds the app."""
     result = run_cli("routes", env={**cli_env, "APP_WORKERS": "many"}, check=False)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
@@ -47,29 +56,30 @@ def test_app_commands_refuse_bad_settings_in_one_line(cli_env: dict[str, str]) -
 
 
 def test_db_upgrade_current_check_seed_downgrade(cli_env: dict[str, str]) -> None:
-    first_upgrade = run_cli("db", "upgrade", env=cli_env)
+    first_upgrade = run_cli_in_process("db", "upgrade", env=cli_env)
     assert "already at the newest revision" not in first_upgrade.stdout
-    current = run_cli("db", "current", env=cli_env)
+    current = run_cli_in_process("db", "current", env=cli_env)
     assert "(head)" in current.stdout
-    run_cli("db", "check", env=cli_env)
-    first = run_cli("seed", env=cli_env)
+    run_cli_in_process("db", "check", env=cli_env)
+    first = run_cli_in_process("seed", env=cli_env)
     assert "seeded: 1 project(s), 3 task(s) created" in first.stderr
-    again = run_cli("seed", env=cli_env)
+    again = run_cli_in_process("seed", env=cli_env)
     assert "seeded: 0 project(s), 0 task(s) created" in again.stderr
     # The demo principal's development token, alone on stdout, the same on every run.
     assert first.stdout == again.stdout
     assert first.stdout.startswith("fns_")
-    run_cli("db", "downgrade", "base", env=cli_env)
-    assert "(head)" not in run_cli("db", "current", env=cli_env).stdout
+    run_cli_in_process("db", "downgrade", "base", env=cli_env)
+    assert "(head)" not in run_cli_in_process("db", "current", env=cli_env).stdout
     # Behind the head again: the upgrade must really run, not take the at-head shortcut.
-    again = run_cli("db", "upgrade", env=cli_env)
+    again = run_cli_in_process("db", "upgrade", env=cli_env)
     assert "already at the newest revision" not in again.stdout
-    assert "(head)" in run_cli("db", "current", env=cli_env).stdout
+    assert "(head)" in run_cli_in_process("db", "current", env=cli_env).stdout
 
 
 def test_db_upgrade_at_head_answers_without_building_the_app(cli_env: dict[str, str]) -> None:
-    run_cli("db", "upgrade", env=cli_env)
-    # Flask is not imported on that path: prove it with -X importtime on the same entry point.
+    run_cli_in_process("db", "upgrade", env=cli_env)
+    # Flask is not imported on that path: prove it with -X importtime on the same entry point,
+    # in a fresh interpreter (this one has imported everything).
     import subprocess
     import sys
 
@@ -88,13 +98,15 @@ def test_db_upgrade_at_head_answers_without_building_the_app(cli_env: dict[str, 
 
 
 def test_db_upgrade_with_bad_settings_still_names_them(cli_env: dict[str, str]) -> None:
-    result = run_cli("db", "upgrade", env={**cli_env, "APP_CACHE_TTL": "soon"}, check=False)
+    result = run_cli_in_process(
+        "db", "upgrade", env={**cli_env, "APP_CACHE_TTL": "soon"}, check=False
+    )
     assert result.returncode == 2
     assert result.stderr.strip().startswith("configuration error: APP_CACHE_TTL:")
 
 
 def test_routes_lists_the_api(cli_env: dict[str, str]) -> None:
-    output = run_cli("routes", env=cli_env).stdout
+    output = run_cli_in_process("routes", env=cli_env).stdout
     for path in ("/api/v1/projects", "/api/v1/tasks/<id:task_id>", "/health/ready"):
         assert path in output
 
@@ -102,15 +114,16 @@ def test_routes_lists_the_api(cli_env: dict[str, str]) -> None:
 def test_a_providers_postgres_url_works(cli_env: dict[str, str]) -> None:
     """SQLAlchemy alone would load a driver that is not installed (ModuleNotFoundError)."""
     url = cli_env["APP_DATABASE_URL"].replace("postgresql+psycopg2://", "postgres://", 1)
-    result = run_cli("db", "upgrade", env={**cli_env, "APP_DATABASE_URL": url})
+    result = run_cli_in_process("db", "upgrade", env={**cli_env, "APP_DATABASE_URL": url})
     assert "Traceback" not in result.stderr
-    result = run_cli("seed", env={**cli_env, "APP_DATABASE_URL": url})
+    result = run_cli_in_process("seed", env={**cli_env, "APP_DATABASE_URL": url})
     assert result.returncode == 0
 
 
 def test_reloader_parent_does_not_build_the_app(cli_env: dict[str, str]) -> None:
     """`run --reload`: only the serving child builds the app (it loads psycopg2's C module to
-    make its database engine); the watching parent does not, so dev start-up pays it once."""
+    make its database engine); the watching parent does not, so dev start-up pays it once.
+    Real processes: the reloader's parent and child, read from /proc."""
     import subprocess
     import time
 
@@ -158,7 +171,8 @@ main()
 
 def test_reloader_parent_imports_neither_the_app_nor_the_models(cli_env: dict[str, str]) -> None:
     """The outer process only restarts the child: the app, the models, SQLAlchemy and Pydantic
-    (which our CLI commands import) are the child's to import, once."""
+    (which our CLI commands import) are the child's to import, once. A fresh interpreter: this
+    one has imported them all."""
     import subprocess
     import sys
 
@@ -184,7 +198,7 @@ def test_reloader_parent_imports_neither_the_app_nor_the_models(cli_env: dict[st
 
 
 def test_help_lists_the_lazily_loaded_commands(cli_env: dict[str, str]) -> None:
-    output = run_cli("--help", env=cli_env).stdout
+    output = run_cli_in_process("--help", env=cli_env).stdout
     for command in ("config", "db", "principals", "routes", "run", "seed", "serve", "tokens"):
         assert f"  {command} " in output, command
     assert "Users and service accounts." in output  # a lazy command's own help text
@@ -194,11 +208,88 @@ def test_help_lists_the_lazily_loaded_commands(cli_env: dict[str, str]) -> None:
 def test_serve_through_the_group_is_the_same_command(cli_env: dict[str, str]) -> None:
     """`serve` reached through the click group (not main's shortcut) runs server/serve.py: its
     one-line refusal of gunicorn arguments under granian proves the hand-over."""
-    from click.testing import CliRunner
-
+    from server.cli import PROG
     from server.cli.group import cli
 
-    result = CliRunner().invoke(cli, ["serve", "--workers", "3"], env=cli_env)
-    assert result.exit_code == 1
-    assert isinstance(result.exception, SystemExit)
-    assert "are for APP_SERVER=gunicorn only" in str(result.exception)
+    def through_the_group(args: list[str]) -> None:
+        cli.main(args=args, prog_name=PROG)
+
+    result = run_cli_in_process(
+        "serve", "--workers", "3", env=cli_env, check=False, entry=through_the_group
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "configuration error: arguments ['--workers', '3'] are for APP_SERVER=gunicorn only"
+    ]
+
+
+def test_commands_run_in_process_leave_this_process_as_it_was(
+    migrated_database: Callable[[str], str], redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """support/cli_runner.py puts back what a command changes of its process (environment,
+    arguments, streams, logging, signals) and closes its connections, as the exit of a process
+    of its own would: the tests after it in this process see none of it."""
+    import gc
+    import logging
+    import os
+    import signal
+    import sys
+    import threading
+
+    import redis
+    import sqlalchemy as sa
+
+    from support.servers import wait_until
+
+    env = app_env(migrated_database("fns_cli_in_process"), redis_url, ONLY_IN_THE_COMMAND="1")
+    root, werkzeug = logging.getLogger(), logging.getLogger("werkzeug")
+
+    def process_state() -> tuple[object, ...]:
+        return (
+            dict(os.environ),
+            sys.argv[:],
+            sys.path[:],
+            os.getcwd(),
+            (sys.stdin, sys.stdout, sys.stderr),
+            (root.level, root.handlers[:], werkzeug.level, werkzeug.handlers[:]),
+            (logging._srcfile, logging.logThreads, logging.logProcesses),
+            [signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)],
+            signal.pthread_sigmask(signal.SIG_BLOCK, []),
+            threading.active_count(),
+        )
+
+    store = redis.Redis.from_url(redis_url)
+    engine = sa.create_engine(env["APP_DATABASE_URL"], poolclass=sa.NullPool)
+
+    def backends() -> int:
+        with engine.connect() as connection:
+            query = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            return int(connection.scalar(sa.text(query)) or 0)
+
+    before = process_state()
+    received = store.info("stats")["total_connections_received"]
+    clients = store.info("clients")["connected_clients"]
+
+    # A write (the database, then Redis: a commit drops the cache), and a refusal (exit 1).
+    # The garbage collector off: what the runner leaves open must not be closed by chance.
+    gc.disable()
+    try:
+        run_cli_in_process("seed", env=env)
+        refused = run_cli_in_process(
+            "tokens", "create", "--principal", "nobody", "--scope", "read", env=env, check=False
+        )
+        assert refused.returncode == 1
+        assert process_state() == before
+        assert store.info("stats")["total_connections_received"] > received  # Redis was used
+        # And let go. The servers notice a closed connection a moment later (PostgreSQL's
+        # backend exits after its client has gone); one left open never goes.
+        wait_until(
+            lambda: store.info("clients")["connected_clients"] == clients,
+            30,
+            "Redis connections closed",
+        )
+        wait_until(lambda: backends() == 1, 30, "PostgreSQL connections closed")  # but this one
+    finally:
+        gc.enable()
+    logging.getLogger("server").warning("logged after the commands")
+    assert "logged after the commands" in caplog.text  # the test's log capture is back

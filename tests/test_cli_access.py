@@ -1,9 +1,12 @@
 """``principals`` and ``tokens`` on the command line, as an operator scripts them, and the
-bootstrap admin token that `db upgrade` stores from a credential file."""
+bootstrap admin token that `db upgrade` stores from a credential file.
+
+The commands run in this process (support/cli_runner.py), except a fresh host's first
+`db upgrade`; the servers that must see their effect are real ones.
+"""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +15,8 @@ import requests
 
 from server.auth.tokens import generate
 
-from support.processes import app_env, run_cli, running_server, script
+from support.cli_runner import run_cli_in_process
+from support.processes import app_env, run_cli, running_server
 from support.servers import Postgres
 
 
@@ -22,12 +26,12 @@ def env(migrated_database: Callable[[str], str], redis_url: str) -> dict[str, st
 
 
 def test_scriptable_principals_and_tokens(env: dict[str, str]) -> None:
-    run_cli("principals", "create", "ci-bot", "--service", env=env)
-    run_cli("principals", "create", "ops", "--admin", env=env)
-    listed = run_cli("principals", "list", env=env).stdout
+    run_cli_in_process("principals", "create", "ci-bot", "--service", env=env)
+    run_cli_in_process("principals", "create", "ops", "--admin", env=env)
+    listed = run_cli_in_process("principals", "list", env=env).stdout
     assert "ci-bot\tservice\t-" in listed
     assert "ops\tuser\tadmin" in listed
-    created = run_cli(
+    created = run_cli_in_process(
         "tokens",
         "create",
         "--principal",
@@ -46,16 +50,16 @@ def test_scriptable_principals_and_tokens(env: dict[str, str]) -> None:
     assert created.stdout == token + "\n"  # the token alone on stdout
     assert token.startswith("fns_")
     prefix = token.split("_")[1]
-    tokens = run_cli("tokens", "list", "--principal", "ci-bot", env=env).stdout
+    tokens = run_cli_in_process("tokens", "list", "--principal", "ci-bot", env=env).stdout
     assert f"{prefix}\tci-bot\tread,write\tactive\t" in tokens
     assert token.split("_", 2)[2] not in tokens
-    refused = run_cli(
+    refused = run_cli_in_process(
         "tokens", "create", "--principal", "ci-bot", "--scope", "admin", env=env, check=False
     )
     assert refused.returncode == 1
     assert refused.stdout == ""
     assert "admin" in refused.stderr
-    unknown = run_cli(
+    unknown = run_cli_in_process(
         "tokens", "create", "--principal", "nobody", "--scope", "read", env=env, check=False
     )
     assert unknown.returncode == 1
@@ -65,38 +69,38 @@ def test_scriptable_principals_and_tokens(env: dict[str, str]) -> None:
         headers = {"Authorization": f"Bearer {token}"}
         me = requests.get(f"{server.base}/api/v1/me", headers=headers, timeout=5)
         assert me.json()["principal"]["name"] == "ci-bot"
-        run_cli("tokens", "revoke", prefix, env=env)
+        run_cli_in_process("tokens", "revoke", prefix, env=env)
         assert (
             requests.get(f"{server.base}/api/v1/me", headers=headers, timeout=5).status_code == 401
         )
-    assert f"{prefix}\tci-bot\tread,write\trevoked" in run_cli("tokens", "list", env=env).stdout
+    assert (
+        f"{prefix}\tci-bot\tread,write\trevoked"
+        in run_cli_in_process("tokens", "list", env=env).stdout
+    )
 
 
 def test_tokens_import_reads_stdin(env: dict[str, str]) -> None:
-    run_cli("principals", "create", "importer", env=env)
-    token = run_cli("tokens", "generate", env=env).stdout.strip()
+    run_cli_in_process("principals", "create", "importer", env=env)
+    token = run_cli_in_process("tokens", "generate", env=env).stdout.strip()
     assert token.startswith("fns_")
-    assert token.split("_")[1] not in run_cli("tokens", "list", env=env).stdout  # not stored
-    result = subprocess.run(
-        [
-            script("flask-nix-stack"),
-            "tokens",
-            "import",
-            "--principal",
-            "importer",
-            "--scope",
-            "read",
-        ],
-        input=token + "\n",
+    assert (
+        token.split("_")[1] not in run_cli_in_process("tokens", "list", env=env).stdout
+    )  # not stored
+    # stdin as a pipe gives it: the token and a newline, then the end.
+    result = run_cli_in_process(
+        "tokens",
+        "import",
+        "--principal",
+        "importer",
+        "--scope",
+        "read",
         env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+        input=token + "\n",
         check=False,
     )
     assert result.returncode == 0, result.stderr
     assert token not in result.stdout + result.stderr
-    assert token.split("_")[1] in run_cli("tokens", "list", env=env).stdout
+    assert token.split("_")[1] in run_cli_in_process("tokens", "list", env=env).stdout
 
 
 @pytest.fixture
@@ -114,12 +118,14 @@ def fresh_host(pg: Postgres, redis_url: str, tmp_path: Path) -> dict[str, str]:
 
 def test_a_fresh_host_gets_its_first_admin_from_a_credential(fresh_host: dict[str, str]) -> None:
     token = fresh_host.pop("TOKEN")
+    # The console script itself, as the NixOS unit runs it at a fresh host's first start: the
+    # one test of main's path that stores the token after the migrations (a process of its own).
     first = run_cli("db", "upgrade", env=fresh_host)
     assert "bootstrap admin token stored" in first.stderr
     assert token not in first.stdout + first.stderr
-    again = run_cli("db", "upgrade", env=fresh_host)  # every start runs it: idempotent, fast
+    again = run_cli_in_process("db", "upgrade", env=fresh_host)  # every start: idempotent, fast
     assert again.stdout.strip() == "database already at the newest revision; nothing to upgrade"
-    assert "admin\tuser\tadmin" in run_cli("principals", "list", env=fresh_host).stdout
+    assert "admin\tuser\tadmin" in run_cli_in_process("principals", "list", env=fresh_host).stdout
     with running_server(fresh_host, workers=1) as server:
         headers = {"Authorization": f"Bearer {token}"}
         answer = requests.get(f"{server.base}/api/v1/admin/principals", headers=headers, timeout=5)

@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterator
 import pytest
 import requests
 
-from support.processes import Server, app_env, run_cli, shared_servers
+from support.cli_runner import run_cli_in_process
+from support.processes import Server, app_env, shared_servers
 from support.servers import raw_answer
 
 LIMIT = 1024 * 1024  # APP_MAX_CONTENT_LENGTH's default
@@ -27,7 +28,8 @@ def database(migrated_database: Callable[[str], str]) -> str:
 @pytest.fixture(scope="module")
 def token(database: str, redis_url: str) -> str:
     """The demo principal's token (`seed` prints it): every API request needs one."""
-    return run_cli("seed", env=app_env(database, redis_url)).stdout.strip().splitlines()[-1]
+    seeded = run_cli_in_process("seed", env=app_env(database, redis_url))
+    return seeded.stdout.strip().splitlines()[-1]
 
 
 @pytest.fixture(autouse=True)

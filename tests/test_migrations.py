@@ -70,7 +70,10 @@ def test_drift_is_detected(scratch_app: Flask) -> None:
 
 
 def test_alembic_ini_for_developers(scratch_app: Flask, pg: Postgres, redis_url: str) -> None:
-    """Plain `alembic` with the top-level alembic.ini builds the app from the environment."""
+    """Plain `alembic` with the top-level alembic.ini builds the app from the environment.
+
+    Its own console script, in a process of its own: the developers' entry point, not ours, and
+    Alembic's command line prints to the sys.stdout of the moment alembic was first imported."""
     import subprocess
     from pathlib import Path
 

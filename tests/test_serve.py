@@ -16,7 +16,8 @@ import pytest
 from server.config import Settings, SettingsError, load_settings
 from server.serve import granian_options, gunicorn_argv, split_bind, worker_loop
 
-from support.processes import Server, app_env, authed, run_cli, running_server, script
+from support.cli_runner import run_cli_in_process
+from support.processes import Server, app_env, authed, running_server, script
 from support.servers import wait_until
 
 
@@ -155,6 +156,8 @@ def test_forwarding_headers_from_clients_are_not_trusted(server: Server) -> None
 
 @pytest.mark.parametrize("kind", ["granian", "gunicorn"])
 def test_bad_setting_stops_startup_with_one_line(env: dict[str, str], kind: str) -> None:
+    """The console script's `serve`, in a process of its own as the stack, the image and the
+    module start it: its exit status and stderr as they see them."""
     result = subprocess.run(
         [script("flask-nix-stack"), "serve"],
         env={
@@ -189,7 +192,9 @@ def test_gunicorn_config_alone_refuses_a_bad_setting(env: dict[str, str]) -> Non
 
 
 def test_arguments_are_for_gunicorn_only(env: dict[str, str]) -> None:
-    result = run_cli("serve", "--workers", "3", env={**env, "APP_SERVER": "granian"}, check=False)
+    result = run_cli_in_process(
+        "serve", "--workers", "3", env={**env, "APP_SERVER": "granian"}, check=False
+    )
     assert result.returncode != 0
     assert "arguments ['--workers', '3'] are for APP_SERVER=gunicorn only" in result.stderr
 

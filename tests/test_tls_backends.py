@@ -16,7 +16,8 @@ from sqlalchemy import text
 from server.infra.database import db
 
 from support.apps import build_app
-from support.processes import app_env, run_cli
+from support.cli_runner import run_cli_in_process
+from support.processes import app_env
 from support.servers import find_postgres_bindir, free_port, wait_until
 from support.settings import make_settings
 
@@ -192,7 +193,7 @@ def test_verified_tls_to_both(tls_backends: TlsBackends) -> None:
     env = app_env(
         tls_backends.database_url, tls_backends.redis_url, APP_DB_CA_FILE=ca, APP_REDIS_CA_FILE=ca
     )
-    run_cli("db", "upgrade", env=env)
+    run_cli_in_process("db", "upgrade", env=env)
     app = build_app(
         make_settings(
             tls_backends.database_url,

@@ -11,10 +11,13 @@ the app in this process at all.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
 
-def main() -> None:
-    argv = sys.argv[1:]
+def main(argv: Sequence[str] | None = None) -> None:
+    """The command with ``argv`` (default: the process's arguments). It ends by returning or by
+    SystemExit, never by exiting the process itself, so the tests can run it in theirs."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["serve"]:
         # The production server: it imports the app in its workers, not here.
         from server.serve import main as serve
@@ -32,7 +35,7 @@ def main() -> None:
     bootstrap = argv[:2] == ["db", "upgrade"] and _bootstrap_token_set()
 
     if not bootstrap:
-        cli(prog_name=PROG)
+        cli.main(args=argv, prog_name=PROG)
         return
     # A first admin token from a credential file (NixOS LoadCredential, /run/secrets): stored
     # by every `db upgrade` that finds it missing, so a fresh host is usable without a shell.

@@ -23,7 +23,8 @@ from schemathesis import GenerationMode, checks
 from server.web.openapi import build_openapi
 
 from support.apps import build_app
-from support.processes import app_env, authed, run_cli, running_server
+from support.cli_runner import run_cli_in_process
+from support.processes import app_env, authed, running_server
 from support.settings import TestingSettings
 
 SEEDS = [int(s) for s in os.environ.get("FNS_FUZZ_SEEDS", "1,2,3").split(",")]
@@ -58,7 +59,7 @@ def base_url(migrated_database: Callable[[str], str], redis_url: str) -> Iterato
     env = app_env(migrated_database("fns_fuzz"), redis_url, APP_KEY_PREFIX="fuzz")
     # Demo data, so that some generated ids exist, and its principal's token: the fuzzer acts
     # as that ordinary (not admin) principal.
-    token = run_cli("seed", env=env).stdout.strip().splitlines()[-1]
+    token = run_cli_in_process("seed", env=env).stdout.strip().splitlines()[-1]
     with running_server(env) as server:
         SESSION.headers["Authorization"] = f"Bearer {token}"
         yield server.base
