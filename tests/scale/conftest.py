@@ -23,6 +23,9 @@ def scale_cluster(
 
 @pytest.fixture(autouse=True)
 def _fresh_balancer(request: pytest.FixtureRequest) -> None:
-    """Each test starts with nginx's failure marks from earlier tests forgotten (a reload)."""
+    """Each test starts with every instance running (an earlier test may have killed one) and
+    nginx's failure marks from earlier tests forgotten (a reload)."""
     if "scale_cluster" in request.fixturenames:
-        request.getfixturevalue("scale_cluster").nginx.reload()
+        running: Cluster = request.getfixturevalue("scale_cluster")
+        running.revive()
+        running.nginx.reload()
