@@ -205,8 +205,8 @@ def test_sigkilled_instance_fails_no_idempotent_request(scale_cluster: Cluster) 
     dead = scale_cluster.instances[0].port
     with Load(scale_cluster.base, project, headers=scale_cluster.headers) as load:
         load.wait_for(lambda: len(load.outcomes) >= 50, 60, "50 requests before the SIGKILL")
+        killed_at, before = time.monotonic(), len(load.outcomes)  # requests it cut included
         scale_cluster.kill(0)
-        killed_at, before = time.monotonic(), len(load.outcomes)
         load.wait_for(
             lambda: (
                 len(load.outcomes) >= before + 100 and bool(load.passed_on_from(dead, killed_at))
