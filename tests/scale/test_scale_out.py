@@ -18,6 +18,7 @@ from server.app import engine_options
 from support.cluster import (
     CROSSING,
     FAIL_TIMEOUT,
+    ONE_WORKER,
     REJOIN_ANSWERS,
     ROLE,
     ROLE_STATEMENT_TIMEOUT,
@@ -244,8 +245,8 @@ def test_rate_limit_holds_across_instances(pg: Postgres, redis_url: str) -> None
     if missing := missing_tools():
         pytest.skip(f"not installed: {', '.join(missing)}")
     # One `db upgrade`: running them at once is test_migrated_once_through_pgbouncer's part.
-    limit = "30 per minute"
-    with cluster(pg, redis_url, instances=3, upgrades=1, APP_RATELIMIT_DEFAULT=limit) as limited:
+    settings = {"APP_RATELIMIT_DEFAULT": "30 per minute", **ONE_WORKER}
+    with cluster(pg, redis_url, instances=3, upgrades=1, **settings) as limited:
         # The one-minute window starts at the client's first counted request (EXPIRE NX in
         # server/infra/ratelimit.py), not on the clock's minute; the start-up's health probes
         # count for nothing. All 31 share it, unless they took a minute.

@@ -52,6 +52,12 @@ ROLE_STATEMENT_TIMEOUT = "5s"
 REJOIN_ANSWERS = 10
 # Requests that end after a restart began, under the dense load, before it eases the load.
 CROSSING = 20
+# What the tests run: one worker per instance. What is tested there is the instances' part
+# (drain, stop, kill, rejoin, shared state); what a second worker adds at a stop or a kill (its
+# own listener, a worker dying alone) tests/faults/test_fault_server.py tests with two, for
+# each server. An instance boots in about half the time and CPU (granian imports the app in
+# every worker). The default stays the server's own two (bench/scale_out.py).
+ONE_WORKER = {"APP_WORKERS": "1"}
 # A bound for a failure only, on what a restart waits for in nginx's traffic.
 TRAFFIC_TIMEOUT = 60
 
@@ -428,12 +434,7 @@ def cluster(
     database = prepare_database(pg, f"fns_scale_{uuid.uuid4().hex[:6]}")
     defaults = {
         "APP_KEY_PREFIX": f"scale-{uuid.uuid4().hex[:8]}",
-        # One worker each: what is tested here is the instances' (drain, stop, kill, rejoin,
-        # shared state). What a second worker adds at a stop or a kill (its own listener, a
-        # worker dying alone) tests/faults/test_fault_server.py tests with two, for each
-        # server. An instance boots in about half the time and CPU (granian imports the app
-        # in every worker).
-        "APP_WORKERS": "1",
+        "APP_WORKERS": "2",
         # PgBouncer refuses the `options` startup parameter: the role carries the timeout.
         "APP_DB_STATEMENT_TIMEOUT_MS": "0",
         # nginx is the one trusted proxy: the limits key on the address it appends.
