@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from support.cluster import Cluster, cluster, missing_tools
+from support.cluster import ONE_WORKER, Cluster, cluster, missing_tools
 from support.servers import Postgres
 
 
@@ -17,12 +17,15 @@ def scale_cluster(
     """Three instances of each server, limits high enough never to be reached by the loads."""
     if missing := missing_tools():
         pytest.skip(f"not installed: {', '.join(missing)} (apt-get install nginx pgbouncer)")
-    with cluster(pg, redis_url, instances=3, APP_SERVER=request.param) as running:
+    with cluster(pg, redis_url, instances=3, APP_SERVER=request.param, **ONE_WORKER) as running:
         yield running
 
 
 @pytest.fixture(autouse=True)
 def _fresh_balancer(request: pytest.FixtureRequest) -> None:
-    """Each test starts with nginx's failure marks from earlier tests forgotten (a reload)."""
+    """Each test starts with every instance running (an earlier test may have killed one) and
+    nginx's failure marks from earlier tests forgotten (a reload)."""
     if "scale_cluster" in request.fixturenames:
-        request.getfixturevalue("scale_cluster").nginx.reload()
+        running: Cluster = request.getfixturevalue("scale_cluster")
+        running.revive()
+        running.nginx.reload()

@@ -19,10 +19,8 @@ import signal
 import subprocess
 import tempfile
 import textwrap
-import threading
 import time
 import uuid
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,6 +28,7 @@ from pathlib import Path
 
 import requests
 
+from .cluster_load import DENSE_RATE, SPARSE_RATE, Load
 from .processes import (
     START_TIMEOUT,
     Server,
@@ -48,6 +47,19 @@ ROLE = "fns_scale"
 FAIL_TIMEOUT = 2
 # What the role gets instead of the startup option PgBouncer would refuse.
 ROLE_STATEMENT_TIMEOUT = "5s"
+# Requests a restarted instance answers through nginx, under the dense load, before a restart
+# counts as done: its first moments back in the pool are among the risky ones.
+REJOIN_ANSWERS = 10
+# Requests that end after a restart began, under the dense load, before it eases the load.
+CROSSING = 20
+# What the tests run: one worker per instance. What is tested there is the instances' part
+# (drain, stop, kill, rejoin, shared state); what a second worker adds at a stop or a kill (its
+# own listener, a worker dying alone) tests/faults/test_fault_server.py tests with two, for
+# each server. An instance boots in about half the time and CPU (granian imports the app in
+# every worker). The default stays the server's own two (bench/scale_out.py).
+ONE_WORKER = {"APP_WORKERS": "1"}
+# A bound for a failure only, on what a restart waits for in nginx's traffic.
+TRAFFIC_TIMEOUT = 60
 
 
 def missing_tools() -> list[str]:
@@ -249,6 +261,39 @@ def start_instance(env: dict[str, str], port: int, log_dir: Path) -> Server:
 
 
 @dataclass
+class Restart:
+    """When each step of ``Cluster.restart`` ended (time.monotonic()), for the load's figures."""
+
+    port: int
+    began: float  # the drain began, or (without it) SIGTERM was sent
+    drained: float  # nginx sends it nothing new: reloaded, or (without) it passed one on
+    eased: float  # the load went sparse, CROSSING requests having ended since it began
+    stopped: float  # the old process exited
+    ready: float  # the replacement answered /health/ready
+    rejoined: float  # put back in nginx, or (without the drain) it answered one through it
+    served: float  # it had answered REJOIN_ANSWERS more requests through nginx
+
+
+def wait_stopped(server: Server, timeout: float = 30.0) -> int:
+    """The exit status of a server sent SIGTERM (SIGKILL if it outlives ``timeout``). Not
+    Server.stop: that would send a second SIGTERM to a server still draining."""
+    try:
+        return server.process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        return server.process.wait(timeout=timeout)
+
+
+def stop_all(servers: list[Server]) -> None:
+    """SIGTERM to every server first, then wait for each: they stop side by side."""
+    for server in servers:
+        if server.process.poll() is None:
+            server.process.send_signal(signal.SIGTERM)
+    for server in servers:
+        wait_stopped(server)
+
+
+@dataclass
 class Cluster:
     nginx: Nginx
     bouncer: PgBouncer
@@ -267,23 +312,68 @@ class Cluster:
         """The bootstrap admin token the first `db upgrade` stored (support.processes)."""
         return auth_headers(self.env)
 
-    def restart(self, index: int, drain: bool = True) -> None:
-        """Rolling restart of one instance: drain it in nginx (unless ``drain`` is false), stop
-        it (SIGTERM: in-flight requests finish), start it again on its port, wait until ready,
-        put it back."""
+    def restart(self, index: int, load: Load, drain: bool = True) -> Restart:
+        """Rolling restart of one instance under ``load``: drain it in nginx (unless ``drain``
+        is false), stop it (SIGTERM: in-flight requests finish), start it again on its port,
+        wait until ready, put it back, and return once it has answered REJOIN_ANSWERS
+        requests through nginx.
+
+        The load is dense across the risky moments: the drain's reload (or, without it, the
+        SIGTERM until nginx has met the stopping instance and passed a request on), then the
+        put-back and the replacement's first answers. In between, while nothing reaches the
+        instance (drained, or marked failed by nginx), it is sparse."""
         old = self.instances[index]
+        port = old.port
+        load.pace(DENSE_RATE)
+        began = time.monotonic()
         if drain:
-            self.nginx.down.add(old.port)
-            self.nginx.reload()
-        assert old.stop() == 0, old.log()
-        self.instances[index] = start_instance(self.env, old.port, self.log_dir)
-        if drain:
-            self.nginx.down.discard(old.port)
+            self.nginx.down.add(port)
             self.nginx.reload()
         else:
-            # nginx marked it failed while it was down: the next one may go only once nginx
-            # sends traffic to this one again, or all three could be marked failed at once.
-            time.sleep(FAIL_TIMEOUT + 0.5)
+            old.process.send_signal(signal.SIGTERM)  # in-flight requests finish
+            # What this restart is about: nginx met the stopping instance (refused, or reset
+            # by it once stopped) and passed the request on; then it marks it failed.
+            load.wait_for(
+                lambda: bool(load.passed_on_from(port, began)),
+                TRAFFIC_TIMEOUT,
+                f"nginx passing on a request the stopping instance on {port} failed",
+            )
+        drained = time.monotonic()
+        load.wait_for(
+            lambda: len(load.ended_since(began)) >= CROSSING,
+            TRAFFIC_TIMEOUT,
+            f"{CROSSING} requests across the stop of {port}",
+        )
+        eased = time.monotonic()
+        load.pace(SPARSE_RATE)
+        if drain:
+            old.process.send_signal(signal.SIGTERM)
+        assert wait_stopped(old) == 0, old.log()
+        stopped = time.monotonic()
+        self.instances[index] = start_instance(self.env, port, self.log_dir)
+        ready = time.monotonic()
+        if drain:
+            load.pace(DENSE_RATE)
+            self.nginx.down.discard(port)
+            self.nginx.reload()
+        else:
+            # nginx marked it failed while it was down, and takes it back with the first
+            # request it sends it after its fail_timeout. The next restart may go only then,
+            # or all three could be marked failed at once.
+            load.wait_for(
+                lambda: bool(load.answered_by(port, ready)),
+                TRAFFIC_TIMEOUT,
+                f"nginx taking the restarted instance on {port} back",
+            )
+            load.pace(DENSE_RATE)
+        rejoined = time.monotonic()
+        load.wait_for(
+            lambda: len(load.answered_by(port, rejoined)) >= REJOIN_ANSWERS,
+            TRAFFIC_TIMEOUT,
+            f"{REJOIN_ANSWERS} requests answered by the restarted instance on {port}",
+        )
+        served = time.monotonic()
+        return Restart(port, began, drained, eased, stopped, ready, rejoined, served)
 
     def kill(self, index: int) -> None:
         """SIGKILL the instance: its master and every worker at once, no goodbye."""
@@ -294,16 +384,12 @@ class Cluster:
                 os.kill(pid, signal.SIGKILL)
         victim.process.wait(timeout=10)
 
-    def revive(self, index: int) -> None:
-        """Start a killed instance again on its port."""
-        port = self.instances[index].port
-        self.instances[index] = start_instance(self.env, port, self.log_dir)
-
-    def stop(self) -> None:
-        self.nginx.stop()
-        for instance in self.instances:
-            instance.stop()
-        self.bouncer.stop()
+    def revive(self) -> None:
+        """Start every instance that is not running (killed, or left stopped by a failed
+        restart) again on its port."""
+        for index, instance in enumerate(self.instances):
+            if instance.process.poll() is not None:
+                self.instances[index] = start_instance(self.env, instance.port, self.log_dir)
 
 
 def prepare_database(pg: Postgres, database: str) -> str:
@@ -339,8 +425,11 @@ def migrate_concurrently(env: dict[str, str], count: int) -> list[str]:
 
 
 @contextmanager
-def cluster(pg: Postgres, redis_url: str, instances: int = 3, **settings: str) -> Iterator[Cluster]:
-    """``instances`` servers behind nginx on PgBouncer and ``redis_url``; stopped afterwards."""
+def cluster(
+    pg: Postgres, redis_url: str, instances: int = 3, upgrades: int | None = None, **settings: str
+) -> Iterator[Cluster]:
+    """``instances`` servers behind nginx on PgBouncer and ``redis_url``, after ``upgrades``
+    (default: one per instance) concurrent `db upgrade`; stopped afterwards."""
     workdir = Path(tempfile.mkdtemp(prefix="fns-scale-", dir="/tmp"))
     database = prepare_database(pg, f"fns_scale_{uuid.uuid4().hex[:6]}")
     defaults = {
@@ -363,7 +452,7 @@ def cluster(pg: Postgres, redis_url: str, instances: int = 3, **settings: str) -
         bouncer = start_pgbouncer(pg, database, workdir)
         url = f"postgresql+psycopg2://{ROLE}@127.0.0.1:{bouncer.port}/{database}"
         env = app_env(url, redis_url, **{**defaults, **settings})
-        migrate_concurrently(env, instances)
+        migrate_concurrently(env, instances if upgrades is None else upgrades)
         ports: list[int] = []
         while len(ports) < instances:  # none bound yet: the same free port could come twice
             if (port := free_port()) not in ports:
@@ -375,97 +464,7 @@ def cluster(pg: Postgres, redis_url: str, instances: int = 3, **settings: str) -
     finally:
         if nginx is not None:
             nginx.stop()
-        for instance in started:
-            instance.stop()
+        stop_all(started)  # the cluster's own list: restarts replace its entries
         if bouncer is not None:
             bouncer.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-@dataclass
-class Outcome:
-    method: str
-    status: int | None  # None: no answer (connection error)
-    upstream: str = ""
-    name: str = ""
-
-
-class Load:
-    """A bounded mixed load through the balancer: ``threads`` clients, each at most ``rate``
-    requests/s, reads of a list and of one project, and ``write_share`` of POSTs."""
-
-    def __init__(
-        self,
-        base: str,
-        project_id: int,
-        threads: int = 6,
-        rate: float = 40.0,
-        write_share: float = 0.2,
-        max_requests: int = 20000,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        self.base = base
-        self.headers = headers or {}
-        self.project_id = project_id
-        self.threads = threads
-        self.interval = 1.0 / rate
-        self.write_share = write_share
-        self.max_requests = max_requests
-        self.outcomes: list[Outcome] = []
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._workers: list[threading.Thread] = []
-
-    def _one(self, n: int, worker: int) -> Outcome:
-        # A new connection per request: what matters is the servers, not client keep-alive.
-        if (n * 7919 + worker) % 100 < self.write_share * 100:
-            name = f"load-{worker}-{n}-{uuid.uuid4().hex[:6]}"
-            try:
-                r = requests.post(
-                    f"{self.base}/api/v1/projects",
-                    json={"name": name},
-                    headers=self.headers,
-                    timeout=15,
-                )
-            except requests.RequestException:
-                return Outcome("POST", None, name=name)
-            return Outcome("POST", r.status_code, r.headers.get("X-Upstream", ""), name)
-        path = "/api/v1/projects?limit=5" if n % 2 else f"/api/v1/projects/{self.project_id}"
-        try:
-            r = requests.get(f"{self.base}{path}", headers=self.headers, timeout=15)
-        except requests.RequestException:
-            return Outcome("GET", None)
-        return Outcome("GET", r.status_code, r.headers.get("X-Upstream", ""))
-
-    def _run(self, worker: int) -> None:
-        n = 0
-        while not self._stop.is_set() and len(self.outcomes) < self.max_requests:
-            started = time.monotonic()
-            outcome = self._one(n, worker)
-            with self._lock:
-                self.outcomes.append(outcome)
-            n += 1
-            self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
-
-    def __enter__(self) -> Load:
-        self._workers = [
-            threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(self.threads)
-        ]
-        for thread in self._workers:
-            thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        for thread in self._workers:
-            thread.join(timeout=30)
-
-    def summary(self) -> Counter[tuple[str, int | None]]:
-        return Counter((o.method, o.status) for o in self.outcomes)
-
-    def failed(self, method: str) -> list[Outcome]:
-        expected = 201 if method == "POST" else 200
-        return [o for o in self.outcomes if o.method == method and o.status != expected]
-
-    def acknowledged_names(self) -> set[str]:
-        return {o.name for o in self.outcomes if o.method == "POST" and o.status == 201}

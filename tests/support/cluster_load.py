@@ -1,0 +1,183 @@
+"""A bounded mixed load through the balancer of a cluster (tests/support/cluster.py), paced by
+the test: dense around the risky moments of a restart, sparse while a replacement boots.
+
+Each outcome keeps when it started and ended and which upstreams nginx tried (X-Upstream), so a
+test can count what crossed each risky moment and assert that its load had teeth there.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import requests
+
+from .servers import wait_until
+
+# Requests a second per client thread: what every test runs at, except while a replacement
+# instance boots (nothing reaches it then), when SPARSE_RATE keeps reads and writes going.
+DENSE_RATE = 40.0
+SPARSE_RATE = 1.0
+
+
+@dataclass
+class Outcome:
+    method: str
+    status: int | None  # None: no answer (connection error)
+    upstream: str = ""  # nginx's $upstream_addr: every backend tried, in order
+    name: str = ""
+    started: float = 0.0  # time.monotonic()
+    ended: float = 0.0
+
+    @property
+    def tried(self) -> list[str]:
+        return [address.strip() for address in self.upstream.split(",") if address.strip()]
+
+    @property
+    def answered(self) -> bool:
+        return self.status == (201 if self.method == "POST" else 200)
+
+
+def address(port: int) -> str:
+    """How nginx names a backend of the cluster in X-Upstream."""
+    return f"127.0.0.1:{port}"
+
+
+class Load:
+    """``threads`` clients, each at most ``rate`` requests/s (``pace`` changes it while they run),
+    reads of a list and of one project, and ``write_share`` of POSTs."""
+
+    def __init__(
+        self,
+        base: str,
+        project_id: int,
+        threads: int = 6,
+        rate: float = DENSE_RATE,
+        write_share: float = 0.2,
+        max_requests: int = 20000,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.base = base
+        self.headers = headers or {}
+        self.project_id = project_id
+        self.threads = threads
+        self.interval = 1.0 / rate
+        self.write_share = write_share
+        self.max_requests = max_requests
+        self.outcomes: list[Outcome] = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._pace = threading.Condition()
+        self._workers: list[threading.Thread] = []
+
+    def pace(self, rate: float) -> None:
+        """Each client's rate from now on; a client waiting out a slower pace goes at once."""
+        with self._pace:
+            self.interval = 1.0 / rate
+            self._pace.notify_all()
+
+    def _one(self, n: int, worker: int) -> Outcome:
+        # A new connection per request: what matters is the servers, not client keep-alive.
+        if (n * 7919 + worker) % 100 < self.write_share * 100:
+            name = f"load-{worker}-{n}-{uuid.uuid4().hex[:6]}"
+            try:
+                r = requests.post(
+                    f"{self.base}/api/v1/projects",
+                    json={"name": name},
+                    headers=self.headers,
+                    timeout=15,
+                )
+            except requests.RequestException:
+                return Outcome("POST", None, name=name)
+            return Outcome("POST", r.status_code, r.headers.get("X-Upstream", ""), name)
+        path = "/api/v1/projects?limit=5" if n % 2 else f"/api/v1/projects/{self.project_id}"
+        try:
+            r = requests.get(f"{self.base}{path}", headers=self.headers, timeout=15)
+        except requests.RequestException:
+            return Outcome("GET", None)
+        return Outcome("GET", r.status_code, r.headers.get("X-Upstream", ""))
+
+    def _run(self, worker: int) -> None:
+        n = 0
+        while not self._stop.is_set() and len(self.outcomes) < self.max_requests:
+            started = time.monotonic()
+            outcome = self._one(n, worker)
+            outcome.started, outcome.ended = started, time.monotonic()
+            with self._lock:
+                self.outcomes.append(outcome)
+            n += 1
+            with self._pace:  # the interval is read again after every wake-up (pace)
+                while not self._stop.is_set():
+                    left = started + self.interval - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._pace.wait(left)
+
+    def __enter__(self) -> Load:
+        self._workers = [
+            threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(self.threads)
+        ]
+        for thread in self._workers:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        with self._pace:
+            self._pace.notify_all()
+        for thread in self._workers:
+            thread.join(timeout=30)
+
+    def wait_for(self, check: Callable[[], bool], timeout: float, what: str) -> None:
+        """Until ``check`` holds; AssertionError with the load's figures if not in ``timeout``."""
+        try:
+            wait_until(check, timeout, what)
+        except TimeoutError as error:
+            raise AssertionError(f"{error}; load so far: {dict(self.summary())}") from None
+
+    def summary(self) -> Counter[tuple[str, int | None]]:
+        return Counter((o.method, o.status) for o in self.outcomes)
+
+    def failed(self, method: str) -> list[Outcome]:
+        return [o for o in self.outcomes if o.method == method and not o.answered]
+
+    def acknowledged_names(self) -> set[str]:
+        return {o.name for o in self.outcomes if o.method == "POST" and o.status == 201}
+
+    def ended_since(self, start: float) -> list[Outcome]:
+        return [o for o in list(self.outcomes) if o.ended >= start]
+
+    def overlapping(self, start: float, end: float) -> list[Outcome]:
+        """Requests in flight at some moment from ``start`` to ``end``."""
+        return [o for o in list(self.outcomes) if o.started <= end and o.ended >= start]
+
+    def answered_by(self, port: int, since: float) -> list[Outcome]:
+        """Requests started at ``since`` or later that the backend on ``port`` answered."""
+        return [
+            o
+            for o in list(self.outcomes)
+            if o.started >= since and o.answered and o.tried[-1:] == [address(port)]
+        ]
+
+    def passed_on_from(self, port: int, since: float, until: float = math.inf) -> list[Outcome]:
+        """Requests started from ``since`` to ``until`` that nginx sent to the backend on
+        ``port`` and, that one failing (refused, reset), passed on to another."""
+        return [
+            o
+            for o in list(self.outcomes)
+            if since <= o.started <= until and address(port) in o.tried[:-1]
+        ]
+
+    def reached(self, port: int, after: float, before: float) -> list[Outcome]:
+        """Requests wholly from ``after`` to ``before`` that nginx sent to the backend on
+        ``port`` (answered or not)."""
+        return [
+            o
+            for o in list(self.outcomes)
+            if o.started >= after and o.ended <= before and address(port) in o.tried
+        ]
