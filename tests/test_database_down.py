@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from flask import Flask
 from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
 
 from server.config import Settings
 from server.infra.database import db
@@ -99,7 +100,7 @@ def doomed_app(
     /doomed reads, has its backend terminated, then answers 200 with its transaction open."""
     url = migrated_database("fns_doomed")
     doomed = build_app(make_settings(url, redis_url))
-    database = url.rsplit("/", 1)[1].split("?")[0]
+    database = str(make_url(url).database)  # not split from the URL: a socket dir has slashes
 
     @doomed.post("/doomed")
     def read_then_lose_the_connection() -> str:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from flask import Flask, current_app, has_request_context, request
@@ -40,7 +41,8 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 AUTOCOMMIT_OPTION = "fns_autocommit"
-WRITE_ALLOWED = {"fns_write_allowed": True}
+_WRITE_ALLOWED = "fns_write_allowed"
+WRITE_ALLOWED = MappingProxyType({_WRITE_ALLOWED: True})  # a statement's execution options
 _TRANSACTION = "fns.db_transaction"  # in the request's environ: use_transaction() was called
 _EXTENSION = "fns.autocommit_engines"  # in app.extensions: each engine's autocommit variant
 # Textual SQL a safe request may run: what its first keyword says it does is read.
@@ -130,7 +132,7 @@ def _refuse_writes(
 ) -> None:
     if not (has_request_context() and request.method in SAFE_METHODS):
         return
-    if context is not None and context.execution_options.get("fns_write_allowed"):
+    if context is not None and context.execution_options.get(_WRITE_ALLOWED):
         return
     kind = _writes(statement, context)
     if kind is not None:
