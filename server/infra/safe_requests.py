@@ -23,7 +23,8 @@ database read's wall time). A request whose method is safe (GET, HEAD, OPTIONS, 
   committed. A statement that must write anyway (a token's last use) carries
   ``WRITE_ALLOWED`` in its execution options. Not caught: a SELECT of a function that writes.
 - A safe request that needs a transaction after all (``SET LOCAL`` in the readiness check)
-  calls ``use_transaction()`` before its first statement.
+  calls ``use_transaction()`` (server/infra/database.py): what it ran before, it ran in
+  autocommit; what follows runs in a transaction, rolled back at the end.
 """
 
 from __future__ import annotations
