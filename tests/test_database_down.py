@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import pytest
 from flask import Flask
-from sqlalchemy import text
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
 
 from server.config import Settings
 from server.infra.database import db
 
 from support.apps import build_app
-from support.servers import free_port
+from support.auth import bearer, make_principal, make_token
+from support.servers import Postgres, free_port, wait_until
 from support.settings import make_settings
 
 
@@ -86,3 +90,54 @@ def test_exhausted_pool_answers_503(settings: Settings, app: Flask) -> None:
     assert response.status_code == 503
     assert response.mimetype == "application/problem+json"
     assert small.test_client().get("/api/v1/projects").status_code == 200
+
+
+@pytest.fixture
+def doomed_app(
+    pg: Postgres, migrated_database: Callable[[str], str], redis_url: str
+) -> Iterator[tuple[Flask, str]]:
+    """An app on a database of its own (a test's transaction must survive) whose POST
+    /doomed reads, has its backend terminated, then answers 200 with its transaction open."""
+    url = migrated_database("fns_doomed")
+    doomed = build_app(make_settings(url, redis_url))
+    database = str(make_url(url).database)  # not split from the URL: a socket dir has slashes
+
+    @doomed.post("/doomed")
+    def read_then_lose_the_connection() -> str:
+        pid = db.session.scalar(select(func.pg_backend_pid()))
+        admin = pg.connect(database)
+        try:
+            with admin.cursor() as cur:
+                cur.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                wait_until(
+                    lambda: (
+                        cur.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,))
+                        or cur.fetchone() is None
+                    ),
+                    10,
+                    "the backend gone",
+                )
+        finally:
+            admin.close()
+        return "made"
+
+    with doomed.app_context():
+        token = make_token(make_principal("doomed"))
+    yield doomed, token
+    with doomed.app_context():
+        db.engine.dispose()
+
+
+def test_connection_lost_before_the_end_of_a_transaction_keeps_the_answer(
+    doomed_app: tuple[Flask, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The transaction's rollback at the request's end fails on the dead connection: the
+    answer already made stays, the loss is logged, and the pool replaces the connection."""
+    doomed, token = doomed_app
+    client = doomed.test_client()
+    response = client.post("/doomed", headers=bearer(token))
+    assert response.status_code == 200
+    assert response.get_data(as_text=True) == "made"
+    assert "database connection lost at the end of a request" in caplog.text
+    again = client.post("/doomed", headers=bearer(token))
+    assert again.status_code == 200  # a new connection, lost in its turn

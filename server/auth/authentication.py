@@ -18,6 +18,7 @@ import server.auth.token_cache as token_cache
 import server.auth.tokens as tokens
 from server.auth.actor import READ, SCOPES, WRITE, Actor
 from server.errors import Problem
+from server.infra import safe_requests
 from server.infra.database import db
 from server.models import ApiToken, Principal
 
@@ -124,5 +125,6 @@ def _record_use(credential_or_prefix: str, now: datetime) -> None:
     prefix = tokens.parse(credential_or_prefix) or credential_or_prefix
     table = ApiToken.__table__
     statement = update(table).where(table.c.prefix == prefix).values(last_used_at=now)  # type: ignore[arg-type]
-    db.session.connection().execute(statement)
+    # Also while answering a GET: one statement, atomic alone (in autocommit there).
+    db.session.connection().execute(statement.execution_options(**safe_requests.WRITE_ALLOWED))
     db.session.commit()

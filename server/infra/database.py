@@ -8,26 +8,36 @@ from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.exc import DBAPIError
 
+from server.infra import safe_requests
 from server.models.base import Base
 
 log = logging.getLogger(__name__)
 
-db = SQLAlchemy(model_class=Base)
+# Safe requests (GET, HEAD...) read in autocommit, and may not write (server/infra/safe_requests).
+db = SQLAlchemy(model_class=Base, session_options={"class_": safe_requests.RequestSession})
 
 
 def init_app(app: Flask) -> None:
     """Bind ``db``; a connection lost by the end of a request leaves its answer as it was."""
     db.init_app(app)
+    with app.app_context():
+        safe_requests.init_app(app, db.engines)
     # Registered after Flask-SQLAlchemy's own teardown, so it runs first (Flask runs them in
     # reverse); the session it leaves behind is gone, so that one finds nothing to close.
     app.teardown_appcontext(_close_session)
 
 
+def use_transaction() -> None:
+    """The rest of this safe request's statements run in a transaction (``SET LOCAL``)."""
+    safe_requests.use_transaction(db.session())
+
+
 def _close_session(_exc: BaseException | None) -> None:
-    # Closing the session rolls its transaction back. When PostgreSQL went away after the
-    # answer was made (a restart, a terminated backend), that rollback raises, and the raise
-    # would escape the app and turn a finished 200 or 201 into the server's bare 500. The
-    # connection is already invalidated, so the pool drops it and nothing is left to undo.
+    # Closing the session rolls its transaction back (a safe request's runs in autocommit:
+    # nothing is sent). When PostgreSQL went away after the answer was made (a restart, a
+    # terminated backend), that rollback raises, and the raise would escape the app and turn
+    # a finished 200 or 201 into the server's bare 500. The connection is already
+    # invalidated, so the pool drops it and nothing is left to undo.
     try:
         db.session.remove()
     except DBAPIError as exc:

@@ -6,13 +6,13 @@ import logging
 
 import redis
 from flask import Blueprint, Response, jsonify
-from sqlalchemy import text
+from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from server.api.contract import contract
 from server.config.runtime import current_settings
 from server.errors import Problem, problem_response
-from server.infra.database import db
+from server.infra.database import db, use_transaction
 from server.infra.migration_status import at_head, token_stored
 from server.infra.redis_client import get_redis
 from server.schemas.health import Live, Ready
@@ -56,7 +56,10 @@ def ready() -> Response:
 
 def _check_database() -> str:
     try:
-        db.session.execute(text(f"SET LOCAL statement_timeout = {CHECK_TIMEOUT_MS}"))
+        use_transaction()  # a GET's statements run in autocommit otherwise: no SET LOCAL there
+        # SET LOCAL, as a SELECT (a safe request runs no other textual SQL).
+        timeout = func.set_config("statement_timeout", str(CHECK_TIMEOUT_MS), True)
+        db.session.execute(select(timeout))
         connection = db.session.connection()
         # migrate's work includes storing APP_BOOTSTRAP_ADMIN_TOKEN after the upgrade.
         token = current_settings().bootstrap_admin_token
