@@ -208,6 +208,7 @@ def test_sigkilled_instance_fails_no_idempotent_request(scale_cluster: Cluster) 
         load.wait_for(lambda: len(load.outcomes) >= 50, 60, "50 requests before the SIGKILL")
         killed_at, before = time.monotonic(), len(load.outcomes)  # requests it cut included
         scale_cluster.kill(0)
+        dead_at = time.monotonic()
         load.wait_for(
             lambda: (
                 len(load.outcomes) >= before + 100 and bool(load.passed_on_from(dead, killed_at))
@@ -231,8 +232,15 @@ def test_sigkilled_instance_fails_no_idempotent_request(scale_cluster: Cluster) 
     # nginx met the dead instance after the kill, and again after its fail_timeout.
     assert len(load.passed_on_from(dead, killed_at)) >= 2
     assert load.passed_on_from(dead, killed_at + FAIL_TIMEOUT)
+    # No GET may fail but one the killed instance had begun to answer: nginx relays an answer
+    # from its status line on, so a body cut short cannot be passed on (gunicorn writes the
+    # head and the body in two calls; a kill between them cuts the answer). Such a GET was in
+    # flight at the kill, and nginx logged the cut for it; any other failure fails the test.
     # With why, should it fail: what nginx saw of each upstream.
-    assert load.failed("GET") == [], scale_cluster.nginx.error_log()[-3000:]
+    log = scale_cluster.nginx.error_log()
+    failed = load.failed("GET")
+    assert [o for o in failed if o.started > dead_at or o.ended < killed_at] == [], log[-3000:]
+    assert len(failed) <= log.count(CUT_SHORT), log[-3000:]
     # A POST the dead instance had taken may fail (nginx does not resend it), but none
     # answered 201 may be missing: acknowledged means committed.
     acknowledged = load.acknowledged_names()
@@ -241,21 +249,25 @@ def test_sigkilled_instance_fails_no_idempotent_request(scale_cluster: Cluster) 
     print(f"SIGKILL: POSTs not acknowledged: {len(load.failed('POST'))}")
 
 
+# How nginx's error log ends a line for an upstream whose connection broke (closed or reset) in
+# the middle of an answer, after its head; before it, the line ends "while reading response
+# header from upstream" and the request is passed on.
+CUT_SHORT = "while reading upstream"
+
+
 def test_rate_limit_holds_across_instances(pg: Postgres, redis_url: str) -> None:
     if missing := missing_tools():
         pytest.skip(f"not installed: {', '.join(missing)}")
     # One `db upgrade`: running them at once is test_migrated_once_through_pgbouncer's part.
-    settings = {"APP_RATELIMIT_DEFAULT": "30 per minute", **ONE_WORKER}
+    # An hour's budget: the window (from the client's first counted request, EXPIRE NX in
+    # server/infra/ratelimit.py) cannot run out while the 31 requests are made, however slowly.
+    settings = {"APP_RATELIMIT_DEFAULT": "30 per hour", **ONE_WORKER}
     with cluster(pg, redis_url, instances=3, upgrades=1, **settings) as limited:
-        # The one-minute window starts at the client's first counted request (EXPIRE NX in
-        # server/infra/ratelimit.py), not on the clock's minute; the start-up's health probes
-        # count for nothing. All 31 share it, unless they took a minute.
-        first = time.monotonic()
+        # The start-up's health probes count for nothing.
         answers = [
             requests.get(f"{limited.base}/api/v1/projects", headers=limited.headers, timeout=5)
             for _ in range(31)
         ]
-        assert time.monotonic() - first < 55, "too slow to stay in one window"
     statuses = Counter(r.status_code for r in answers)
     upstreams = {r.headers["X-Upstream"] for r in answers[:30]}
     assert len(upstreams) == 3, "the 30 allowed requests did not spread over the instances"
