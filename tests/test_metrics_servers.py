@@ -27,8 +27,10 @@ REQUESTS = 50
 SERVERS = pytest.mark.parametrize("server_kind", ["granian", "gunicorn"])
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def metrics_database(migrated_database: Callable[[str], str]) -> str:
+    # A copy per test (milliseconds): a module-scoped one would make the module's tests, each
+    # starting its own server, one scheduling unit on one worker (tests/conftest.py).
     return migrated_database("fns_metrics")
 
 
