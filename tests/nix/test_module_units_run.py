@@ -9,6 +9,7 @@ server must become ready, survive a SIGHUP reload (ExecReload) and stop cleanly 
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import http.client
 import json
@@ -28,6 +29,7 @@ from typing import Any
 import pytest
 from psycopg2 import sql
 
+from support.cli_runner import run_cli_in_process
 from support.processes import child_pids
 
 MODULE_EVAL = Path(__file__).resolve().parents[2] / "nix" / "tests" / "module-eval.nix"
@@ -234,6 +236,17 @@ def run_command(command: list[str], env: dict[str, str], cwd: Path) -> str:
     return proc.stdout + proc.stderr
 
 
+def run_cli_as_the_unit(args: list[str], env: dict[str, str], cwd: Path) -> str:
+    """``flask-nix-stack ARGS`` with the unit's environment and working directory, run in this
+    process (support/cli_runner.py); its output."""
+    with contextlib.chdir(cwd):
+        result = run_cli_in_process(*args, env=env, check=False)
+    assert result.returncode == 0, (
+        f"{shlex.join(args)} exited {result.returncode}:\n{result.stderr}"
+    )
+    return result.stdout + result.stderr
+
+
 def wait_ready(server: subprocess.Popen[bytes], endpoint: Endpoint, log: Path) -> dict[str, Any]:
     deadline = time.monotonic() + READY_TIMEOUT_S
     last: object = None
@@ -301,11 +314,11 @@ def test_generated_units_run(
     # That it reached the head is checked below: /health/ready answers database "ok" only then.
     run_command(argv(facts["migrate"]["serviceConfig"]["ExecStart"], facts), env, state_dir)
     # Every API call needs a token: made with the CLI in the unit's environment, as
-    # flask-nix-stack-manage would (principals create, tokens create prints it alone).
-    cli = str(LOCAL_BIN / "flask-nix-stack")
-    run_command([cli, "principals", "create", f"unit-{case}"], env, state_dir)
-    create = [cli, "tokens", "create", "--principal", f"unit-{case}", "--scope", "read"]
-    output = run_command([*create, "--scope", "write"], env, state_dir)
+    # flask-nix-stack-manage would (principals create, tokens create prints it alone). In this
+    # process: the units' own commands above and below are the real processes under test.
+    run_cli_as_the_unit(["principals", "create", f"unit-{case}"], env, state_dir)
+    create = ["tokens", "create", "--principal", f"unit-{case}", "--scope", "read"]
+    output = run_cli_as_the_unit([*create, "--scope", "write"], env, state_dir)
     endpoint.token = next(line for line in output.splitlines() if line.startswith("fns_"))
 
     log = state_dir / "gunicorn.log"
