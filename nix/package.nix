@@ -130,6 +130,13 @@ let
     # See pkgs/by-name/{po/postgresqlTestHook,re/redisTestHook} in nixpkgs.
     # The tests create one database per area (fns_cli, fns_migrations, ...).
     postgresqlTestUserOptions = "LOGIN CREATEDB";
+    # The hook's server is thrown away after the check (pg_ctl stop --mode=immediate): no fsync
+    # at each commit, as the suite's own servers run (tests/support/servers.py).
+    postgresqlExtraSettings = ''
+      fsync = off
+      synchronous_commit = off
+      full_page_writes = off
+    '';
     # Port 0: Redis on the socket only, so parallel unsandboxed builds do not fight over 6379.
     redisTestPort = 0;
 

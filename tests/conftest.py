@@ -35,26 +35,28 @@ Flask.test_client_class = AuthenticatedClient
 # Files whose tests must share one pytest-xdist worker: the fuzzing counts its cases across
 # the whole module. (xdist's own xdist_group does not work with pytest 9.)
 ONE_WORKER_FILES = ("tests/fuzz/test_schemathesis.py",)
-# Handed out first, in this order: the longest work (measured with --durations: the build
-# replay, the clusters, then what starts servers, stacks or the command line), so that the
-# many short tests fill in around it at the end instead of waiting for it.
+# Handed out first, in this order: the longest units (measured with --durations and summed per
+# work_unit below: the build replay, the clusters, the fuzzing, then what starts servers, stacks
+# or breaks them; the command line runs in the test's process now), so that the many short tests
+# fill in around them at the end instead of waiting for them.
 LONGEST_FIRST = (
     "tests/nix/test_build_replay.py",
     "tests/scale/test_scale_out.py",
     "tests/fuzz/",
-    "tests/test_cli_access.py",
-    "tests/test_cli.py",
-    "tests/stack/",
     "tests/faults/",
-    "tests/test_hostile_http.py",
-    "tests/test_serve.py",
+    "tests/stack/",
     "tests/nix/test_module_units_run.py",
-    "tests/test_metrics_servers.py",
-    "tests/scale/",
+    "tests/test_serve.py",
     "tests/test_docs_page.py",
+    "tests/test_hostile_http.py",
+    "tests/test_cli.py",
+    "tests/test_metrics_servers.py",
+    "tests/nix/test_module_nginx_errors.py",
+    "tests/scale/",
+    "tests/test_migrations.py",
+    "tests/test_cli_access.py",
     "tests/test_tracing.py",
     "tests/test_bad_input.py",
-    "tests/test_migrations.py",
     "tests/test_tls_backends.py",
 )
 UNITS_FILE = pytest.StashKey[Path]()

@@ -11,6 +11,7 @@ import tempfile
 import textwrap
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -26,8 +27,10 @@ REQUESTS = 50
 SERVERS = pytest.mark.parametrize("server_kind", ["granian", "gunicorn"])
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def metrics_database(migrated_database: Callable[[str], str]) -> str:
+    # A copy per test (milliseconds): a module-scoped one would make the module's tests, each
+    # starting its own server, one scheduling unit on one worker (tests/conftest.py).
     return migrated_database("fns_metrics")
 
 
@@ -133,9 +136,25 @@ def test_dead_workers_live_gauges_are_dropped(
         assert total(scrape(bind), "fns_http_requests_total") >= counted
 
 
+@dataclass
+class Prometheus:
+    base: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def wait_ready(self) -> None:
+        def ready() -> bool:
+            if self.process.poll() is not None:
+                pytest.fail(f"prometheus exited {self.process.returncode}:\n{self.log.read_text()}")
+            return requests.get(f"{self.base}/-/ready", timeout=1).ok
+
+        wait_until(ready, 60, "Prometheus")
+
+
 @contextmanager
-def prometheus(target: str) -> Iterator[str]:
-    """Prometheus scraping ``target`` every second; yields its base URL."""
+def prometheus(target: str) -> Iterator[Prometheus]:
+    """Prometheus scraping ``target`` every second, started but not waited for (it may start
+    while the target does: it scrapes again every second)."""
     workdir = Path(tempfile.mkdtemp(prefix="fns-prom-", dir="/tmp"))
     port = free_port()
     (workdir / "prometheus.yml").write_text(
@@ -151,7 +170,8 @@ def prometheus(target: str) -> Iterator[str]:
             """
         )
     )
-    log = (workdir / "prometheus.log").open("wb")
+    log_path = workdir / "prometheus.log"
+    log = log_path.open("wb")
     process = subprocess.Popen(
         [
             PROMETHEUS,
@@ -162,10 +182,8 @@ def prometheus(target: str) -> Iterator[str]:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    base = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: requests.get(f"{base}/-/ready", timeout=1).ok, 60, "Prometheus")
-        yield base
+        yield Prometheus(f"http://127.0.0.1:{port}", process, log_path)
     finally:
         process.terminate()
         try:
@@ -188,7 +206,10 @@ def test_prometheus_scrapes_the_server(metrics_database: str, redis_url: str) ->
     if not Path(PROMETHEUS).exists():
         pytest.skip("prometheus not installed (apt-get install prometheus)")
     env, bind = metrics_env(metrics_database, redis_url)  # the default server, granian
-    with running_server(env, workers=2) as server, prometheus(bind) as prom:
+    # Prometheus starts while the server does; it is waited for once the server serves.
+    with prometheus(bind) as prometheus_server, running_server(env, workers=2) as server:
+        prometheus_server.wait_ready()
+        prom = prometheus_server.base
         for _ in range(REQUESTS):
             assert authed.get(server.base + "/api/v1/projects", timeout=5).ok
         route = "/api/v1/projects"

@@ -13,10 +13,11 @@ shows up in a plain `pytest` run of the checkout. This test rebuilds that situat
   the derivation, combined as pytestCheckHook does, `--import-mode=importlib` as the hook adds
   by default, `--numprocesses=$NIX_BUILD_CORES` after them as pytest-xdist's setup hook adds
   when it is a check input (pkgs/development/python-modules/pytest-xdist/setup-hook.sh), with
-  NIX_BUILD_CORES the machine's CPUs (Nix's default, cores = 0), and HOME=/homeless-shelter;
+  NIX_BUILD_CORES=2 (see REPLAY_BUILD_CORES), and HOME=/homeless-shelter;
 - PostgreSQL and Redis come as postgresqlTestHook and redisTestHook provide them (PGHOST a
-  socket directory, PGUSER=test_user, PGDATABASE=test_db with postgresqlTestUserOptions; Redis
-  on REDIS_SOCKET with redisTestPort), read from pkgs/by-name/{po/postgresqlTestHook,
+  socket directory, PGUSER=test_user, PGDATABASE=test_db with postgresqlTestUserOptions, the
+  server configured with postgresqlExtraSettings; Redis on REDIS_SOCKET with redisTestPort), read
+  from pkgs/by-name/{po/postgresqlTestHook,
   re/redisTestHook} in nixpkgs;
 - PATH holds no git, no redis-server and no process-compose (the build has none of them), and
   the whole replay runs as an unprivileged user.
@@ -44,6 +45,14 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 RECORDER = REPO_ROOT / "tests" / "nix" / "fileset-recorder.nix"
 CONSTRAINTS = REPO_ROOT / "tests" / "nix" / "nixpkgs-versions.txt"
 SUITE_TIMEOUT_S = 1800
+# NIX_BUILD_CORES is a builder's setting (nix.conf `cores`), not the derivation's: the check must
+# pass whatever a builder sets, so any value is a faithful one. 2 is the least at which
+# pytest-xdist's workers share the hooks' PostgreSQL and Redis (a database suffix and a Redis
+# database per worker, tests/support/servers.py), which only this replay exercises: the suite
+# outside it gives each worker servers of its own. More workers would each repeat their start-up
+# (imports, collection, the session's databases: ~4 CPU-s each) while the outer run keeps the
+# machine's other cores busy.
+REPLAY_BUILD_CORES = 2
 
 EXPR = f"""
 let
@@ -63,6 +72,7 @@ in
   inherit (a) src doCheck;
   preCheck = a.preCheck or "";
   postgresqlTestUserOptions = a.postgresqlTestUserOptions or "";
+  postgresqlExtraSettings = a.postgresqlExtraSettings or "";
   redisTestPort = a.redisTestPort or 6379;
   disabledTestMarks = a.disabledTestMarks or [ ];
   enabledTestMarks = a.enabledTestMarks or [ ];
@@ -95,6 +105,7 @@ class CheckPhase:
     src: dict[str, Any]
     pre_check: str
     user_options: str
+    postgres_settings: str
     redis_port: int
     disabled_marks: list[str]
     enabled_marks: list[str]
@@ -164,6 +175,7 @@ def check_phase(nix_eval: Callable[..., Any]) -> CheckPhase:
         src=data["src"],
         pre_check=data["preCheck"],
         user_options=data["postgresqlTestUserOptions"],
+        postgres_settings=data["postgresqlExtraSettings"],
         redis_port=data["redisTestPort"],
         disabled_marks=data["disabledTestMarks"],
         enabled_marks=data["enabledTestMarks"],
@@ -178,10 +190,18 @@ def check_phase(nix_eval: Callable[..., Any]) -> CheckPhase:
     )
 
 
+# Where $NIX_BUILD_TOP goes: in memory where the machine has a tmpfs, as on builders whose build
+# directory is one (the sandbox calls it /build either way). The check's PostgreSQL writes ~200 MB
+# (a database per test area and worker); on a disk shared with other work, writing and removing
+# them took seconds (removing alone: 14 s, measured here under load).
+BUILD_TOP_PARENTS = (Path("/dev/shm"), Path("/tmp"))
+
+
 @pytest.fixture(scope="module")
 def build_top() -> Iterator[Path]:
     """$NIX_BUILD_TOP: short, so the socket paths below stay under ~100 bytes."""
-    path = Path(tempfile.mkdtemp(prefix="fns-nb-", dir="/tmp"))
+    parent = next(p for p in BUILD_TOP_PARENTS if p.is_dir() and os.access(p, os.W_OK | os.X_OK))
+    path = Path(tempfile.mkdtemp(prefix="fns-nb-", dir=parent))
     yield path
     subprocess.run(["rm", "-rf", str(path)], check=False)
 
@@ -263,7 +283,9 @@ def start_hooks(check: CheckPhase, build_top: Path, env: dict[str, str]) -> Hook
         [str(bindir / "initdb"), "--username=postgres", "--auth=trust", "--no-sync"],
         hook_env,
     )
+    # In the hook's order: postgresqlExtraSettings, then the socket, then no TCP.
     with (pgdata / "postgresql.conf").open("a", encoding="utf-8") as conf:
+        conf.write(f"{check.postgres_settings}\n")
         conf.write(f"unix_socket_directories = '{socket_dir}'\nlisten_addresses = ''\n")
     run([str(bindir / "pg_ctl"), "start", "-w", "-l", str(build_top / "pg.log")], hook_env)
     user_options = check.user_options or "LOGIN"
@@ -323,7 +345,13 @@ def install(source: Path, build_top: Path, check: CheckPhase) -> Path:
         "LANG": "C.UTF-8",
     }
     pip = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    run([*pip, "--target", str(build_env), build_system_pin()], env, cwd=build_top, timeout=600)
+    # The backend runs once: compiling its bytecode would cost more than it saves (0.6 CPU-s).
+    run(
+        [*pip, "--no-compile", "--target", str(build_env), build_system_pin()],
+        env,
+        cwd=build_top,
+        timeout=600,
+    )
     run(
         [*pip, "--no-deps", "--no-build-isolation", "--target", str(target), str(source)],
         env | {"PYTHONPATH": str(build_env)},
@@ -353,7 +381,7 @@ def test_check_phase_replay(check_phase: CheckPhase, build_top: Path) -> None:
         "HOME": "/homeless-shelter",
         "LANG": "C.UTF-8",
         "NIX_BUILD_TOP": str(build_top),
-        "NIX_BUILD_CORES": str(os.cpu_count() or 1),
+        "NIX_BUILD_CORES": str(REPLAY_BUILD_CORES),
         "TMPDIR": str(build_top),
         "out": str(out),
         # Nix's python hooks set PYTHONPATH to the dependencies' site-packages; here they are
