@@ -4,6 +4,7 @@ its two processes imports, and how it fails."""
 from __future__ import annotations
 
 import json
+import secrets
 import socket
 import subprocess
 import sys
@@ -126,6 +127,21 @@ def test_bad_setting_stops_dev_with_one_line(dev_env: dict[str, str]) -> None:
     assert len(errors) == 1, result.stderr
     assert "APP_DATABASE_URL" in errors[0]
     assert "Traceback" not in result.stderr
+
+
+def test_the_production_profile_is_refused(dev_env: dict[str, str]) -> None:
+    """The debugger runs whatever a visitor types on an error page: never with production
+    settings (a profile that is otherwise valid here)."""
+    env = {
+        **dev_env,
+        "APP_ENV": "production",
+        "APP_SECRET_KEY": secrets.token_urlsafe(48),
+        "APP_TOKEN_HASH_KEY": secrets.token_urlsafe(48),
+    }
+    assert run_cli("config", "check", env=env, check=False).returncode == 0
+    result = run_cli("dev", "--port", str(free_port()), env=env, check=False)
+    assert result.returncode == 2
+    assert dev_server.PRODUCTION_REFUSED in result.stderr.splitlines()
 
 
 def test_an_app_that_fails_to_build_is_served_as_its_error(

@@ -5,9 +5,9 @@ run --reload`` would start them, in the same two processes. The outer one holds 
 socket and starts a child again whenever a watched file changes; the child builds the app and
 serves it. server/cli/__init__.py hands ``dev`` over before click and Flask are imported, so:
 
-- the outer process imports werkzeug alone and starts the child sooner than ``run``'s does,
-  which first imports Flask and its command line (0.12-0.19 s on an idle machine, more under
-  load, all of it in the stack's time to ready);
+- the outer process imports werkzeug alone and starts the child sooner than ``run``'s, which
+  first imports Flask and its command line (it took 0.12-0.19 s to start the child on an idle
+  machine, more under load: all of it in the stack's time to ready);
 - the child builds the app and nothing else: no click group, no ``flask.commands`` plugin scan,
   no Flask-Migrate and Alembic, which ``run`` sets up for every command and a server never uses.
 """
@@ -15,6 +15,7 @@ serves it. server/cli/__init__.py hands ``dev`` over before click and Flask are 
 from __future__ import annotations
 
 import argparse
+import sys
 import traceback
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,6 +25,10 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 USAGE = "flask-nix-stack dev"
+PRODUCTION_REFUSED = (
+    "configuration error: APP_ENV: production; `flask-nix-stack dev` runs werkzeug's interactive"
+    " debugger, serve production with `flask-nix-stack serve`"
+)
 # Watched as a whole, beside the modules the child has imported: a module whose import failed
 # is in no list of imported modules, and saving its fix must still restart the child.
 SOURCE_DIR = Path(__file__).resolve().parent.parent
@@ -61,12 +66,18 @@ def serving_app() -> WSGIApplication:
     """The app, or, when building it raises, one that raises the same error on every request.
 
     As ``flask run`` does in its reloader child: the server keeps running and watching, so
-    saving the fixed file brings the app up. A bad setting still ends the process (exit 2).
+    saving the fixed file brings the app up. A bad setting still ends the process (exit 2), and
+    so does the production profile: the debugger runs any code a visitor types on an error page.
     """
     try:
         from server.app import create_app_or_exit
+        from server.config.runtime import current_settings
 
-        return create_app_or_exit()
+        app = create_app_or_exit()
+        if current_settings(app).is_production:
+            print(PRODUCTION_REFUSED, file=sys.stderr)
+            raise SystemExit(2)
+        return app
     except Exception as exc:  # shown in the log, and raised on each request
         traceback.print_exc()
         error = exc
