@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from server.cli import dev_server
 
+from support.cli_runner import run_cli_in_process
 from support.processes import app_env, child_pids, run_cli, script
 from support.servers import free_port, wait_until
 
@@ -143,7 +144,7 @@ def test_the_production_profile_is_refused(dev_env: dict[str, str]) -> None:
         "APP_SECRET_KEY": secrets.token_urlsafe(48),
         "APP_TOKEN_HASH_KEY": secrets.token_urlsafe(48),
     }
-    assert run_cli("config", "check", env=env, check=False).returncode == 0
+    assert run_cli_in_process("config", "check", env=env, check=False).returncode == 0
     result = run_cli("dev", "--port", str(free_port()), env=env, check=False)
     assert result.returncode == 2
     assert dev_server.PRODUCTION_REFUSED in result.stderr.splitlines()

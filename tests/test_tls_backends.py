@@ -217,8 +217,8 @@ def test_db_upgrade_at_head_still_verifies_the_certificate(tls_backends: TlsBack
     app: that query must not connect with less than the app's verification."""
     ca, other = str(tls_backends.ca), str(tls_backends.other_ca)
     env = app_env(tls_backends.database_url, tls_backends.redis_url, APP_DB_CA_FILE=ca)
-    run_cli("db", "upgrade", env=env)  # at head from here on
-    refused = run_cli("db", "upgrade", env={**env, "APP_DB_CA_FILE": other}, check=False)
+    run_cli_in_process("db", "upgrade", env=env)  # at head from here on
+    refused = run_cli_in_process("db", "upgrade", env={**env, "APP_DB_CA_FILE": other}, check=False)
     assert refused.returncode != 0
     assert "certificate verify failed" in refused.stderr
 
