@@ -14,6 +14,10 @@ image and the module run: granian unless APP_SERVER says gunicorn. The same floo
 modes: dev's reloader must not cost more than the production server's start.)
 (redis starts in parallel with postgres and is faster, so it is listed but not added; the
 role and database, made by pg-init's temporary server in the stack, are made by psql here.)
+--against TREE also starts the stack of another checkout of this repository (for instance
+`git worktree add /tmp/base main`) in every round, alternating which goes first, against the same
+floor: an A/B of a change under the same load. Its `flask-nix-stack` imports that tree's
+`server` (PYTHONPATH); the floor is always this tree's.
 Not a test: it asserts nothing, it prints figures. PostgreSQL refuses root: run as a user.
 """
 
@@ -81,13 +85,14 @@ def summary(values: list[float]) -> str:
 
 
 class StackRun:
-    """process-compose up on a state dir; stop() sends SIGTERM and waits."""
+    """process-compose up on a state dir, from ``tree``; stop() sends SIGTERM and waits."""
 
-    def __init__(self, data_dir: Path, mode: str) -> None:
+    def __init__(self, data_dir: Path, mode: str, tree: Path = REPO_ROOT) -> None:
         self.data_dir = data_dir
         self.web_port = free_port()
         env = {
             **os.environ,
+            **({} if tree == REPO_ROOT else {"PYTHONPATH": str(tree)}),
             "STACK_DATA_DIR": str(data_dir),
             "STACK_PG_PORT": str(free_port()),
             "STACK_REDIS_PORT": str(free_port()),
@@ -95,12 +100,12 @@ class StackRun:
             "STACK_WEB_MODE": mode,
             "APP_ENV_FILE": "/nonexistent",
         }
-        argv = ["process-compose", "-f", str(COMPOSE_FILE), "up", "--no-server"]
+        argv = ["process-compose", "-f", str(tree / COMPOSE_FILE.name), "up", "--no-server"]
         argv += ["--disable-dotenv", "-t=false", "-L", str(data_dir / "pc.log")]
         self.log = open(data_dir / "up.log", "ab")  # noqa: SIM115  # closed in stop()
         self.started = time.perf_counter()
         self.process = subprocess.Popen(
-            argv, cwd=REPO_ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT
+            argv, cwd=tree, env=env, stdout=self.log, stderr=subprocess.STDOUT
         )
 
     def time_to_ready(self) -> float:
@@ -122,9 +127,11 @@ class StackRun:
         return took
 
 
-def time_stack(mode: str, data_dir: Path, figures: dict[str, list[float]], key: str) -> None:
+def time_stack(
+    mode: str, data_dir: Path, figures: dict[str, list[float]], key: str, tree: Path = REPO_ROOT
+) -> None:
     """One `up` on data_dir: time to ready under `key`, time to stop under "stop"."""
-    run = StackRun(data_dir, mode)
+    run = StackRun(data_dir, mode, tree)
     try:
         figures[key].append(run.time_to_ready())
     finally:
@@ -212,6 +219,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--mode", choices=("prod", "dev"), default="prod")
+    parser.add_argument(
+        "--against", type=Path, help="another checkout, started alternately with this one"
+    )
     args = parser.parse_args()
     if os.geteuid() == 0:
         print("PostgreSQL refuses root: run as an unprivileged user (runuser -u fns -- ...)")
@@ -221,40 +231,57 @@ def main() -> int:
         if shutil.which(tool) is None:
             print(f"{tool} is not on PATH")
             return 2
+    trees = {"this": REPO_ROOT}
+    if args.against:
+        if not (args.against / COMPOSE_FILE.name).is_file():
+            print(f"--against {args.against}: no {COMPOSE_FILE.name} there")
+            return 2
+        trees["against"] = args.against.resolve()
 
     print(f"{os.cpu_count()} CPUs; {args.runs} rounds; web mode {args.mode}; seconds\n")
     # Each round times the bare parts, then a cold and a warm start, so the floor and the stack
     # see the same load (other work on the machine shifts both by tens of percent).
     parts: dict[str, list[float]] = {name: [] for name in PARTS}
-    stack: dict[str, list[float]] = {"cold": [], "warm": [], "stop": []}
-    warm_dir = Path(tempfile.mkdtemp(prefix="fns-b-", dir="/tmp"))
+    stacks: dict[str, dict[str, list[float]]] = {
+        name: {"cold": [], "warm": [], "stop": []} for name in trees
+    }
+    warm_dirs = {name: Path(tempfile.mkdtemp(prefix="fns-b-", dir="/tmp")) for name in trees}
+    loads: list[float] = []
     try:
-        time_stack(args.mode, warm_dir, {"init": [], "stop": []}, "init")  # not counted
-        for _ in range(args.runs):
+        for name, tree in trees.items():  # not counted
+            time_stack(args.mode, warm_dirs[name], {"init": [], "stop": []}, "init", tree)
+        for round_ in range(args.runs):
+            loads.append(os.getloadavg()[0])
             measure_parts(parts)
-            cold_dir = Path(tempfile.mkdtemp(prefix="fns-b-", dir="/tmp"))
-            try:
-                time_stack(args.mode, cold_dir, stack, "cold")
-            finally:
-                shutil.rmtree(cold_dir, ignore_errors=True)
-            time_stack(args.mode, warm_dir, stack, "warm")
+            names = list(trees)
+            for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+                cold_dir = Path(tempfile.mkdtemp(prefix="fns-b-", dir="/tmp"))
+                try:
+                    time_stack(args.mode, cold_dir, stacks[name], "cold", trees[name])
+                finally:
+                    shutil.rmtree(cold_dir, ignore_errors=True)
+                time_stack(args.mode, warm_dirs[name], stacks[name], "warm", trees[name])
     finally:
-        shutil.rmtree(warm_dir, ignore_errors=True)
+        for warm_dir in warm_dirs.values():
+            shutil.rmtree(warm_dir, ignore_errors=True)
 
+    print(f"load average (1 min) at the rounds' starts: {summary(loads)}\n")
     med = {name: statistics.median(values) for name, values in parts.items()}
     print("bare parts (each started alone):")
     for name, values in parts.items():
         print(f"  {name:<13} {summary(values)}")
     cold_floor = med["initdb"] + med["postgres"] + med["migrate-first"] + med["serve"]
     warm_floor = med["postgres"] + med["migrate-noop"] + med["serve"]
-    print(f"  floor: cold {cold_floor:5.2f}  warm {warm_floor:5.2f}  (medians, summed)\n")
+    print(f"  floor: cold {cold_floor:5.2f}  warm {warm_floor:5.2f}  (medians, summed)")
 
-    print("process-compose up -> /health/ready 200:")
-    for name, floor in (("cold", cold_floor), ("warm", warm_floor)):
-        values = stack[name]
-        ratio = statistics.median(values) / floor
-        print(f"  {name:<5} {summary(values)}   median / floor {ratio:4.2f}")
-    print(f"  stop  {summary(stack['stop'])}   (SIGTERM to exit, all processes gone)")
+    for name, stack in stacks.items():
+        where = "" if name == "this" else f" ({trees[name]})"
+        print(f"\n{name}{where}: process-compose up -> /health/ready 200:")
+        for key, floor in (("cold", cold_floor), ("warm", warm_floor)):
+            values = stack[key]
+            ratio = statistics.median(values) / floor
+            print(f"  {key:<5} {summary(values)}   median / floor {ratio:4.2f}")
+        print(f"  stop  {summary(stack['stop'])}   (SIGTERM to exit, all processes gone)")
     return 0
 
 

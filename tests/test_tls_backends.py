@@ -212,6 +212,17 @@ def test_verified_tls_to_both(tls_backends: TlsBackends) -> None:
     assert encrypted is True
 
 
+def test_db_upgrade_at_head_still_verifies_the_certificate(tls_backends: TlsBackends) -> None:
+    """`db upgrade` on a database already at head answers from one query before building the
+    app: that query must not connect with less than the app's verification."""
+    ca, other = str(tls_backends.ca), str(tls_backends.other_ca)
+    env = app_env(tls_backends.database_url, tls_backends.redis_url, APP_DB_CA_FILE=ca)
+    run_cli_in_process("db", "upgrade", env=env)  # at head from here on
+    refused = run_cli_in_process("db", "upgrade", env={**env, "APP_DB_CA_FILE": other}, check=False)
+    assert refused.returncode != 0
+    assert "certificate verify failed" in refused.stderr
+
+
 def test_a_certificate_from_another_ca_is_refused(tls_backends: TlsBackends) -> None:
     app = build_app(
         make_settings(

@@ -5,7 +5,8 @@ imports our own commands only when they are named. `db upgrade` on a database th
 already at the newest revision, what every start of the stack and of the NixOS service runs,
 is answered before that, from the settings, Alembic's script directory and one query (about
 half a second sooner). `serve` starts the production server (server/serve.py) without building
-the app in this process at all.
+the app in this process at all, and `dev` the development server (server/cli/dev_server.py)
+without click or Flask's command line in the reloader's outer process.
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         from server.serve import main as serve
 
         serve(argv[1:])
+        return
+    if argv[:1] == ["dev"]:
+        # The reloader's outer process only restarts its child, which builds the app.
+        from server.cli.dev_server import main as dev
+
+        dev(argv[1:])
         return
     if argv == ["db", "upgrade"]:
         from server.infra.migration_status import database_at_head

@@ -18,6 +18,7 @@ from werkzeug.serving import is_running_from_reloader
 # Command name -> "module:attribute" of the click command.
 LAZY_COMMANDS = {
     "config": "server.cli.config_command:config_group",
+    "dev": "server.cli.dev_command:dev_command",
     "principals": "server.cli.access_commands:principals_group",
     "seed": "server.cli.seed_command:seed_command",
     "serve": "server.cli.serve_command:serve_command",

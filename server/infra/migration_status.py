@@ -3,7 +3,9 @@ by the readiness probe, so the web server may boot while the migration still run
 
 Any doubt (bad settings, no database, no version table, several heads) answers False; the
 command line then takes the full path, which reports the real problem. So does a bootstrap
-admin token (APP_BOOTSTRAP_ADMIN_TOKEN) that is not stored yet: the full path stores it.
+admin token (APP_BOOTSTRAP_ADMIN_TOKEN) that is not stored yet: the full path stores it, and
+so does APP_DB_CA_FILE: the full path connects through the app's engine, which verifies the
+server's certificate against it (this shortcut would connect as libpq's default allows).
 """
 
 from __future__ import annotations
@@ -76,6 +78,8 @@ def database_at_head() -> bool:
     try:
         settings = load_settings()
     except SettingsError:
+        return False
+    if settings.db_ca_file:
         return False
     engine = create_engine(
         settings.database_url.get_secret_value(),
