@@ -345,24 +345,51 @@ def test_workers_stop_when_the_main_process_is_killed(
     assert new_connection(server.port) in {"refused", "reset"}
 
 
+# A test hook, put first on the server's PYTHONPATH: a granian worker that comes to import the
+# app (server.wsgi, after server/rsgi.py has set its signal handling) says so in a file named
+# after its pid and stays there, so a test can act while every worker is inside the import.
+HOLD_IN_IMPORT = """
+import importlib.abc, multiprocessing, os, sys, time
+
+class HoldInImport(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "server.wsgi" and multiprocessing.current_process().name == "granian-worker":
+            open(os.path.join({held!r}, str(os.getpid())), "w").close()
+            while True:
+                time.sleep(1)
+        return None
+
+sys.meta_path.insert(0, HoldInImport())
+"""
+
+
 @pytest.mark.slow
 def test_workers_still_starting_exit_when_the_main_process_is_killed(
     fault_env: dict[str, str], tmp_path: Path, poll: Callable[..., float]
 ) -> None:
     """granian's main process SIGKILLed while its workers import the app: they exit there and
-    then, without finishing the import to start serving (server/rsgi.py)."""
+    then, without finishing the import to start serving (server/rsgi.py). The workers are held
+    in the import (HOLD_IN_IMPORT) rather than caught there by timing."""
     log_path = tmp_path / "granian-orphans.log"
-    env = {**fault_env, "APP_SERVER": "granian", "APP_BIND": f"127.0.0.1:{free_port()}"}
+    hook, held = tmp_path / "hook", tmp_path / "held"
+    hook.mkdir()
+    held.mkdir()
+    (hook / "sitecustomize.py").write_text(HOLD_IN_IMPORT.format(held=str(held)))
+    env = {
+        **fault_env,
+        "APP_SERVER": "granian",
+        "APP_BIND": f"127.0.0.1:{free_port()}",
+        "PYTHONPATH": str(hook),
+    }
     with log_path.open("wb") as sink:
         process = subprocess.Popen(
             [script("flask-nix-stack"), "serve"], env=env, stdout=sink, stderr=subprocess.STDOUT
         )
+    workers: set[int] = set()
     try:
-        poll(lambda: "Spawning worker-2" in log_path.read_text(), 30, "workers forked", 0.01)
+        poll(lambda: len(list(held.iterdir())) == 2, 60, "both workers inside the import", 0.01)
         workers = child_pids(process.pid)
-        # Into the import of the app, which takes about a second (as in the test above).
-        time.sleep(0.3)
-        assert "Started worker" not in log_path.read_text()
+        assert {int(p.name) for p in held.iterdir()} == workers
         process.kill()
         process.wait(timeout=10)
         poll(lambda: all(victim_gone(pid) for pid in workers), 30, "the orphaned workers exit")
@@ -370,6 +397,9 @@ def test_workers_still_starting_exit_when_the_main_process_is_killed(
         if process.poll() is None:
             process.kill()
             process.wait()
+        for pid in workers:  # held forever should the test fail
+            if not victim_gone(pid):
+                os.kill(pid, signal.SIGKILL)
     assert len(workers) == 2
     # No worker went on to serve: each exited inside the import.
     assert "Started worker" not in log_path.read_text(), log_path.read_text()
