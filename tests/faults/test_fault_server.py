@@ -379,7 +379,7 @@ def test_workers_still_starting_exit_when_the_main_process_is_killed(
         **fault_env,
         "APP_SERVER": "granian",
         "APP_BIND": f"127.0.0.1:{free_port()}",
-        "PYTHONPATH": str(hook),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(hook), fault_env.get("PYTHONPATH")])),
     }
     with log_path.open("wb") as sink:
         process = subprocess.Popen(
