@@ -26,15 +26,23 @@ over hello-world's p99 (lower is better); worst: the lowest worst-round/median o
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
-import urllib.request
 from collections import defaultdict
 from contextlib import ExitStack
 
-from bench.servers_for_bench import AUTH, BIN, ROOT, app_env, backends, free_port, started, wrk_run
+from bench.servers_for_bench import (
+    AUTH,
+    BIN,
+    ROOT,
+    app_env,
+    backends,
+    free_port,
+    post_project,
+    started,
+    wrk_run,
+)
 
 TARGETS = {
     "live": 0.9,
@@ -45,17 +53,6 @@ TARGETS = {
 }
 P99_TARGET = 2.0  # at most
 WORST_TARGET = 0.7
-
-
-def post_project(base: str) -> int:
-    request = urllib.request.Request(
-        f"{base}/api/v1/projects",
-        data=json.dumps({"name": "bench hot path", "description": "x" * 200}).encode(),
-        headers={"Content-Type": "application/json", **AUTH},
-        method="POST",
-    )
-    with urllib.request.urlopen(request) as response:
-        return int(json.load(response)["id"])
 
 
 def main() -> int:
@@ -86,7 +83,7 @@ def main() -> int:
         nocache = stack.enter_context(
             started(serve, bound("nocache", APP_CACHE_ENABLED="false"), ports["nocache"])
         )
-        project = post_project(app)
+        project = post_project(app, "bench hot path")
         granian = [sys.executable, "-m", "bench.granian_target"]
         hello = stack.enter_context(
             started([*granian, "bench.hello_app:rsgi"], bound("hello"), ports["hello"], "/", ROOT)

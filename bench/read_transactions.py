@@ -19,30 +19,27 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import statistics
 import subprocess
 import sys
-import urllib.request
 from collections import defaultdict
 from contextlib import ExitStack
 from pathlib import Path
 
-from bench.servers_for_bench import AUTH, BIN, ROOT, app_env, backends, free_port, started, wrk_run
+from bench.servers_for_bench import (
+    AUTH,
+    BIN,
+    ROOT,
+    app_env,
+    backends,
+    free_port,
+    post_project,
+    started,
+    wrk_run,
+)
 
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def post_project(base: str, name: str) -> int:
-    request = urllib.request.Request(
-        f"{base}/api/v1/projects",
-        data=json.dumps({"name": name, "description": "x" * 200}).encode(),
-        headers={"Content-Type": "application/json", **AUTH},
-        method="POST",
-    )
-    with urllib.request.urlopen(request) as response:
-        return int(json.load(response)["id"])
 
 
 def main() -> int:

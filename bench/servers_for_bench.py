@@ -6,6 +6,7 @@ The server candidates (``CANDIDATES``) all serve the same app with the same sett
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -65,6 +66,18 @@ def app_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
         }
     )
     return env
+
+
+def post_project(base: str, name: str) -> int:
+    """Create a project through the API (as the bench's token) and return its id."""
+    request = urllib.request.Request(
+        f"{base}/api/v1/projects",
+        data=json.dumps({"name": name, "description": "x" * 200}).encode(),
+        headers={"Content-Type": "application/json", **AUTH},
+        method="POST",
+    )
+    with urllib.request.urlopen(request) as response:
+        return int(json.load(response)["id"])
 
 
 def wait_http(url: str, timeout: float = 30.0) -> float:
