@@ -195,12 +195,20 @@ def check_phase(nix_eval: Callable[..., Any]) -> CheckPhase:
 # (a database per test area and worker); on a disk shared with other work, writing and removing
 # them took seconds (removing alone: 14 s, measured here under load).
 BUILD_TOP_PARENTS = (Path("/dev/shm"), Path("/tmp"))
+# Memory is taken only with room to spare: a container's /dev/shm is often 64 MB.
+BUILD_TOP_MIN_FREE = 1 << 30
+
+
+def usable_parent(path: Path) -> bool:
+    if not (path.is_dir() and os.access(path, os.W_OK | os.X_OK)):
+        return False
+    return path == BUILD_TOP_PARENTS[-1] or shutil.disk_usage(path).free >= BUILD_TOP_MIN_FREE
 
 
 @pytest.fixture(scope="module")
 def build_top() -> Iterator[Path]:
     """$NIX_BUILD_TOP: short, so the socket paths below stay under ~100 bytes."""
-    parent = next(p for p in BUILD_TOP_PARENTS if p.is_dir() and os.access(p, os.W_OK | os.X_OK))
+    parent = next(p for p in BUILD_TOP_PARENTS if usable_parent(p))
     path = Path(tempfile.mkdtemp(prefix="fns-nb-", dir=parent))
     yield path
     subprocess.run(["rm", "-rf", str(path)], check=False)
