@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from server.infra.redis_client import get_redis
+
+from support.servers import redis_shared_with_other_workers
 
 
 def test_second_read_is_a_hit_and_a_write_invalidates(client: FlaskClient, app: Flask) -> None:
@@ -83,6 +86,13 @@ def test_failed_invalidation_is_retried_and_bypassed_meanwhile(
     """Redis refusing writes (as during a failover) while a write commits: this process serves
     no cached read until the invalidation lands, and it lands once Redis takes writes again."""
     import time
+
+    if redis_shared_with_other_workers():
+        # Seen in the build replay: the other worker's writes timed out during the pause.
+        pytest.skip(
+            "needs a Redis of its own: CLIENT PAUSE stops every client of the server, and under "
+            "Nix's redisTestHook the other xdist workers share it"
+        )
 
     import redis
 

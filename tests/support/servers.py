@@ -250,6 +250,12 @@ class Redis:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 
+def redis_shared_with_other_workers() -> bool:
+    """Whether this worker's Redis is a server other xdist workers use too (Nix's
+    redisTestHook: one server, a database each), so server-wide commands reach them."""
+    return bool(os.environ.get("REDIS_SOCKET") and worker_id())
+
+
 def start_redis(port: int | None = None, workdir: Path | None = None) -> Redis:
     if os.environ.get("REDIS_SOCKET") and port is None:
         # One shared server: each pytest-xdist worker gets a database index of its own (the tests
