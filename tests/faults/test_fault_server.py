@@ -7,7 +7,6 @@ import os
 import re
 import signal
 import socket
-import subprocess
 import threading
 import time
 import uuid
@@ -20,7 +19,7 @@ import psycopg2
 import pytest
 import requests
 
-from support.processes import authed, child_pids, script
+from support.processes import authed, child_pids, spawn_server
 from support.servers import free_port
 from support.slow_clients import fresh_get, slow_clients
 
@@ -273,6 +272,55 @@ def test_slow_clients_do_not_stall_fresh_clients(
     assert '"POST /api/v1/projects" 400' not in server.log()
 
 
+# A test hook, put first on a server's PYTHONPATH (ImportHold): a granian worker that comes to
+# import the app (server.wsgi, after server/rsgi.py has set its signal handling) marks a file
+# named after its pid, adds ".stop" once server/rsgi.py holds a stop signal for it, and goes on
+# only when the test writes "release".
+HOLD_IN_IMPORT = """
+import importlib.abc, multiprocessing, os, sys, time
+
+class HoldInImport(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name != "server.wsgi" or multiprocessing.current_process().name != "granian-worker":
+            return None
+        mark = os.path.join({held!r}, str(os.getpid()))
+        open(mark, "w").close()
+        rsgi = sys.modules["server.rsgi"]
+        while not os.path.exists(os.path.join({held!r}, "release")):
+            if rsgi._held_signals and not os.path.exists(mark + ".stop"):
+                open(mark + ".stop", "w").close()
+            time.sleep(0.01)
+        return None
+
+sys.meta_path.insert(0, HoldInImport())
+"""
+
+
+class ImportHold:
+    """granian's workers held inside the app's import (HOLD_IN_IMPORT), so a test acts while
+    every worker is there instead of guessing it from the time since the fork."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.hook, self.held = tmp_path / "hook", tmp_path / "held"
+        self.hook.mkdir()
+        self.held.mkdir()
+        (self.hook / "sitecustomize.py").write_text(HOLD_IN_IMPORT.format(held=str(self.held)))
+
+    def env(self, env: dict[str, str]) -> dict[str, str]:
+        """``env`` with the hook before any PYTHONPATH it has (Nix's check phase sets one)."""
+        path = os.pathsep.join(filter(None, [str(self.hook), env.get("PYTHONPATH")]))
+        return {**env, "PYTHONPATH": path}
+
+    def workers(self) -> set[int]:
+        return {int(p.name) for p in self.held.iterdir() if p.name.isdigit()}
+
+    def holding_a_stop(self) -> set[int]:
+        return {int(p.stem) for p in self.held.glob("*.stop")}
+
+    def release(self) -> None:
+        (self.held / "release").touch()
+
+
 @pytest.mark.slow
 def test_stop_during_worker_start_up_is_not_lost(
     fault_env: dict[str, str], tmp_path: Path, poll: Callable[..., float]
@@ -280,23 +328,21 @@ def test_stop_during_worker_start_up_is_not_lost(
     """A SIGTERM while granian's workers import the app stops them gracefully (server/rsgi.py
     holds it); lost, a worker would be killed after the graceful timeout without stopping."""
     log_path = tmp_path / "granian-start.log"
+    hold = ImportHold(tmp_path)
+    port = free_port()
     env = {
         **fault_env,
         "APP_SERVER": "granian",
         "APP_GRACEFUL_TIMEOUT": "10",
-        "APP_BIND": f"127.0.0.1:{free_port()}",
+        "APP_BIND": f"127.0.0.1:{port}",
     }
-    with log_path.open("wb") as sink:
-        process = subprocess.Popen(
-            [script("flask-nix-stack"), "serve"], env=env, stdout=sink, stderr=subprocess.STDOUT
-        )
+    process = spawn_server(hold.env(env), port, log_path).process
     try:
-        poll(lambda: "Spawning worker-2" in log_path.read_text(), 30, "workers forked", 0.01)
-        # Past the first milliseconds after the fork (still exposed, see server/rsgi.py), into
-        # the import of the app, which takes about a second.
-        time.sleep(0.3)
-        assert "Started worker" not in log_path.read_text()
+        poll(lambda: len(hold.workers()) == 2, 60, "both workers inside the import", 0.01)
+        assert hold.workers() == child_pids(process.pid)
         process.send_signal(signal.SIGTERM)
+        poll(lambda: hold.holding_a_stop() == hold.workers(), 30, "both holding the stop", 0.01)
+        hold.release()
         assert process.wait(timeout=30) == 0
     finally:
         if process.poll() is None:
@@ -345,51 +391,23 @@ def test_workers_stop_when_the_main_process_is_killed(
     assert new_connection(server.port) in {"refused", "reset"}
 
 
-# A test hook, put first on the server's PYTHONPATH: a granian worker that comes to import the
-# app (server.wsgi, after server/rsgi.py has set its signal handling) says so in a file named
-# after its pid and stays there, so a test can act while every worker is inside the import.
-HOLD_IN_IMPORT = """
-import importlib.abc, multiprocessing, os, sys, time
-
-class HoldInImport(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name == "server.wsgi" and multiprocessing.current_process().name == "granian-worker":
-            open(os.path.join({held!r}, str(os.getpid())), "w").close()
-            while True:
-                time.sleep(1)
-        return None
-
-sys.meta_path.insert(0, HoldInImport())
-"""
-
-
 @pytest.mark.slow
 def test_workers_still_starting_exit_when_the_main_process_is_killed(
     fault_env: dict[str, str], tmp_path: Path, poll: Callable[..., float]
 ) -> None:
     """granian's main process SIGKILLed while its workers import the app: they exit there and
     then, without finishing the import to start serving (server/rsgi.py). The workers are held
-    in the import (HOLD_IN_IMPORT) rather than caught there by timing."""
+    in the import (ImportHold) and never released."""
     log_path = tmp_path / "granian-orphans.log"
-    hook, held = tmp_path / "hook", tmp_path / "held"
-    hook.mkdir()
-    held.mkdir()
-    (hook / "sitecustomize.py").write_text(HOLD_IN_IMPORT.format(held=str(held)))
-    env = {
-        **fault_env,
-        "APP_SERVER": "granian",
-        "APP_BIND": f"127.0.0.1:{free_port()}",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(hook), fault_env.get("PYTHONPATH")])),
-    }
-    with log_path.open("wb") as sink:
-        process = subprocess.Popen(
-            [script("flask-nix-stack"), "serve"], env=env, stdout=sink, stderr=subprocess.STDOUT
-        )
+    hold = ImportHold(tmp_path)
+    port = free_port()
+    env = {**fault_env, "APP_SERVER": "granian", "APP_BIND": f"127.0.0.1:{port}"}
+    process = spawn_server(hold.env(env), port, log_path).process
     workers: set[int] = set()
     try:
-        poll(lambda: len(list(held.iterdir())) == 2, 60, "both workers inside the import", 0.01)
+        poll(lambda: len(hold.workers()) == 2, 60, "both workers inside the import", 0.01)
         workers = child_pids(process.pid)
-        assert {int(p.name) for p in held.iterdir()} == workers
+        assert hold.workers() == workers
         process.kill()
         process.wait(timeout=10)
         poll(lambda: all(victim_gone(pid) for pid in workers), 30, "the orphaned workers exit")
