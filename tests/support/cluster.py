@@ -274,23 +274,13 @@ class Restart:
     served: float  # it had answered REJOIN_ANSWERS more requests through nginx
 
 
-def wait_stopped(server: Server, timeout: float = 30.0) -> int:
-    """The exit status of a server sent SIGTERM (SIGKILL if it outlives ``timeout``). Not
-    Server.stop: that would send a second SIGTERM to a server still draining."""
-    try:
-        return server.process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        return server.process.wait(timeout=timeout)
-
-
 def stop_all(servers: list[Server]) -> None:
     """SIGTERM to every server first, then wait for each: they stop side by side."""
     for server in servers:
         if server.process.poll() is None:
             server.process.send_signal(signal.SIGTERM)
     for server in servers:
-        wait_stopped(server)
+        server.wait_stopped()
 
 
 @dataclass
@@ -348,7 +338,7 @@ class Cluster:
         load.pace(SPARSE_RATE)
         if drain:
             old.process.send_signal(signal.SIGTERM)
-        assert wait_stopped(old) == 0, old.log()
+        assert old.wait_stopped() == 0, old.log()
         stopped = time.monotonic()
         self.instances[index] = start_instance(self.env, port, self.log_dir)
         ready = time.monotonic()

@@ -162,12 +162,16 @@ class Server:
         """SIGTERM and wait; SIGKILL if it outlives ``timeout``. The exit status."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=timeout)
-        return self.process.returncode
+        return self.wait_stopped(timeout)
+
+    def wait_stopped(self, timeout: float = 30.0) -> int:
+        """The exit status of a server already told to stop (SIGKILL if it outlives
+        ``timeout``), without a second SIGTERM to one still draining."""
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(timeout=timeout)
 
 
 def spawn_server(full_env: dict[str, str], port: int, log_path: Path) -> Server:
