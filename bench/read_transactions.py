@@ -38,6 +38,7 @@ from bench.servers_for_bench import (
     started,
     wrk_run,
 )
+from tests.support.processes import child_pids
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -127,31 +128,24 @@ def main() -> int:
 
 def child_running(target: str) -> int:
     """The pid of this process's child serving ``target``."""
-    for pid, ppid in _parents().items():
-        if ppid == os.getpid() and target in Path(f"/proc/{pid}/cmdline").read_text():
-            return pid
+    for pid in child_pids(os.getpid()):
+        with contextlib.suppress(OSError):
+            if target in Path(f"/proc/{pid}/cmdline").read_text():
+                return pid
     raise RuntimeError(f"no child serves {target}")
 
 
 def cpu_seconds(root: int) -> float:
     """CPU time (user and system) of ``root`` and its live descendants, from /proc."""
-    parents = _parents()
-    tree, total = {root}, 0.0
-    while grown := {pid for pid, ppid in parents.items() if ppid in tree} - tree:
+    tree, grown = {root}, {root}
+    while grown := set().union(*map(child_pids, grown)) - tree:
         tree |= grown
+    total = 0.0
     for pid in tree:
         with contextlib.suppress(OSError):
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             total += (int(fields[11]) + int(fields[12])) / TICKS
     return total
-
-
-def _parents() -> dict[int, int]:
-    parents = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError):
-            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-    return parents
 
 
 if __name__ == "__main__":
