@@ -31,8 +31,8 @@ def docs_server(
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One Chromium for the module's tests; each test's page has a browser context of its own
-    (no cookies, storage or cache from another test)."""
+    """One Chromium for the module's tests; each test's page starts with its origin's cookies
+    and storage cleared (support/cdp.py Browser.open), so no test sees another's."""
     assert CHROMIUM is not None
     with launch_browser(CHROMIUM) as running:
         yield running
