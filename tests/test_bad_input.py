@@ -175,9 +175,12 @@ def test_header_injection_is_not_reflected(client: FlaskClient, value: str) -> N
 
 @pytest.fixture(scope="module")
 def servers(migrated_database: Callable[[str], str], redis_url: str) -> Iterator[ServerOfKind]:
-    """One production server of each kind on an empty database, for the module's tests."""
+    """One production server of each kind on an empty database, for the module's tests.
+
+    One worker each: the body limit is the same in every worker, and the tests send one
+    request at a time."""
     url = migrated_database("fns_bad_input")
-    with shared_servers(lambda _: app_env(url, redis_url)) as server:
+    with shared_servers(lambda _: app_env(url, redis_url), workers=1) as server:
         yield server
 
 

@@ -6,27 +6,36 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import tempfile
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from support.cdp import HEADLESS
+from support.cdp import Browser, launch_browser
 from support.processes import app_env, authed, running_server
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = [*HEADLESS, "--virtual-time-budget=20000"]
 
 
 @pytest.fixture(scope="module")
 def docs_server(
     migrated_database: Callable[[str], str], redis_url: str
 ) -> Iterator[tuple[str, str]]:
-    """(URL of /docs, an admin token) of the production server serving the docs."""
+    """(URL of /docs, an admin token) of the production server serving the docs.
+
+    One worker: the page's requests are the same to any worker, and none is about how many
+    there are."""
     env = app_env(migrated_database("fns_docs"), redis_url)
-    with running_server(env) as server:
+    with running_server(env, workers=1) as server:
         yield f"{server.base}/docs", env["APP_BOOTSTRAP_ADMIN_TOKEN"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """One Chromium for the module's tests; each test's page starts with its origin's cookies
+    and storage cleared (support/cdp.py Browser.open), so no test sees another's."""
+    assert CHROMIUM is not None
+    with launch_browser(CHROMIUM) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -34,19 +43,31 @@ def docs_url(docs_server: tuple[str, str]) -> str:
     return docs_server[0]
 
 
+# The page's DOM, serialized as `chromium --dump-dom` does, once Swagger UI has rendered the
+# operations of /openapi.json (their number the same twice, 100 ms apart) or its error.
+RENDERED_DOM = """
+(async () => {
+  let before = -1;
+  for (let i = 0; i < 300; i++) {
+    const root = document.querySelector("#swagger-ui");
+    const now = root ? root.querySelectorAll(".opblock").length : 0;
+    if (root && ((now > 0 && now === before)
+                 || root.textContent.includes("Failed to load API definition"))) {
+      return document.documentElement.outerHTML;
+    }
+    before = now;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error("Swagger UI rendered nothing: " + document.documentElement.outerHTML);
+})()
+"""
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
-def test_docs_page_renders_every_operation(docs_url: str) -> None:
-    assert CHROMIUM is not None
-    with tempfile.TemporaryDirectory(prefix="fns-chromium-") as profile:
-        result = subprocess.run(
-            [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--dump-dom", docs_url],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-    dom = result.stdout
-    assert result.returncode == 0, result.stderr[-2000:]
+def test_docs_page_renders_every_operation(docs_url: str, browser: Browser) -> None:
+    with browser.open(docs_url) as page:
+        # The DOM once Swagger UI has rendered the document, or given up on it.
+        dom = page.evaluate(RENDERED_DOM, timeout=60)
     # Swagger UI built one block per operation from /openapi.json.
     document = authed.get(docs_url.replace("/docs", "/openapi.json"), timeout=10).json()
     operations = sum(len(item) for item in document["paths"].values())
@@ -103,12 +124,11 @@ AUTHORIZE_AND_CALL = """
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
-def test_authorize_button_makes_calls_authenticated(docs_server: tuple[str, str]) -> None:
-    from support.cdp import open_page
-
+def test_authorize_button_makes_calls_authenticated(
+    docs_server: tuple[str, str], browser: Browser
+) -> None:
     url, token = docs_server
-    assert CHROMIUM is not None
-    with open_page(CHROMIUM, url) as page:
+    with browser.open(url) as page:
         result = page.evaluate(AUTHORIZE_AND_CALL.replace("TOKEN", json.dumps(token)), timeout=60)
     assert result["before"] == 401, result  # the page itself holds no credential
     assert result["status"] == "200", result

@@ -49,8 +49,12 @@ AUTH = _Auth()
 
 @pytest.fixture(scope="module")
 def servers(database: str, redis_url: str) -> Iterator[Callable[[str], Server]]:
-    """``servers(kind)``: one production server of each kind for the whole module."""
-    with shared_servers(lambda _: app_env(database, redis_url, APP_KEY_PREFIX="hostile")) as get:
+    """``servers(kind)``: one production server of each kind for the whole module.
+
+    One worker each: what a server and the app refuse is the same in every worker, and no
+    test here is about how many there are."""
+    env = app_env(database, redis_url, APP_KEY_PREFIX="hostile")
+    with shared_servers(lambda _: env, workers=1) as get:
         yield get
 
 

@@ -18,7 +18,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from support.processes import app_env, authed, running_server
+from support.processes import Server, app_env, authed, running_server, shared_servers
 from support.servers import free_port, wait_until
 
 pytestmark = pytest.mark.slow
@@ -32,6 +32,26 @@ def metrics_database(migrated_database: Callable[[str], str]) -> str:
     # A copy per test (milliseconds): a module-scoped one would make the module's tests, each
     # starting its own server, one scheduling unit on one worker (tests/conftest.py).
     return migrated_database("fns_metrics")
+
+
+@pytest.fixture(scope="module")
+def metrics_servers(
+    migrated_database: Callable[[str], str], redis_url: str
+) -> Iterator[Callable[[str], Server]]:
+    """``metrics_servers(kind)``: a server of that kind with two workers and metrics on, for
+    the tests that only send it requests and scrape it (each compares counts with its own
+    starting point, or asks for at least its own requests)."""
+    database = migrated_database("fns_metrics_shared")
+
+    def env_of(kind: str) -> dict[str, str]:
+        return metrics_env(database, redis_url, kind, FNS_BUILD_REVISION="0123abcd")[0]
+
+    with shared_servers(env_of, workers=2) as server:
+        yield server
+
+
+def metrics_bind(server: Server) -> str:
+    return server.env["APP_METRICS_BIND"]
 
 
 def metrics_env(
@@ -68,24 +88,27 @@ def total(samples: dict[str, float], name: str) -> float:
 
 @SERVERS
 def test_two_workers_fifty_requests(
-    metrics_database: str, redis_url: str, server_kind: str
+    metrics_servers: Callable[[str], Server], server_kind: str
 ) -> None:
-    env, bind = metrics_env(metrics_database, redis_url, server_kind, FNS_BUILD_REVISION="0123abcd")
-    with running_server(env, workers=2) as server:
-        before = total(scrape(bind), "fns_http_requests_total")  # start-up probes
-        for n in range(REQUESTS):
-            path = "/health/ready" if n % 2 else "/api/v1/projects"
-            assert authed.get(server.base + path, timeout=5).status_code == 200
-        samples = scrape(bind)
-        assert total(samples, "fns_http_requests_total") - before >= REQUESTS
-        assert total(samples, "fns_http_request_duration_seconds_count") >= REQUESTS
-        (build,) = [key for key in samples if key.startswith("fns_build_info{")]
-        assert "revision=0123abcd" in build
-        assert samples[build] == 1
-        # Not on the API's listener, and the metrics listener serves nothing else.
-        assert authed.get(server.base + "/metrics", timeout=5).status_code == 404
-        if server_kind == "gunicorn":
-            assert "metrics on http://" in server.log()
+    server = metrics_servers(server_kind)
+    bind = metrics_bind(server)
+    assert len(server.workers()) == 2
+    earlier = scrape(bind)  # start-up probes, and the requests of tests before this one
+    before = total(earlier, "fns_http_requests_total")
+    durations_before = total(earlier, "fns_http_request_duration_seconds_count")
+    for n in range(REQUESTS):
+        path = "/health/ready" if n % 2 else "/api/v1/projects"
+        assert authed.get(server.base + path, timeout=5).status_code == 200
+    samples = scrape(bind)
+    assert total(samples, "fns_http_requests_total") - before >= REQUESTS
+    assert total(samples, "fns_http_request_duration_seconds_count") - durations_before >= REQUESTS
+    (build,) = [key for key in samples if key.startswith("fns_build_info{")]
+    assert "revision=0123abcd" in build
+    assert samples[build] == 1
+    # Not on the API's listener, and the metrics listener serves nothing else.
+    assert authed.get(server.base + "/metrics", timeout=5).status_code == 404
+    if server_kind == "gunicorn":
+        assert "metrics on http://" in server.log()
 
 
 def worker_files(directory: Path, pid: int) -> set[str]:
@@ -202,23 +225,27 @@ def query(base: str, promql: str) -> list[dict[str, object]]:
     return list(body["data"]["result"])
 
 
-def test_prometheus_scrapes_the_server(metrics_database: str, redis_url: str) -> None:
+def test_prometheus_scrapes_the_server(metrics_servers: Callable[[str], Server]) -> None:
     if not Path(PROMETHEUS).exists():
         pytest.skip("prometheus not installed (apt-get install prometheus)")
-    env, bind = metrics_env(metrics_database, redis_url)  # the default server, granian
-    # Prometheus starts while the server does; it is waited for once the server serves.
-    with prometheus(bind) as prometheus_server, running_server(env, workers=2) as server:
+    server = metrics_servers("granian")  # the default server
+    route = "/api/v1/projects"
+    # The server is shared: Prometheus must see this test's requests on top of earlier ones.
+    earlier = scrape(metrics_bind(server)).get(
+        f"fns_http_requests_total{{method=GET,route={route},status=200}}", 0.0
+    )
+    with prometheus(metrics_bind(server)) as prometheus_server:
         prometheus_server.wait_ready()
         prom = prometheus_server.base
         for _ in range(REQUESTS):
-            assert authed.get(server.base + "/api/v1/projects", timeout=5).ok
-        route = "/api/v1/projects"
+            assert authed.get(server.base + route, timeout=5).ok
 
         def counted() -> bool:
             result = query(
                 prom, f'sum(fns_http_requests_total{{route="{route}",method="GET",status="200"}})'
             )
-            return bool(result) and float(result[0]["value"][1]) >= REQUESTS  # type: ignore[index]
+            seen = float(result[0]["value"][1]) if result else 0.0  # type: ignore[index]
+            return seen >= earlier + REQUESTS
 
         wait_until(counted, 30, "Prometheus sees the requests")
         (up,) = query(prom, 'up{job="flask-nix-stack"}')

@@ -50,6 +50,14 @@ def server(request: pytest.FixtureRequest, env: dict[str, str]) -> Iterator[Serv
         yield running
 
 
+@pytest.fixture(params=["granian", "gunicorn"])
+def one_worker_server(request: pytest.FixtureRequest, env: dict[str, str]) -> Iterator[Server]:
+    """For a test of what the app does with a request, the same in every worker: one is
+    enough (the tests of starting and stopping keep the default two)."""
+    with running_server(env, workers=1, APP_SERVER=request.param) as running:
+        yield running
+
+
 def test_serves_the_api_and_stops_cleanly(server: Server) -> None:
     base, process = server.base, server.process
     assert authed.get(f"{base}/health/ready", timeout=5).json()["status"] == "ok"
@@ -138,8 +146,9 @@ def test_granian_on_a_unix_socket_stops_without_killing_workers(
     assert not sock.exists()  # granian removed its socket file
 
 
-def test_forwarding_headers_from_clients_are_not_trusted(server: Server) -> None:
+def test_forwarding_headers_from_clients_are_not_trusted(one_worker_server: Server) -> None:
     """gunicorn's defaults take SCRIPT_NAME from 127.0.0.1 and unix-socket peers: not here."""
+    server = one_worker_server
     for i in range(2):
         authed.post(f"{server.base}/api/v1/projects", json={"name": f"fwd-{i}-{time.time()}"})
     forged = {

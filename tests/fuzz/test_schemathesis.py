@@ -60,7 +60,9 @@ def base_url(migrated_database: Callable[[str], str], redis_url: str) -> Iterato
     # Demo data, so that some generated ids exist, and its principal's token: the fuzzer acts
     # as that ordinary (not admin) principal.
     token = run_cli_in_process("seed", env=env).stdout.strip().splitlines()[-1]
-    with running_server(env) as server:
+    # One worker: the fuzzer sends one request at a time, and what it checks is the same in
+    # every worker.
+    with running_server(env, workers=1) as server:
         SESSION.headers["Authorization"] = f"Bearer {token}"
         yield server.base
     SESSION.close()

@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -137,9 +138,26 @@ class Page:
         return result["result"].get("value")
 
 
+def _devtools_port(process: subprocess.Popen[str], deadline: float) -> int:
+    """The port Chromium's DevTools endpoint listens on, from its stderr; the rest of its
+    stderr is drained from then on (a full pipe would block the browser)."""
+    assert process.stderr is not None
+    port = None
+    while port is None and time.monotonic() < deadline:
+        line = process.stderr.readline()
+        found = re.search(r"DevTools listening on ws://127\.0\.0\.1:(\d+)/", line)
+        if found:
+            port = int(found.group(1))
+    assert port is not None, "Chromium did not start its DevTools endpoint"
+    stderr = process.stderr
+    threading.Thread(target=lambda: stderr.read(), daemon=True).start()
+    return port
+
+
 @contextlib.contextmanager
-def open_page(chromium: str, url: str, timeout: float = 30.0) -> Iterator[Page]:
-    """Headless Chromium showing ``url``; yields a Page to drive it."""
+def _chromium(chromium: str, url: str) -> Iterator[subprocess.Popen[str]]:
+    """Headless Chromium with DevTools on a free port and a profile of its own, showing
+    ``url``; killed on exit."""
     with tempfile.TemporaryDirectory(prefix="fns-chromium-") as profile:
         process = subprocess.Popen(
             [chromium, *FLAGS, f"--user-data-dir={profile}", url],
@@ -147,32 +165,75 @@ def open_page(chromium: str, url: str, timeout: float = 30.0) -> Iterator[Page]:
             stderr=subprocess.PIPE,
             text=True,
         )
-        ws = None
         try:
-            assert process.stderr is not None
-            deadline = time.monotonic() + timeout
-            port = None
-            while port is None and time.monotonic() < deadline:
-                line = process.stderr.readline()
-                found = re.search(r"DevTools listening on ws://127\.0\.0\.1:(\d+)/", line)
-                if found:
-                    port = int(found.group(1))
-            assert port is not None, "Chromium did not start its DevTools endpoint"
-            # Keep draining its stderr, or a full pipe would block the browser.
-            stderr = process.stderr
-            threading.Thread(target=lambda: stderr.read(), daemon=True).start()
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=5) as r:
-                targets = json.load(r)
-            page = next(t for t in targets if t["type"] == "page")
-            # Evaluations may await for long: the socket waits longer than any of them.
-            ws = WebSocket(page["webSocketDebuggerUrl"], timeout=180)
-            opened = Page(ws)
-            opened.wait_loaded(url, deadline)
-            yield opened
+            yield process
         finally:
-            if ws is not None:
-                ws.close()
             process.kill()
             process.wait(timeout=10)
             if process.stderr is not None:
                 process.stderr.close()
+
+
+def _attach(port: int, target_id: str) -> Page:
+    # Evaluations may await for long: the socket waits longer than any of them.
+    return Page(WebSocket(f"ws://127.0.0.1:{port}/devtools/page/{target_id}", timeout=180))
+
+
+@contextlib.contextmanager
+def open_page(chromium: str, url: str, timeout: float = 30.0) -> Iterator[Page]:
+    """Headless Chromium showing ``url``; yields a Page to drive it."""
+    with _chromium(chromium, url) as process:
+        page = None
+        try:
+            deadline = time.monotonic() + timeout
+            port = _devtools_port(process, deadline)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=5) as r:
+                targets = json.load(r)
+            page = _attach(port, next(t["id"] for t in targets if t["type"] == "page"))
+            page.wait_loaded(url, deadline)
+            yield page
+        finally:
+            if page is not None:
+                page.ws.close()
+
+
+class Browser:
+    """One headless Chromium for several tests, cheaper than a browser each (a fresh browser
+    context per page costs more than a new browser). Before each page opens, the cookies and
+    storage of its origin are cleared, so no page sees what an earlier one left; they share
+    only the HTTP cache (the same responses, fetched once)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/version", timeout=5) as r:
+            url = json.load(r)["webSocketDebuggerUrl"]
+        self.connection = Page(WebSocket(url))  # the browser target: Target.* commands
+
+    @contextlib.contextmanager
+    def open(self, url: str, timeout: float = 30.0) -> Iterator[Page]:
+        """A new page showing ``url`` (loaded); closed afterwards."""
+        deadline = time.monotonic() + timeout
+        origin = "{0.scheme}://{0.netloc}".format(urllib.parse.urlsplit(url))
+        target = self.connection.call("Target.createTarget", url="about:blank")["targetId"]
+        page = None
+        try:
+            page = _attach(self.port, target)
+            page.call("Storage.clearDataForOrigin", origin=origin, storageTypes="all")
+            page.call("Page.navigate", url=url)
+            page.wait_loaded(url, deadline)
+            yield page
+        finally:
+            if page is not None:
+                page.ws.close()
+            self.connection.call("Target.closeTarget", targetId=target)
+
+
+@contextlib.contextmanager
+def launch_browser(chromium: str, timeout: float = 30.0) -> Iterator[Browser]:
+    """Headless Chromium for ``Browser.open``; killed on exit."""
+    with _chromium(chromium, "about:blank") as process:
+        browser = Browser(_devtools_port(process, time.monotonic() + timeout))
+        try:
+            yield browser
+        finally:
+            browser.connection.ws.close()

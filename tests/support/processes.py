@@ -221,17 +221,20 @@ def start_server(env: dict[str, str], log_dir: Path, **overrides: str) -> Server
 
 
 @contextmanager
-def shared_servers(env_of: Callable[[str], dict[str, str]]) -> Iterator[Callable[[str], Server]]:
+def shared_servers(
+    env_of: Callable[[str], dict[str, str]], workers: int = 2
+) -> Iterator[Callable[[str], Server]]:
     """``server(kind)``: the production server of that kind (granian, gunicorn) on the
-    environment ``env_of(kind)``, started on first use and the same one on every later call;
-    all stopped on exit. For tests that neither stop nor reconfigure the server they share."""
+    environment ``env_of(kind)`` with ``workers`` workers, started on first use and the same
+    one on every later call; all stopped on exit. For tests that neither stop nor reconfigure
+    the server they share."""
     with contextlib.ExitStack() as stack:
         started: dict[str, Server] = {}
 
         def server(kind: str) -> Server:
             if kind not in started:
                 env = {**env_of(kind), "APP_SERVER": kind}
-                started[kind] = stack.enter_context(running_server(env))
+                started[kind] = stack.enter_context(running_server(env, workers))
             return started[kind]
 
         yield server
