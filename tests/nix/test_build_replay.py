@@ -365,6 +365,8 @@ def install(source: Path, build_top: Path, check: CheckPhase) -> Path:
         cwd=build_top,
         timeout=600,
     )
+    # pip compiles the installed modules' bytecode, as pypaInstallHook's `python -m installer`
+    # does by default (pkgs/development/interpreters/python/hooks/pypa-install-hook.sh).
     run(
         [*pip, "--no-deps", "--no-build-isolation", "--target", str(target), str(source)],
         env | {"PYTHONPATH": str(build_env)},
@@ -400,7 +402,8 @@ def test_check_phase_replay(check_phase: CheckPhase, build_top: Path) -> None:
         # Nix's python hooks set PYTHONPATH to the dependencies' site-packages; here they are
         # this venv's (never the checkout: the editable install is shadowed by $out below).
         "PYTHONPATH": sysconfig.get_paths()["purelib"],
-        "PYTHONDONTWRITEBYTECODE": "1",
+        # No PYTHONDONTWRITEBYTECODE: nixpkgs' Python hooks do not set it, so the check writes
+        # the tests' bytecode (and pytest's rewritten asserts) into the unpacked source.
     }
     hooks = start_hooks(check_phase, build_top, env)
     try:
