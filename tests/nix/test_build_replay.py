@@ -19,8 +19,9 @@ shows up in a plain `pytest` run of the checkout. This test rebuilds that situat
   server configured with postgresqlExtraSettings; Redis on REDIS_SOCKET with redisTestPort), read
   from pkgs/by-name/{po/postgresqlTestHook,
   re/redisTestHook} in nixpkgs;
-- PATH holds no git, no redis-server and no process-compose (the build has none of them), and
-  the whole replay runs as an unprivileged user.
+- PATH holds no git, no redis-server, no process-compose and no Chromium (the build has none of
+  them), PYTHONHASHSEED=0 as nixpkgs' Python setup hook exports it, and the whole replay runs
+  as an unprivileged user.
 
 Not reproducible here: the sandbox (no network, a fixed /build), nixpkgs' Python 3.13 and
 its package versions (see tests/nix/nixpkgs-versions.txt), and the real builders.
@@ -404,6 +405,9 @@ def test_check_phase_replay(check_phase: CheckPhase, build_top: Path) -> None:
         "PYTHONPATH": sysconfig.get_paths()["purelib"],
         # No PYTHONDONTWRITEBYTECODE: nixpkgs' Python hooks do not set it, so the check writes
         # the tests' bytecode (and pytest's rewritten asserts) into the unpacked source.
+        # Python's setup hook fixes the hash seed (pkgs/development/interpreters/python/
+        # setup-hook.sh), so every build iterates sets in the same order.
+        "PYTHONHASHSEED": "0",
     }
     hooks = start_hooks(check_phase, build_top, env)
     try:
