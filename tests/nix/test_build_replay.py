@@ -19,8 +19,9 @@ shows up in a plain `pytest` run of the checkout. This test rebuilds that situat
   server configured with postgresqlExtraSettings; Redis on REDIS_SOCKET with redisTestPort), read
   from pkgs/by-name/{po/postgresqlTestHook,
   re/redisTestHook} in nixpkgs;
-- PATH holds no git, no redis-server and no process-compose (the build has none of them), and
-  the whole replay runs as an unprivileged user.
+- PATH holds no git, no redis-server, no process-compose and no Chromium (the build has none of
+  them), PYTHONHASHSEED=0 as nixpkgs' Python setup hook exports it, and the whole replay runs
+  as an unprivileged user.
 
 Not reproducible here: the sandbox (no network, a fixed /build), nixpkgs' Python 3.13 and
 its package versions (see tests/nix/nixpkgs-versions.txt), and the real builders.
@@ -87,8 +88,13 @@ in
 """
 
 # Tools the build has (stdenv, nativeCheckInputs) come from this machine's PATH, minus these,
-# which the check phase does not have.
-NOT_IN_THE_BUILD = ("git", "redis-server", "redis-cli", "process-compose", "nix", "sudo")
+# which the check phase does not have. Chromium is not a check input either: under Nix the
+# /docs page tests skip (the suite outside the replay runs them), so here they must skip too
+# rather than start a server and a browser that the real check never starts.
+NOT_IN_THE_BUILD = (
+    *("git", "redis-server", "redis-cli", "process-compose", "nix", "sudo"),
+    *("chromium", "chromium-browser"),
+)
 
 
 def lacking(reason: str) -> NoReturn:
@@ -360,6 +366,8 @@ def install(source: Path, build_top: Path, check: CheckPhase) -> Path:
         cwd=build_top,
         timeout=600,
     )
+    # pip compiles the installed modules' bytecode, as pypaInstallHook's `python -m installer`
+    # does by default (pkgs/development/interpreters/python/hooks/pypa-install-hook.sh).
     run(
         [*pip, "--no-deps", "--no-build-isolation", "--target", str(target), str(source)],
         env | {"PYTHONPATH": str(build_env)},
@@ -395,7 +403,11 @@ def test_check_phase_replay(check_phase: CheckPhase, build_top: Path) -> None:
         # Nix's python hooks set PYTHONPATH to the dependencies' site-packages; here they are
         # this venv's (never the checkout: the editable install is shadowed by $out below).
         "PYTHONPATH": sysconfig.get_paths()["purelib"],
-        "PYTHONDONTWRITEBYTECODE": "1",
+        # No PYTHONDONTWRITEBYTECODE: nixpkgs' Python hooks do not set it, so the check writes
+        # the tests' bytecode (and pytest's rewritten asserts) into the unpacked source.
+        # Python's setup hook fixes the hash seed (pkgs/development/interpreters/python/
+        # setup-hook.sh), so every build iterates sets in the same order.
+        "PYTHONHASHSEED": "0",
     }
     hooks = start_hooks(check_phase, build_top, env)
     try:
