@@ -15,6 +15,8 @@ from flask.cli import FlaskGroup
 from flask.helpers import get_debug_flag
 from werkzeug.serving import is_running_from_reloader
 
+from server.startup import collector_paused
+
 # Command name -> "module:attribute" of the click command.
 LAZY_COMMANDS = {
     "config": "server.cli.config_command:config_group",
@@ -32,11 +34,12 @@ def app_or_exit() -> Flask:
         # `run --reload`: this process only restarts a child process, which imports and builds
         # (and checks) the app itself; building it here too doubled that work in dev start-up.
         return Flask(__name__)
-    from server.app import create_app_or_exit
-    from server.infra import migration_commands
+    with collector_paused():  # start-up: see server/startup.py
+        from server.app import create_app_or_exit
+        from server.infra import migration_commands
 
-    app = create_app_or_exit()
-    migration_commands.init_app(app)
+        app = create_app_or_exit()
+        migration_commands.init_app(app)
     return app
 
 
