@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import sys
-
 from flask import Flask
 
 from server.api import bp as api_bp
 from server.api.converters import IdConverter
 from server.auth import gate as auth
-from server.config import Settings, SettingsError, load_settings
+from server.config import Settings, load_settings, settings_or_exit
 from server.errors import register_error_handlers
 from server.infra import cache, database, pool_checks, ratelimit, redis_client
 from server.infra.database import db
+from server.infra.database import engine_options as engine_options  # also read from here
 from server.infra.sessions import NoSessions
 from server.logs import configure_logging
 from server.middleware import (
@@ -45,11 +44,8 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 def create_app_or_exit() -> Flask:
     """The app from the environment, or exit 2 with one line naming the bad setting."""
-    try:
+    with settings_or_exit():
         return create_app()
-    except SettingsError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
 
 
 def load_config(app: Flask, settings: Settings) -> None:
@@ -70,29 +66,8 @@ def load_config(app: Flask, settings: Settings) -> None:
         MAX_CONTENT_LENGTH=settings.max_content_length,
         # None: any host (werkzeug's meaning of no list).
         TRUSTED_HOSTS=None if settings.trusted_hosts == ["*"] else settings.trusted_hosts,
-        SQLALCHEMY_DATABASE_URI=settings.database_url.get_secret_value(),
-        SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings),
     )
-
-
-def engine_options(settings: Settings) -> dict[str, object]:
-    connect_args: dict[str, object] = {"connect_timeout": settings.db_connect_timeout}
-    # A startup parameter: PgBouncer refuses unknown ones such as `options`, so with the
-    # timeout at 0 none is sent, and the role's own statement_timeout applies instead.
-    if settings.db_statement_timeout_ms:
-        connect_args["options"] = f"-c statement_timeout={settings.db_statement_timeout_ms}"
-    if settings.db_ca_file:
-        # Encrypted, and the server's certificate must chain to this CA and name its host.
-        connect_args.update(sslmode="verify-full", sslrootcert=settings.db_ca_file)
-    return {
-        "pool_size": settings.db_pool_size,
-        "max_overflow": settings.db_max_overflow,
-        "pool_timeout": settings.db_pool_timeout,
-        "pool_recycle": settings.db_pool_recycle,
-        # Checked at checkout without a round trip instead (server/infra/pool_checks.py).
-        "pool_pre_ping": False,
-        "connect_args": connect_args,
-    }
+    database.configure(app, settings)
 
 
 def register_extensions(app: Flask, settings: Settings) -> None:

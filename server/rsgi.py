@@ -69,8 +69,11 @@ def _stop_with_parent() -> None:
 
 _hold_stop_signals()
 
-from server.config.runtime import current_settings  # noqa: E402
-from server.wsgi import app as wsgi_app  # noqa: E402  (slow: after the signals are held)
+from server.startup import collector_paused  # noqa: E402
+
+with collector_paused():
+    from server.config.runtime import current_settings
+    from server.wsgi import app as wsgi_app  # slow: after the signals are held
 
 
 class App(WSGIBridge):

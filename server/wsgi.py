@@ -1,5 +1,8 @@
 """WSGI entry point: ``gunicorn -c python:server.gunicorn_conf server.wsgi:app``."""
 
-from server.app import create_app_or_exit
+from server.startup import collector_paused
 
-app = create_app_or_exit()
+with collector_paused():
+    from server.app import create_app_or_exit
+
+    app = create_app_or_exit()

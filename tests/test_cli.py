@@ -97,6 +97,32 @@ def test_db_upgrade_at_head_answers_without_building_the_app(cli_env: dict[str, 
     assert "server.app" not in imported
 
 
+def test_db_upgrade_builds_the_database_but_not_the_http_side(pg: Postgres, redis_url: str) -> None:
+    """Migrations run in an app of settings, logging and the database only (server/cli/
+    migrations_app.py): routes, schemas, Redis and the rate limits are never imported. A fresh
+    interpreter and a new database, so the upgrade really runs; no bootstrap token, whose
+    storing needs the whole app."""
+    import subprocess
+    import sys
+
+    env = app_env(pg.create_database("fns_cli_upgrade_only"), redis_url, APP_LOG_LEVEL="INFO")
+    del env["APP_BOOTSTRAP_ADMIN_TOKEN"]
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "server", "db", "upgrade"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert "Running upgrade" in result.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+    assert "server.models.task" in imported  # every table, for `db migrate` and `db check`
+    http_side = {"server.app", "server.api", "server.infra.redis_client", "server.infra.ratelimit"}
+    assert not http_side & imported
+    assert "(head)" in run_cli_in_process("db", "current", env=env).stdout
+
+
 def test_db_upgrade_with_bad_settings_still_names_them(cli_env: dict[str, str]) -> None:
     result = run_cli_in_process(
         "db", "upgrade", env={**cli_env, "APP_CACHE_TTL": "soon"}, check=False

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from flask import request
 from sqlalchemy import select, update
 
-import server.auth.oidc as oidc
 import server.auth.token_cache as token_cache
 import server.auth.tokens as tokens
 from server.auth.actor import READ, SCOPES, WRITE, Actor
@@ -21,6 +21,9 @@ from server.errors import Problem
 from server.infra import safe_requests
 from server.infra.database import db
 from server.models import ApiToken, Principal
+
+if TYPE_CHECKING:
+    from server.auth.oidc import OidcVerifier
 
 log = logging.getLogger(__name__)
 REALM = "flask-nix-stack"
@@ -93,10 +96,12 @@ def authenticate_token(
     return actor
 
 
-def authenticate_jwt(verifier: oidc.OidcVerifier, credential: str) -> Actor | None:
+def authenticate_jwt(verifier: OidcVerifier, credential: str) -> Actor | None:
+    from server.auth.oidc import InvalidToken  # imported with the verifier (server/auth/gate.py)
+
     try:
         claims = verifier.verify(credential)
-    except oidc.InvalidToken as exc:
+    except InvalidToken as exc:
         log.info("oidc token refused: %s", exc)
         return None
     principal = db.session.scalar(select(Principal).where(Principal.oidc_subject == claims.subject))

@@ -13,12 +13,11 @@ Requests that match no route fall through to their 404 or 405 (after being count
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import Flask, current_app, request
 
 import server.auth.isolation as isolation
-import server.auth.oidc as oidc
 import server.auth.token_cache as token_cache
 import server.auth.tokens as tokens
 from server.auth.actor import READ, WRITE, Actor, current_actor, reset_actor, set_actor
@@ -31,6 +30,9 @@ from server.auth.authentication import (
 )
 from server.config import Settings
 from server.infra.ratelimit import client_limiter
+
+if TYPE_CHECKING:
+    from server.auth.oidc import OidcVerifier
 
 ViewT = TypeVar("ViewT", bound=Callable[..., Any])
 READ_METHODS = frozenset({"GET", "HEAD"})
@@ -52,10 +54,18 @@ def required_scope(view: Callable[..., Any], method: str) -> str:
     return getattr(view, "required_scope", READ if method in READ_METHODS else WRITE)
 
 
+def oidc_verifier(settings: Settings) -> OidcVerifier:
+    # Imported only when OIDC is configured: PyJWT and cryptography's primitives cost every
+    # worker about 0.03 CPU-s at start, for nothing without an identity provider.
+    from server.auth.oidc import OidcVerifier
+
+    return OidcVerifier(settings)
+
+
 class Gate:
     def __init__(self, settings: Settings, public_blueprints: Iterable[str]) -> None:
         self.key = tokens.key_from_settings(settings)
-        self.verifier = oidc.OidcVerifier(settings) if settings.oidc_enabled else None
+        self.verifier = oidc_verifier(settings) if settings.oidc_enabled else None
         self.public_blueprints = frozenset(public_blueprints)
 
     def identify(self) -> None:

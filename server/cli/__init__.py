@@ -33,8 +33,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     if argv == ["db", "upgrade"]:
         from server.infra.migration_status import database_at_head
+        from server.startup import collector_paused
 
-        if database_at_head():
+        with collector_paused():  # start-up: see server/startup.py
+            at_head = database_at_head()
+        if at_head:
             print("database already at the newest revision; nothing to upgrade")
             return
     from server.cli.group import cli

@@ -69,11 +69,14 @@ def serving_app() -> WSGIApplication:
     saving the fixed file brings the app up. A bad setting still ends the process (exit 2), and
     so does the production profile: the debugger runs any code a visitor types on an error page.
     """
-    try:
-        from server.app import create_app_or_exit
-        from server.config.runtime import current_settings
+    from server.startup import collector_paused
 
-        app = create_app_or_exit()
+    try:
+        with collector_paused():  # start-up: see server/startup.py
+            from server.app import create_app_or_exit
+            from server.config.runtime import current_settings
+
+            app = create_app_or_exit()
         if current_settings(app).is_production:
             print(PRODUCTION_REFUSED, file=sys.stderr)
             raise SystemExit(2)

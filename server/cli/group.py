@@ -15,6 +15,8 @@ from flask.cli import FlaskGroup
 from flask.helpers import get_debug_flag
 from werkzeug.serving import is_running_from_reloader
 
+from server.startup import collector_paused
+
 # Command name -> "module:attribute" of the click command.
 LAZY_COMMANDS = {
     "config": "server.cli.config_command:config_group",
@@ -27,17 +29,34 @@ LAZY_COMMANDS = {
 
 
 def app_or_exit() -> Flask:
-    """The app with migrations set up, or exit 2 with one line naming the bad setting."""
+    """The app with migrations set up, or exit 2 with one line naming the bad setting.
+
+    The ``db`` commands get the app without its HTTP side (server/cli/migrations_app.py).
+    """
     if _reloader_parent():
         # `run --reload`: this process only restarts a child process, which imports and builds
         # (and checks) the app itself; building it here too doubled that work in dev start-up.
         return Flask(__name__)
-    from server.app import create_app_or_exit
-    from server.infra import migration_commands
+    with collector_paused():  # start-up: see server/startup.py
+        if _resolving() == "db":
+            from server.cli.migrations_app import create_migrations_app_or_exit as create
+        else:
+            from server.app import create_app_or_exit as create
+        from server.infra import migration_commands
 
-    app = create_app_or_exit()
-    migration_commands.init_app(app)
+        app = create()
+        migration_commands.init_app(app)
     return app
+
+
+# In click's ctx.meta (shared by a command's contexts): the command name Flask builds the app
+# to find. `db` is Flask-Migrate's, which migration_commands.init_app adds to the app's own.
+RESOLVING = "flask_nix_stack.resolving"
+
+
+def _resolving() -> str | None:
+    ctx = click.get_current_context(silent=True)
+    return None if ctx is None else ctx.meta.get(RESOLVING)
 
 
 def _reloader_parent() -> bool:
@@ -58,6 +77,7 @@ class LazyFlaskGroup(FlaskGroup):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = LAZY_COMMANDS.get(cmd_name)
         if target is None:
+            ctx.meta[RESOLVING] = cmd_name
             return super().get_command(ctx, cmd_name)
         module, attribute = target.split(":")
         command = getattr(importlib.import_module(module), attribute)

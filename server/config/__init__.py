@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ __all__ = [
     "SettingsError",
     "load_settings",
     "secrets_dir",
+    "settings_or_exit",
 ]
 
 PROFILES: dict[str, type[Settings]] = {
@@ -73,6 +76,16 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         )
     except ValidationError as exc:
         raise SettingsError(_one_line(exc)) from None
+
+
+@contextmanager
+def settings_or_exit() -> Iterator[None]:
+    """A SettingsError inside ends the process: exit 2 with one line naming the bad setting."""
+    try:
+        yield
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def _refuse_unknown_names(variables: Mapping[str, str]) -> None:

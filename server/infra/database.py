@@ -8,6 +8,7 @@ from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.exc import DBAPIError
 
+from server.config import Settings
 from server.infra import safe_requests
 from server.models.base import Base
 
@@ -15,6 +16,34 @@ log = logging.getLogger(__name__)
 
 # Safe requests (GET, HEAD...) read in autocommit, and may not write (server/infra/safe_requests).
 db = SQLAlchemy(model_class=Base, session_options={"class_": safe_requests.RequestSession})
+
+
+def configure(app: Flask, settings: Settings) -> None:
+    """The settings Flask-SQLAlchemy reads, before ``init_app``."""
+    app.config.update(
+        SQLALCHEMY_DATABASE_URI=settings.database_url.get_secret_value(),
+        SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings),
+    )
+
+
+def engine_options(settings: Settings) -> dict[str, object]:
+    connect_args: dict[str, object] = {"connect_timeout": settings.db_connect_timeout}
+    # A startup parameter: PgBouncer refuses unknown ones such as `options`, so with the
+    # timeout at 0 none is sent, and the role's own statement_timeout applies instead.
+    if settings.db_statement_timeout_ms:
+        connect_args["options"] = f"-c statement_timeout={settings.db_statement_timeout_ms}"
+    if settings.db_ca_file:
+        # Encrypted, and the server's certificate must chain to this CA and name its host.
+        connect_args.update(sslmode="verify-full", sslrootcert=settings.db_ca_file)
+    return {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_max_overflow,
+        "pool_timeout": settings.db_pool_timeout,
+        "pool_recycle": settings.db_pool_recycle,
+        # Checked at checkout without a round trip instead (server/infra/pool_checks.py).
+        "pool_pre_ping": False,
+        "connect_args": connect_args,
+    }
 
 
 def init_app(app: Flask) -> None:

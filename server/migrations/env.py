@@ -38,9 +38,9 @@ def _app() -> Flask:
     if has_app_context():
         return current_app._get_current_object()  # type: ignore[attr-defined]
     # Plain `alembic -c alembic.ini ...`: build the app from the environment's settings.
-    from server.cli.group import app_or_exit
+    from server.cli.migrations_app import create_migrations_app_or_exit
 
-    return app_or_exit()
+    return create_migrations_app_or_exit()
 
 
 if context.is_offline_mode():
