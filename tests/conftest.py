@@ -33,8 +33,10 @@ MIGRATED_DATABASE = "fns_migrated"
 Flask.test_client_class = AuthenticatedClient
 
 # Files whose tests must share one pytest-xdist worker: the fuzzing counts its cases across
-# the whole module. (xdist's own xdist_group does not work with pytest 9.)
-ONE_WORKER_FILES = ("tests/fuzz/test_schemathesis.py",)
+# the whole module; the hostile-HTTP tests' gunicorn-only cases use the server the module's
+# parametrized cases start (split by parameter, they could start a second gunicorn, database
+# and seed on the other worker). (xdist's own xdist_group does not work with pytest 9.)
+ONE_WORKER_FILES = ("tests/fuzz/test_schemathesis.py", "tests/test_hostile_http.py")
 # Handed out first, in this order: the longest units (measured with --durations and summed per
 # work_unit below: the build replay, the clusters, the fuzzing, then what starts servers, stacks
 # or breaks them; the command line runs in the test's process now), so that the many short tests
