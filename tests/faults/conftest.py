@@ -204,7 +204,8 @@ def migrated_copy(
     PostgreSQL of the test's own) holding what the session's migrated template holds (the
     schema at head, the bootstrap admin token), copied with pg_dump | psql: CREATE DATABASE
     ... TEMPLATE reaches no other server, and `db upgrade` would cost a Python process and
-    the migrations (about 1.5 CPU-s) for what tests/conftest.py's one upgrade already made."""
+    the migrations (about 2 CPU-s with coverage) for what tests/conftest.py's one upgrade
+    already made."""
 
     def copy(server: Postgres, name: str) -> str:
         source = migrated_database(f"{name}_source")
@@ -223,8 +224,9 @@ def migrated_copy(
         )
         assert dump.stdout is not None
         dump.stdout.close()
-        assert dump.wait(timeout=60) == 0, "pg_dump of the migrated template failed"
+        dumped = dump.wait(timeout=60)
         assert restore.returncode == 0, restore.stderr
+        assert dumped == 0, "pg_dump of the migrated template failed"
         return target
 
     return copy
