@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from support.processes import Server, app_env, run_cli, start_server
+from support.processes import Server, app_env, start_server
 from support.servers import (
     Postgres,
     Redis,
@@ -67,17 +67,20 @@ def serve(tmp_path: Path, server_kind: str) -> Iterator[Callable[..., Server]]:
         factory.stop_all()
 
 
-def migrated_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
-    """A testing-profile environment for the server whose database has the schema."""
-    env = app_env(
+def server_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
+    """A server environment on a database that already has the schema, with a Redis key
+    prefix of its own; two workers unless ``extra`` says otherwise."""
+    return app_env(
         database_url,
         redis_url,
-        APP_KEY_PREFIX=f"faults-{uuid.uuid4().hex[:8]}",
-        APP_WORKERS="2",
-        **extra,
+        **{"APP_KEY_PREFIX": f"faults-{uuid.uuid4().hex[:8]}", "APP_WORKERS": "2", **extra},
     )
-    run_cli("db", "upgrade", env=env)
-    return env
+
+
+@pytest.fixture
+def env_for() -> Callable[..., dict[str, str]]:
+    """``env_for(database_url, redis_url, **APP_*)``: server_env, as a fixture."""
+    return server_env
 
 
 @pytest.fixture(scope="session")
@@ -89,12 +92,7 @@ def faults_database(migrated_database: Callable[[str], str]) -> str:
 @pytest.fixture
 def fault_env(faults_database: str, redis_url: str) -> dict[str, str]:
     """Server environment on the shared PostgreSQL and Redis, with its own Redis key prefix."""
-    return app_env(
-        faults_database,
-        redis_url,
-        APP_KEY_PREFIX=f"faults-{uuid.uuid4().hex[:8]}",
-        APP_WORKERS="2",
-    )
+    return server_env(faults_database, redis_url)
 
 
 @dataclass
@@ -193,7 +191,42 @@ def poll() -> Callable[..., float]:
     return wait_for
 
 
+def libpq_url(url: str) -> str:
+    """A SQLAlchemy URL of support/servers.Postgres as libpq (pg_dump, psql) reads it."""
+    return url.replace("postgresql+psycopg2://", "postgresql://", 1)
+
+
 @pytest.fixture
-def migrate() -> Callable[..., dict[str, str]]:
-    """``migrate(database_url, redis_url, **APP_*)``: environment of a migrated database."""
-    return migrated_env
+def migrated_copy(
+    migrated_database: Callable[[str], str],
+) -> Callable[[Postgres, str], str]:
+    """``migrated_copy(server, name)``: the URL of a new database ``name`` on ``server`` (a
+    PostgreSQL of the test's own) holding what the session's migrated template holds (the
+    schema at head, the bootstrap admin token), copied with pg_dump | psql: CREATE DATABASE
+    ... TEMPLATE reaches no other server, and `db upgrade` would cost a Python process and
+    the migrations (about 2 CPU-s with coverage) for what tests/conftest.py's one upgrade
+    already made."""
+
+    def copy(server: Postgres, name: str) -> str:
+        source = migrated_database(f"{name}_source")
+        target = server.create_database(name)
+        bindir = find_postgres_bindir()
+        dump = subprocess.Popen(
+            [bindir / "pg_dump", "--no-owner", "--no-privileges", libpq_url(source)],
+            stdout=subprocess.PIPE,
+        )
+        restore = subprocess.run(
+            [bindir / "psql", "-q", "-X", "-v", "ON_ERROR_STOP=1", libpq_url(target)],
+            stdin=dump.stdout,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert dump.stdout is not None
+        dump.stdout.close()
+        dumped = dump.wait(timeout=60)
+        assert restore.returncode == 0, restore.stderr
+        assert dumped == 0, "pg_dump of the migrated template failed"
+        return target
+
+    return copy

@@ -59,11 +59,13 @@ def test_postgres_restart_recovers_without_losing_writes(
     own_postgres: Any,
     redis_url: str,
     serve: Callable[..., Any],
-    migrate: Callable[..., dict[str, str]],
+    migrated_copy: Callable[..., str],
+    env_for: Callable[..., dict[str, str]],
     poll: Callable[..., float],
 ) -> None:
-    database_url = own_postgres.server.create_database("fns_pg_restart")
-    server = serve(migrate(database_url, redis_url, APP_DB_CONNECT_TIMEOUT="2"))
+    database_url = migrated_copy(own_postgres.server, "fns_pg_restart")
+    # Two workers: each one's pool must recover (checked through the API at the end).
+    server = serve(env_for(database_url, redis_url, APP_DB_CONNECT_TIMEOUT="2"))
     base = server.base
     writer = Writer(base)
     writer.start()
@@ -194,14 +196,17 @@ def test_connection_lost_while_a_row_is_read_for_the_answer_is_503(
     pg: Postgres,
     redis_url: str,
     serve: Callable[..., Server],
-    migrate: Callable[..., dict[str, str]],
+    migrated_database: Callable[[str], str],
+    env_for: Callable[..., dict[str, str]],
     poll: Callable[..., float],
 ) -> None:
     """The task's tags load while its answer is built (a lazy relationship): the backend is
     terminated right there. Was a 500: pydantic turned the load's OperationalError into a
     ValidationError ("get_attribute_error")."""
-    url = pg.create_database("fns_pg_lost_read")
-    server = serve(migrate(url, redis_url))
+    url = migrated_database("fns_pg_lost_read")
+    # One worker: what is lost is one request's connection; the read after it then comes to
+    # the very pool that lost it.
+    server = serve(env_for(url, redis_url, APP_WORKERS="1"))
     task = new_task(server.base)
     with admin(pg, database_name(url)) as locker, admin(pg, database_name(url)) as killer:
         locker.autocommit = False
@@ -231,7 +236,8 @@ def test_connection_lost_after_the_answer_was_made_keeps_the_answer(
     pg: Postgres,
     own_redis: Any,
     serve: Callable[..., Server],
-    migrate: Callable[..., dict[str, str]],
+    migrated_database: Callable[[str], str],
+    env_for: Callable[..., dict[str, str]],
     poll: Callable[..., float],
 ) -> None:
     """The backend dies while the finished answer is being cached (Redis paused for writes),
@@ -239,9 +245,11 @@ def test_connection_lost_after_the_answer_was_made_keeps_the_answer(
     end raised on the dead connection, out of the app (the RSGI bridge's bare "Internal
     error"). A GET runs in autocommit now (server/infra/safe_requests.py): its end sends
     nothing; the rollback of a lost transaction is tests/test_database_down.py's."""
-    url = pg.create_database("fns_pg_lost_after")
-    # Long enough that the cache's write waits out the pause instead of giving up.
-    server = serve(migrate(url, own_redis.url, APP_REDIS_SOCKET_TIMEOUT="20"))
+    url = migrated_database("fns_pg_lost_after")
+    # Long enough that the cache's write waits out the pause instead of giving up. One
+    # worker: what is lost is one request's connection; the read after it then comes to the
+    # very pool that lost it.
+    server = serve(env_for(url, own_redis.url, APP_REDIS_SOCKET_TIMEOUT="20", APP_WORKERS="1"))
     task = new_task(server.base)
     paused = redis_lib.Redis.from_url(own_redis.url)
     with admin(pg, database_name(url)) as killer:

@@ -53,7 +53,14 @@ class Reader(threading.Thread):
 def test_reads_survive_redis_outage_and_caching_resumes(
     own_redis: Any, faults_database: str, serve: Callable[..., Any], poll: Callable[..., float]
 ) -> None:
-    env = app_env(faults_database, own_redis.url, APP_KEY_PREFIX=f"redis-{uuid.uuid4().hex[:8]}")
+    # One worker: the subject is how a worker's reads, readiness and cache behave while its
+    # Redis is gone and once it is back, not how requests are spread over workers.
+    env = app_env(
+        faults_database,
+        own_redis.url,
+        APP_KEY_PREFIX=f"redis-{uuid.uuid4().hex[:8]}",
+        APP_WORKERS="1",
+    )
     server = serve(env)
     base = server.base
     created = authed.post(

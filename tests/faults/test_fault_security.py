@@ -9,6 +9,7 @@ import json
 import re
 import secrets
 import socket
+import subprocess
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -62,11 +63,18 @@ class Production:
     secrets: Secrets
     database: str
     pg: Postgres
+    # The first `db upgrade` of the database, with the production environment: it runs every
+    # migration and stores the bootstrap admin token, which is where a secret could leak.
+    upgrade: subprocess.CompletedProcess[str]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def production(pg: Postgres, redis_url: str) -> Iterator[Production]:
-    """A database owned by a role with a password, and a production environment for it."""
+    """A database owned by a role with a password, a production environment for it, and its
+    schema made by `db upgrade` in that environment: once for the module's tests, which
+    each start a server of their own on it and create the data they read. (The database's
+    first upgrade is what test_production_run_keeps_secrets_and_internals_in checks; the
+    others need only the schema, and a second upgrade would find nothing to do.)"""
     role = f"fns_secure_{uuid.uuid4().hex[:8]}"
     database = f"fns_secure_{uuid.uuid4().hex[:8]}"
     password = "pw" + secrets.token_hex(16)
@@ -88,7 +96,8 @@ def production(pg: Postgres, redis_url: str) -> Iterator[Production]:
         APP_MAX_CONTENT_LENGTH=str(MAX_BODY),
         APP_DB_STATEMENT_TIMEOUT_MS="1000",
         APP_KEY_PREFIX=f"secure-{uuid.uuid4().hex[:8]}",
-        APP_WORKERS="2",
+        # One worker: what is checked is each answer and log line, not how they are spread.
+        APP_WORKERS="1",
     )
     if found.dsn_key:
         env["APP_SENTRY_DSN"] = f"http://{found.dsn_key}@127.0.0.1:9/1"
@@ -110,7 +119,7 @@ def production(pg: Postgres, redis_url: str) -> Iterator[Production]:
         if hba:  # the password is really checked, not only kept secret
             with pytest.raises(psycopg2.OperationalError, match="password authentication"):
                 Postgres(pg.host, pg.port, role, password="wrong").connect(database)
-        yield Production(env, found, database, pg)
+        yield Production(env, found, database, pg, run_cli("db", "upgrade", env=env))
     finally:
         if hba:
             hba.write_text(hba.read_text().replace(hba_line(role), ""))
@@ -231,10 +240,7 @@ def statement_cancelled(url: str, database_url: str) -> requests.Response:
 def test_production_run_keeps_secrets_and_internals_in(
     production: Production, serve: Callable[..., Any]
 ) -> None:
-    cli = [
-        run_cli("db", "upgrade", env=production.env),
-        run_cli("config", "check", env=production.env),
-    ]
+    cli = [production.upgrade, run_cli("config", "check", env=production.env)]
     server = serve(production.env)
     database_url = production.env["APP_DATABASE_URL"]
     seen = exercise_api(server.base, database_url)
@@ -281,7 +287,6 @@ def test_production_run_keeps_secrets_and_internals_in(
 def test_cors_answers_only_allowed_origins(
     production: Production, serve: Callable[..., Any]
 ) -> None:
-    run_cli("db", "upgrade", env=production.env)
     server = serve(production.env)
     url = f"{server.base}/api/v1/projects"
     preflight = {
@@ -334,7 +339,6 @@ INJECTIONS = {
 def test_request_ids_cannot_forge_log_lines(
     production: Production, serve: Callable[..., Any]
 ) -> None:
-    run_cli("db", "upgrade", env=production.env)
     server = serve(production.env)
     answers: dict[str, tuple[int, dict[str, str], bytes]] = {}
     for name, value in INJECTIONS.items():

@@ -253,7 +253,9 @@ def test_slow_clients_do_not_stall_fresh_clients(
     """200 connections trickling headers and 20 trickling bodies: the default server reads both
     without a Python thread (server/rsgi.py), so fresh clients are still served. (gunicorn's
     sync workers are not: 4 such clients stall 2 workers; it needs nginx in front.)"""
-    server = serve(fault_env)
+    # One worker: the slow clients are read by granian's Rust side, whatever the number of
+    # workers; with one, no second worker can take up fresh clients that a stalled one left.
+    server = serve(fault_env, APP_WORKERS="1")
     with slow_clients("127.0.0.1", server.port, trickle=200, bodies=20) as attackers:
         assert attackers.connected() == 220
         # fresh_get raises unless a complete 200 arrives; 5 s is only the failure criterion,

@@ -26,8 +26,8 @@ from server.errors import STATUS_SLUGS, TYPE_BASE
 from server.middleware.security_headers import API_HEADERS
 
 from support.cluster import NGINX, missing_tools
-from support.processes import Server, app_env, run_cli, running_server
-from support.servers import Postgres, free_port, nginx_conf, raw_answer, wait_until
+from support.processes import Server, app_env, running_server
+from support.servers import free_port, nginx_conf, raw_answer, wait_until
 
 MODULE_EVAL = Path(__file__).resolve().parents[2] / "nix" / "tests" / "module-eval.nix"
 EXPR = f"(import {MODULE_EVAL} {{ lib = import <nixpkgs/lib>; }}).cases.local.nginx"
@@ -104,16 +104,15 @@ def vhost(nix_eval: Callable[..., Any]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def app_server(pg: Postgres, redis_url: str) -> Iterator[Server]:
-    database = pg.create_database("fns_front_errors")
+def app_server(migrated_database: Callable[[str], str], redis_url: str) -> Iterator[Server]:
     env = app_env(
-        database,
+        migrated_database("fns_front_errors"),
         redis_url,
         APP_KEY_PREFIX=f"front-{uuid.uuid4().hex[:8]}",
         APP_TRUSTED_HOSTS=f"127.0.0.1,{DOMAIN}",
     )
-    run_cli("db", "upgrade", env=env)
-    with running_server(env) as server:
+    # One worker: what is tested is what nginx answers in front of it.
+    with running_server(env, workers=1) as server:
         yield server
 
 

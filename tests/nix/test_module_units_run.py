@@ -105,8 +105,10 @@ def read_environment_file(path: Path) -> dict[str, str]:
     return dict(pairs)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def cases(nix_eval: Callable[..., Any]) -> dict[str, Any]:
+    """The evaluated module's cases, once for both tests: neither changes them (each reads
+    its own case), and an evaluation of the module costs seconds of CPU."""
     return nix_eval(f"(import {MODULE_EVAL} {{ lib = import <nixpkgs/lib>; }}).cases")
 
 

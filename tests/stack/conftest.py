@@ -137,6 +137,8 @@ class Stack:
 
     data_dir: Path
     web_mode: str = "prod"
+    # APP_WORKERS for prod mode's server; None: the server's default, as a user runs it.
+    web_workers: int | None = None
     pg_port: int = field(default_factory=free_port)
     redis_port: int = field(default_factory=free_port)
     web_port: int = field(default_factory=free_port)
@@ -161,6 +163,7 @@ class Stack:
         path = os.environ.get("PATH", "")
         if bindir is not None and str(bindir) not in path.split(os.pathsep):
             path = f"{bindir}{os.pathsep}{path}"
+        workers = {} if self.web_workers is None else {"APP_WORKERS": str(self.web_workers)}
         return {
             **os.environ,
             "PATH": path,
@@ -172,6 +175,7 @@ class Stack:
             # The app reads a .env in its working directory (the checkout): not in tests.
             "APP_ENV_FILE": "/nonexistent",
             "APP_BOOTSTRAP_ADMIN_TOKEN": ADMIN_TOKEN,
+            **workers,
         }
 
     def start(self, *args: str, extra_files: Sequence[Path] = ()) -> None:
@@ -274,7 +278,8 @@ def stack_tools() -> None:
 
 @pytest.fixture
 def stack(stack_tools: None) -> Iterator[Callable[..., Stack]]:
-    """Factory: `stack(web_mode="prod")` gives a Stack on a fresh short state dir and free ports."""
+    """Factory: `stack(web_mode="prod", web_workers=None)` gives a Stack on a fresh short state
+    dir and free ports."""
     made: list[Stack] = []
 
     def make(**kwargs: Any) -> Stack:

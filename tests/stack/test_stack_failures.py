@@ -11,6 +11,9 @@ from typing import Any
 import pytest
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
+# What fails here is postgres or migrate, and how the stack answers it: one server worker is
+# enough to see it (test_stack_lifecycle.py runs the server's default).
+ONE_WORKER = 1
 
 
 def ready_answers_until_exit(s: Any, http: Any, timeout: float = 60.0) -> set[int | None]:
@@ -22,13 +25,15 @@ def ready_answers_until_exit(s: Any, http: Any, timeout: float = 60.0) -> set[in
             seen.add(http("GET", f"{s.base_url}/health/ready", timeout=1.0)[0])
         except (OSError, ValueError):
             seen.add(None)
-        time.sleep(0.05)
+        # Each answer is a readiness check in the server; a web that passes it wrongly
+        # passes it on every request from then on, so ten a second see it as well as twenty.
+        time.sleep(0.1)
     return seen
 
 
 def test_failed_migration_keeps_web_unready_and_fails_the_run(stack: Any, stack_http: Any) -> None:
     """migrate pointed at a database that does not exist: web is never ready, exit non-zero."""
-    s = stack(web_mode="prod")
+    s = stack(web_mode="prod", web_workers=ONE_WORKER)
     # An override file, merged by process-compose like any *.override.yaml: the last value of a
     # variable wins, so only migrate's database URL changes.
     override = s.data_dir / "broken-migrate.yaml"
@@ -53,7 +58,7 @@ def test_failed_migration_keeps_web_unready_and_fails_the_run(stack: Any, stack_
 
 def test_failed_postgres_fails_the_run(stack: Any, stack_http: Any) -> None:
     """A data dir postgres cannot use: restarts run out, migrate is skipped, exit is non-zero."""
-    s = stack(web_mode="prod")
+    s = stack(web_mode="prod", web_workers=ONE_WORKER)
     # A cluster directory that claims to be one but is not: pg-init skips initdb, postgres dies.
     pgdata = s.data_dir / "postgres"
     pgdata.mkdir(mode=0o700)
@@ -74,7 +79,7 @@ def test_killed_postgres_is_restarted_and_the_api_recovers(
     stack: Any, stack_http: Any, stack_poll: Any
 ) -> None:
     """SIGKILL to the postmaster: process-compose restarts it and the API serves writes again."""
-    s = stack(web_mode="prod")
+    s = stack(web_mode="prod", web_workers=ONE_WORKER)
     s.start()
     s.wait_ready()
     pid_file: Path = s.data_dir / "postgres" / "postmaster.pid"

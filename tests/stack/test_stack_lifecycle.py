@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import urllib.error
 import urllib.request
 from typing import Any
 
 import pytest
+
+from support.cli_runner import run_cli_in_process
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
@@ -77,17 +78,15 @@ def test_dev_stack_reloads_and_seeds_on_request(
     assert stack_poll(lambda: names() == ["Demo"], timeout=30), f"no demo data:\n{s.log()}"
 
     # The README's first authenticated curl: `flask-nix-stack seed` prints the demo token.
-    seeded = subprocess.run(
-        ["flask-nix-stack", "seed"],
+    # Run in this process (support/cli_runner.py): what is checked is what the command
+    # prints, not the start of a process (the stack's own seed process was one).
+    seeded = run_cli_in_process(
+        "seed",
         env={
             **s.env(),
             "APP_DATABASE_URL": f"postgresql+psycopg2://app@127.0.0.1:{s.pg_port}/app",
             "APP_REDIS_URL": f"redis://127.0.0.1:{s.redis_port}/0",
         },
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
     )
     token = seeded.stdout.strip()
     request = urllib.request.Request(

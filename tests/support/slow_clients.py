@@ -14,6 +14,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+# Rounds of a byte on every connection before the clients count as connected (slow_clients).
+SETTLE_TICKS = 3
+# A bound for a failure only: on a loaded machine the rounds come late, not never.
+SETTLE_TIMEOUT = 60.0
 # A header that never ends, and a body that is announced but never completes.
 HEADER_START = b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
 BODY_START = (
@@ -34,7 +38,9 @@ class SlowClients:
     interval: float = 0.5
     reopened: int = 0
     refused: int = 0
+    ticks: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
+    _settled: threading.Event = field(default_factory=threading.Event)
     _sockets: list[tuple[socket.socket | None, bytes]] = field(default_factory=list)
 
     def _open(self, start: bytes) -> socket.socket | None:
@@ -73,6 +79,15 @@ class SlowClients:
     def run(self) -> None:
         while not self._stop.wait(self.interval):
             self._tick()
+            self.ticks += 1
+            if self.ticks >= SETTLE_TICKS:
+                self._settled.set()
+
+    def wait_settled(self, timeout: float = SETTLE_TIMEOUT) -> None:
+        """Until every connection has sent SETTLE_TICKS more bytes (the server has taken
+        them all), however late the rounds come on a loaded machine."""
+        if not self._settled.wait(timeout):
+            raise TimeoutError(f"slow clients: {SETTLE_TICKS} rounds not sent in {timeout}s")
 
     def close(self) -> None:
         self._stop.set()
@@ -95,7 +110,7 @@ def slow_clients(
     thread.start()
     try:
         # Let every connection send a few bytes, so the server has taken them all.
-        time.sleep(interval * 3)
+        clients.wait_settled()
         yield clients
     finally:
         clients.close()
