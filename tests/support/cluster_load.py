@@ -7,6 +7,7 @@ test can count what crossed each risky moment and assert that its load had teeth
 
 from __future__ import annotations
 
+import bisect
 import http.client
 import json
 import math
@@ -70,6 +71,10 @@ class Load:
         self.write_share = write_share
         self.max_requests = max_requests
         self.outcomes: list[Outcome] = []
+        # The latest end among outcomes[:i + 1], so never decreasing (threads append in nearly,
+        # not exactly, the order their requests ended): every outcome that ended at t or later
+        # lies at or after the first index where this reaches t (see _ended_from).
+        self._latest_end: list[float] = []
         self._stop = threading.Event()
         # Held to add an outcome, and notified after each: wait_for looks again then.
         self._added = threading.Condition()
@@ -126,6 +131,8 @@ class Load:
             outcome = self._one(n, worker)
             outcome.started, outcome.ended = started, time.monotonic()
             with self._added:
+                latest = self._latest_end[-1] if self._latest_end else 0.0
+                self._latest_end.append(max(latest, outcome.ended))
                 self.outcomes.append(outcome)
                 self._added.notify_all()
             n += 1
@@ -177,18 +184,25 @@ class Load:
     def acknowledged_names(self) -> set[str]:
         return {o.name for o in self.outcomes if o.method == "POST" and o.status == 201}
 
+    def _ended_from(self, start: float) -> list[Outcome]:
+        """The outcomes that may have ended at ``start`` or later (a superset, in order): the
+        queries below look at the recent tail only, not at every outcome, since wait_for asks
+        them again as each outcome comes in."""
+        count = len(self.outcomes)  # _latest_end is appended first: it covers these
+        return self.outcomes[bisect.bisect_left(self._latest_end, start, 0, count) : count]
+
     def ended_since(self, start: float) -> list[Outcome]:
-        return [o for o in list(self.outcomes) if o.ended >= start]
+        return [o for o in self._ended_from(start) if o.ended >= start]
 
     def overlapping(self, start: float, end: float) -> list[Outcome]:
         """Requests in flight at some moment from ``start`` to ``end``."""
-        return [o for o in list(self.outcomes) if o.started <= end and o.ended >= start]
+        return [o for o in self._ended_from(start) if o.started <= end and o.ended >= start]
 
     def answered_by(self, port: int, since: float) -> list[Outcome]:
         """Requests started at ``since`` or later that the backend on ``port`` answered."""
         return [
             o
-            for o in list(self.outcomes)
+            for o in self._ended_from(since)
             if o.started >= since and o.answered and o.tried[-1:] == [address(port)]
         ]
 
@@ -197,7 +211,7 @@ class Load:
         ``port`` and, that one failing (refused, reset), passed on to another."""
         return [
             o
-            for o in list(self.outcomes)
+            for o in self._ended_from(since)
             if since <= o.started <= until and address(port) in o.tried[:-1]
         ]
 
@@ -206,6 +220,6 @@ class Load:
         ``port`` (answered or not)."""
         return [
             o
-            for o in list(self.outcomes)
+            for o in self._ended_from(after)
             if o.started >= after and o.ended <= before and address(port) in o.tried
         ]
