@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 
 import psycopg2
 import pytest
@@ -255,14 +256,17 @@ def test_sigkilled_instance_fails_no_idempotent_request(scale_cluster: Cluster) 
 CUT_SHORT = "while reading upstream"
 
 
-def test_rate_limit_holds_across_instances(pg: Postgres, redis_url: str) -> None:
+def test_rate_limit_holds_across_instances(
+    pg: Postgres, redis_url: str, migrated_database: Callable[[str], str]
+) -> None:
     if missing := missing_tools():
         pytest.skip(f"not installed: {', '.join(missing)}")
-    # One `db upgrade`: running them at once is test_migrated_once_through_pgbouncer's part.
+    # No `db upgrade`: the instances start on a copy of the session's migrated database
+    # (running upgrades at once is test_migrated_once_through_pgbouncer's part).
     # An hour's budget: the window (from the client's first counted request, EXPIRE NX in
     # server/infra/ratelimit.py) cannot run out while the 31 requests are made, however slowly.
     settings = {"APP_RATELIMIT_DEFAULT": "30 per hour", **ONE_WORKER}
-    with cluster(pg, redis_url, instances=3, upgrades=1, **settings) as limited:
+    with cluster(pg, redis_url, instances=3, migrated=migrated_database, **settings) as limited:
         # The start-up's health probes count for nothing.
         answers = [
             requests.get(f"{limited.base}/api/v1/projects", headers=limited.headers, timeout=5)

@@ -7,17 +7,17 @@ test can count what crossed each risky moment and assert that its load had teeth
 
 from __future__ import annotations
 
+import bisect
+import http.client
+import json
 import math
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
-
-import requests
-
-from .servers import wait_until
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 # Requests a second per client thread: what every test runs at, except while a replacement
 # instance boots (nothing reaches it then), when SPARSE_RATE keeps reads and writes going.
@@ -33,14 +33,14 @@ class Outcome:
     name: str = ""
     started: float = 0.0  # time.monotonic()
     ended: float = 0.0
+    # Derived once here, not at every look: the waits of a restart scan every outcome 20
+    # times a second.
+    tried: list[str] = field(init=False)
+    answered: bool = field(init=False)
 
-    @property
-    def tried(self) -> list[str]:
-        return [address.strip() for address in self.upstream.split(",") if address.strip()]
-
-    @property
-    def answered(self) -> bool:
-        return self.status == (201 if self.method == "POST" else 200)
+    def __post_init__(self) -> None:
+        self.tried = [address.strip() for address in self.upstream.split(",") if address.strip()]
+        self.answered = self.status == (201 if self.method == "POST" else 200)
 
 
 def address(port: int) -> str:
@@ -63,6 +63,7 @@ class Load:
         headers: dict[str, str] | None = None,
     ) -> None:
         self.base = base
+        self.host, self.port = urlsplit(base).hostname or "127.0.0.1", urlsplit(base).port or 80
         self.headers = headers or {}
         self.project_id = project_id
         self.threads = threads
@@ -70,8 +71,13 @@ class Load:
         self.write_share = write_share
         self.max_requests = max_requests
         self.outcomes: list[Outcome] = []
+        # The latest end among outcomes[:i + 1], so never decreasing (threads append in nearly,
+        # not exactly, the order their requests ended): every outcome that ended at t or later
+        # lies at or after the first index where this reaches t (see _ended_from).
+        self._latest_end: list[float] = []
         self._stop = threading.Event()
-        self._lock = threading.Lock()
+        # Held to add an outcome, and notified after each: wait_for looks again then.
+        self._added = threading.Condition()
         self._pace = threading.Condition()
         self._workers: list[threading.Thread] = []
 
@@ -81,26 +87,42 @@ class Load:
             self.interval = 1.0 / rate
             self._pace.notify_all()
 
+    def _request(
+        self, method: str, path: str, body: dict[str, str] | None = None
+    ) -> tuple[int, str]:
+        """One request on a connection of its own (what matters is the servers, not client
+        keep-alive): its status and X-Upstream. http.client, not requests: the same request
+        on the wire for a sixth of the client's CPU (requests builds a session, adapters and
+        a pool for every call), which the load's thousands of requests spent in the test's
+        own process."""
+        headers = {**self.headers, "Connection": "close"}
+        payload = None
+        if body is not None:
+            payload = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=15)
+        try:
+            connection.request(method, path, body=payload, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            return response.status, response.getheader("X-Upstream", "")
+        finally:
+            connection.close()
+
     def _one(self, n: int, worker: int) -> Outcome:
-        # A new connection per request: what matters is the servers, not client keep-alive.
         if (n * 7919 + worker) % 100 < self.write_share * 100:
             name = f"load-{worker}-{n}-{uuid.uuid4().hex[:6]}"
             try:
-                r = requests.post(
-                    f"{self.base}/api/v1/projects",
-                    json={"name": name},
-                    headers=self.headers,
-                    timeout=15,
-                )
-            except requests.RequestException:
+                status, upstream = self._request("POST", "/api/v1/projects", {"name": name})
+            except (OSError, http.client.HTTPException):
                 return Outcome("POST", None, name=name)
-            return Outcome("POST", r.status_code, r.headers.get("X-Upstream", ""), name)
+            return Outcome("POST", status, upstream, name)
         path = "/api/v1/projects?limit=5" if n % 2 else f"/api/v1/projects/{self.project_id}"
         try:
-            r = requests.get(f"{self.base}{path}", headers=self.headers, timeout=15)
-        except requests.RequestException:
+            status, upstream = self._request("GET", path)
+        except (OSError, http.client.HTTPException):
             return Outcome("GET", None)
-        return Outcome("GET", r.status_code, r.headers.get("X-Upstream", ""))
+        return Outcome("GET", status, upstream)
 
     def _run(self, worker: int) -> None:
         n = 0
@@ -108,8 +130,11 @@ class Load:
             started = time.monotonic()
             outcome = self._one(n, worker)
             outcome.started, outcome.ended = started, time.monotonic()
-            with self._lock:
+            with self._added:
+                latest = self._latest_end[-1] if self._latest_end else 0.0
+                self._latest_end.append(max(latest, outcome.ended))
                 self.outcomes.append(outcome)
+                self._added.notify_all()
             n += 1
             with self._pace:  # the interval is read again after every wake-up (pace)
                 while not self._stop.is_set():
@@ -134,11 +159,21 @@ class Load:
             thread.join(timeout=30)
 
     def wait_for(self, check: Callable[[], bool], timeout: float, what: str) -> None:
-        """Until ``check`` holds; AssertionError with the load's figures if not in ``timeout``."""
-        try:
-            wait_until(check, timeout, what)
-        except TimeoutError as error:
-            raise AssertionError(f"{error}; load so far: {dict(self.summary())}") from None
+        """Until ``check`` holds; AssertionError with the load's figures if not in ``timeout``.
+
+        ``check`` is looked at again as each outcome comes in (and at least every 50 ms), so a
+        dense phase ends with the outcome that completes it, not at the next poll: a 50 ms
+        poll let a dense load run up to 12 requests past it, each a request the servers
+        answer under coverage for nothing the test counts."""
+        deadline = time.monotonic() + timeout
+        with self._added:
+            while not check():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(
+                        f"{what} not ready after {timeout}s; load so far: {dict(self.summary())}"
+                    )
+                self._added.wait(min(left, 0.05))
 
     def summary(self) -> Counter[tuple[str, int | None]]:
         return Counter((o.method, o.status) for o in self.outcomes)
@@ -149,18 +184,25 @@ class Load:
     def acknowledged_names(self) -> set[str]:
         return {o.name for o in self.outcomes if o.method == "POST" and o.status == 201}
 
+    def _ended_from(self, start: float) -> list[Outcome]:
+        """The outcomes that may have ended at ``start`` or later (a superset, in order): the
+        queries below look at the recent tail only, not at every outcome, since wait_for asks
+        them again as each outcome comes in."""
+        count = len(self.outcomes)  # _latest_end is appended first: it covers these
+        return self.outcomes[bisect.bisect_left(self._latest_end, start, 0, count) : count]
+
     def ended_since(self, start: float) -> list[Outcome]:
-        return [o for o in list(self.outcomes) if o.ended >= start]
+        return [o for o in self._ended_from(start) if o.ended >= start]
 
     def overlapping(self, start: float, end: float) -> list[Outcome]:
         """Requests in flight at some moment from ``start`` to ``end``."""
-        return [o for o in list(self.outcomes) if o.started <= end and o.ended >= start]
+        return [o for o in self._ended_from(start) if o.started <= end and o.ended >= start]
 
     def answered_by(self, port: int, since: float) -> list[Outcome]:
         """Requests started at ``since`` or later that the backend on ``port`` answered."""
         return [
             o
-            for o in list(self.outcomes)
+            for o in self._ended_from(since)
             if o.started >= since and o.answered and o.tried[-1:] == [address(port)]
         ]
 
@@ -169,7 +211,7 @@ class Load:
         ``port`` and, that one failing (refused, reset), passed on to another."""
         return [
             o
-            for o in list(self.outcomes)
+            for o in self._ended_from(since)
             if since <= o.started <= until and address(port) in o.tried[:-1]
         ]
 
@@ -178,6 +220,6 @@ class Load:
         ``port`` (answered or not)."""
         return [
             o
-            for o in list(self.outcomes)
+            for o in self._ended_from(after)
             if o.started >= after and o.ended <= before and address(port) in o.tried
         ]
