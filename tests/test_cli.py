@@ -8,6 +8,8 @@ imports, and the reloader; each says why.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 
 import pytest
@@ -80,33 +82,17 @@ def test_db_upgrade_at_head_answers_without_building_the_app(cli_env: dict[str, 
     run_cli_in_process("db", "upgrade", env=cli_env)
     # Flask is not imported on that path: prove it with -X importtime on the same entry point,
     # in a fresh interpreter (this one has imported everything).
-    import subprocess
-    import sys
-
-    result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "server", "db", "upgrade"],
-        env=cli_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    result, imported = upgrade_in_a_fresh_interpreter(cli_env)
     assert result.stdout.strip() == "database already at the newest revision; nothing to upgrade"
-    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
     assert "flask" not in imported
     assert "server.app" not in imported
 
 
-def test_db_upgrade_builds_the_database_but_not_the_http_side(pg: Postgres, redis_url: str) -> None:
-    """Migrations run in an app of settings, logging and the database only (server/cli/
-    migrations_app.py): routes, schemas, Redis and the rate limits are never imported. A fresh
-    interpreter and a new database, so the upgrade really runs; no bootstrap token, whose
-    storing needs the whole app."""
-    import subprocess
-    import sys
-
-    env = app_env(pg.create_database("fns_cli_upgrade_only"), redis_url, APP_LOG_LEVEL="INFO")
-    del env["APP_BOOTSTRAP_ADMIN_TOKEN"]
+def upgrade_in_a_fresh_interpreter(
+    env: dict[str, str],
+) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """`db upgrade` through the console script's module with -X importtime: its result and
+    every module it imported."""
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "server", "db", "upgrade"],
         env=env,
@@ -115,8 +101,18 @@ def test_db_upgrade_builds_the_database_but_not_the_http_side(pg: Postgres, redi
         timeout=120,
         check=True,
     )
+    return result, {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+
+
+def test_db_upgrade_builds_the_database_but_not_the_http_side(pg: Postgres, redis_url: str) -> None:
+    """Migrations run in an app of settings, logging and the database only (server/cli/
+    migrations_app.py): routes, schemas, Redis and the rate limits are never imported. A fresh
+    interpreter and a new database, so the upgrade really runs; no bootstrap token, whose
+    storing needs the whole app."""
+    env = app_env(pg.create_database("fns_cli_upgrade_only"), redis_url, APP_LOG_LEVEL="INFO")
+    del env["APP_BOOTSTRAP_ADMIN_TOKEN"]
+    result, imported = upgrade_in_a_fresh_interpreter(env)
     assert "Running upgrade" in result.stderr
-    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
     assert "server.models.task" in imported  # every table, for `db migrate` and `db check`
     http_side = {"server.app", "server.api", "server.infra.redis_client", "server.infra.ratelimit"}
     assert not http_side & imported
@@ -150,7 +146,6 @@ def test_reloader_parent_does_not_build_the_app(cli_env: dict[str, str]) -> None
     """`run --reload`: only the serving child builds the app (it loads psycopg2's C module to
     make its database engine); the watching parent does not, so dev start-up pays it once.
     Real processes: the reloader's parent and child, read from /proc."""
-    import subprocess
     import time
 
     import requests
@@ -199,8 +194,6 @@ def test_reloader_parent_imports_neither_the_app_nor_the_models(cli_env: dict[st
     """The outer process only restarts the child: the app, the models, SQLAlchemy and Pydantic
     (which our CLI commands import) are the child's to import, once. A fresh interpreter: this
     one has imported them all."""
-    import subprocess
-    import sys
 
     from support.servers import free_port
 
@@ -259,7 +252,6 @@ def test_commands_run_in_process_leave_this_process_as_it_was(
     import logging
     import os
     import signal
-    import sys
     import threading
 
     import redis
