@@ -15,7 +15,10 @@ import sys
 from server.wsgi_bridge import WSGIBridge
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# What the kernel sends a worker whose main process died (PR_SET_PDEATHSIG): ours, not granian's.
+_PARENT_DIED = signal.SIGUSR2
 _held_signals: list[int] = []
+_serving = False  # set once granian's own handlers are in place (App.__rsgi_init__)
 # After the worker's server loop has started: a stop raised earlier is not seen (granian 2.5).
 _REDELIVERY_DELAY = 0.2
 
@@ -39,9 +42,10 @@ def _hold_stop_signals() -> None:
 
 def _hold(signum: int, _frame: object) -> None:
     if _orphaned():
-        # The main process died (PR_SET_PDEATHSIG below): a worker still importing the app
-        # has nothing to drain and nobody to report to. Held, the stop waited for the import
-        # (seconds; far longer on a loaded machine) and the worker's start.
+        # The main process died (a stop sent to the whole group with it; _parent_died handles
+        # the kernel's notice): a worker still importing the app has nothing to drain and
+        # nobody to report to. Held, the stop waited for the import (seconds; far longer on a
+        # loaded machine) and the worker's start.
         os._exit(0)
     _held_signals.append(signum)
 
@@ -52,19 +56,35 @@ def _orphaned() -> bool:
 
 
 def _stop_with_parent() -> None:
-    """A worker whose main process dies (SIGKILL after a stop timeout) gets SIGTERM.
+    """A worker whose main process dies (SIGKILL after a stop timeout) stops, within the
+    graceful timeout.
 
     granian's workers do not watch their parent: orphaned, they kept serving on the port
     (gunicorn's workers notice a new parent pid and exit). Linux's PR_SET_PDEATHSIG makes the
-    kernel send the signal; elsewhere nothing changes.
+    kernel send a signal (_parent_died); elsewhere nothing changes.
     """
     if not sys.platform.startswith("linux"):
         return
+    signal.signal(_PARENT_DIED, _parent_died)
     pr_set_pdeathsig = 1  # <linux/prctl.h>
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    libc.prctl(pr_set_pdeathsig, _PARENT_DIED, 0, 0, 0)
     if _orphaned():  # it died before the prctl
         os._exit(0)
+
+
+def _parent_died(_signum: int, _frame: object) -> None:
+    """Still importing the app: nothing to drain, exit. Serving: stop as SIGTERM stops a worker,
+    with the deadline the dead main process would have enforced (it kills workers after the
+    graceful timeout). The kernel ends the process when that alarm fires (SIGALRM's default
+    action), whatever the worker is doing: an orphaned worker's drain was seen to hang for good,
+    in granian's signal handler (a futex) or at exit joining a request thread still blocked in
+    the database, holding its listener all along."""
+    if not _serving:
+        os._exit(0)
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    signal.alarm(_settings.graceful_timeout)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 _hold_stop_signals()
@@ -81,6 +101,8 @@ class App(WSGIBridge):
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         # Called once granian's handlers are set, before it serves: redeliver held stops.
+        global _serving
+        _serving = True
         for signum in _held_signals:
             loop.call_later(_REDELIVERY_DELAY, os.kill, os.getpid(), signum)
 

@@ -394,6 +394,73 @@ def test_workers_stop_when_the_main_process_is_killed(
 
 
 @pytest.mark.slow
+def test_orphaned_worker_ends_its_drain_within_the_graceful_timeout(
+    fault_env: dict[str, str],
+    faults_database: str,
+    serve: Callable[..., Any],
+    poll: Callable[..., float],
+) -> None:
+    """granian's main process SIGKILLed while a request is blocked in PostgreSQL for longer
+    than the graceful timeout: its orphaned worker, which no main process will kill, keeps that
+    deadline itself (server/rsgi.py _parent_died): the request is cut off, not answered, and
+    its write is not committed. Before, an orphan's drain had no deadline: here the request ran
+    on until the database's own statement timeout answered it (503), and under load a drain was
+    seen to hang for good (in granian's signal handler, or joining a request thread at exit)."""
+    graceful = 2
+    server = serve(fault_env, APP_WORKERS="1", APP_GRACEFUL_TIMEOUT=str(graceful))
+    (worker,) = server.workers()
+    project = create_project(server.base)
+    dsn = faults_database.replace("postgresql+psycopg2://", "postgresql://")
+    locker = psycopg2.connect(dsn)
+    watcher = psycopg2.connect(dsn)
+    watcher.autocommit = True
+    outcome: list[requests.Response | Exception] = []
+
+    def patch() -> None:
+        try:
+            outcome.append(
+                authed.patch(
+                    f"{server.base}/api/v1/projects/{project['id']}",
+                    json={"description": "written by an orphan"},
+                    timeout=60,
+                )
+            )
+        except requests.RequestException as exc:
+            outcome.append(exc)
+
+    request = threading.Thread(target=patch, daemon=True)
+    try:
+        with locker.cursor() as cur:
+            cur.execute("SELECT id FROM projects WHERE id = %s FOR UPDATE", (project["id"],))
+        request.start()
+        poll(lambda: blocked_on_locks(watcher, 1), 10, "the request waiting on the lock")
+        server.process.kill()
+        server.process.wait(timeout=10)
+        # The lock is held throughout: only the deadline can end the worker. A bound for a
+        # failure, not a speed expectation (the deadline is 2 s).
+        poll(lambda: not Path(f"/proc/{worker}").exists() or zombie(worker), 30, "the orphan")
+    finally:
+        locker.rollback()
+        locker.close()
+    request.join(timeout=30)
+    assert outcome, "the PATCH never ended"
+    assert not isinstance(outcome[0], requests.Response), outcome  # cut off, never answered
+    with watcher.cursor() as cur:
+        cur.execute("SELECT description FROM projects WHERE id = %s", (project["id"],))
+        assert cur.fetchone()[0] != "written by an orphan"
+    watcher.close()
+    assert new_connection(server.port) in {"refused", "reset"}
+
+
+def zombie(pid: int) -> bool:
+    """An exited process not reaped yet (an orphan's new parent reaps it when it gets to it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.slow
 def test_workers_still_starting_exit_when_the_main_process_is_killed(
     fault_env: dict[str, str], tmp_path: Path, poll: Callable[..., float]
 ) -> None:
