@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 
-from bench.servers_for_bench import AUTH, BIN, app_env, backends, gunicorn, wrk
+from bench.servers_for_bench import AUTH, backends, gunicorn, migrated_env, wrk
 
 
 def main() -> None:
@@ -25,13 +24,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with backends() as (pg, redis):
-        env = app_env(pg.create_database("bench_auth_cost"), redis.url)
-        subprocess.run(
-            [str(BIN / "flask-nix-stack"), "db", "upgrade"],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+        env = migrated_env(pg, redis.url, "bench_auth_cost")
         results: dict[str, list[float]] = {"anonymous": [], "with token": []}
         with gunicorn("server.wsgi:app", env) as (server, _):
             url = f"{server}/docs/init.js"

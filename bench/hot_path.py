@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 from collections import defaultdict
 from contextlib import ExitStack
@@ -36,9 +35,9 @@ from bench.servers_for_bench import (
     AUTH,
     BIN,
     ROOT,
-    app_env,
     backends,
     free_port,
+    migrated_env,
     post_project,
     started,
     wrk_run,
@@ -66,13 +65,7 @@ def main() -> int:
     p99: dict[str, list[float]] = defaultdict(list)
     errors: dict[str, int] = defaultdict(int)
     with backends() as (pg, redis), ExitStack() as stack:
-        env = app_env(pg.create_database("bench_hot_path"), redis.url)
-        subprocess.run(
-            [str(BIN / "flask-nix-stack"), "db", "upgrade"],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+        env = migrated_env(pg, redis.url, "bench_hot_path")
         ports = {name: free_port() for name in ("app", "nocache", "hello", "naive", "peer")}
 
         def bound(name: str, **extra: str) -> dict[str, str]:

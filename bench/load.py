@@ -27,7 +27,6 @@ import http.client
 import json
 import os
 import random
-import subprocess
 import sys
 import threading
 import time
@@ -35,7 +34,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bench.servers_for_bench import AUTH, BIN, ROOT, app_env, backends, free_port, started
+from bench.servers_for_bench import AUTH, BIN, ROOT, backends, free_port, migrated_env, started
 
 TIMEOUT = 10.0
 STATUSES = ("todo", "doing", "done")
@@ -280,13 +279,7 @@ def main() -> int:
         extra = {"APP_WORKERS": str(args.workers)} if args.workers else {}
         if args.threads:
             extra["APP_THREADS"] = str(args.threads)
-        env = app_env(pg.create_database("bench_load"), redis.url, **extra)
-        subprocess.run(
-            [str(BIN / "flask-nix-stack"), "db", "upgrade"],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+        env = migrated_env(pg, redis.url, "bench_load", **extra)
         port = free_port()
         serve = [str(BIN / "flask-nix-stack"), "serve"]
         with started(serve, {**env, "APP_BIND": f"127.0.0.1:{port}"}, port, cwd=ROOT):

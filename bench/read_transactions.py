@@ -21,7 +21,6 @@ import argparse
 import contextlib
 import os
 import statistics
-import subprocess
 import sys
 from collections import defaultdict
 from contextlib import ExitStack
@@ -29,11 +28,10 @@ from pathlib import Path
 
 from bench.servers_for_bench import (
     AUTH,
-    BIN,
     ROOT,
-    app_env,
     backends,
     free_port,
+    migrated_env,
     post_project,
     started,
     wrk_run,
@@ -54,11 +52,7 @@ def main() -> int:
     cpu: dict[str, list[float]] = defaultdict(list)  # µs a request: the app's, PostgreSQL's
     errors = 0
     with backends() as (pg, redis), ExitStack() as stack:
-        env = app_env(
-            pg.create_database("bench_read_transactions"), redis.url, APP_CACHE_ENABLED="false"
-        )
-        upgrade = [str(BIN / "flask-nix-stack"), "db", "upgrade"]
-        subprocess.run(upgrade, env=env, check=True, capture_output=True)
+        env = migrated_env(pg, redis.url, "bench_read_transactions", APP_CACHE_ENABLED="false")
         granian = [sys.executable, "-m", "bench.granian_target"]
         bases, servers = {}, {}
         for side, target in (

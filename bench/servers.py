@@ -20,12 +20,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import time
 import urllib.request
 from collections import defaultdict
 
-from bench.servers_for_bench import AUTH, BIN, CANDIDATES, app_env, backends, wrk_run
+from bench.servers_for_bench import AUTH, CANDIDATES, backends, migrated_env, wrk_run
 from tests.support.slow_clients import fresh_get, slow_clients
 
 FRESH_REQUESTS = 20
@@ -77,13 +76,7 @@ def main() -> None:
 
     figures: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     with backends() as (pg, redis):
-        env = app_env(pg.create_database("bench_servers"), redis.url)
-        subprocess.run(
-            [str(BIN / "flask-nix-stack"), "db", "upgrade"],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+        env = migrated_env(pg, redis.url, "bench_servers")
         for n in range(args.rounds):
             for candidate in candidates:
                 with candidate.run(env) as base:

@@ -68,6 +68,16 @@ def app_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
+def migrated_env(pg: Postgres, redis_url: str, database: str, **extra: str) -> dict[str, str]:
+    """``app_env`` on a new database ``database``, migrated by `flask-nix-stack db upgrade` as
+    an operator's host is."""
+    env = app_env(pg.create_database(database), redis_url, **extra)
+    subprocess.run(
+        [str(BIN / "flask-nix-stack"), "db", "upgrade"], env=env, check=True, capture_output=True
+    )
+    return env
+
+
 def post_project(base: str, name: str) -> int:
     """Create a project through the API (as the bench's token) and return its id."""
     request = urllib.request.Request(
