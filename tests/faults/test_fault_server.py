@@ -192,6 +192,16 @@ def victim_gone(pid: int) -> bool:
     return state in {"Z", "X"} and tasks == [str(pid)]
 
 
+def gone(pid: int) -> bool:
+    """The process has exited: an orphan is reaped by its new parent when that gets to it, so a
+    zombie counts as gone."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+
+
 def listeners(port: int) -> int:
     """Sockets listening on ``port`` (IPv4 and IPv6), from /proc/net."""
     count = 0
@@ -380,14 +390,6 @@ def test_workers_stop_when_the_main_process_is_killed(
     server.process.kill()
     server.process.wait(timeout=10)
 
-    def gone(pid: int) -> bool:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        # An exited worker of a dead parent is reaped by init; a zombie counts as gone.
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
-
     poll(lambda: all(gone(pid) for pid in workers), 30, "the orphaned workers to exit")
     # Nobody answers, nor holds the port: refused, or reset by a listener closing just then.
     assert new_connection(server.port) in {"refused", "reset"}
@@ -438,7 +440,7 @@ def test_orphaned_worker_ends_its_drain_within_the_graceful_timeout(
         server.process.wait(timeout=10)
         # The lock is held throughout: only the deadline can end the worker. A bound for a
         # failure, not a speed expectation (the deadline is 2 s).
-        poll(lambda: not Path(f"/proc/{worker}").exists() or zombie(worker), 30, "the orphan")
+        poll(lambda: gone(worker), 30, "the orphan")
     finally:
         locker.rollback()
         locker.close()
@@ -450,14 +452,6 @@ def test_orphaned_worker_ends_its_drain_within_the_graceful_timeout(
         assert cur.fetchone()[0] != "written by an orphan"
     watcher.close()
     assert new_connection(server.port) in {"refused", "reset"}
-
-
-def zombie(pid: int) -> bool:
-    """An exited process not reaped yet (an orphan's new parent reaps it when it gets to it)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
-    except FileNotFoundError:
-        return True
 
 
 @pytest.mark.slow
