@@ -629,7 +629,8 @@ in
       description = ''
         Host names the server answers for (`APP_TRUSTED_HOSTS`); any other `Host` header gets
         400, which closes DNS rebinding. `.example.com` also matches its subdomains, and `"*"`
-        alone allows any host. Add the names a load balancer in front sends.
+        alone allows any host. Add the names a load balancer in front sends. Names only, on any
+        port: an entry with a port, a scheme or an IPv6 literal stops the service's start.
       '';
     };
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Annotated, Literal, Self
 
@@ -11,6 +12,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 ENV_PREFIX = "APP_"
 # An origin as browsers send it: scheme, host, optional port; nothing else.
 EXACT_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
+# What werkzeug compares a Host header's name with (werkzeug.sansio.utils._host_re, IPv6 aside):
+# a trusted-host entry with any other character, once IDNA-encoded, can never match one.
+HOST_NAME = re.compile(r"[a-z0-9.-]+")
 Profile = Literal["development", "production"]
 # URL schemes taken for PostgreSQL through psycopg2, the driver this app ships with.
 POSTGRES_SCHEMES = ("postgres", "postgresql", "postgresql+psycopg2")
@@ -101,13 +105,18 @@ class Settings(BaseSettings):
 
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Origins allowed by CORS, comma-separated. Empty = no cross-origin access.",
+        description=(
+            "Origins allowed by CORS, comma-separated or a JSON list. "
+            "Empty = no cross-origin access."
+        ),
     )
     trusted_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["localhost", "127.0.0.1"],
         description=(
-            "Host names the server answers for, comma-separated; '.example.com' also matches "
-            "its subdomains, '*' any host. Other Host headers get 400 (DNS rebinding)."
+            "Host names the server answers for, comma-separated or a JSON list; '.example.com' "
+            "also matches its subdomains, '*' any host; any port. Other Host headers get 400 "
+            "(DNS rebinding). An entry no Host could match (a port, a URL, an IPv6 literal) "
+            "stops start-up."
         ),
     )
     cors_allow_credentials: bool = Field(False, description="Let browsers send credentials.")
@@ -149,7 +158,7 @@ class Settings(BaseSettings):
     oidc_jwks_url: str | None = Field(None, description="URL of the issuer's JWKS (signing keys).")
     oidc_algorithms: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["RS256", "ES256"],
-        description="JWT algorithms accepted, comma-separated (asymmetric only).",
+        description="JWT algorithms accepted, comma-separated or a JSON list (asymmetric only).",
     )
     oidc_leeway: int = Field(
         30, ge=0, le=300, description="Seconds of clock skew allowed for exp, nbf and iat."
@@ -236,12 +245,24 @@ class Settings(BaseSettings):
             raise ValueError("must be 0 (never) or at least 60 seconds (granian's minimum)")
         return value
 
-    @field_validator("cors_origins", "oidc_algorithms", mode="before")
+    @field_validator("cors_origins", "oidc_algorithms", "trusted_hosts", mode="before")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
+    def _split_list(cls, value: object) -> object:
+        """Comma-separated, or a JSON list of strings (pydantic-settings' own list syntax)."""
+        if not isinstance(value, str):
+            return value
+        if value.lstrip().startswith("["):
+            try:
+                items = json.loads(value)
+            except ValueError:
+                items = None
+            if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+                raise ValueError(
+                    "starts with '[' but is not a JSON list of strings; "
+                    "or give the values separated by commas"
+                )
+            return [item.strip() for item in items if item.strip()]
+        return [part.strip() for part in value.split(",") if part.strip()]
 
     @field_validator("database_url")
     @classmethod
@@ -268,27 +289,17 @@ class Settings(BaseSettings):
         url = url.set(drivername="postgresql+psycopg2")
         return SecretStr(url.render_as_string(hide_password=False))
 
-    @field_validator("trusted_hosts", mode="before")
-    @classmethod
-    def _split_hosts(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip().lower() for part in value.split(",") if part.strip()]
-        return value
-
     @field_validator("trusted_hosts")
     @classmethod
     def _some_host(cls, value: list[str]) -> list[str]:
+        value = [host.lower() for host in value]
         if not value:
             raise ValueError("name at least one host, or '*' for any")
         if "*" in value and len(value) > 1:
             raise ValueError("'*' allows any host: give it alone")
         for host in value:
-            if host == "*":
-                continue
-            try:  # as werkzeug compares it; it would fail every request otherwise
-                host.removeprefix(".").partition(":")[0].encode("idna")
-            except UnicodeError:
-                raise ValueError(f"{host!r} is not a host name IDNA can encode") from None
+            if host != "*":
+                _matchable_host(host)
         return value
 
     @field_validator("redis_url")
@@ -369,3 +380,26 @@ class Settings(BaseSettings):
     def env_name(self, field: str) -> str:
         """The environment variable that sets ``field``."""
         return f"{ENV_PREFIX}{field.upper()}"
+
+
+def _matchable_host(entry: str) -> None:
+    """Refuse a trusted-host entry that werkzeug could never match with a Host header.
+
+    werkzeug compares the entry up to its first ":" (so a port is not compared, and an IPv6
+    literal is cut to "[") and IDNA-encodes it, raising on every request that no earlier entry
+    matched if it cannot.
+    """
+    name, colon, _ = entry.removeprefix(".").partition(":")
+    if entry.startswith("["):
+        raise ValueError(f"{entry!r}: an IPv6 literal can never match (use a name, or '*')")
+    if colon:
+        raise ValueError(f"{entry!r}: the port is not compared; give the host name alone")
+    try:
+        encoded = name.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValueError(f"{entry!r} is not a host name IDNA can encode") from None
+    if not HOST_NAME.fullmatch(encoded):
+        raise ValueError(
+            f"{entry!r} is not a host name (letters, digits, '-' and '.'; "
+            "a leading '.' for subdomains; no scheme, path or port)"
+        )
