@@ -303,3 +303,59 @@ def test_bad_database_url_never_echoes_the_password(
     with pytest.raises(SettingsError) as caught:
         load(PROD)
     assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        # What a consumer would only have failed on at its first connection, or misread:
+        ("APP_DATABASE_URL", "postgresql://app:hunter2@db:99999/app", "port is not a number"),
+        ("APP_DATABASE_URL", "postgresql://app:hunter2@db/app?sslmod=require", "'sslmod' is not"),
+        ("APP_DATABASE_URL", "postgresql://app:hunter2@db/app?sslmode=on", "sslmode must be"),
+        ("APP_REDIS_URL", "redis://:hunter2@cache:port/0", "port is not a number"),
+        ("APP_REDIS_URL", "redis://:hunter2@cache:6379/O", "database is not a number"),
+        ("APP_REDIS_URL", "unix:///run/redis.sock?db=one", "database is not a number"),
+        ("APP_SENTRY_DSN", "hunter2", "not a Sentry DSN"),
+        ("APP_DB_CA_FILE", "/nonexistent/ca.pem", "is not a readable file"),
+        ("APP_RATELIMIT_DEFAULT", "0 per minute", "a limit of 0 allows nothing"),
+        ("APP_AUTH_FAILURE_LIMIT", "0/hour", "a limit of 0 allows nothing"),
+        # Numbers past what their consumer takes (a timer's overflow, int4 milliseconds):
+        ("APP_GRACEFUL_TIMEOUT", "99999999999", "less than or equal to"),
+        ("APP_WORKERS_LIFETIME", "99999999999999999", "less than or equal to"),
+        ("APP_DB_STATEMENT_TIMEOUT_MS", "2147483648", "less than or equal to"),
+        ("APP_DB_POOL_TIMEOUT", "inf", "finite number"),
+        ("APP_REDIS_SOCKET_TIMEOUT", "nan", "finite number"),
+        ("APP_OIDC_SCOPE_CLAIM", "", "at least 1 character"),
+    ],
+)
+def test_a_setting_its_consumer_would_refuse_stops_startup(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_env(monkeypatch, {**PROD, name: value})
+    shown = str(refused.value)
+    assert shown.startswith(f"{name}: "), shown
+    assert message in shown
+    assert "hunter2" not in shown
+    assert "\n" not in shown
+
+
+def test_every_number_has_an_upper_bound() -> None:
+    """A typo of a few digits must stop start-up, not overflow a timer or a server's counter
+    later (tests/test_serve.py starts both servers with every number at its bound)."""
+    from pydantic.fields import FieldInfo
+
+    def bounded(field: FieldInfo) -> bool:
+        return any(hasattr(rule, "le") or hasattr(rule, "lt") for rule in field.metadata)
+
+    numbers = {
+        name: field
+        for name, field in ProductionSettings.model_fields.items()
+        if field.annotation in (int, float)
+    }
+    assert len(numbers) > 20
+    assert [name for name, field in numbers.items() if not bounded(field)] == []
+
+
+def test_the_empty_sentry_dsn_means_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_env(monkeypatch, {**PROD, "APP_SENTRY_DSN": ""}).sentry_dsn is None

@@ -277,3 +277,36 @@ def test_gunicorn_argv_keeps_the_config_module() -> None:
 def test_server_settings_refuse_bad_values(field: str, value: object) -> None:
     with pytest.raises(SettingsError, match=field.upper()):
         make_settings("postgresql://u@h/d", "redis://h/0", **{field: value})
+
+
+def upper_bounds() -> dict[str, str]:
+    """Every numeric setting at its upper bound, except the count of worker processes (a
+    cost, not a value any consumer could overflow on)."""
+    bounds = {}
+    for name, field in Settings.model_fields.items():
+        for rule in field.metadata:
+            if hasattr(rule, "le") and name != "workers":
+                bounds[f"APP_{name.upper()}"] = str(rule.le)
+    return bounds
+
+
+@pytest.mark.parametrize("kind", ["granian", "gunicorn"])
+def test_every_number_at_its_upper_bound_is_taken_by_its_consumer(
+    env: dict[str, str], kind: str
+) -> None:
+    """The bounds of the settings are values the servers, timers, PostgreSQL (statement
+    timeout), Redis (TTLs) and the pools accept: it starts, is ready (a query and a Redis call
+    under those settings) and stops on SIGTERM."""
+    bounds = upper_bounds()
+    assert {"APP_GRACEFUL_TIMEOUT", "APP_DB_STATEMENT_TIMEOUT_MS", "APP_CACHE_TTL"} <= set(bounds)
+    prefix = f"bounds-{kind}-{time.time_ns()}"  # a cache of its own: the first read misses
+    with running_server(env, workers=1, APP_SERVER=kind, APP_KEY_PREFIX=prefix, **bounds) as server:
+        ready = authed.get(f"{server.base}/health/ready", timeout=5)
+        assert ready.status_code == 200, ready.text
+        cached = [
+            authed.get(f"{server.base}/api/v1/projects", timeout=5).headers.get("X-Cache")
+            for _ in range(2)
+        ]
+        assert cached == ["miss", "hit"]  # stored with the longest TTL, and read back
+        assert server.stop() == 0
+        assert "Traceback" not in server.log()

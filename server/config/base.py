@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+from pathlib import Path
 from typing import Annotated, Literal, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from server.config.urls import check_redis_url, check_sentry_dsn, postgres_url
 
 ENV_PREFIX = "APP_"
 # An origin as browsers send it: scheme, host, optional port; nothing else.
@@ -16,8 +20,11 @@ EXACT_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 # a trusted-host entry with any other character, once IDNA-encoded, can never match one.
 HOST_NAME = re.compile(r"[a-z0-9.-]+")
 Profile = Literal["development", "production"]
-# URL schemes taken for PostgreSQL through psycopg2, the driver this app ships with.
-POSTGRES_SCHEMES = ("postgres", "postgresql", "postgresql+psycopg2")
+# Upper bounds of numeric settings: far above any sane value, far below what their consumers
+# take (PostgreSQL's statement_timeout is an int4 of milliseconds, Python's timers overflow
+# near 2**63 ns, granian's and gunicorn's counters), so a typo stops start-up instead.
+HOUR, DAY, GIB = 3600, 86400, 1024**3
+MAX_COUNT = 2**31 - 1
 
 
 class Settings(BaseSettings):
@@ -29,6 +36,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
+        allow_inf_nan=False,
         env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
@@ -49,17 +57,24 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = Field(5, ge=1, le=100, description="Connections kept open per process.")
     db_max_overflow: int = Field(5, ge=0, le=100, description="Extra connections under load.")
-    db_pool_timeout: float = Field(5.0, gt=0, description="Seconds to wait for a free connection.")
-    db_pool_recycle: int = Field(1800, ge=-1, description="Seconds before a connection is renewed.")
+    db_pool_timeout: float = Field(
+        5.0, gt=0, le=HOUR, description="Seconds to wait for a free connection."
+    )
+    db_pool_recycle: int = Field(
+        1800, ge=-1, le=DAY, description="Seconds before a connection is renewed (-1 = never)."
+    )
     db_pool_pre_ping: bool = Field(
         True,
         description="Check each pooled connection before use: pinged if idle over 10 s or if "
         "the server sent something (a close).",
     )
-    db_connect_timeout: int = Field(5, ge=1, description="Seconds to wait when connecting.")
+    db_connect_timeout: int = Field(
+        5, ge=1, le=HOUR, description="Seconds to wait when connecting."
+    )
     db_statement_timeout_ms: int = Field(
         5000,
         ge=0,
+        le=DAY * 1000,
         description="statement_timeout set at connect; 0 sets none (the role's applies: PgBouncer)",
     )
 
@@ -73,19 +88,20 @@ class Settings(BaseSettings):
         description="Redis URL: redis://host:port/db, rediss://... or unix:///path.sock?db=0.",
     )
     redis_socket_timeout: float = Field(
-        0.5, gt=0, description="Seconds a Redis call may take before it counts as down."
+        0.5, gt=0, le=HOUR, description="Seconds a Redis call may take before it counts as down."
     )
     redis_ca_file: str | None = Field(
         None, description="CA certificate for TLS to Redis (a rediss:// URL), checked with it."
     )
     cache_enabled: bool = Field(True, description="Cache API reads in Redis.")
-    cache_ttl: int = Field(30, ge=1, description="Seconds a cached read lives at most.")
+    cache_ttl: int = Field(30, ge=1, le=DAY, description="Seconds a cached read lives at most.")
     cache_max_entry_bytes: int = Field(
-        256 * 1024, ge=1024, description="Largest answer the cache stores, in bytes."
+        256 * 1024, ge=1024, le=GIB // 2, description="Largest answer the cache stores, in bytes."
     )
     cache_max_bytes: int = Field(
         64 * 1024 * 1024,
         ge=64 * 1024,
+        le=1024 * GIB,
         description="Bytes of answers the cache holds at most (then it stores no more until "
         "the next write or its TTL empties it).",
     )
@@ -126,7 +142,7 @@ class Settings(BaseSettings):
         "whole origin (default: exact origins).",
     )
     max_content_length: int = Field(
-        1024 * 1024, ge=1024, description="Largest request body accepted, in bytes."
+        1024 * 1024, ge=1024, le=GIB, description="Largest request body accepted, in bytes."
     )
     require_if_match: bool = Field(
         False, description="Require If-Match on PUT, PATCH and DELETE (428 without it)."
@@ -164,7 +180,7 @@ class Settings(BaseSettings):
         30, ge=0, le=300, description="Seconds of clock skew allowed for exp, nbf and iat."
     )
     oidc_scope_claim: str = Field(
-        "scope", description="Claim holding the token's space-separated scopes."
+        "scope", min_length=1, description="Claim holding the token's space-separated scopes."
     )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
@@ -215,17 +231,27 @@ class Settings(BaseSettings):
     timeout: int = Field(
         30,
         ge=1,
+        le=DAY,
         description="gunicorn: seconds before a silent worker is restarted; "
         "granian: seconds a client may take to send its headers (at most 60).",
     )
-    graceful_timeout: int = Field(30, ge=1, description="Seconds in-flight requests get on stop.")
-    keepalive: int = Field(2, ge=0, description="Seconds a keep-alive connection may idle.")
-    max_requests: int = Field(
-        5000, ge=0, description="gunicorn: requests before a worker is renewed."
+    graceful_timeout: int = Field(
+        30, ge=1, le=DAY, description="Seconds in-flight requests get on stop."
     )
-    max_requests_jitter: int = Field(500, ge=0, description="Random spread of max_requests.")
+    keepalive: int = Field(
+        2, ge=0, le=HOUR, description="Seconds a keep-alive connection may idle."
+    )
+    max_requests: int = Field(
+        5000, ge=0, le=MAX_COUNT, description="gunicorn: requests before a worker is renewed."
+    )
+    max_requests_jitter: int = Field(
+        500, ge=0, le=MAX_COUNT, description="Random spread of max_requests."
+    )
     workers_lifetime: int = Field(
-        0, ge=0, description="granian: seconds before a worker is renewed (0 = never, else >= 60)."
+        0,
+        ge=0,
+        le=365 * DAY,
+        description="granian: seconds before a worker is renewed (0 = never, else >= 60).",
     )
 
     @field_validator("bind")
@@ -267,27 +293,7 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _postgres_with_psycopg2(cls, value: SecretStr) -> SecretStr:
-        """postgres:// and postgresql:// (what hosting providers hand out) name the installed
-        driver: SQLAlchemy's own default for them is another one, which is not installed."""
-        from sqlalchemy.engine import make_url
-        from sqlalchemy.exc import ArgumentError
-
-        # The messages never repeat the URL: it may hold a password.
-        try:
-            url = make_url(value.get_secret_value())
-        except (ArgumentError, ValueError):
-            raise ValueError(
-                "not a database URL (postgresql://user:password@host:port/database)"
-            ) from None
-        if url.drivername not in POSTGRES_SCHEMES:
-            raise ValueError(
-                "must be a postgresql:// (or postgres://, postgresql+psycopg2://) URL, "
-                f"not {url.drivername}://"
-            )
-        if not url.database:
-            raise ValueError("names no database (postgresql://user@host:port/DATABASE)")
-        url = url.set(drivername="postgresql+psycopg2")
-        return SecretStr(url.render_as_string(hide_password=False))
+        return SecretStr(postgres_url(value.get_secret_value()))
 
     @field_validator("trusted_hosts")
     @classmethod
@@ -304,9 +310,24 @@ class Settings(BaseSettings):
 
     @field_validator("redis_url")
     @classmethod
-    def _redis_scheme(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must start with redis://, rediss:// or unix://")
+    def _redis_url(cls, value: SecretStr) -> SecretStr:
+        check_redis_url(value.get_secret_value())
+        return value
+
+    @field_validator("sentry_dsn")
+    @classmethod
+    def _sentry_dsn(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None  # APP_SENTRY_DSN= (empty) leaves Sentry off, as unset does
+        check_sentry_dsn(value.get_secret_value())
+        return value
+
+    @field_validator("db_ca_file", "redis_ca_file")
+    @classmethod
+    def _readable_file(cls, value: str | None) -> str | None:
+        # Read at every connection: missing, each connection would fail instead of start-up.
+        if value is not None and not (Path(value).is_file() and os.access(value, os.R_OK)):
+            raise ValueError(f"{value} is not a readable file")
         return value
 
     @field_validator("metrics_bind")
@@ -331,9 +352,12 @@ class Settings(BaseSettings):
         from limits import parse_many
 
         try:
-            parse_many(value)
+            items = parse_many(value)
         except ValueError as exc:
             raise ValueError(f"not a rate limit: {exc}") from None
+        if any(item.amount < 1 for item in items):
+            # 0 would refuse every request; APP_RATELIMIT_ENABLED=false turns limits off.
+            raise ValueError("a limit of 0 allows nothing: give at least 1 per window")
         return value
 
     @model_validator(mode="after")
