@@ -48,6 +48,9 @@ def logging_config(
             "werkzeug": {"level": "WARNING" if server else "INFO"},
             # Access lines are INFO whatever APP_LOG_LEVEL says, as gunicorn's are.
             ACCESS_LOGGER: {"level": "INFO"},
+            # Alembic announces each of its built-in plugins at INFO when it is imported: seven
+            # lines before every `db` command's own.
+            "alembic.runtime.plugins": {"level": "WARNING"},
         },
     }
     if server == "granian":

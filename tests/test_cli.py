@@ -16,7 +16,7 @@ import pytest
 
 from support.cli_runner import run_cli_in_process
 from support.processes import app_env, run_cli
-from support.servers import Postgres
+from support.servers import Postgres, free_port
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +113,8 @@ def test_db_upgrade_builds_the_database_but_not_the_http_side(pg: Postgres, redi
     del env["APP_BOOTSTRAP_ADMIN_TOKEN"]
     result, imported = upgrade_in_a_fresh_interpreter(env)
     assert "Running upgrade" in result.stderr
+    # Alembic's announcement of each built-in plugin on import is not the operator's business.
+    assert "setup plugin" not in result.stderr
     assert "server.models.task" in imported  # every table, for `db migrate` and `db check`
     http_side = {"server.app", "server.api", "server.infra.redis_client", "server.infra.ratelimit"}
     assert not http_side & imported
@@ -125,6 +127,24 @@ def test_db_upgrade_with_bad_settings_still_names_them(cli_env: dict[str, str]) 
     )
     assert result.returncode == 2
     assert result.stderr.strip().startswith("configuration error: APP_CACHE_TTL:")
+
+
+@pytest.mark.parametrize(
+    "args", [("db", "upgrade"), ("db", "current"), ("principals", "list"), ("seed",)]
+)
+def test_an_unreachable_database_ends_a_command_with_one_line(
+    cli_env: dict[str, str], args: tuple[str, ...]
+) -> None:
+    """Not a traceback of 160 lines: libpq's reason, with its hint, on one line."""
+    port = free_port()  # nothing listens there
+    env = {**cli_env, "APP_DATABASE_URL": f"postgresql://app:hunter2@127.0.0.1:{port}/app"}
+    result = run_cli_in_process(*args, env=env, check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f'database unavailable: connection to server at "127.0.0.1", port {port} failed: '
+        "Connection refused Is the server running on that host and accepting TCP/IP connections?"
+    ]
+    assert "hunter2" not in result.stdout + result.stderr
 
 
 def test_routes_lists_the_api(cli_env: dict[str, str]) -> None:

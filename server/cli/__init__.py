@@ -17,8 +17,23 @@ from collections.abc import Sequence
 
 def main(argv: Sequence[str] | None = None) -> None:
     """The command with ``argv`` (default: the process's arguments). It ends by returning or by
-    SystemExit, never by exiting the process itself, so the tests can run it in theirs."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    SystemExit, never by exiting the process itself, so the tests can run it in theirs.
+
+    A database or Redis that cannot be reached, or refuses the command, ends it with one line
+    (exit 1) instead of a traceback: the operator's next step is on that line."""
+    from server.cli.backend_errors import backend_error
+
+    try:
+        _command(list(sys.argv[1:] if argv is None else argv))
+    except Exception as exc:
+        message = backend_error(exc)
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def _command(argv: list[str]) -> None:
     if argv[:1] == ["serve"]:
         # The production server: it imports the app in its workers, not here.
         from server.serve import main as serve

@@ -1,0 +1,32 @@
+"""What a command prints, in one line, when it cannot reach PostgreSQL or Redis.
+
+Only what the driver reports: libpq's and redis-py's messages name the host, port, user and
+reason (and libpq adds a hint), never a password. Any other error from a backend (a statement
+refused, a constraint violated) keeps its traceback: that is a bug or a data problem, and the
+whole report is what its reader needs. The classes are looked up among the modules already
+imported: a command that never reached a backend has not imported its driver.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def backend_error(exc: BaseException) -> str | None:
+    """The line for ``exc`` if a backend could not be reached, else None."""
+    sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
+    if sqlalchemy_exc is not None and isinstance(
+        exc, sqlalchemy_exc.OperationalError | sqlalchemy_exc.InterfaceError
+    ):
+        # The driver's own lines, without SQLAlchemy's statement and link.
+        return f"database unavailable: {_one_line(exc.orig) or type(exc.orig).__name__}"
+    redis_exceptions = sys.modules.get("redis.exceptions")
+    if redis_exceptions is not None and isinstance(
+        exc, redis_exceptions.ConnectionError | redis_exceptions.TimeoutError
+    ):
+        return f"redis unavailable: {_one_line(exc) or type(exc).__name__}"
+    return None
+
+
+def _one_line(exc: BaseException | None) -> str:
+    return " ".join(line.strip() for line in str(exc or "").splitlines() if line.strip())
