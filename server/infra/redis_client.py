@@ -24,4 +24,5 @@ def init_app(app: Flask, settings: Settings) -> None:
 
 
 def get_redis(app: Flask | None = None) -> redis.Redis:
-    return (app or current_app).extensions["redis"]
+    client: redis.Redis = (app or current_app).extensions["redis"]
+    return client

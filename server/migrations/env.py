@@ -36,7 +36,8 @@ def run_migrations(app: Flask) -> None:
 
 def _app() -> Flask:
     if has_app_context():
-        return current_app._get_current_object()  # type: ignore[attr-defined]
+        app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+        return app
     # Plain `alembic -c alembic.ini ...`: build the app from the environment's settings.
     from server.cli.migrations_app import create_migrations_app_or_exit
 
