@@ -14,17 +14,17 @@ import sys
 
 def backend_error(exc: BaseException) -> str | None:
     """The line for ``exc`` if a backend could not be reached, else None."""
-    sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
-    if sqlalchemy_exc is not None and isinstance(
-        exc, sqlalchemy_exc.OperationalError | sqlalchemy_exc.InterfaceError
-    ):
-        # The driver's own lines, without SQLAlchemy's statement and link.
-        return f"database unavailable: {_one_line(exc.orig) or type(exc.orig).__name__}"
-    redis_exceptions = sys.modules.get("redis.exceptions")
-    if redis_exceptions is not None and isinstance(
-        exc, redis_exceptions.ConnectionError | redis_exceptions.TimeoutError
-    ):
-        return f"redis unavailable: {_one_line(exc) or type(exc).__name__}"
+    if "sqlalchemy.exc" in sys.modules:
+        from sqlalchemy.exc import InterfaceError, OperationalError
+
+        if isinstance(exc, OperationalError | InterfaceError):
+            # The driver's own lines, without SQLAlchemy's statement and link.
+            return f"database unavailable: {_one_line(exc.orig) or type(exc.orig).__name__}"
+    if "redis.exceptions" in sys.modules:
+        from redis.exceptions import ConnectionError, TimeoutError
+
+        if isinstance(exc, ConnectionError | TimeoutError):
+            return f"redis unavailable: {_one_line(exc) or type(exc).__name__}"
     return None
 
 

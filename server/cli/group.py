@@ -74,11 +74,11 @@ class LazyFlaskGroup(FlaskGroup):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = LAZY_COMMANDS.get(cmd_name)
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = LAZY_COMMANDS.get(name)
         if target is None:
-            ctx.meta[RESOLVING] = cmd_name
-            return super().get_command(ctx, cmd_name)
+            ctx.meta[RESOLVING] = name
+            return super().get_command(ctx, name)
         module, attribute = target.split(":")
         command = getattr(importlib.import_module(module), attribute)
         assert isinstance(command, click.Command), target

@@ -69,11 +69,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     cls = PROFILES[profile]
     secrets = secrets_dir(environ)
     try:
-        return cls(  # type: ignore[call-arg]
-            _env_file=env_file,
-            _secrets_dir=secrets,
-            **overrides,
-        )
+        return cls(_env_file=env_file, _secrets_dir=secrets, **overrides)  # type: ignore[call-arg]
     except ValidationError as exc:
         raise SettingsError(_one_line(exc)) from None
 

@@ -10,7 +10,8 @@ from server.config.base import Settings
 
 
 class DevelopmentSettings(Settings):
-    env: Literal["development"] = "development"
+    # Narrower than the base's Profile on purpose: each profile's class holds only its own name.
+    env: Literal["development"] = "development"  # pyright: ignore[reportIncompatibleVariableOverride]
     secret_key: SecretStr = SecretStr("dev-only-insecure-secret-key-change-me")
     database_url: SecretStr = SecretStr("postgresql+psycopg2://app@127.0.0.1:54320/app")
     log_format: Literal["json", "text"] = Field("text")

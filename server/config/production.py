@@ -28,7 +28,8 @@ MIN_SECRET_BITS = 128
 
 
 class ProductionSettings(Settings):
-    env: Literal["production"] = "production"
+    # Narrower than the base's Profile on purpose (see DevelopmentSettings).
+    env: Literal["production"] = "production"  # pyright: ignore[reportIncompatibleVariableOverride]
     log_format: Literal["json", "text"] = Field("json")
     hsts: bool = True
 

@@ -105,7 +105,8 @@ def watch_pool(engine: Engine) -> None:
 
     def overflow() -> float:
         size = getattr(engine.pool, "overflow", None)
-        return max(0, size()) if callable(size) else 0
+        value = size() if callable(size) else 0
+        return max(0, value) if isinstance(value, int) else 0
 
     def checked_out(*_: object) -> None:
         DB_POOL_IN_USE.inc()

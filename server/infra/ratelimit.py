@@ -34,6 +34,7 @@ from flask import Flask, request
 from limits import RateLimitItem, parse_many
 from limits.storage import RedisStorage
 from limits.strategies import FixedWindowRateLimiter
+from redis.client import Pipeline
 
 from server.auth.actor import current_actor
 from server.config import Settings
@@ -45,7 +46,7 @@ AUTH_FAILURES = "auth-failure"
 Outcome = list[Any] | redis.RedisError
 Receiver = Callable[[Outcome], None]
 # Queues its reads on the pipeline (or nothing: None) and says where their replies go.
-Rider = Callable[[redis.client.Pipeline], Receiver | None]
+Rider = Callable[[Pipeline], Receiver | None]
 
 
 class RateLimited(Exception):
@@ -93,7 +94,7 @@ class ClientLimiter:
             client = f"principal:{actor.principal_id}" if actor else f"address:{_address()}"
             items = self.limits
 
-        def count(pipe: redis.client.Pipeline) -> Callable[[list[Any]], None]:
+        def count(pipe: Pipeline) -> Callable[[list[Any]], None]:
             keys = [self._key(item, "request", client) for item in items]
             for item, key in zip(items, keys, strict=True):
                 # FixedWindowRateLimiter.hit (limits' incr_expire script) as two commands: the
@@ -117,7 +118,7 @@ class ClientLimiter:
         items = self.failure_limits if self.enabled else []
         address = _address()
 
-        def test(pipe: redis.client.Pipeline) -> Callable[[list[Any]], None]:
+        def test(pipe: Pipeline) -> Callable[[list[Any]], None]:
             for item in items:
                 pipe.get(self._key(item, AUTH_FAILURES, address))
 
@@ -148,7 +149,7 @@ class ClientLimiter:
 
     def _round_trip(
         self,
-        own: Callable[[redis.client.Pipeline], Callable[[list[Any]], None]] | None,
+        own: Callable[[Pipeline], Callable[[list[Any]], None]] | None,
         riders: Sequence[Rider],
     ) -> None:
         """One pipeline: the limiter's commands, then each rider's; the riders get their
