@@ -357,5 +357,16 @@ def test_every_number_has_an_upper_bound() -> None:
     assert [name for name, field in numbers.items() if not bounded(field)] == []
 
 
-def test_the_empty_sentry_dsn_means_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert load_env(monkeypatch, {**PROD, "APP_SENTRY_DSN": ""}).sentry_dsn is None
+def test_empty_optional_settings_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`APP_X=` in an env file (.env.example lists them so) is the same as no APP_X."""
+    from server.config.base import Settings
+
+    optional = [
+        name
+        for name, field in Settings.model_fields.items()
+        if not field.is_required() and field.default is None
+    ]
+    assert {"sentry_dsn", "db_ca_file", "oidc_jwks_url", "token_hash_key"} <= set(optional)
+    settings = load_env(monkeypatch, {**PROD, **{f"APP_{n.upper()}": "" for n in optional}})
+    assert {name: getattr(settings, name) for name in optional} == dict.fromkeys(optional)
+    assert not settings.oidc_enabled  # an empty JWKS URL had switched OIDC on

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import types
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal, Self, get_args
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from server.config.urls import check_redis_url, check_sentry_dsn, postgres_url
@@ -271,6 +272,17 @@ class Settings(BaseSettings):
             raise ValueError("must be 0 (never) or at least 60 seconds (granian's minimum)")
         return value
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _empty_means_unset(cls, value: object, info: ValidationInfo) -> object:
+        """`APP_X=` (empty, as .env.example lists the optional ones) is the same as no APP_X:
+        an empty OIDC URL or hash key must not count as one that is set."""
+        if value == "" and info.field_name is not None:
+            annotation = cls.model_fields[info.field_name].annotation
+            if isinstance(annotation, types.UnionType) and type(None) in get_args(annotation):
+                return None
+        return value
+
     @field_validator("cors_origins", "oidc_algorithms", "trusted_hosts", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
@@ -317,16 +329,18 @@ class Settings(BaseSettings):
     @field_validator("sentry_dsn")
     @classmethod
     def _sentry_dsn(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or not value.get_secret_value():
-            return None  # APP_SENTRY_DSN= (empty) leaves Sentry off, as unset does
+        if value is None:
+            return None
         check_sentry_dsn(value.get_secret_value())
         return value
 
     @field_validator("db_ca_file", "redis_ca_file")
     @classmethod
     def _readable_file(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         # Read at every connection: missing, each connection would fail instead of start-up.
-        if value is not None and not (Path(value).is_file() and os.access(value, os.R_OK)):
+        if not (Path(value).is_file() and os.access(value, os.R_OK)):
             raise ValueError(f"{value} is not a readable file")
         return value
 
