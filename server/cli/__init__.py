@@ -21,11 +21,12 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     A database or Redis that cannot be reached, or refuses the command, ends it with one line
     (exit 1) instead of a traceback: the operator's next step is on that line."""
-    from server.cli.backend_errors import backend_error
-
     try:
         _command(list(sys.argv[1:] if argv is None else argv))
     except Exception as exc:
+        # Imported only now: the dev server's outer process imports werkzeug and nothing else.
+        from server.cli.backend_errors import backend_error
+
         message = backend_error(exc)
         if message is None:
             raise
