@@ -83,6 +83,7 @@ let
   # pyproject.toml `dev` extra: what the test suite imports besides the app.
   testDependencies = with pythonPackages; [
     hypothesis
+    jsonschema
     openapi-spec-validator
     pytest
     pytest-cov

@@ -188,7 +188,7 @@ def operation_ids(operations: list[tuple[str, str]]) -> dict[tuple[str, str], st
         parts = endpoint.split(".")
         return "_".join(parts[-2:])
 
-    names = Counter(view(endpoint) for endpoint, _ in operations)
+    names = Counter(view(endpoint) for endpoint in {endpoint for endpoint, _ in operations})
     ids = {op: view(op[0]) if names[view(op[0])] == 1 else qualified(op[0]) for op in operations}
     repeated = Counter(ids.values())
     ids = {op: f"{name}_{op[1]}" if repeated[name] > 1 else name for op, name in ids.items()}
