@@ -65,6 +65,8 @@ let
     psycopg2
     pydantic
     pydantic-settings
+    # server/schemas imports typing_extensions directly (pydantic pulls it in as well).
+    typing-extensions
     # OIDC access tokens (server/auth/oidc.py): PyJWT, with cryptography for RSA/EC keys.
     pyjwt
     cryptography
@@ -81,6 +83,7 @@ let
   # pyproject.toml `dev` extra: what the test suite imports besides the app.
   testDependencies = with pythonPackages; [
     hypothesis
+    jsonschema
     openapi-spec-validator
     pytest
     pytest-cov

@@ -106,7 +106,7 @@ AUTHORIZE_AND_CALL = """
     "the dialog's Authorize")).click();
   (await until(() => document.querySelector(".modal-ux .btn-done"), "Close")).click();
   const op = await until(
-    () => document.querySelector("#operations-access-api_access_me"), "GET /api/v1/me");
+    () => document.querySelector("#operations-access-me"), "GET /api/v1/me");
   // The summary's button carries the click handler (its parent div does not).
   const summary = op.querySelector("button.opblock-summary-control");
   (summary || op.querySelector(".opblock-summary")).click();

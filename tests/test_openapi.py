@@ -5,16 +5,21 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
+from jsonschema import Draft202012Validator
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
 
 from server.api.contract import contract_of
 from server.errors import TYPE_BASE
 from server.schemas.problem import ProblemDetails
 from server.web.docs import DOCS_CSP
+from server.web.openapi import operation_ids
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -141,3 +146,111 @@ def test_bodies_have_examples_the_models_accept(app: Flask, client: FlaskClient)
                     ProblemDetails.model_validate(problem)
                     assert problem["status"] == int(status)
                     assert problem["type"].startswith(TYPE_BASE)
+
+
+def test_operation_ids_are_unique_method_names(client: FlaskClient) -> None:
+    """Generated clients name their methods after operationIds: each is a distinct identifier
+    without the URL's /api prefix (api_projects_list_projects became ProjectsApi's
+    api_projects_list_projects and Go's ApiApiProjectsListProjectsRequest)."""
+    doc = client.get("/openapi.json").json
+    ids = [op["operationId"] for _, _, op in operations(doc)]
+    assert len(ids) == len(set(ids)), sorted(ids)
+    for name in ids:
+        assert re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)*", name), name
+        assert not name.startswith(("api_", "v1_")), name
+    projects = doc["paths"]["/api/v1/projects"]
+    assert (projects["get"]["operationId"], projects["post"]["operationId"]) == (
+        "list_projects",
+        "create_project",
+    )
+
+
+def test_shared_view_names_are_qualified() -> None:
+    ids = operation_ids(
+        [
+            ("api.access.list_tokens", "get"),
+            ("api.admin.list_tokens", "get"),
+            ("api.projects.list_projects", "get"),
+            ("api.items.items", "get"),
+            ("api.items.items", "post"),
+        ]
+    )
+    assert ids == {
+        ("api.access.list_tokens", "get"): "access_list_tokens",
+        ("api.admin.list_tokens", "get"): "admin_list_tokens",
+        ("api.projects.list_projects", "get"): "list_projects",
+        ("api.items.items", "get"): "items_get",
+        ("api.items.items", "post"): "items_post",
+    }
+
+
+def _schemas_in(node: Any, at: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every schema object under ``node`` (``at`` is its JSON pointer), nested ones included."""
+    if isinstance(node, dict):
+        if "type" in node or "enum" in node or "anyOf" in node or "$ref" in node:
+            yield at, node
+        for key, value in node.items():
+            if key not in ("example", "examples", "default"):
+                yield from _schemas_in(value, f"{at}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _schemas_in(value, f"{at}/{index}")
+
+
+def test_every_enum_is_a_named_component(client: FlaskClient) -> None:
+    """An enum inline in a property becomes one generated type per property (TokenOutScopesItem,
+    MeOutScopesItem, ... for the same three scopes) or a bare string; a named one is one type."""
+    doc = client.get("/openapi.json").json
+    named = {f"/components/schemas/{name}" for name in doc["components"]["schemas"]}
+    inline = [at for at, schema in _schemas_in(doc, "") if "enum" in schema and at not in named]
+    assert inline == []
+
+
+def test_parameters_are_never_null(client: FlaskClient) -> None:
+    """A query string, path or header has no null: an optional parameter is left out. A null
+    branch makes generators type it ``int | None`` and lets callers send ``after=None``."""
+    doc = client.get("/openapi.json").json
+    for path, method, op in operations(doc):
+        for parameter in op["parameters"]:
+            text = json.dumps(parameter["schema"])
+            assert '"null"' not in text, (method, path, parameter["name"], text)
+            assert parameter["schema"].get("default", 0) is not None, (path, parameter)
+
+
+def test_rate_limited_and_unavailable_answers_declare_their_headers(client: FlaskClient) -> None:
+    doc = client.get("/openapi.json").json
+    for path, method, op in operations(doc):
+        limited = op["responses"]["429"]["headers"]
+        assert set(limited) == {
+            "Retry-After",
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+        }, (method, path)
+        assert all(header["required"] for header in limited.values())
+        assert "Retry-After" in op["responses"]["503"]["headers"]
+
+
+def test_examples_match_the_documents_own_schemas(client: FlaskClient) -> None:
+    """What a generated client validates against is the document's JSON Schema, not our models:
+    every example must pass it too (Draft 2020-12, OpenAPI 3.1's dialect)."""
+    doc = client.get("/openapi.json").json
+    registry: Registry[Any] = Registry().with_resource(
+        "urn:openapi", DRAFT202012.create_resource(doc)
+    )
+    checked = 0
+    for path, method, op in operations(doc):
+        answers = [op.get("requestBody", {}), *op["responses"].values()]
+        for answer in answers:
+            for media_type, content in answer.get("content", {}).items():
+                schema = json.loads(
+                    json.dumps(content["schema"]).replace(
+                        '"#/components', '"urn:openapi#/components'
+                    )
+                )
+                errors = list(
+                    Draft202012Validator(schema, registry=registry).iter_errors(content["example"])
+                )
+                assert errors == [], (method, path, media_type, [e.message for e in errors])
+                checked += 1
+    assert checked > 100

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
+from typing_extensions import TypeAliasType
 
 from server.schemas.common import (
     EXAMPLE_CREATED,
@@ -17,7 +18,12 @@ from server.schemas.common import (
     examples,
 )
 
-Scope = Literal["read", "write", "admin"]
+# Named, so the OpenAPI document declares each once (components/schemas) and generated clients
+# share one type instead of an inline enum per field (TokenOutScopesItem, MeOutScopesItem...).
+Scope = TypeAliasType("Scope", Literal["read", "write", "admin"])
+PrincipalKind = TypeAliasType("PrincipalKind", Literal["user", "service"])
+TokenState = TypeAliasType("TokenState", Literal["active", "expired", "revoked"])
+Credential = TypeAliasType("Credential", Literal["token", "oidc"])
 PrincipalName = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[\w.@+-]+$"),
@@ -50,7 +56,7 @@ class PrincipalOut(Output):
 
     id: int
     name: str
-    kind: Literal["user", "service"]
+    kind: PrincipalKind
     is_admin: bool
     disabled: bool
     created_at: datetime
@@ -63,7 +69,7 @@ class MeOut(Output):
 
     principal: PrincipalOut
     scopes: list[Scope] = Field(description="Scopes of the credential this request used.")
-    authenticated_by: Literal["token", "oidc"]
+    authenticated_by: Credential
 
 
 class TokenOut(Output):
@@ -73,7 +79,7 @@ class TokenOut(Output):
     prefix: str = Field(description="Public part of the token (fns_<prefix>_...), for lookup.")
     name: str
     scopes: list[Scope]
-    state: Literal["active", "expired", "revoked"]
+    state: TokenState
     created_at: datetime
     expires_at: datetime | None
     last_used_at: datetime | None = Field(description="Recorded at most once a minute.")
@@ -105,7 +111,7 @@ class PrincipalCreate(Input):
     model_config = examples({"name": "ci-bot", "kind": "service"})
 
     name: PrincipalName
-    kind: Literal["user", "service"] = "user"
+    kind: PrincipalKind = "user"
     is_admin: bool = False
     oidc_subject: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
 

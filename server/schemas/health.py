@@ -5,8 +5,12 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel
+from typing_extensions import TypeAliasType
 
 from server.schemas.common import examples
+
+# "migrating": the database answers, but its schema is not at this code's newest migration.
+CheckState = TypeAliasType("CheckState", Literal["ok", "unavailable", "migrating"])
 
 
 class Live(BaseModel):
@@ -19,5 +23,4 @@ class Ready(BaseModel):
     model_config = examples({"status": "ok", "checks": {"database": "ok", "redis": "ok"}})
 
     status: Literal["ok"]
-    # "migrating": the database answers, but its schema is not at this code's newest migration.
-    checks: dict[str, Literal["ok", "unavailable", "migrating"]]
+    checks: dict[str, CheckState]

@@ -5,10 +5,14 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypeAliasType
+
+# Where a field error was found.
+FieldLocation = TypeAliasType("FieldLocation", Literal["body", "query"])
 
 
 class FieldError(BaseModel):
-    in_: Literal["body", "query"] = Field(alias="in")
+    in_: FieldLocation = Field(alias="in")
     field: str | None
     message: str
     type: str

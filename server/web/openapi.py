@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable
-from http import HTTPStatus
+from collections import Counter
+from collections.abc import Iterable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -17,16 +17,14 @@ from server.api.contract import Contract, contract_of
 from server.api.converters import IdConverter
 from server.auth.gate import required_scope
 from server.config.runtime import current_settings
-from server.errors import PROBLEM_MEDIA_TYPE
 from server.schemas.problem import ProblemDetails
-from server.web.openapi_examples import model_example, problem_example
+from server.web.openapi_answers import Ref, if_match, media, responses
 from server.web.openapi_text import TAGS, contract_text, docstring
 
 REF = "#/components/schemas/{model}"
 CONVERTER = re.compile(r"<(?:(?P<conv>\w+)(?:\((?P<args>[^)]*)\))?:)?(?P<name>\w+)>")
 DOCUMENTED_PREFIXES = ("/api/", "/health/")
-# Turns a model into a $ref to its schema in components.
-Ref = Callable[[type[BaseModel], JsonSchemaMode], dict[str, Any]]
+NULL = {"type": "null"}
 
 LICENSE = {"name": "MIT", "identifier": "MIT"}
 CONTACT = {"name": "flask-nix-stack maintainers"}
@@ -53,6 +51,7 @@ def build_openapi(app: Flask) -> dict[str, Any]:
 
     gate = app.extensions["auth_gate"]
     schemes = security_schemes(app)
+    ids = operation_ids([(endpoint, method) for _, method, _, endpoint in operations])
     paths: dict[str, dict[str, Any]] = {}
     for url_rule, method, spec, endpoint in operations:
         path, parameters = _path(url_rule)
@@ -61,19 +60,19 @@ def build_openapi(app: Flask) -> dict[str, Any]:
         public = endpoint.split(".")[0] in gate.public_blueprints
         scope = None if public else required_scope(view, method.upper())
         operation: dict[str, Any] = {
-            "operationId": endpoint.replace(".", "_"),
+            "operationId": ids[endpoint, method],
             "summary": summary,
             "description": "\n\n".join(filter(None, [description, contract_text(spec)])),
             "tags": [endpoint.split(".")[-2] if "." in endpoint else "default"],
-            "parameters": parameters + _query(spec, ref) + _if_match(spec),
-            "responses": _responses(spec, ref, has_id=bool(parameters), scope=scope),
+            "parameters": parameters + _query(spec, ref) + if_match(spec),
+            "responses": responses(spec, ref, has_id=bool(parameters), scope=scope),
             # OpenAPI 3.1 lets a bearer requirement name the roles (our scopes) it needs.
             "security": [] if scope is None else [{name: [scope]} for name in schemes],
         }
         if spec.body is not None:
             operation["requestBody"] = {
                 "required": True,
-                "content": {"application/json": _media(spec.body, ref(spec.body, "validation"))},
+                "content": {"application/json": media(spec.body, ref(spec.body, "validation"))},
             }
         paths.setdefault(path, {})[method] = operation
 
@@ -93,20 +92,14 @@ def build_openapi(app: Flask) -> dict[str, Any]:
         "servers": [{"url": "/", "description": "The server that serves this document."}],
         "tags": [{"name": tag, "description": TAGS.get(tag, "")} for tag in used_tags],
         "paths": paths,
-        "components": {"schemas": definitions.get("$defs", {}), "securitySchemes": schemes},
+        "components": {
+            "schemas": definitions.get("$defs", {}),
+            "securitySchemes": schemes,
+        },
         "security": [{name: []} for name in schemes],
     }
     _drop_unused_schemas(document)
     return document
-
-
-def _media(model: type[BaseModel], schema: dict[str, Any]) -> dict[str, Any]:
-    """A media type object: the model's schema, and its example when it has one."""
-    media: dict[str, Any] = {"schema": schema}
-    example = model_example(model)
-    if example is not None:
-        media["example"] = example
-    return media
 
 
 def _drop_unused_schemas(document: dict[str, Any]) -> None:
@@ -182,7 +175,32 @@ def _path(rule: str) -> tuple[str, list[dict[str, Any]]]:
     return CONVERTER.sub(lambda m: "{" + m["name"] + "}", rule), parameters
 
 
+def operation_ids(operations: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """Each (endpoint, method)'s operationId: its view's name, which generated clients turn into
+    a method name (``list_projects``, ``listProjects``). A name several blueprints' views share
+    is prefixed with the blueprint (``admin_list_tokens``), and with the method if one view
+    serves several."""
+
+    def view(endpoint: str) -> str:
+        return endpoint.rsplit(".", 1)[-1]
+
+    def qualified(endpoint: str) -> str:
+        parts = endpoint.split(".")
+        return "_".join(parts[-2:])
+
+    names = Counter(view(endpoint) for endpoint in {endpoint for endpoint, _ in operations})
+    ids = {op: view(op[0]) if names[view(op[0])] == 1 else qualified(op[0]) for op in operations}
+    repeated = Counter(ids.values())
+    ids = {op: f"{name}_{op[1]}" if repeated[name] > 1 else name for op, name in ids.items()}
+    if len(set(ids.values())) != len(ids):
+        raise ValueError(f"operationIds collide: {sorted(ids.values())}")
+    return ids
+
+
 def _query(spec: Contract, ref: Ref) -> list[dict[str, Any]]:
+    """The query model's fields as parameters. A query string has no null: an optional field is
+    left out, not sent as null, so its schema is the non-null branch with no ``default: null``
+    (generators would type it ``int | None`` and some would send ``after=None``)."""
     if spec.query is None:
         return []
     schema = spec.query.model_json_schema(ref_template=REF)
@@ -193,71 +211,19 @@ def _query(spec: Contract, ref: Ref) -> list[dict[str, Any]]:
             "in": "query",
             "required": name in required,
             "description": prop.pop("description", ""),
-            "schema": prop,
+            "schema": _not_null(prop),
         }
         for name, prop in schema["properties"].items()
     ]
 
 
-def _if_match(spec: Contract) -> list[dict[str, Any]]:
-    if not spec.conditional:
-        return []
-    return [
-        {
-            "name": "If-Match",
-            "in": "header",
-            "required": False,
-            "description": 'The ETag of your last read ("v<version>"), or *.',
-            "schema": {"type": "string"},
-        }
-    ]
-
-
-def _responses(spec: Contract, ref: Ref, *, has_id: bool, scope: str | None) -> dict[str, Any]:
-    success: dict[str, Any] = {"description": HTTPStatus(spec.status).phrase}
-    if spec.response is not None:
-        schema = ref(spec.response, "serialization")
-        success["content"] = {"application/json": _media(spec.response, schema)}
-    headers = {}
-    if spec.etag:
-        headers["ETag"] = {"schema": {"type": "string"}, "description": "The resource's version."}
-    if spec.created:
-        headers["Location"] = {"schema": {"type": "string"}, "description": "Its URL."}
-    if headers:
-        success["headers"] = headers
-    # Malformed requests, a request line or headers over the server's limits, rate limits, and
-    # the server's own failures.
-    statuses = {400, 414, 429, 431, 500, 503}
-    if scope is not None:
-        statuses |= {401, 403}  # no or bad credential; a credential without the scope
-    if spec.query is not None or spec.body is not None:
-        statuses.add(422)
-    if spec.body is not None:
-        statuses |= {413, 415}
-    if has_id:
-        statuses.add(404)
-    if spec.conflicts:
-        statuses.add(409)
-    if spec.conditional:
-        statuses |= {412, 428}
-    problem = ref(ProblemDetails, "serialization")
-    responses = {str(spec.status): success}
-    for status in sorted(statuses):
-        responses[str(status)] = {
-            "description": HTTPStatus(status).phrase,
-            "content": {
-                PROBLEM_MEDIA_TYPE: {"schema": problem, "example": problem_example(status)}
-            },
-        }
-    for status in (401, 403):
-        if str(status) in responses:
-            responses[str(status)]["headers"] = {
-                "WWW-Authenticate": {
-                    "schema": {"type": "string"},
-                    "description": "RFC 6750 challenge: Bearer, with error and scope.",
-                }
-            }
-    return responses
+def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
+    branches = schema.get("anyOf", [])
+    if NULL not in branches:
+        return schema
+    rest = [branch for branch in branches if branch != NULL]
+    outer = {k: v for k, v in schema.items() if k != "anyOf" and not (k == "default" and v is None)}
+    return {**outer, **rest[0]} if len(rest) == 1 else {**outer, "anyOf": rest}
 
 
 def _version() -> str:

@@ -16,7 +16,8 @@ from packaging.version import Version
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONSTRAINTS = REPO_ROOT / "tests" / "nix" / "nixpkgs-versions.txt"
 # Brought by the dev shell as programs, not Python test dependencies of the package.
-TOOLS = {"ruff", "mypy"}
+# Programs, not Python packages, in nixpkgs (pkgs.openapi-python-client is an application).
+TOOLS = {"ruff", "mypy", "openapi-python-client"}
 # Extras the package does not build with: bench/'s server candidates (never a runtime dependency).
 NOT_BUILT = {"bench"}
 

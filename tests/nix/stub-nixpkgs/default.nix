@@ -51,6 +51,7 @@ let
     "granian"
     "gunicorn"
     "hypothesis"
+    "jsonschema"
     "limits"
     "mypy"
     "openapi-spec-validator"
@@ -78,6 +79,7 @@ let
     "sentry-sdk"
     "setuptools"
     "sqlalchemy"
+    "typing-extensions"
     "uvloop"
     "werkzeug"
   ];
