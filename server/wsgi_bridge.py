@@ -23,6 +23,9 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from server.middleware.request_head import REFUSAL
+from server.server_problems import problem_document
+
 logger = logging.getLogger(__name__)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -47,8 +50,23 @@ class BrokenBody(io.RawIOBase):
         raise OSError("the request body's chunked framing is malformed or incomplete")
 
 
+class CutShort:
+    """A body that ended before its Content-Length: the client closed its side early, or the
+    server cut the connection (stopping). Never handed to the app as a whole body."""
+
+    def __init__(self, received: int, declared: int) -> None:
+        self.received = received
+        self.declared = declared
+
+
 def build_environ(scope: Any, body: bytes | BrokenBody) -> dict[str, Any]:
-    """The WSGI environ (PEP 3333) of an RSGI request whose body has been read."""
+    """The WSGI environ (PEP 3333) of an RSGI request whose body has been read.
+
+    What HTTP forbids and granian lets through is marked for the app to refuse (REFUSAL,
+    server/middleware/request_head.py): a header whose value granian could not pass on (it
+    leaves out a value with bytes outside visible ASCII, so a request would silently lose its
+    If-Match or Host), and a repeated Host (RFC 9112 section 3.2).
+    """
     server_name, server_port = _split_address(scope.server)
     remote_addr, remote_port = _split_address(scope.client)
     environ: dict[str, Any] = {
@@ -60,7 +78,7 @@ def build_environ(scope: Any, body: bytes | BrokenBody) -> dict[str, Any]:
         "QUERY_STRING": scope.query_string,
         "SERVER_NAME": server_name,
         "SERVER_PORT": server_port,
-        "SERVER_PROTOCOL": f"HTTP/{scope.http_version}",
+        "SERVER_PROTOCOL": _PROTOCOLS.get(scope.http_version, "HTTP/1.1"),
         "REMOTE_ADDR": remote_addr,
         "REMOTE_PORT": remote_port,
         "wsgi.version": (1, 0),
@@ -73,13 +91,28 @@ def build_environ(scope: Any, body: bytes | BrokenBody) -> dict[str, Any]:
         "wsgi.multiprocess": True,
         "wsgi.run_once": False,
     }
-    for name, value in scope.headers.items():
+    items = scope.headers.items()
+    for name, value in items:
         key = name.upper().replace("-", "_")
         if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
             key = f"HTTP_{key}"
+        if key == "HTTP_HOST" and key in environ:
+            environ[REFUSAL] = "The request has more than one Host header."
         # Repeated headers are joined as RFC 9110 allows (what gunicorn does too).
         environ[key] = f"{environ[key]},{value}" if key in environ else value
+    # scope.headers.keys() lists every name received, items() only the values it could decode.
+    if len(scope.headers) > len({name for name, _ in items}):
+        environ[REFUSAL] = "A header value holds bytes outside visible ASCII."
+    authority = scope.authority
+    if authority:
+        # An absolute-form target (http://host/path) names the host; the Host header does not
+        # count then (RFC 9112 section 3.2.2), and APP_TRUSTED_HOSTS applies to the target's.
+        environ["HTTP_HOST"] = authority
     return environ
+
+
+# granian's http_version, as PEP 3333 spells SERVER_PROTOCOL ("1" is HTTP/1.0).
+_PROTOCOLS = {"1": "HTTP/1.0", "1.1": "HTTP/1.1", "2": "HTTP/2", "3": "HTTP/3"}
 
 
 def call_wsgi(wsgi_app: WSGIApp, environ: dict[str, Any]) -> Response:
@@ -107,9 +140,11 @@ def _no_write(_data: bytes) -> None:
     raise NotImplementedError("the app must return its body, not write() it")
 
 
-async def read_body(proto: Any, declared: str | None, limit: int) -> bytes | BrokenBody | None:
-    """The body, or its first limit+1 bytes; None if the client went away first; a BrokenBody
-    if granian could not decode it."""
+async def read_body(
+    proto: Any, declared: str | None, limit: int
+) -> bytes | BrokenBody | CutShort | None:
+    """The body, or its first limit+1 bytes; None if the connection failed first; a BrokenBody
+    if granian could not decode it; CutShort if it ended before its Content-Length."""
     length = int(declared) if declared is not None and declared.isdigit() else None
     if length is not None and length > limit:
         return b""  # the app answers 413 from Content-Length alone: read nothing
@@ -131,7 +166,7 @@ async def read_body(proto: Any, declared: str | None, limit: int) -> bytes | Bro
     except Exception:  # granian's ProtocolClosed and friends: the client is gone
         return None
     if length is not None and size < length:
-        return None  # the stream ended early: the client left mid-body, nothing to run
+        return CutShort(size, length)
     if empty > 1 and size <= limit:
         return BrokenBody()
     return b"".join(chunks)
@@ -141,14 +176,24 @@ class WSGIBridge:
     """An RSGI application that runs ``wsgi_app`` in ``threads`` threads, each request once its
     body (at most ``max_body`` + 1 bytes) has arrived."""
 
-    def __init__(self, wsgi_app: WSGIApp, threads: int, max_body: int) -> None:
+    def __init__(
+        self, wsgi_app: WSGIApp, threads: int, max_body: int, *, hsts: bool = False
+    ) -> None:
         self.wsgi_app = wsgi_app
         self.max_body = max_body
+        self.hsts = hsts
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="wsgi")
 
     async def __rsgi__(self, scope: Any, proto: Any) -> None:
         body = await read_body(proto, scope.headers.get("content-length"), self.max_body)
         if body is None:
+            return
+        if isinstance(body, CutShort):
+            # Answered here, without the app: with no answer at all granian sent its own 500
+            # to a client that had only closed its side and was still listening.
+            detail = f"The request body ended after {body.received} of its {body.declared} bytes."
+            headers, payload = problem_document(400, hsts=self.hsts, detail=detail)
+            proto.response_bytes(400, [*headers, ("Connection", "close")], payload)
             return
         environ = build_environ(scope, body)
         loop = asyncio.get_running_loop()
