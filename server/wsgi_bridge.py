@@ -23,13 +23,13 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from server.middleware.request_head import REFUSAL
-from server.server_problems import problem_document
-
 logger = logging.getLogger(__name__)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 Response = tuple[int, list[tuple[str, str]], bytes]
+# The environ key of the reason a request must be refused: set here for what granian lets
+# through and HTTP forbids; server/middleware/request_head.py answers it with a 400 problem.
+REFUSAL = "fns.refusal"
 
 
 def _split_address(address: str) -> tuple[str, str]:
@@ -176,12 +176,9 @@ class WSGIBridge:
     """An RSGI application that runs ``wsgi_app`` in ``threads`` threads, each request once its
     body (at most ``max_body`` + 1 bytes) has arrived."""
 
-    def __init__(
-        self, wsgi_app: WSGIApp, threads: int, max_body: int, *, hsts: bool = False
-    ) -> None:
+    def __init__(self, wsgi_app: WSGIApp, threads: int, max_body: int) -> None:
         self.wsgi_app = wsgi_app
         self.max_body = max_body
-        self.hsts = hsts
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="wsgi")
 
     async def __rsgi__(self, scope: Any, proto: Any) -> None:
@@ -192,8 +189,8 @@ class WSGIBridge:
             # Answered here, without the app: with no answer at all granian sent its own 500
             # to a client that had only closed its side and was still listening.
             detail = f"The request body ended after {body.received} of its {body.declared} bytes."
-            headers, payload = problem_document(400, hsts=self.hsts, detail=detail)
-            proto.response_bytes(400, [*headers, ("Connection", "close")], payload)
+            status, headers, payload = self.problem(400, detail)
+            proto.response_bytes(status, [*headers, ("Connection", "close")], payload)
             return
         environ = build_environ(scope, body)
         loop = asyncio.get_running_loop()
@@ -206,3 +203,7 @@ class WSGIBridge:
             logger.exception("the WSGI app raised outside its error handlers")
             status, headers, payload = 500, [("content-type", "text/plain")], b"Internal error"
         proto.response_bytes(status, headers, payload)
+
+    def problem(self, status: int, detail: str) -> Response:
+        """The bridge's own answer, without the app (server/rsgi.py gives it the app's shape)."""
+        return status, [("Content-Type", "text/plain; charset=utf-8")], detail.encode()

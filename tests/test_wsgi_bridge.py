@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from server.middleware.request_head import REFUSAL
-from server.wsgi_bridge import BrokenBody, CutShort, build_environ, call_wsgi, read_body
+from server.wsgi_bridge import REFUSAL, BrokenBody, CutShort, build_environ, call_wsgi, read_body
 
 
 class Headers:

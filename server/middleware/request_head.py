@@ -18,9 +18,7 @@ from urllib.parse import urlsplit
 from flask import Flask, request
 
 from server.errors import Problem
-
-# The environ key a server adapter sets to the reason a request must be refused.
-REFUSAL = "fns.refusal"
+from server.wsgi_bridge import REFUSAL
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
