@@ -17,7 +17,7 @@ from gunicorn import util
 from gunicorn.workers.sync import SyncWorker as GunicornSyncWorker
 
 
-class SyncWorker(GunicornSyncWorker):
+class SyncWorker(GunicornSyncWorker):  # type: ignore[misc]  # gunicorn has no type hints
     timed_out = False
 
     def handle_abort(self, sig: int, frame: Any) -> None:
