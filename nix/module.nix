@@ -79,6 +79,12 @@ let
       detail = "Nothing is served at this URL.";
     }
     {
+      status = 405; # TRACE, which nginx refuses itself (the app answers every other method)
+      slug = "method-not-allowed";
+      title = "Method Not Allowed";
+      detail = "The method is not allowed for the requested URL.";
+    }
+    {
       status = 413;
       slug = "payload-too-large";
       title = "Content Too Large";

@@ -19,7 +19,9 @@ from server.middleware import (
     body_limit,
     cors,
     metrics,
+    options,
     proxies,
+    request_head,
     request_id,
     security_headers,
     sentry,
@@ -84,8 +86,10 @@ def register_middleware(app: Flask, settings: Settings) -> None:
     request_id.init_app(app)
     body_limit.init_app(app)
     security_headers.init_app(app, hsts=settings.hsts)
+    options.init_app(app)
     cors.init_app(app, settings)
     proxies.init_app(app, settings)
+    request_head.init_app(app)  # outside ProxyFix: see its docstring
     if settings.access_log:
         access_log.init_app(app)
     tracing.init_app(app, settings)

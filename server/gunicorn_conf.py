@@ -49,7 +49,12 @@ _metrics_server: Any = None
 gunicorn_errors.install(hsts=_settings.hsts)
 
 bind = [_settings.bind]
-worker_class = _settings.worker_class
+# Our sync worker: a client too slow to send its head hears 408, not 500 (gunicorn_workers.py).
+worker_class = (
+    "server.gunicorn_workers.SyncWorker"
+    if _settings.worker_class == "sync"
+    else _settings.worker_class
+)
 workers = _settings.workers
 # gunicorn turns sync workers into gthread ones when threads > 1: only gthread gets them.
 threads = _settings.threads if worker_class == "gthread" else 1

@@ -11,6 +11,21 @@ TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s %(principal)
 JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(request_id)s %(principal)s %(message)s"
 # The app's own access log (server/middleware/access_log.py), on when granian serves it.
 ACCESS_LOGGER = "server.access"
+# Control characters (C0, DEL, C1) as \xNN: see TextFormatter.
+_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+
+
+class TextFormatter(logging.Formatter):
+    """The readable format, one line per record whatever the client sent.
+
+    A message may quote the client (a request path, decoded by the server, is in every access
+    line): a CR or LF in it would start a forged line, and an escape sequence would drive the
+    reader's terminal. The JSON format escapes them by itself. A traceback, appended after the
+    message, keeps its lines.
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return super().formatMessage(record).translate(_ESCAPES)
 
 
 def logging_config(
@@ -25,7 +40,7 @@ def logging_config(
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
         }
     else:
-        formatter = {"format": TEXT_FORMAT}
+        formatter = {"()": "server.logs.TextFormatter", "fmt": TEXT_FORMAT}
     config: dict[str, Any] = {
         "version": 1,
         "disable_existing_loggers": False,

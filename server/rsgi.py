@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 
-from server.wsgi_bridge import WSGIBridge
+from server.wsgi_bridge import Response, WSGIBridge
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # What the kernel sends a worker whose main process died (PR_SET_PDEATHSIG): ours, not granian's.
@@ -93,11 +93,12 @@ from server.startup import collector_paused  # noqa: E402
 
 with collector_paused():
     from server.config.runtime import current_settings
+    from server.server_problems import problem_document
     from server.wsgi import app as wsgi_app  # slow: after the signals are held
 
 
 class App(WSGIBridge):
-    """The app with the settings' threads and body limit."""
+    """The app with the settings' threads and body limit, and its own answers in the app's shape."""
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         # Called once granian's handlers are set, before it serves: redeliver held stops.
@@ -105,6 +106,10 @@ class App(WSGIBridge):
         _serving = True
         for signum in _held_signals:
             loop.call_later(_REDELIVERY_DELAY, os.kill, os.getpid(), signum)
+
+    def problem(self, status: int, detail: str) -> Response:
+        headers, body = problem_document(status, hsts=_settings.hsts, detail=detail)
+        return status, headers, body
 
 
 _settings = current_settings(wsgi_app)

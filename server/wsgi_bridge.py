@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 Response = tuple[int, list[tuple[str, str]], bytes]
+# The environ key of the reason a request must be refused: set here for what granian lets
+# through and HTTP forbids; server/middleware/request_head.py answers it with a 400 problem.
+REFUSAL = "fns.refusal"
 
 
 def _split_address(address: str) -> tuple[str, str]:
@@ -47,8 +50,23 @@ class BrokenBody(io.RawIOBase):
         raise OSError("the request body's chunked framing is malformed or incomplete")
 
 
+class CutShort:
+    """A body that ended before its Content-Length: the client closed its side early, or the
+    server cut the connection (stopping). Never handed to the app as a whole body."""
+
+    def __init__(self, received: int, declared: int) -> None:
+        self.received = received
+        self.declared = declared
+
+
 def build_environ(scope: Any, body: bytes | BrokenBody) -> dict[str, Any]:
-    """The WSGI environ (PEP 3333) of an RSGI request whose body has been read."""
+    """The WSGI environ (PEP 3333) of an RSGI request whose body has been read.
+
+    What HTTP forbids and granian lets through is marked for the app to refuse (REFUSAL,
+    server/middleware/request_head.py): a header whose value granian could not pass on (it
+    leaves out a value with bytes outside visible ASCII, so a request would silently lose its
+    If-Match or Host), and a repeated Host (RFC 9112 section 3.2).
+    """
     server_name, server_port = _split_address(scope.server)
     remote_addr, remote_port = _split_address(scope.client)
     environ: dict[str, Any] = {
@@ -60,7 +78,7 @@ def build_environ(scope: Any, body: bytes | BrokenBody) -> dict[str, Any]:
         "QUERY_STRING": scope.query_string,
         "SERVER_NAME": server_name,
         "SERVER_PORT": server_port,
-        "SERVER_PROTOCOL": f"HTTP/{scope.http_version}",
+        "SERVER_PROTOCOL": _PROTOCOLS.get(scope.http_version, "HTTP/1.1"),
         "REMOTE_ADDR": remote_addr,
         "REMOTE_PORT": remote_port,
         "wsgi.version": (1, 0),
@@ -73,13 +91,28 @@ def build_environ(scope: Any, body: bytes | BrokenBody) -> dict[str, Any]:
         "wsgi.multiprocess": True,
         "wsgi.run_once": False,
     }
-    for name, value in scope.headers.items():
+    items = scope.headers.items()
+    for name, value in items:
         key = name.upper().replace("-", "_")
         if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
             key = f"HTTP_{key}"
+        if key == "HTTP_HOST" and key in environ:
+            environ[REFUSAL] = "The request has more than one Host header."
         # Repeated headers are joined as RFC 9110 allows (what gunicorn does too).
         environ[key] = f"{environ[key]},{value}" if key in environ else value
+    # scope.headers.keys() lists every name received, items() only the values it could decode.
+    if len(scope.headers) > len({name for name, _ in items}):
+        environ[REFUSAL] = "A header value holds bytes outside visible ASCII."
+    authority = scope.authority
+    if authority:
+        # An absolute-form target (http://host/path) names the host; the Host header does not
+        # count then (RFC 9112 section 3.2.2), and APP_TRUSTED_HOSTS applies to the target's.
+        environ["HTTP_HOST"] = authority
     return environ
+
+
+# granian's http_version, as PEP 3333 spells SERVER_PROTOCOL ("1" is HTTP/1.0).
+_PROTOCOLS = {"1": "HTTP/1.0", "1.1": "HTTP/1.1", "2": "HTTP/2", "3": "HTTP/3"}
 
 
 def call_wsgi(wsgi_app: WSGIApp, environ: dict[str, Any]) -> Response:
@@ -107,9 +140,11 @@ def _no_write(_data: bytes) -> None:
     raise NotImplementedError("the app must return its body, not write() it")
 
 
-async def read_body(proto: Any, declared: str | None, limit: int) -> bytes | BrokenBody | None:
-    """The body, or its first limit+1 bytes; None if the client went away first; a BrokenBody
-    if granian could not decode it."""
+async def read_body(
+    proto: Any, declared: str | None, limit: int
+) -> bytes | BrokenBody | CutShort | None:
+    """The body, or its first limit+1 bytes; None if the connection failed first; a BrokenBody
+    if granian could not decode it; CutShort if it ended before its Content-Length."""
     length = int(declared) if declared is not None and declared.isdigit() else None
     if length is not None and length > limit:
         return b""  # the app answers 413 from Content-Length alone: read nothing
@@ -131,7 +166,7 @@ async def read_body(proto: Any, declared: str | None, limit: int) -> bytes | Bro
     except Exception:  # granian's ProtocolClosed and friends: the client is gone
         return None
     if length is not None and size < length:
-        return None  # the stream ended early: the client left mid-body, nothing to run
+        return CutShort(size, length)
     if empty > 1 and size <= limit:
         return BrokenBody()
     return b"".join(chunks)
@@ -150,6 +185,13 @@ class WSGIBridge:
         body = await read_body(proto, scope.headers.get("content-length"), self.max_body)
         if body is None:
             return
+        if isinstance(body, CutShort):
+            # Answered here, without the app: with no answer at all granian sent its own 500
+            # to a client that had only closed its side and was still listening.
+            detail = f"The request body ended after {body.received} of its {body.declared} bytes."
+            status, headers, payload = self.problem(400, detail)
+            proto.response_bytes(status, [*headers, ("Connection", "close")], payload)
+            return
         environ = build_environ(scope, body)
         loop = asyncio.get_running_loop()
         try:
@@ -161,3 +203,7 @@ class WSGIBridge:
             logger.exception("the WSGI app raised outside its error handlers")
             status, headers, payload = 500, [("content-type", "text/plain")], b"Internal error"
         proto.response_bytes(status, headers, payload)
+
+    def problem(self, status: int, detail: str) -> Response:
+        """The bridge's own answer, without the app (server/rsgi.py gives it the app's shape)."""
+        return status, [("Content-Type", "text/plain; charset=utf-8")], detail.encode()

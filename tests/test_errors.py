@@ -65,6 +65,8 @@ def test_non_json_is_415(client: FlaskClient, data: str, content_type: str) -> N
         b"[" * 100_000 + b"]" * 100_000,  # nesting beyond any parser's recursion limit
         b'{"name": "x", "description": ' + b"9" * 5000 + b"}",  # over int's digit limit
         b"NaN",
+        # A repeated key: Python's parser keeps the last, others (a proxy's, a WAF's) the first.
+        b'{"name": "checked", "name": "stored"}',
     ],
 )
 def test_malformed_json_is_400(client: FlaskClient, data: bytes) -> None:

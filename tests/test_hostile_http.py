@@ -11,10 +11,14 @@ from collections.abc import Callable, Iterator
 import pytest
 import requests
 
+from server.errors import STATUS_SLUGS, TYPE_BASE
+
 from support.cli_runner import run_cli_in_process
 from support.processes import Server, app_env, shared_servers
-from support.servers import raw_answer
+from support.servers import raw_answer, wait_until
 
+# The slugs of what a server refuses by itself, the same as the nginx front's (nix/module.nix).
+SERVER_SLUGS = {**STATUS_SLUGS, 417: "expectation-failed", 501: "not-implemented"}
 LIMIT = 1024 * 1024  # APP_MAX_CONTENT_LENGTH's default
 # Valid JSON at any cut: a name, then spaces. Cut at the limit, it would still parse.
 PADDED = b'{"name": "padded"}' + b" " * (3 * LIMIT)
@@ -238,8 +242,20 @@ def test_utf16_declared_latin1_is_415(server: Server) -> None:
         (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", 431),
         (b"NOT A REQUEST LINE\r\n\r\n", 400),
         (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header: <x>\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: <x>\r\n\r\n", 417),
+        (
+            b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: <x>chunked\r\n\r\n",
+            501,
+        ),
     ],
-    ids=["request line too long", "header too large", "garbage", "bad header name"],
+    ids=[
+        "request line too long",
+        "header too large",
+        "garbage",
+        "bad header name",
+        "unknown expectation",
+        "unknown transfer coding",
+    ],
 )
 def test_what_gunicorn_refuses_itself_is_problem_json(
     gunicorn: Server, request_bytes: bytes, status: int
@@ -252,5 +268,118 @@ def test_what_gunicorn_refuses_itself_is_problem_json(
     assert headers["content-security-policy"].startswith("default-src 'none'")
     problem = json.loads(body)
     assert problem["status"] == status
+    assert problem["type"] == TYPE_BASE + SERVER_SLUGS[status]
     assert b"<x>" not in body
     assert b"aaaa" not in body
+
+
+def assert_problem_answer(answer: tuple[int, dict[str, str], bytes], status: int) -> dict:  # type: ignore[type-arg]
+    got, headers, body = answer
+    assert got == status, body[:300]
+    assert headers["content-type"] == "application/problem+json"
+    assert headers["x-content-type-options"] == "nosniff"
+    problem = json.loads(body)
+    assert problem["status"] == status
+    return dict(problem)
+
+
+def head(request_line: bytes, *fields: bytes) -> bytes:
+    """A request head: the line, the fields, Connection: close."""
+    return b"\r\n".join([request_line, *fields, b"Connection: close", b"", b""])
+
+
+def test_an_absolute_form_target_names_the_host_checked(server: Server) -> None:
+    """``GET http://host/path`` is for the host it names (RFC 9112 section 3.2.2), whatever the
+    Host header says: APP_TRUSTED_HOSTS applies to it, as it does behind nginx."""
+    request = head(
+        b"GET http://rebound.evil.example/api/v1/projects HTTP/1.1",
+        b"Host: 127.0.0.1",
+        f"Authorization: {AUTH.value}".encode(),
+    )
+    problem = assert_problem_answer(raw_answer(server.port, request), 400)
+    assert problem["type"].endswith("/bad-host")
+    trusted = head(b"GET http://127.0.0.1/health/live HTTP/1.1", b"Host: rebound.evil.example")
+    assert raw_answer(server.port, trusted)[0] == 200
+
+
+def test_http_1_1_without_host_is_400(server: Server) -> None:
+    """RFC 9112 section 3.2: a server MUST refuse it. (HTTP/1.0 needs no Host.)"""
+    assert_problem_answer(raw_answer(server.port, head(b"GET /health/live HTTP/1.1")), 400)
+    assert raw_answer(server.port, head(b"GET /health/live HTTP/1.0"))[0] == 200
+
+
+def test_a_header_the_app_cannot_read_never_vanishes(server: Server) -> None:
+    """granian leaves out a header value holding bytes outside ASCII (obs-text): an If-Match
+    such as ``"v\\xff"`` disappeared, and a conditional write became an unconditional one.
+    Refused (granian) or read as sent (gunicorn: 412), the resource stays as it was."""
+    created = requests.post(
+        f"{server.base}/api/v1/projects",
+        json={"name": f"if-match-{server.kind}"},
+        headers=AUTH.headers(),
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    url = f"/api/v1/projects/{created.json()['id']}"
+    body = b'{"description": "changed"}'
+    request = head(
+        f"PATCH {url} HTTP/1.1".encode(),
+        b"Host: 127.0.0.1",
+        f"Authorization: {AUTH.value}".encode(),
+        b'If-Match: "v\xff"',
+        b"Content-Type: application/json",
+        b"Content-Length: %d" % len(body),
+    )
+    assert_problem_answer(
+        raw_answer(server.port, request + body), 400 if server.kind == "granian" else 412
+    )
+    after = requests.get(f"{server.base}{url}", headers=AUTH.headers(), timeout=10).json()
+    assert after["description"] == ""
+    assert after["version"] == 1
+
+
+def test_a_body_cut_short_is_400_and_never_parsed(server: Server) -> None:
+    """A client that closes its side before its Content-Length is in: the part that came is
+    valid JSON, yet the request is refused (gunicorn handed it on as whole: 201; granian said
+    500 by itself)."""
+    name = f"cut-short-{server.kind}"
+    body = json.dumps({"name": name}).encode()
+    request = head(
+        b"POST /api/v1/projects HTTP/1.1",
+        b"Host: 127.0.0.1",
+        f"Authorization: {AUTH.value}".encode(),
+        b"Content-Type: application/json",
+        b"Content-Length: %d" % (len(body) + 100),
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(request + body)
+        sock.shutdown(socket.SHUT_WR)  # still listening for the answer
+        answer = b""
+        while data := sock.recv(65536):
+            answer += data
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line.startswith(b"HTTP/1.1 400 "), answer[:300]
+    assert b"content-type: application/problem+json" in rest.lower()
+    assert name not in project_names(server)
+
+
+def test_client_text_never_forges_a_log_line(server: Server) -> None:
+    """A request path is decoded before it is logged: CR, LF and escape sequences in it come
+    out escaped in the readable log format (the JSON one escapes them by itself)."""
+    marker = f"FORGED-{server.kind}"
+    request = head(f"GET /x%0d%0a{marker}%1b[2J HTTP/1.1".encode(), b"Host: 127.0.0.1")
+    assert raw_answer(server.port, request)[0] == 404
+    wait_until(lambda: marker in server.log(), 10, "the access line")  # written after the answer
+    log = server.log()
+    assert not any(line.startswith(marker) for line in log.splitlines())
+    assert "\x1b" not in log
+
+
+def test_options_is_204_without_a_body_or_content_type(server: Server) -> None:
+    """Flask's own OPTIONS answer was an empty 200 declared as text/html."""
+    request = head(b"OPTIONS /api/v1/projects HTTP/1.1", b"Host: 127.0.0.1")
+    status, headers, body = raw_answer(server.port, request)
+    assert status == 204
+    assert "content-type" not in headers
+    assert body == b""
+    assert set(headers["allow"].replace(" ", "").split(",")) >= {"GET", "POST", "OPTIONS"}
+    assert headers["x-content-type-options"] == "nosniff"

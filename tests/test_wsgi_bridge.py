@@ -10,15 +10,25 @@ from typing import Any
 
 import pytest
 
-from server.wsgi_bridge import BrokenBody, build_environ, call_wsgi, read_body
+from server.wsgi_bridge import REFUSAL, BrokenBody, CutShort, build_environ, call_wsgi, read_body
 
 
 class Headers:
-    def __init__(self, items: list[tuple[str, str]]) -> None:
+    """granian's RSGIHeaders: ``keys()`` and ``len()`` count every name received, ``items()``
+    only the values it could decode (``unreadable``: names whose values it left out)."""
+
+    def __init__(self, items: list[tuple[str, str]], unreadable: tuple[str, ...] = ()) -> None:
         self._items = items
+        self._names = list(dict.fromkeys([name for name, _ in items] + list(unreadable)))
 
     def items(self) -> list[tuple[str, str]]:
         return self._items
+
+    def keys(self) -> list[str]:
+        return self._names
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 @dataclass
@@ -31,6 +41,7 @@ class Scope:
     client: str = "127.0.0.1:50000"
     http_version: str = "1.1"
     scheme: str = "http"
+    authority: str | None = None  # set for an absolute-form target
 
 
 def test_environ_follows_pep_3333() -> None:
@@ -62,6 +73,31 @@ def test_environ_follows_pep_3333() -> None:
     assert (environ["SERVER_NAME"], environ["SERVER_PORT"]) == ("127.0.0.1", "8000")
     assert environ["SERVER_PROTOCOL"] == "HTTP/1.1"
     assert environ["wsgi.input"].read() == b"{}"
+    assert REFUSAL not in environ
+
+
+def test_http_1_0_is_spelled_as_pep_3333_does() -> None:
+    """granian's http_version for HTTP/1.0 is "1"."""
+    environ = build_environ(Scope(Headers([]), http_version="1"), b"")
+    assert environ["SERVER_PROTOCOL"] == "HTTP/1.0"
+
+
+def test_an_absolute_form_target_names_the_host() -> None:
+    scope = Scope(Headers([("host", "127.0.0.1")]), authority="rebound.example")
+    assert build_environ(scope, b"")["HTTP_HOST"] == "rebound.example"
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        (Headers([("host", "a")], unreadable=("if-match",)), "outside visible ASCII"),
+        (Headers([], unreadable=("host",)), "outside visible ASCII"),
+        (Headers([("host", "a"), ("host", "a")]), "more than one Host"),
+    ],
+    ids=["a header granian left out", "the Host granian left out", "repeated Host"],
+)
+def test_what_granian_lets_through_is_marked_for_refusal(headers: Headers, reason: str) -> None:
+    assert reason in build_environ(Scope(headers), b"")[REFUSAL]
 
 
 def test_call_wsgi_collects_status_headers_and_body() -> None:
@@ -97,15 +133,20 @@ class Proto:
     [
         ([b"ab", b"cd"], "4", b"abcd"),
         ([b"ab", b"cd"], None, b"abcd"),  # chunked: no Content-Length
-        ([b"ab"], "4", None),  # the client left mid-body: the app never runs
+        ([b"ab"], "4", "cut short"),  # ended before its length: the app never runs
         ([b"abcdef", b"gh"], None, b"abcdef"),  # past the limit: stop reading, the app says 413
         ([b"x"], "999", b""),  # declared past the limit: nothing read at all
     ],
 )
-def test_read_body(chunks: list[bytes], declared: str | None, expected: bytes | None) -> None:
+def test_read_body(chunks: list[bytes], declared: str | None, expected: bytes | str | None) -> None:
     chunks = [*chunks, b""]  # granian ends every body with an empty chunk
     proto = Proto(chunks)
-    assert asyncio.run(read_body(proto, declared, limit=5)) == expected
+    body = asyncio.run(read_body(proto, declared, limit=5))
+    if expected == "cut short":
+        assert isinstance(body, CutShort)
+        assert (body.received, body.declared) == (2, 4)
+    else:
+        assert body == expected
     if declared == "999":
         assert proto.read == []
 

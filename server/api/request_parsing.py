@@ -28,9 +28,12 @@ def parse_body(model: type[ModelT]) -> ModelT:
     try:
         # Decoded here, strictly: json.loads would guess UTF-16 or UTF-32 from the bytes, and
         # RFC 8259 wants UTF-8 without a byte order mark (json.loads refuses one in text).
-        data: Any = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        data: Any = json.loads(
+            raw.decode("utf-8"), parse_constant=_reject_constant, object_pairs_hook=_unique_keys
+        )
     except (ValueError, RecursionError) as exc:
-        # ValueError covers bad UTF-8, a BOM and over-long integers; RecursionError nesting.
+        # ValueError covers bad UTF-8, a BOM, over-long integers and repeated keys;
+        # RecursionError nesting.
         reason = "too deeply nested" if isinstance(exc, RecursionError) else "not valid JSON"
         raise Problem(400, f"The body is {reason}.", slug="malformed-json") from None
     try:
@@ -44,6 +47,16 @@ def _is_json(mimetype: str) -> bool:
     return mimetype == "application/json" or (
         mimetype.startswith("application/") and mimetype.endswith("+json")
     )
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys are unique: with ``{"name": "a", "name": "b"}`` Python keeps the
+    last and other parsers (a proxy's, a WAF's) the first, so two readers would disagree on
+    what the client sent (RFC 8259 section 4 leaves it open)."""
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ValueError("a key is repeated in an object")
+    return result
 
 
 def _reject_constant(name: str) -> None:

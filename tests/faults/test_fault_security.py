@@ -259,7 +259,7 @@ def test_production_run_keeps_secrets_and_internals_in(
         "400": 400,
         "405": 405,
         "HEAD": 200,
-        "OPTIONS": 200,
+        "OPTIONS": 204,  # no body, no content type (server/middleware/options.py)
         "503": 503,
     }
     assert {name: r.status_code for name, r in seen.items()} == expected
@@ -355,7 +355,9 @@ def test_request_ids_cannot_forge_log_lines(
     for name, (status, headers, _body) in answers.items():
         if status == 400 and "x-request-id" not in headers:
             continue  # refused by the server's parser before the app: nothing reached the log
-        assert status == 200, (name, status)
+        # 400 from the app: a value granian cannot pass on (bytes outside ASCII) is refused
+        # (server/middleware/request_head.py); gunicorn passes it on, and the app replaces it.
+        assert status in (200, 400), (name, status)
         assert GENERATED_ID.match(headers["x-request-id"]), (name, headers["x-request-id"])
     records = []
     for line in server.log().splitlines():

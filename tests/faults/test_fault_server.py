@@ -284,6 +284,31 @@ def test_slow_clients_do_not_stall_fresh_clients(
     assert '"POST /api/v1/projects" 400' not in server.log()
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("server_kind", ["gunicorn"])
+def test_a_client_slower_than_the_worker_timeout_gets_408_not_500(
+    fault_env: dict[str, str], serve: Callable[..., Any]
+) -> None:
+    """A gunicorn sync worker still waiting for a request head when APP_TIMEOUT runs out is
+    killed by its master; that client was answered 500 and the log had a traceback, as for a
+    crash (server/gunicorn_workers.py). (granian reads heads in Rust and closes such a
+    connection after the same timeout, answering nothing.)"""
+    server = serve(fault_env, APP_WORKERS="1", APP_TIMEOUT="2")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and no more
+        answer = b""
+        while data := sock.recv(65536):
+            answer += data
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line.startswith(b"HTTP/1.1 408 "), answer[:300]
+    assert b"Content-Type: application/problem+json" in rest
+    fresh_get("127.0.0.1", server.port, timeout=TIMEOUT)  # the replaced worker serves
+    log = server.log()
+    assert "No request head from ip=127.0.0.1 within the worker timeout" in log
+    assert "Traceback" not in log
+    assert "Error handling request" not in log
+
+
 # A test hook, put first on a server's PYTHONPATH (ImportHold): a granian worker that comes to
 # import the app (server.wsgi, after server/rsgi.py has set its signal handling) marks a file
 # named after its pid, adds ".stop" once server/rsgi.py holds a stop signal for it, and goes on

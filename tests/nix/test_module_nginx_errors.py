@@ -136,6 +136,7 @@ def front(
         (b"POST /api/v1/projects HTTP/1.1\r\n" + HOST + b"Transfer-Encoding: gzip\r\n\r\n", 501),
         (b"POST /api/v1/projects HTTP/1.1\r\n" + HOST + b"Content-Length: 5000000\r\n\r\n", 413),
         (b"GET / HTTP/2.0\r\n" + HOST + b"\r\n", 505),
+        (b"TRACE / HTTP/1.1\r\n" + HOST + b"Connection: close\r\n\r\n", 405),
         (
             b"GET /.flask-nix-stack-problem/400 HTTP/1.1\r\n" + HOST + b"Connection: close\r\n\r\n",
             404,
@@ -149,6 +150,7 @@ def front(
         "unknown transfer coding",
         "body over nginx's limit",
         "http version",
+        "trace",
         "the error pages themselves",
     ],
 )

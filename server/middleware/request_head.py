@@ -1,0 +1,54 @@
+"""Requests whose head HTTP forbids, refused with a 400 problem even where the server let them in.
+
+Each server lets a different few through (what each refuses by itself: docs/operations.md):
+- granian leaves out a header value with bytes outside visible ASCII and passes a repeated
+  Host on; server/wsgi_bridge.py marks such a request with REFUSAL;
+- neither requires Host on HTTP/1.1 (RFC 9112 section 3.2: 400);
+- gunicorn takes the host from the Host header even for an absolute-form target
+  (``GET http://host/path``), whose own host counts (RFC 9112 section 3.2.2): APP_TRUSTED_HOSTS
+  then checked a host the request did not name. (The bridge does the same for granian.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask, request
+
+from server.errors import Problem
+from server.wsgi_bridge import REFUSAL
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+class RequestTarget:
+    """WSGI middleware: the host an absolute-form target names; HTTP/1.1 without Host marked."""
+
+    def __init__(self, app: WSGIApp) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        raw_uri = environ.get("RAW_URI", "")  # gunicorn's request target, as sent
+        if not raw_uri.startswith("/") and "://" in raw_uri:
+            authority = urlsplit(raw_uri).netloc
+            if authority:
+                environ["HTTP_HOST"] = authority
+        if "HTTP_HOST" not in environ and environ.get("SERVER_PROTOCOL") == "HTTP/1.1":
+            environ.setdefault(REFUSAL, "An HTTP/1.1 request needs a Host header.")
+        return self.app(environ, start_response)
+
+
+def refuse_marked_request() -> None:
+    reason = request.environ.get(REFUSAL)
+    if reason:
+        raise Problem(400, reason)
+
+
+def init_app(app: Flask) -> None:
+    """Call after the other WSGI middleware (ProxyFix): the target's host comes first, and a
+    trusted proxy's X-Forwarded-Host may still replace it."""
+    app.wsgi_app = RequestTarget(app.wsgi_app)  # type: ignore[method-assign]
+    app.before_request(refuse_marked_request)
