@@ -75,7 +75,7 @@ let
       postgresql = {
         inherit (config.services.postgresql) enable ensureDatabases ensureUsers;
       };
-      redis = if redis ? flask-nix-stack then redis.flask-nix-stack else null;
+      redis = redis.flask-nix-stack or null;
       nginx = {
         inherit (config.services.nginx)
           enable
@@ -183,7 +183,6 @@ let
     "SystemCallFilter"
     "UMask"
   ];
-  pkg = pkgs.flask-nix-stack.outPath;
   pythonEnv = pkgs.flask-nix-stack.runtimeEnv.outPath;
   localUnits = [
     "postgresql.target"
