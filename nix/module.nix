@@ -757,31 +757,33 @@ in
 
     environment.systemPackages = [ manage ];
 
-    services.postgresql = lib.mkIf cfg.database.createLocally {
-      enable = true;
-      ensureDatabases = [ cfg.user ];
-      ensureUsers = [
-        {
-          name = cfg.user;
-          ensureDBOwnership = true;
-        }
-      ];
-    };
+    services = {
+      postgresql = lib.mkIf cfg.database.createLocally {
+        enable = true;
+        ensureDatabases = [ cfg.user ];
+        ensureUsers = [
+          {
+            name = cfg.user;
+            ensureDBOwnership = true;
+          }
+        ];
+      };
 
-    # A named server listens on its socket only (port 0, unixSocketPerm 660, group redis-<name>).
-    services.redis.servers = lib.mkIf cfg.redis.createLocally { ${name}.enable = true; };
+      # A named server listens on its socket only (port 0, unixSocketPerm 660, group redis-<name>).
+      redis.servers = lib.mkIf cfg.redis.createLocally { ${name}.enable = true; };
 
-    services.nginx = lib.mkIf cfg.nginx.enable {
-      enable = true;
-      recommendedProxySettings = lib.mkDefault true;
-      # nginx's upstream syntax matches the server's bind: host:port or unix:/path.
-      upstreams.${name}.servers.${cfg.settings.APP_BIND} = { };
-      virtualHosts.${cfg.nginx.domain} = {
-        locations = {
-          "/".proxyPass = "http://${name}";
-        }
-        // lib.listToAttrs (map problemLocation nginxProblems);
-        extraConfig = problemErrorPages;
+      nginx = lib.mkIf cfg.nginx.enable {
+        enable = true;
+        recommendedProxySettings = lib.mkDefault true;
+        # nginx's upstream syntax matches the server's bind: host:port or unix:/path.
+        upstreams.${name}.servers.${cfg.settings.APP_BIND} = { };
+        virtualHosts.${cfg.nginx.domain} = {
+          locations = {
+            "/".proxyPass = "http://${name}";
+          }
+          // lib.listToAttrs (map problemLocation nginxProblems);
+          extraConfig = problemErrorPages;
+        };
       };
     };
 

@@ -342,43 +342,45 @@ in
         type = types.listOf types.port;
         default = [ ];
       };
-      # nixos/modules/services/databases/postgresql.nix
-      services.postgresql = {
-        enable = lib.mkEnableOption "PostgreSQL";
-        ensureDatabases = mkOption {
-          type = types.listOf types.str;
-          default = [ ];
+      services = {
+        # nixos/modules/services/databases/postgresql.nix
+        postgresql = {
+          enable = lib.mkEnableOption "PostgreSQL";
+          ensureDatabases = mkOption {
+            type = types.listOf types.str;
+            default = [ ];
+          };
+          ensureUsers = mkOption {
+            type = types.listOf (
+              types.submodule {
+                options.name = mkOption { type = types.str; };
+                options.ensureDBOwnership = mkOption {
+                  type = types.bool;
+                  default = false;
+                };
+              }
+            );
+            default = [ ];
+          };
         };
-        ensureUsers = mkOption {
-          type = types.listOf (
-            types.submodule {
-              options.name = mkOption { type = types.str; };
-              options.ensureDBOwnership = mkOption {
-                type = types.bool;
-                default = false;
-              };
-            }
-          );
-          default = [ ];
-        };
-      };
-      services.redis.servers = mkOption {
-        type = types.attrsOf redisServerType;
-        default = { };
-      };
-      services.nginx = {
-        enable = lib.mkEnableOption "nginx";
-        recommendedProxySettings = mkOption {
-          type = types.bool;
-          default = false;
-        };
-        upstreams = mkOption {
-          type = types.attrsOf upstreamType;
+        redis.servers = mkOption {
+          type = types.attrsOf redisServerType;
           default = { };
         };
-        virtualHosts = mkOption {
-          type = types.attrsOf vhostType;
-          default = { };
+        nginx = {
+          enable = lib.mkEnableOption "nginx";
+          recommendedProxySettings = mkOption {
+            type = types.bool;
+            default = false;
+          };
+          upstreams = mkOption {
+            type = types.attrsOf upstreamType;
+            default = { };
+          };
+          virtualHosts = mkOption {
+            type = types.attrsOf vhostType;
+            default = { };
+          };
         };
       };
     };
