@@ -99,7 +99,12 @@ let
         default = { };
       };
       path = mkOption {
-        type = with types; listOf (oneOf [ package str ]);
+        type =
+          with types;
+          listOf (oneOf [
+            package
+            str
+          ]);
         default = [ ];
       };
       serviceConfig = mkOption {
@@ -439,9 +444,7 @@ in
         };
       };
       config = {
-        _module.args.pkgs = builtins.seq config.nixpkgs.config (
-          builtins.seq config.nixpkgs.overlays pkgs
-        );
+        _module.args.pkgs = builtins.seq config.nixpkgs.config (builtins.seq config.nixpkgs.overlays pkgs);
         nixpkgs = {
           config = { };
           overlays = [ ];
