@@ -73,7 +73,8 @@
         {
           imports = [ ./nix/module.nix ];
           services.flask-nix-stack.package =
-            lib.mkDefault self.packages.${pkgs.stdenv.hostPlatform.system}.default;
+            lib.mkDefault
+              self.packages.${pkgs.stdenv.hostPlatform.system}.default;
         };
 
       packages = forAllSystems (

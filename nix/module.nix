@@ -41,10 +41,7 @@ let
     in
     "${host}:${toString port}";
   bind =
-    if cfg.unixSocket != null then
-      "unix:${cfg.unixSocket}"
-    else
-      hostPort cfg.listenAddress cfg.port;
+    if cfg.unixSocket != null then "unix:${cfg.unixSocket}" else hostPort cfg.listenAddress cfg.port;
 
   # The web server command, in one place: `flask-nix-stack serve` (server/serve.py) picks
   # granian or gunicorn; bind, workers and threads come from APP_BIND / APP_WORKERS /
@@ -153,7 +150,8 @@ let
     Cache-Control = "no-store";
   };
   problemErrorPages = lib.concatMapStrings (
-    p: "error_page ${toString (p.from or p.status)} =${toString p.status} ${problemPrefix}${toString p.status};\n"
+    p:
+    "error_page ${toString (p.from or p.status)} =${toString p.status} ${problemPrefix}${toString p.status};\n"
   ) nginxProblems;
   # `return` takes the body in single quotes: the documents hold none, and no `$`.
   problemLocation = p: {
@@ -246,20 +244,19 @@ let
 
   # Runs the CLI in a transient unit with the service's user, environment, env file and
   # credentials (credentials exist only inside a unit, so sudo could not pass them on).
-  manageProperties =
-    [
-      "--uid=${cfg.user}"
-      "--gid=${cfg.group}"
-      "--working-directory=${stateDir}"
-    ]
-    ++ lib.concatMap (
-      key: map (value: "--property=${key}=${value}") commonUnitConfig.serviceConfig.${key}
-    ) [
-      "SupplementaryGroups"
-      "EnvironmentFile"
-      "LoadCredential"
-    ]
-    ++ lib.mapAttrsToList (var: value: "--setenv=${var}=${value}") environment;
+  manageProperties = [
+    "--uid=${cfg.user}"
+    "--gid=${cfg.group}"
+    "--working-directory=${stateDir}"
+  ]
+  ++
+    lib.concatMap (key: map (value: "--property=${key}=${value}") commonUnitConfig.serviceConfig.${key})
+      [
+        "SupplementaryGroups"
+        "EnvironmentFile"
+        "LoadCredential"
+      ]
+  ++ lib.mapAttrsToList (var: value: "--setenv=${var}=${value}") environment;
 
   manage = pkgs.writeShellScriptBin "${name}-manage" ''
     set -eu
@@ -400,8 +397,7 @@ let
       };
       APP_METRICS_BIND = lib.mkOption {
         type = with lib.types; nullOr str;
-        default =
-          if cfg.metrics.enable then hostPort cfg.metrics.listenAddress cfg.metrics.port else null;
+        default = if cfg.metrics.enable then hostPort cfg.metrics.listenAddress cfg.metrics.port else null;
         defaultText = lib.literalMD "{option}`metrics.listenAddress`:{option}`metrics.port`";
         description = "Metrics listener; set the {option}`metrics` options instead.";
       };
@@ -729,9 +725,7 @@ in
       }
       {
         assertion =
-          cfg.redis.tls.caFile == null
-          || cfg.redis.url == null
-          || lib.hasPrefix "rediss://" cfg.redis.url;
+          cfg.redis.tls.caFile == null || cfg.redis.url == null || lib.hasPrefix "rediss://" cfg.redis.url;
         message = "services.flask-nix-stack: redis.tls.caFile needs a rediss:// redis.url (TLS).";
       }
       {
@@ -743,8 +737,9 @@ in
       }
     ];
 
-    warnings = lib.optional (cfg.openFirewall && cfg.unixSocket != null && !cfg.nginx.enable)
-      "services.flask-nix-stack.openFirewall has no effect: the server listens on a Unix socket.";
+    warnings = lib.optional (
+      cfg.openFirewall && cfg.unixSocket != null && !cfg.nginx.enable
+    ) "services.flask-nix-stack.openFirewall has no effect: the server listens on a Unix socket.";
 
     users.users = lib.mkIf (cfg.user == name) {
       ${name} = {
@@ -757,31 +752,33 @@ in
 
     environment.systemPackages = [ manage ];
 
-    services.postgresql = lib.mkIf cfg.database.createLocally {
-      enable = true;
-      ensureDatabases = [ cfg.user ];
-      ensureUsers = [
-        {
-          name = cfg.user;
-          ensureDBOwnership = true;
-        }
-      ];
-    };
+    services = {
+      postgresql = lib.mkIf cfg.database.createLocally {
+        enable = true;
+        ensureDatabases = [ cfg.user ];
+        ensureUsers = [
+          {
+            name = cfg.user;
+            ensureDBOwnership = true;
+          }
+        ];
+      };
 
-    # A named server listens on its socket only (port 0, unixSocketPerm 660, group redis-<name>).
-    services.redis.servers = lib.mkIf cfg.redis.createLocally { ${name}.enable = true; };
+      # A named server listens on its socket only (port 0, unixSocketPerm 660, group redis-<name>).
+      redis.servers = lib.mkIf cfg.redis.createLocally { ${name}.enable = true; };
 
-    services.nginx = lib.mkIf cfg.nginx.enable {
-      enable = true;
-      recommendedProxySettings = lib.mkDefault true;
-      # nginx's upstream syntax matches the server's bind: host:port or unix:/path.
-      upstreams.${name}.servers.${cfg.settings.APP_BIND} = { };
-      virtualHosts.${cfg.nginx.domain} = {
-        locations = {
-          "/".proxyPass = "http://${name}";
-        }
-        // lib.listToAttrs (map problemLocation nginxProblems);
-        extraConfig = problemErrorPages;
+      nginx = lib.mkIf cfg.nginx.enable {
+        enable = true;
+        recommendedProxySettings = lib.mkDefault true;
+        # nginx's upstream syntax matches the server's bind: host:port or unix:/path.
+        upstreams.${name}.servers.${cfg.settings.APP_BIND} = { };
+        virtualHosts.${cfg.nginx.domain} = {
+          locations = {
+            "/".proxyPass = "http://${name}";
+          }
+          // lib.listToAttrs (map problemLocation nginxProblems);
+          extraConfig = problemErrorPages;
+        };
       };
     };
 
@@ -797,55 +794,56 @@ in
       )
       ++ lib.optional (cfg.metrics.enable && cfg.metrics.openFirewall) cfg.metrics.port;
 
-    systemd.services = lib.optionalAttrs cfg.migrate {
-      # A oneshot that stays active: `systemctl restart flask-nix-stack` does not rerun it, but a
-      # deploy that changes the package changes this unit, so switch-to-configuration reruns it.
-      ${"${name}-migrate"} = lib.recursiveUpdate commonUnitConfig {
-        description = "flask-nix-stack database migrations";
-        serviceConfig = {
-          Type = "oneshot";
-          RemainAfterExit = true;
-          ExecStart = utils.escapeSystemdExecArgs [
-            cli
-            "db"
-            "upgrade"
-          ];
+    systemd.services =
+      lib.optionalAttrs cfg.migrate {
+        # A oneshot that stays active: `systemctl restart flask-nix-stack` does not rerun it, but a
+        # deploy that changes the package changes this unit, so switch-to-configuration reruns it.
+        ${"${name}-migrate"} = lib.recursiveUpdate commonUnitConfig {
+          description = "flask-nix-stack database migrations";
+          serviceConfig = {
+            Type = "oneshot";
+            RemainAfterExit = true;
+            ExecStart = utils.escapeSystemdExecArgs [
+              cli
+              "db"
+              "upgrade"
+            ];
+          };
+        };
+      }
+      // {
+        ${name} = lib.recursiveUpdate commonUnitConfig {
+          description = "flask-nix-stack web API (${cfg.settings.APP_SERVER})";
+          wantedBy = [ "multi-user.target" ];
+          # requires + after: a failed migration keeps the web unit down.
+          after = commonUnitConfig.after ++ lib.optional cfg.migrate migrateUnit;
+          requires = commonUnitConfig.requires ++ lib.optional cfg.migrate migrateUnit;
+          serviceConfig = {
+            ExecStart = utils.escapeSystemdExecArgs serverCommand;
+            # HUP: the main process replaces its workers gracefully (both servers).
+            ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
+            KillMode = "mixed";
+            Restart = "on-failure";
+            RuntimeDirectory = name;
+            RuntimeDirectoryMode = "0750";
+          }
+          # gunicorn's arbiter sends READY=1 once it listens:
+          # https://docs.gunicorn.org/en/stable/deploy.html#systemd (granian does not notify).
+          // (
+            if cfg.settings.APP_SERVER == "gunicorn" then
+              {
+                Type = "notify";
+                NotifyAccess = "main";
+              }
+            else
+              { Type = "exec"; }
+          );
+        };
+
+        # Lets nginx through the 0750 runtime directory to the socket, as pretalx.nix does.
+        nginx = lib.mkIf (cfg.nginx.enable && cfg.unixSocket != null) {
+          serviceConfig.SupplementaryGroups = [ cfg.group ];
         };
       };
-    }
-    // {
-      ${name} = lib.recursiveUpdate commonUnitConfig {
-        description = "flask-nix-stack web API (${cfg.settings.APP_SERVER})";
-        wantedBy = [ "multi-user.target" ];
-        # requires + after: a failed migration keeps the web unit down.
-        after = commonUnitConfig.after ++ lib.optional cfg.migrate migrateUnit;
-        requires = commonUnitConfig.requires ++ lib.optional cfg.migrate migrateUnit;
-        serviceConfig = {
-          ExecStart = utils.escapeSystemdExecArgs serverCommand;
-          # HUP: the main process replaces its workers gracefully (both servers).
-          ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
-          KillMode = "mixed";
-          Restart = "on-failure";
-          RuntimeDirectory = name;
-          RuntimeDirectoryMode = "0750";
-        }
-        # gunicorn's arbiter sends READY=1 once it listens:
-        # https://docs.gunicorn.org/en/stable/deploy.html#systemd (granian does not notify).
-        // (
-          if cfg.settings.APP_SERVER == "gunicorn" then
-            {
-              Type = "notify";
-              NotifyAccess = "main";
-            }
-          else
-            { Type = "exec"; }
-        );
-      };
-
-      # Lets nginx through the 0750 runtime directory to the socket, as pretalx.nix does.
-      nginx = lib.mkIf (cfg.nginx.enable && cfg.unixSocket != null) {
-        serviceConfig.SupplementaryGroups = [ cfg.group ];
-      };
-    };
   };
 }

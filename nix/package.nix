@@ -116,17 +116,19 @@ let
 
     build-system = [ pythonPackages.setuptools ];
 
-    nativeCheckInputs = testDependencies ++ [
-      pythonPackages.pytestCheckHook
-      # Their console scripts, which the tests run as subprocesses (found on PATH here).
-      pythonPackages.alembic
-      pythonPackages.gunicorn
-      postgresql
-      postgresqlTestHook
-      redisTestHook
-    ]
-    ++ optional-dependencies.sentry
-    ++ optional-dependencies.tracing;
+    nativeCheckInputs =
+      testDependencies
+      ++ [
+        pythonPackages.pytestCheckHook
+        # Their console scripts, which the tests run as subprocesses (found on PATH here).
+        pythonPackages.alembic
+        pythonPackages.gunicorn
+        postgresql
+        postgresqlTestHook
+        redisTestHook
+      ]
+      ++ optional-dependencies.sentry
+      ++ optional-dependencies.tracing;
 
     # The hooks export PGHOST (a socket directory), PGUSER=test_user, PGDATABASE=test_db and
     # REDIS_SOCKET; tests/servers.py then uses those servers instead of starting its own.
@@ -177,8 +179,7 @@ let
       );
 
       # For the dev shell, which installs the same dependencies beside an editable checkout.
-      pythonDependencies =
-        dependencies ++ optional-dependencies.sentry ++ optional-dependencies.tracing;
+      pythonDependencies = dependencies ++ optional-dependencies.sentry ++ optional-dependencies.tracing;
       inherit testDependencies;
     };
 

@@ -69,13 +69,12 @@ let
       inherit (config) warnings;
       unitNames = lib.attrNames units;
       web = if units ? flask-nix-stack then unitFacts units.flask-nix-stack else null;
-      migrate =
-        if units ? flask-nix-stack-migrate then unitFacts units.flask-nix-stack-migrate else null;
+      migrate = if units ? flask-nix-stack-migrate then unitFacts units.flask-nix-stack-migrate else null;
       nginxUnit = units.nginx.serviceConfig or null;
       postgresql = {
         inherit (config.services.postgresql) enable ensureDatabases ensureUsers;
       };
-      redis = if redis ? flask-nix-stack then redis.flask-nix-stack else null;
+      redis = redis.flask-nix-stack or null;
       nginx = {
         inherit (config.services.nginx)
           enable
@@ -183,7 +182,6 @@ let
     "SystemCallFilter"
     "UMask"
   ];
-  pkg = pkgs.flask-nix-stack.outPath;
   pythonEnv = pkgs.flask-nix-stack.runtimeEnv.outPath;
   localUnits = [
     "postgresql.target"
@@ -232,8 +230,7 @@ let
         "migrate requires backends" = hasAll localUnits c.migrate.requires;
         "APP_BIND" = c.web.environment.APP_BIND == "unix:/run/flask-nix-stack/web.sock";
         "APP_DATABASE_URL" =
-          c.web.environment.APP_DATABASE_URL
-          == "postgresql+psycopg2:///flask-nix-stack?host=/run/postgresql";
+          c.web.environment.APP_DATABASE_URL == "postgresql+psycopg2:///flask-nix-stack?host=/run/postgresql";
         "APP_REDIS_URL" =
           c.web.environment.APP_REDIS_URL == "unix:///run/redis-flask-nix-stack/redis.sock?db=0";
         "LoadCredential" = c.web.serviceConfig.LoadCredential == [ "APP_SECRET_KEY:${secretKey}" ];
@@ -267,8 +264,7 @@ let
         "gunicorn notifies systemd" =
           c.web.serviceConfig.Type == "notify" && c.web.serviceConfig.NotifyAccess == "main";
         "bools render as true/false" = c.web.environment.APP_RATELIMIT_ENABLED == "false";
-        "EnvironmentFile" =
-          c.web.serviceConfig.EnvironmentFile == [ "/run/secrets/flask-nix-stack.env" ];
+        "EnvironmentFile" = c.web.serviceConfig.EnvironmentFile == [ "/run/secrets/flask-nix-stack.env" ];
         "firewall opens the port" = c.firewallTCPPorts == [ 8001 ];
         "no local backends" = !c.postgresql.enable && c.redis == null;
       };
@@ -281,16 +277,16 @@ let
       // {
         "APP_BIND in brackets" = c.web.environment.APP_BIND == "[::1]:8000";
         "nginx upstream" = c.nginx.upstreams.flask-nix-stack.servers ? "[::1]:8000";
-        "firewall opens 80 and 443" = c.firewallTCPPorts == [
-          80
-          443
-        ];
+        "firewall opens 80 and 443" =
+          c.firewallTCPPorts == [
+            80
+            443
+          ];
         "nginx unit untouched" = c.nginxUnit == null;
       };
 
     disabled = {
-      "no units, no packages" =
-        cases.disabled.unitNames == [ ] && cases.disabled.systemPackages == [ ];
+      "no units, no packages" = cases.disabled.unitNames == [ ] && cases.disabled.systemPackages == [ ];
     };
 
     misconfigured = {
@@ -303,9 +299,7 @@ let
   # Configurations the module must refuse at evaluation time (not merely by an assertion).
   evaluates =
     serviceConfig:
-    (builtins.tryEval (
-      builtins.deepSeq (evaluate serviceConfig).config.systemd.services true
-    )).success;
+    (builtins.tryEval (builtins.deepSeq (evaluate serviceConfig).config.systemd.services true)).success;
   refused =
     lib.mapAttrs
       (_: serviceConfig: {
@@ -346,8 +340,7 @@ let
 
   failures = lib.concatLists (
     lib.mapAttrsToList (
-      case: checks:
-      map (what: "${case}: ${what}") (lib.attrNames (lib.filterAttrs (_: ok: !ok) checks))
+      case: checks: map (what: "${case}: ${what}") (lib.attrNames (lib.filterAttrs (_: ok: !ok) checks))
     ) expectations
   );
 in

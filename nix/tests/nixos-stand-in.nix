@@ -99,7 +99,12 @@ let
         default = { };
       };
       path = mkOption {
-        type = with types; listOf (oneOf [ package str ]);
+        type =
+          with types;
+          listOf (oneOf [
+            package
+            str
+          ]);
         default = [ ];
       };
       serviceConfig = mkOption {
@@ -342,43 +347,45 @@ in
         type = types.listOf types.port;
         default = [ ];
       };
-      # nixos/modules/services/databases/postgresql.nix
-      services.postgresql = {
-        enable = lib.mkEnableOption "PostgreSQL";
-        ensureDatabases = mkOption {
-          type = types.listOf types.str;
-          default = [ ];
+      services = {
+        # nixos/modules/services/databases/postgresql.nix
+        postgresql = {
+          enable = lib.mkEnableOption "PostgreSQL";
+          ensureDatabases = mkOption {
+            type = types.listOf types.str;
+            default = [ ];
+          };
+          ensureUsers = mkOption {
+            type = types.listOf (
+              types.submodule {
+                options.name = mkOption { type = types.str; };
+                options.ensureDBOwnership = mkOption {
+                  type = types.bool;
+                  default = false;
+                };
+              }
+            );
+            default = [ ];
+          };
         };
-        ensureUsers = mkOption {
-          type = types.listOf (
-            types.submodule {
-              options.name = mkOption { type = types.str; };
-              options.ensureDBOwnership = mkOption {
-                type = types.bool;
-                default = false;
-              };
-            }
-          );
-          default = [ ];
-        };
-      };
-      services.redis.servers = mkOption {
-        type = types.attrsOf redisServerType;
-        default = { };
-      };
-      services.nginx = {
-        enable = lib.mkEnableOption "nginx";
-        recommendedProxySettings = mkOption {
-          type = types.bool;
-          default = false;
-        };
-        upstreams = mkOption {
-          type = types.attrsOf upstreamType;
+        redis.servers = mkOption {
+          type = types.attrsOf redisServerType;
           default = { };
         };
-        virtualHosts = mkOption {
-          type = types.attrsOf vhostType;
-          default = { };
+        nginx = {
+          enable = lib.mkEnableOption "nginx";
+          recommendedProxySettings = mkOption {
+            type = types.bool;
+            default = false;
+          };
+          upstreams = mkOption {
+            type = types.attrsOf upstreamType;
+            default = { };
+          };
+          virtualHosts = mkOption {
+            type = types.attrsOf vhostType;
+            default = { };
+          };
         };
       };
     };
@@ -437,9 +444,7 @@ in
         };
       };
       config = {
-        _module.args.pkgs = builtins.seq config.nixpkgs.config (
-          builtins.seq config.nixpkgs.overlays pkgs
-        );
+        _module.args.pkgs = builtins.seq config.nixpkgs.config (builtins.seq config.nixpkgs.overlays pkgs);
         nixpkgs = {
           config = { };
           overlays = [ ];

@@ -33,8 +33,7 @@ let
 
     environment.etc = {
       "flask-nix-stack/secret-key" = secretFile secretKey;
-      "flask-nix-stack/database-url" =
-        secretFile "postgresql+psycopg2://app:${dbPassword}@db:5432/app";
+      "flask-nix-stack/database-url" = secretFile "postgresql+psycopg2://app:${dbPassword}@db:5432/app";
       "flask-nix-stack/redis-url" = secretFile "rediss://:${redisPassword}@db:6379/0";
     };
 

@@ -94,6 +94,9 @@ def _base_cmd(exe: str) -> list[str]:
 
 def _env(nixpkgs: Path | None) -> dict[str, str]:
     env = dict(os.environ)
+    # lib.warn aborts instead of printing (lib/trivial.nix emulates Nix 2.23's NIX_ABORT_ON_WARN):
+    # a deprecated lib function or option type fails the evaluation here, not only in a log.
+    env["NIX_ABORT_ON_WARN"] = "1"
     if nixpkgs is not None:
         env["NIX_PATH"] = f"nixpkgs={nixpkgs}"
     return env
@@ -174,6 +177,25 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "nix_file" in metafunc.fixturenames:
         files = tracked_nix_files()
         metafunc.parametrize("nix_file", files, ids=[str(f.relative_to(REPO_ROOT)) for f in files])
+
+
+@pytest.fixture(name="tracked_nix", scope="session")
+def tracked_nix_fixture() -> list[Path]:
+    """`tracked_nix_files()`, as a fixture: every Nix file a flake would copy."""
+    return tracked_nix_files()
+
+
+@pytest.fixture(name="deadnix", scope="session")
+def deadnix_fixture() -> str:
+    """The `deadnix` program (script/bootstrap test builds it with cargo); skips without it."""
+    exe = shutil.which("deadnix")
+    if exe is None:
+        skip_or_fail(
+            "deadnix not found on PATH (script/bootstrap test builds it from crates.io with a "
+            "rustup cargo: cargo install --locked deadnix)"
+        )
+        raise AssertionError("unreachable")
+    return exe
 
 
 @pytest.fixture(name="nix_eval", scope="session")

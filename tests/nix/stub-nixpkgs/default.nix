@@ -152,8 +152,7 @@ let
       fake "${attrs.pname}-editable" { inherit attrs; };
   };
 
-  pythonPackages =
-    lib.genAttrs verifiedPythonPackages (name: fake "python3-${name}" { }) // builders;
+  pythonPackages = lib.genAttrs verifiedPythonPackages (name: fake "python3-${name}" { }) // builders;
 
   python3 = fake "python3" {
     pkgs = pythonPackages;
@@ -237,43 +236,50 @@ let
         args:
         fake "stream-${args.name}" {
           args =
-            closedArgs "dockerTools.streamLayeredImage" [ "name" ] [
-              "tag"
-              "fromImage"
-              "contents"
-              "config"
-              "architecture"
-              "created"
-              "mtime"
-              "uid"
-              "gid"
-              "uname"
-              "gname"
-              "maxLayers"
-              "extraCommands"
-              "fakeRootCommands"
-              "enableFakechroot"
-              "includeStorePaths"
-              "includeNixDB"
-              "passthru"
-              "meta"
-              "layeringPipeline"
-              "debug"
-            ] args;
+            closedArgs "dockerTools.streamLayeredImage"
+              [ "name" ]
+              [
+                "tag"
+                "fromImage"
+                "contents"
+                "config"
+                "architecture"
+                "created"
+                "mtime"
+                "uid"
+                "gid"
+                "uname"
+                "gname"
+                "maxLayers"
+                "extraCommands"
+                "fakeRootCommands"
+                "enableFakechroot"
+                "includeStorePaths"
+                "includeNixDB"
+                "passthru"
+                "meta"
+                "layeringPipeline"
+                "debug"
+              ]
+              args;
         };
       # pkgs/by-name/fa/fakeNss/package.nix, overridden like any callPackage result.
       fakeNss = fake "fake-nss" {
         override =
           args:
           fake "fake-nss" {
-            lines = closedArgs "fakeNss.override" [ ] [
-              "lib"
-              "symlinkJoin"
-              "writeTextDir"
-              "runCommand"
-              "extraPasswdLines"
-              "extraGroupLines"
-            ] args;
+            lines =
+              closedArgs "fakeNss.override"
+                [ ]
+                [
+                  "lib"
+                  "symlinkJoin"
+                  "writeTextDir"
+                  "runCommand"
+                  "extraPasswdLines"
+                  "extraGroupLines"
+                ]
+                args;
           };
       };
       caCertificates = fake "ca-certificates" { };
