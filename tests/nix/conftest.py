@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from support.nix_files import tracked_nix_files
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Where `<nixpkgs/lib>` may live when NIX_PATH does not say: first ../shared/nixpkgs-lib beside
@@ -156,20 +158,6 @@ def nix_eval(
     if proc.returncode != 0:
         pytest.fail(f"nix evaluation failed ({' '.join(cmd)}):\n{proc.stderr}", pytrace=False)
     return json.loads(proc.stdout)
-
-
-def tracked_nix_files() -> list[Path]:
-    """Every `*.nix` file git tracks (or would track: untracked, not ignored) in the repo."""
-    git = shutil.which("git")
-    if git is None or not (REPO_ROOT / ".git").exists():
-        return sorted(p for p in REPO_ROOT.rglob("*.nix") if ".git" not in p.parts)
-    proc = _run(
-        [git, "ls-files", "--cached", "--others", "--exclude-standard", "-z", "--", "*.nix"],
-        os.environ,
-    )
-    if proc.returncode != 0:  # e.g. "dubious ownership" when run as another user
-        return sorted(p for p in REPO_ROOT.rglob("*.nix") if ".git" not in p.parts)
-    return sorted({REPO_ROOT / name for name in proc.stdout.split("\0") if name})
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -10,9 +10,8 @@
 
 - statix's manual_inherit_from, which statix.toml turns off for its false positives (it also
   flags `x = a.x or default`), checked here without them.
-- nixfmt --check, as checks.nixfmt runs it in `nix flake check`, where a nixfmt (1.x, the RFC 166
-  style) is on PATH. It is the one tool here that no registry CI reaches ships (Haskell; not on
-  npm, PyPI or Debian 12), so where it is missing the test skips, in CI too, and says so.
+- nixfmt --check is in tests/repo/test_nix_format.py: no registry CI reaches ships nixfmt, so it
+  skips where it is missing, and the tests here never skip in CI.
 
 Not here: statix itself (the crate named `statix` on crates.io is an unrelated HTTP server; the
 Nix linter is not published there, and building it from its git source took 2 CPU-minutes here).
@@ -22,7 +21,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -91,28 +89,6 @@ def test_deadnix_finds_nothing(deadnix: str, tracked_nix: list[Path]) -> None:
     assert tracked_nix, "no Nix files found"
     findings = deadnix_findings(deadnix, tracked_nix)
     assert not findings, "deadnix:\n" + "\n".join(findings)
-
-
-def test_nixfmt_accepts_every_file(tracked_nix: list[Path]) -> None:
-    nixfmt = shutil.which("nixfmt")
-    if nixfmt is None:
-        pytest.skip(
-            "nixfmt not on PATH: no registry reachable here ships it (`nix flake check` runs it "
-            "as checks.nixfmt; with Nix: nix run nixpkgs#nixfmt -- --check $(git ls-files '*.nix'))"
-        )
-    version = subprocess.run(
-        [nixfmt, "--version"], capture_output=True, text=True, timeout=30, check=False
-    ).stdout
-    # 0.x is nixfmt-classic, a different style from nixpkgs' formatter.
-    assert re.match(r"nixfmt [1-9]", version), f"not nixfmt 1.x (RFC 166 style): {version!r}"
-    proc = subprocess.run(
-        [nixfmt, "--check", *map(str, tracked_nix)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, f"{version.strip()} --check:\n{proc.stderr}{proc.stdout}"
 
 
 # `x = a.x;` with no `or` default: what `inherit (a) x;` says (statix's manual_inherit_from).
