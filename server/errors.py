@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 # Stable, non-dereferenced identifiers (RFC 4151 tag URIs): clients switch on these, not on titles.
 TYPE_BASE = "tag:flask-nix-stack,2026:problems/"
+# What psycopg2 raises (a ValueError, not a DataError, before anything reaches PostgreSQL) for a
+# parameter holding NUL, which PostgreSQL text cannot store.
+DRIVER_NUL_REFUSAL = "A string literal cannot contain NUL (0x00) characters."
 # SQLAlchemy's code for a PendingRollbackError raised because the connection was invalidated
 # (lost) inside a transaction: https://sqlalche.me/e/21/8s2b
 LOST_CONNECTION_CODE = "8s2b"
@@ -166,9 +169,14 @@ def register_error_handlers(app: Flask) -> None:
         # The request models refuse what the columns cannot store (server/schemas/common.py);
         # a value that still slips through is the client's, not a server failure.
         log.warning("data error: %s", exc.orig.__class__.__name__)
-        return problem_response(
-            Problem(422, "A value is outside what the database can store.", slug="unstorable")
-        )
+        return unstorable()
+
+    @app.errorhandler(ValueError)
+    def _value_error(exc: ValueError) -> Response:
+        if str(exc) == DRIVER_NUL_REFUSAL:
+            log.warning("data error: NUL in a parameter")
+            return unstorable()
+        return _unexpected(exc)
 
     @app.errorhandler(StaleDataError)
     def _stale(exc: StaleDataError) -> Response:
@@ -208,6 +216,12 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unhandled(exc: Exception) -> Response:
         return _unexpected(exc)
+
+
+def unstorable() -> Response:
+    return problem_response(
+        Problem(422, "A value is outside what the database can store.", slug="unstorable")
+    )
 
 
 def _unexpected(exc: Exception) -> Response:

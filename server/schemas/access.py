@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StrictBool, StrictInt, StringConstraints
 from typing_extensions import TypeAliasType
 
 from server.schemas.common import (
@@ -15,6 +15,7 @@ from server.schemas.common import (
     PageQuery,
     Patch,
     QueryId,
+    Text,
     examples,
 )
 
@@ -26,7 +27,7 @@ TokenState = TypeAliasType("TokenState", Literal["active", "expired", "revoked"]
 Credential = TypeAliasType("Credential", Literal["token", "oidc"])
 PrincipalName = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[\w.@+-]+$"),
+    StringConstraints(min_length=1, max_length=100, pattern=r"^[\w.@+-]+$"),
 ]
 Label = Annotated[str, StringConstraints(max_length=100, pattern=r"^[\w .@+:/-]*$")]
 
@@ -102,7 +103,7 @@ class TokenCreate(Input):
 
     scopes: list[Scope] = Field(min_length=1, max_length=3)
     name: Label = ""
-    expires_in_days: int | None = Field(
+    expires_in_days: StrictInt | None = Field(
         None, ge=1, le=3650, description="Lifetime in days; none: until revoked."
     )
 
@@ -112,15 +113,15 @@ class PrincipalCreate(Input):
 
     name: PrincipalName
     kind: PrincipalKind = "user"
-    is_admin: bool = False
-    oidc_subject: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
+    is_admin: StrictBool = False
+    oidc_subject: Annotated[Text, StringConstraints(min_length=1, max_length=255)] | None = None
 
 
 class PrincipalUpdate(Patch):
     model_config = examples({"disabled": True})
 
-    disabled: bool | None = None
-    is_admin: bool | None = None
+    disabled: StrictBool | None = None
+    is_admin: StrictBool | None = None
 
 
 class PrincipalQuery(PageQuery):
