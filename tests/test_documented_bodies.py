@@ -29,6 +29,8 @@ PROBES: list[tuple[Any, str]] = [
     (0, "a number where a date-time is due: pydantic took it as the epoch"),
     (-1, "a negative number"),
     (1.5, "a fraction"),
+    (2.0, "an integer to JSON Schema, written with a fraction (schemathesis sends 1399.0)"),
+    (2**31 - 1.0, "the largest int4, so written"),
     (1e300, "beyond every integer column"),
     (True, "a boolean where a number is due"),
     (None, "null"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StrictBool, StrictInt, StringConstraints
+from pydantic import BaseModel, BeforeValidator, Field, Strict, StrictBool, StringConstraints
 from typing_extensions import TypeAliasType
 
 from server.schemas.common import (
@@ -17,6 +17,7 @@ from server.schemas.common import (
     QueryId,
     Text,
     examples,
+    whole_number,
 )
 
 # Named, so the OpenAPI document declares each once (components/schemas) and generated clients
@@ -29,6 +30,8 @@ PrincipalName = Annotated[
     str,
     StringConstraints(min_length=1, max_length=100, pattern=r"^[\w.@+-]+$"),
 ]
+# A JSON integer, as Id is (server/schemas/common.py).
+Days = Annotated[int, Strict(), Field(ge=1, le=3650), BeforeValidator(whole_number)]
 Label = Annotated[str, StringConstraints(max_length=100, pattern=r"^[\w .@+:/-]*$")]
 
 
@@ -103,9 +106,7 @@ class TokenCreate(Input):
 
     scopes: list[Scope] = Field(min_length=1, max_length=3)
     name: Label = ""
-    expires_in_days: StrictInt | None = Field(
-        None, ge=1, le=3650, description="Lifetime in days; none: until revoked."
-    )
+    expires_in_days: Days | None = Field(None, description="Lifetime in days; none: until revoked.")
 
 
 class PrincipalCreate(Input):

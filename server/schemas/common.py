@@ -16,6 +16,7 @@ from pydantic import (
     Field,
     GetJsonSchemaHandler,
     SerializeAsAny,
+    Strict,
     StringConstraints,
     model_validator,
 )
@@ -160,8 +161,17 @@ def examples(*values: dict[str, Any]) -> ConfigDict:
     return ConfigDict(json_schema_extra={"examples": list(values)})
 
 
-# Strict in bodies: "1" or true is a type error in JSON, not an id.
-Id = Annotated[int, Field(ge=1, le=MAX_INT4, strict=True)]
+def whole_number(value: object) -> object:
+    # JSON has numbers, not ints and floats: to JSON Schema (and to a client that writes 1399.0,
+    # as schemathesis does) an integer is any number without a fraction.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# Strict in bodies: "1" or true is a type error in JSON, not an integer; 2.0 is 2. (The
+# validator last, so that it runs first and the bounds stay in the JSON Schema.)
+Id = Annotated[int, Strict(), Field(ge=1, le=MAX_INT4), BeforeValidator(whole_number)]
 # Query strings are text by nature, so ids there are parsed.
 QueryId = Annotated[int, Field(ge=1, le=MAX_INT4)]
 
