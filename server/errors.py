@@ -17,7 +17,7 @@ from sqlalchemy.exc import (
     PendingRollbackError,
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 from werkzeug.exceptions import HTTPException, SecurityError
 
 from server.infra.ratelimit import RateLimited
@@ -182,6 +182,15 @@ def register_error_handlers(app: Flask) -> None:
     def _stale(exc: StaleDataError) -> Response:
         return problem_response(
             Problem(409, "The resource was changed by another request; fetch it and retry.")
+        )
+
+    @app.errorhandler(ObjectDeletedError)
+    def _deleted_meanwhile(exc: ObjectDeletedError) -> Response:
+        # A write committed, then another request deleted the row before this one read it back
+        # for its answer (a commit expires what the session holds). 409 like the other lost
+        # races, and documented on every write that answers with the row.
+        return problem_response(
+            Problem(409, "The resource was deleted by another request meanwhile.")
         )
 
     # The database unreachable, a connection lost mid-request (InterfaceError follows a
