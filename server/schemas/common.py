@@ -21,7 +21,6 @@ from pydantic import (
     model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema
 from sqlalchemy.orm import DeclarativeBase
 
 # What a field accepts, PostgreSQL must be able to store: a value the database refuses would be
@@ -75,7 +74,7 @@ class Documented:
     pattern: str
 
     def __get_pydantic_json_schema__(
-        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+        self, core_schema: Any, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
         schema = handler(core_schema)
         schema["pattern"] = self.pattern
