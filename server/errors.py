@@ -17,7 +17,7 @@ from sqlalchemy.exc import (
     PendingRollbackError,
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 from werkzeug.exceptions import HTTPException, SecurityError
 
 from server.infra.ratelimit import RateLimited
@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 # Stable, non-dereferenced identifiers (RFC 4151 tag URIs): clients switch on these, not on titles.
 TYPE_BASE = "tag:flask-nix-stack,2026:problems/"
+# What psycopg2 raises (a ValueError, not a DataError, before anything reaches PostgreSQL) for a
+# parameter holding NUL, which PostgreSQL text cannot store.
+DRIVER_NUL_REFUSAL = "A string literal cannot contain NUL (0x00) characters."
 # SQLAlchemy's code for a PendingRollbackError raised because the connection was invalidated
 # (lost) inside a transaction: https://sqlalche.me/e/21/8s2b
 LOST_CONNECTION_CODE = "8s2b"
@@ -166,14 +169,28 @@ def register_error_handlers(app: Flask) -> None:
         # The request models refuse what the columns cannot store (server/schemas/common.py);
         # a value that still slips through is the client's, not a server failure.
         log.warning("data error: %s", exc.orig.__class__.__name__)
-        return problem_response(
-            Problem(422, "A value is outside what the database can store.", slug="unstorable")
-        )
+        return unstorable()
+
+    @app.errorhandler(ValueError)
+    def _value_error(exc: ValueError) -> Response:
+        if str(exc) == DRIVER_NUL_REFUSAL:
+            log.warning("data error: NUL in a parameter")
+            return unstorable()
+        return _unexpected(exc)
 
     @app.errorhandler(StaleDataError)
     def _stale(exc: StaleDataError) -> Response:
         return problem_response(
             Problem(409, "The resource was changed by another request; fetch it and retry.")
+        )
+
+    @app.errorhandler(ObjectDeletedError)
+    def _deleted_meanwhile(exc: ObjectDeletedError) -> Response:
+        # A write committed, then another request deleted the row before this one read it back
+        # for its answer (a commit expires what the session holds). 409 like the other lost
+        # races, and documented on every write that answers with the row.
+        return problem_response(
+            Problem(409, "The resource was deleted by another request meanwhile.")
         )
 
     # The database unreachable, a connection lost mid-request (InterfaceError follows a
@@ -208,6 +225,12 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unhandled(exc: Exception) -> Response:
         return _unexpected(exc)
+
+
+def unstorable() -> Response:
+    return problem_response(
+        Problem(422, "A value is outside what the database can store.", slug="unstorable")
+    )
 
 
 def _unexpected(exc: Exception) -> Response:

@@ -12,8 +12,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from server.infra.database import db
-from server.models import Project, Tag, Task
+from server.models import Principal, Project, Tag, Task
 
+from support.auth import bearer, make_principal, make_token
 from support.processes import Server, app_env, authed, shared_servers
 
 JSON = "application/json"
@@ -210,3 +211,25 @@ def test_10_mb_body_through_the_server(
         assert response.status_code == 413, response.text
         assert response.headers["Content-Type"] == "application/problem+json"
     assert authed.get(f"{server.base}/api/v1/projects", timeout=10).json()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # A 500: psycopg2 refused the NUL with a ValueError of its own.
+        b'{"name": "nul-subject", "oidc_subject": "a\\u0000b"}',
+        b'{"name": "lax-admin", "is_admin": "yes"}',  # was taken as true
+        b'{"name": " padded"}',  # the document's pattern refuses it; was stripped and taken
+    ],
+)
+def test_admin_bodies_refuse_what_the_document_and_columns_refuse(
+    client: FlaskClient, body: bytes
+) -> None:
+    admin = bearer(make_token(make_principal("root", admin=True)))
+    before = db.session.scalar(select(func.count()).select_from(Principal))
+    response = client.post(
+        "/api/v1/admin/principals", data=body, headers={**admin, "Content-Type": JSON}
+    )
+    assert response.status_code == 422, response.get_data(as_text=True)[:500]
+    assert response.mimetype == "application/problem+json"
+    assert db.session.scalar(select(func.count()).select_from(Principal)) == before

@@ -17,12 +17,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Column, DateTime, Enum, Integer, String, Text, text
+from sqlalchemy import Boolean, Column, DateTime, Enum, Integer, String, Text, text
 from sqlalchemy.exc import DataError, StatementError
 
 from server.infra.database import db
 from server.models import Base
-from server.schemas import projects, tags, tasks
+from server.schemas import access, projects, tags, tasks
 from server.schemas.common import MAX_INT4, Input, PageQuery
 
 # Request models and the table their fields write to (or filter on).
@@ -37,9 +37,17 @@ MODELS: dict[type[Input], str] = {
     tasks.TaskUpdate: "tasks",
     tasks.TaskQuery: "tasks",
     tags.TagQuery: "tags",
+    access.PrincipalCreate: "principals",
+    access.PrincipalUpdate: "principals",
+    access.PrincipalQuery: "principals",
+    access.TokenCreate: "api_tokens",
 }
 # Fields whose column is not the same-named column of the model's table.
-ELSEWHERE = {"tags": "tags.name", "tag": "tags.name"}
+ELSEWHERE = {
+    "tags": "tags.name",
+    "tag": "tags.name",
+    "expires_in_days": "api_tokens.expires_at",  # now plus that many days
+}
 # Paging parameters go into LIMIT/OFFSET (bigint), not into a column.
 PAGING = set(PageQuery.model_fields)
 # Columns the server fills itself; no request field may write them.
@@ -51,6 +59,11 @@ def unstorable(column: Column[Any]) -> Iterator[Any]:
     kind = column.type
     if isinstance(kind, Enum):
         yield "not-a-" + "-".join(kind.enums)
+        return
+    if isinstance(kind, Boolean):
+        # PostgreSQL would read these as booleans; JSON says they are not.
+        yield "yes"
+        yield 1
         return
     if isinstance(kind, String | Text):
         if getattr(kind, "length", None):
@@ -202,6 +215,21 @@ def test_a_data_error_that_slips_through_is_422_problem(make_app: Callable[..., 
         return "unreachable"
 
     response = app.test_client().get("/test-only/overflow")
+    assert response.status_code == 422
+    assert response.mimetype == "application/problem+json"
+    assert response.json["type"].endswith("/unstorable")
+
+
+def test_a_nul_that_slips_through_is_422_problem(make_app: Callable[..., Flask]) -> None:
+    """psycopg2 refuses a NUL in a parameter with a ValueError of its own, not a DataError."""
+    app = make_app()
+
+    @app.get("/test-only/nul")
+    def nul() -> str:
+        db.session.execute(text("SELECT CAST(:v AS text)"), {"v": "a\x00b"})
+        return "unreachable"
+
+    response = app.test_client().get("/test-only/nul")
     assert response.status_code == 422
     assert response.mimetype == "application/problem+json"
     assert response.json["type"].endswith("/unstorable")

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import ModuleType
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import text
+
+from server.infra.database import db
+from server.services import projects as projects_service
+from server.services import tasks as tasks_service
 
 from support.api import create_project, create_task
 
@@ -66,3 +73,41 @@ def test_if_match_required_by_setting(strict_app: Flask) -> None:
     assert missing.json["type"].endswith("/precondition-required")
     ok = client.delete(created.headers["Location"], headers={"If-Match": created.headers["ETag"]})
     assert ok.status_code == 204
+
+
+@pytest.mark.parametrize(
+    ("resource", "service", "body"),
+    [
+        ("projects", projects_service, {"name": "renamed"}),
+        ("tasks", tasks_service, {"title": "renamed"}),
+    ],
+)
+def test_a_row_deleted_after_a_write_commits_is_409_not_500(
+    client: FlaskClient,
+    monkeypatch: pytest.MonkeyPatch,
+    resource: str,
+    service: ModuleType,
+    body: dict[str, str],
+) -> None:
+    """Another request's DELETE lands between this write's commit and the answer, which reads
+    the row back (a commit expires it): seen as a 500 (ObjectDeletedError) from concurrent
+    PATCH/PUT and DELETE on one project against the real server."""
+    project = create_project(client, "p")
+    url = f"/api/v1/projects/{project['id']}"
+    if resource == "tasks":
+        url = f"/api/v1/tasks/{create_task(client, project['id'], 't')['id']}"
+    table = resource
+    original = service.update_project if resource == "projects" else service.update_task
+
+    def update_then_lose_the_row(ident: int, *args: Any) -> Any:
+        row = original(ident, *args)
+        db.session.execute(text(f"DELETE FROM {table} WHERE id = :id"), {"id": ident})
+        db.session.commit()
+        return row
+
+    name = "update_project" if resource == "projects" else "update_task"
+    monkeypatch.setattr(service, name, update_then_lose_the_row)
+    response = client.patch(url, json=body)
+    assert response.status_code == 409, response.json
+    assert response.mimetype == "application/problem+json"
+    assert client.get(url).status_code == 404

@@ -105,7 +105,7 @@ def test_invalid_body_is_422_with_field_errors(
     "body",
     [
         {"project_id": "1", "title": "t"},
-        {"project_id": 1.0, "title": "t"},
+        {"project_id": 1.5, "title": "t"},  # 1.0 is the integer 1 to JSON Schema, and taken
         {"project_id": True, "title": "t"},
         {"project_id": 2**31, "title": "t"},
         {"project_id": -1, "title": "t"},

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import re
 
-_ETAG = re.compile(r'^"v(\d{1,10})"$')
+_ETAG = re.compile(r'^"v([0-9]{1,10})"$')
+# What If-Match takes, for the OpenAPI document: one of our tags, or *. Anything else is a valid
+# header that matches no version (RFC 9110): 412, as a stale tag is.
+IF_MATCH_PATTERN = r'^(?:\*|"v[0-9]{1,10}")$'
 
 
 def format_etag(version: int) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, Field, Strict, StrictBool, StringConstraints
 from typing_extensions import TypeAliasType
 
 from server.schemas.common import (
@@ -15,7 +15,9 @@ from server.schemas.common import (
     PageQuery,
     Patch,
     QueryId,
+    Text,
     examples,
+    whole_number,
 )
 
 # Named, so the OpenAPI document declares each once (components/schemas) and generated clients
@@ -26,8 +28,10 @@ TokenState = TypeAliasType("TokenState", Literal["active", "expired", "revoked"]
 Credential = TypeAliasType("Credential", Literal["token", "oidc"])
 PrincipalName = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[\w.@+-]+$"),
+    StringConstraints(min_length=1, max_length=100, pattern=r"^[\w.@+-]+$"),
 ]
+# A JSON integer, as Id is (server/schemas/common.py).
+Days = Annotated[int, Strict(), Field(ge=1, le=3650), BeforeValidator(whole_number)]
 Label = Annotated[str, StringConstraints(max_length=100, pattern=r"^[\w .@+:/-]*$")]
 
 
@@ -102,9 +106,7 @@ class TokenCreate(Input):
 
     scopes: list[Scope] = Field(min_length=1, max_length=3)
     name: Label = ""
-    expires_in_days: int | None = Field(
-        None, ge=1, le=3650, description="Lifetime in days; none: until revoked."
-    )
+    expires_in_days: Days | None = Field(None, description="Lifetime in days; none: until revoked.")
 
 
 class PrincipalCreate(Input):
@@ -112,15 +114,15 @@ class PrincipalCreate(Input):
 
     name: PrincipalName
     kind: PrincipalKind = "user"
-    is_admin: bool = False
-    oidc_subject: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
+    is_admin: StrictBool = False
+    oidc_subject: Annotated[Text, StringConstraints(min_length=1, max_length=255)] | None = None
 
 
 class PrincipalUpdate(Patch):
     model_config = examples({"disabled": True})
 
-    disabled: bool | None = None
-    is_admin: bool | None = None
+    disabled: StrictBool | None = None
+    is_admin: StrictBool | None = None
 
 
 class PrincipalQuery(PageQuery):

@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     SerializeAsAny,
+    Strict,
     StringConstraints,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
 from sqlalchemy.orm import DeclarativeBase
 
 # What a field accepts, PostgreSQL must be able to store: a value the database refuses would be
-# a 500 (tests/test_column_bounds.py walks every column and field to keep the two in step).
+# a 500 (tests/test_column_bounds.py walks every column and field to keep the two in step). And
+# what a field accepts, its schema in the OpenAPI document accepts, no more and no less
+# (tests/test_documented_bodies.py): a client, or a fuzzer, that trusts the document is never
+# refused a valid request nor has an invalid one taken.
 
 # PostgreSQL's int4: ids and offsets beyond it can only be wrong, and would fail in the database.
 MAX_INT4 = 2**31 - 1
@@ -27,6 +36,49 @@ MAX_INT4 = 2**31 - 1
 # readable in any session time zone.
 EARLIEST_INSTANT = datetime(1, 1, 2, tzinfo=UTC)
 LATEST_INSTANT = datetime(9999, 12, 30, tzinfo=UTC)
+
+# Whitespace as Python's str.isspace() or ECMA-262's \s (the dialect of JSON Schema patterns)
+# knows it, spelt out: the two differ (U+001C-U+001F and U+0085 are Python's only, U+FEFF
+# ECMA's), so \s in a pattern would mean one thing to the server and another to a client.
+SPACES = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + "\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+# The same characters inside a pattern's [...], as \uXXXX: read alike by Python's re, ECMA-262
+# and the Rust regex pydantic uses (tests/test_documented_bodies.py checks the two agree).
+SPACE = (
+    r"\u0009-\u000d\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+# The patterns below use nothing but explicit classes, so they mean the same in both dialects.
+# Text: no NUL (PostgreSQL text cannot hold one).
+TEXT_PATTERN = r"^[^\x00]*$"
+# A name: no NUL, and something besides whitespace (which is stripped before it is stored).
+NAME_PATTERN = rf"^[^\x00]*[^{SPACE}\x00][^\x00]*$"
+# RFC 3339 (JSON Schema's date-time), with the seconds Python can hold (no leap second) and a
+# year from 0002 to 9998: whatever its offset, the instant is then one PostgreSQL stores and
+# Python reads back. Without it, pydantic would also take 0 (the epoch), "2026-12-24 17:00Z"
+# or "+0500", none of which the document's date-time admits.
+_YEAR = r"(?:000[2-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9])"
+INSTANT_PATTERN = (
+    rf"^{_YEAR}-[0-9]{{2}}-[0-9]{{2}}[Tt][0-9]{{2}}:[0-9]{{2}}:[0-5][0-9](?:\.[0-9]+)?"
+    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+
+
+@dataclass(frozen=True)
+class Documented:
+    """Puts ``pattern`` in the field's JSON Schema; the validators beside it enforce it, each
+    with a message of its own rather than pydantic's "should match pattern ..."."""
+
+    pattern: str
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: Any, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        schema["pattern"] = self.pattern
+        return schema
 
 
 def _storable_text(value: str) -> str:
@@ -37,6 +89,30 @@ def _storable_text(value: str) -> str:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise ValueError("must be valid Unicode (no lone surrogates)") from None
+    return value
+
+
+def _name(value: str) -> str:
+    """A storable name, stripped of surrounding whitespace; whitespace alone is no name."""
+    _storable_text(value)
+    if not re.search(NAME_PATTERN, value):
+        raise ValueError("must contain a character other than whitespace")
+    return value.strip(SPACES)
+
+
+def strip_spaces(value: str) -> str:
+    return value.strip(SPACES)
+
+
+def _rfc3339(value: object) -> object:
+    # Before pydantic's own parsing, which is laxer than the document (see INSTANT_PATTERN).
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not re.search(INSTANT_PATTERN, value):
+        raise ValueError(
+            "must be an RFC 3339 date-time with its offset, years 0002 to 9998, "
+            "such as 2026-12-24T17:00:00Z"
+        )
     return value
 
 
@@ -53,15 +129,27 @@ def _storable_instant(value: datetime) -> datetime:
     return utc
 
 
-Text = Annotated[str, AfterValidator(_storable_text)]
+Text = Annotated[str, AfterValidator(_storable_text), Documented(TEXT_PATTERN)]
+# Length and pattern are checked as sent (as the document says), then the name is stripped.
 Name = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-    AfterValidator(_storable_text),
+    StringConstraints(min_length=1, max_length=200),
+    AfterValidator(_name),
+    Documented(NAME_PATTERN),
 ]
-Description = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(_storable_text)]
+Description = Annotated[
+    str,
+    StringConstraints(max_length=10_000),
+    AfterValidator(_storable_text),
+    Documented(TEXT_PATTERN),
+]
 # A point in time with its offset, stored as UTC.
-Instant = Annotated[AwareDatetime, AfterValidator(_storable_instant)]
+Instant = Annotated[
+    AwareDatetime,
+    BeforeValidator(_rfc3339),
+    AfterValidator(_storable_instant),
+    Documented(INSTANT_PATTERN),
+]
 # When the examples below were created and last changed.
 EXAMPLE_CREATED = "2026-12-01T09:00:00Z"
 EXAMPLE_UPDATED = "2026-12-01T09:30:00Z"
@@ -72,8 +160,17 @@ def examples(*values: dict[str, Any]) -> ConfigDict:
     return ConfigDict(json_schema_extra={"examples": list(values)})
 
 
-# Strict in bodies: "1" or true is a type error in JSON, not an id.
-Id = Annotated[int, Field(ge=1, le=MAX_INT4, strict=True)]
+def whole_number(value: object) -> object:
+    # JSON has numbers, not ints and floats: to JSON Schema (and to a client that writes 1399.0,
+    # as schemathesis does) an integer is any number without a fraction.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# Strict in bodies: "1" or true is a type error in JSON, not an integer; 2.0 is 2. (The
+# validator last, so that it runs first and the bounds stay in the JSON Schema.)
+Id = Annotated[int, Strict(), Field(ge=1, le=MAX_INT4), BeforeValidator(whole_number)]
 # Query strings are text by nature, so ids there are parsed.
 QueryId = Annotated[int, Field(ge=1, le=MAX_INT4)]
 
@@ -134,14 +231,9 @@ class PageQuery(Input):
         0,
         ge=0,
         le=MAX_OFFSET,
-        description=f"Items to skip, at most {MAX_OFFSET}; page further with `after`.",
+        description=f"Items to skip (after `after`, when given), at most {MAX_OFFSET}; "
+        "page further with `after`.",
     )
-
-    @model_validator(mode="after")
-    def _one_way_to_page(self) -> Self:
-        if self.offset and getattr(self, "after", None) is not None:
-            raise ValueError("give offset or after, not both")
-        return self
 
 
 ItemT = TypeVar("ItemT")

@@ -5,22 +5,27 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
-from server.schemas.common import EXAMPLE_CREATED, Input, Output, PageQuery, examples
+from server.schemas.common import (
+    EXAMPLE_CREATED,
+    SPACE,
+    Input,
+    Output,
+    PageQuery,
+    examples,
+    strip_spaces,
+)
 
 # Tags are case-insensitive ASCII labels, stored lower-case. ASCII also keeps the pattern meaning
 # the same in Python and in the JSON Schema (ECMA-262) regex dialect clients use. The pattern
-# admits no NUL, so tags need no NUL check of their own.
+# admits no NUL, so tags need no NUL check of their own. Whitespace around a tag is stripped:
+# the pattern (which the document shows) admits it, so that what it says is what is taken.
+TAG_PATTERN = rf"^[{SPACE}]*[A-Za-z0-9_.:-]+[{SPACE}]*$"
 TagName = Annotated[
     str,
-    StringConstraints(
-        strip_whitespace=True,
-        to_lower=True,
-        min_length=1,
-        max_length=64,
-        pattern=r"^[A-Za-z0-9_.:-]+$",
-    ),
+    StringConstraints(to_lower=True, min_length=1, max_length=64, pattern=TAG_PATTERN),
+    AfterValidator(strip_spaces),
 ]
 
 

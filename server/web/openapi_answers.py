@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode
 
 from server.api.contract import Contract
+from server.api.etags import IF_MATCH_PATTERN
 from server.errors import PROBLEM_MEDIA_TYPE
 from server.schemas.problem import ProblemDetails
 from server.web.openapi_examples import model_example, problem_example
@@ -69,7 +70,7 @@ def if_match(spec: Contract) -> list[dict[str, Any]]:
             "in": "header",
             "required": False,
             "description": 'The ETag of your last read ("v<version>"), or *.',
-            "schema": {"type": "string"},
+            "schema": {"type": "string", "pattern": IF_MATCH_PATTERN},
         }
     ]
 
