@@ -23,6 +23,7 @@ from flask import Flask
 from server.web.openapi import build_openapi
 
 from support.auth import default_token
+from support.tools import missing_tool
 
 PACKAGE = "fns_generated_client"
 
@@ -31,10 +32,7 @@ def generator() -> str:
     beside = Path(sys.executable).parent / "openapi-python-client"
     found = str(beside) if beside.exists() else shutil.which("openapi-python-client")
     if found is None:
-        message = "openapi-python-client is not installed (pip install -e '.[dev]')"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        missing_tool("openapi-python-client is not installed (pip install -e '.[dev]')")
     return found
 
 

@@ -14,6 +14,8 @@ import pytest
 from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 
+from support.tools import missing_tool
+
 ROOT = Path(__file__).resolve().parent.parent
 # Where script/bootstrap installs it (npm, project-local), else PATH.
 LOCAL_SPECTRAL = ROOT / ".tools" / "node_modules" / ".bin" / "spectral"
@@ -25,10 +27,7 @@ def spectral() -> str:
         str(LOCAL_SPECTRAL) if LOCAL_SPECTRAL.exists() else shutil.which("spectral")
     )
     if found is None:
-        message = "Spectral is not installed (script/bootstrap test installs it into .tools/)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        missing_tool("Spectral is not installed (script/bootstrap test installs it into .tools/)")
     return found
 
 

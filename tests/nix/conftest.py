@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from support.nix_files import tracked_nix_files
+from support.tools import missing_tool
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,16 +36,9 @@ FALLBACK_NIXPKGS = (
 )
 
 
-def in_ci() -> bool:
-    """CI (env CI=true, as GitHub Actions and .ci/run set it) must run every Nix test."""
-    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
 def skip_or_fail(reason: str) -> None:
-    """Skip with the reason on a developer machine; in CI a missing tool is a failure."""
-    if in_ci():
-        pytest.fail(f"CI must run the Nix tests, but: {reason}", pytrace=False)
-    pytest.skip(reason)
+    """Skip with the reason on a developer machine; CI must run every Nix test."""
+    missing_tool(reason)
 
 
 EVAL_TIMEOUT_S = 120

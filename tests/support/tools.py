@@ -1,0 +1,21 @@
+"""A tool a test needs and the machine lacks: a skip that says why, but a failure in CI, whose
+script/bootstrap installs every tool the suite uses."""
+
+from __future__ import annotations
+
+import os
+from typing import NoReturn
+
+import pytest
+
+
+def in_ci() -> bool:
+    """CI (env CI=true, as GitHub Actions and .ci/run set it)."""
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def missing_tool(reason: str) -> NoReturn:
+    """Skip with ``reason`` on a developer's machine; fail with it in CI."""
+    if in_ci():
+        pytest.fail(f"CI installs every tool the suite uses, but: {reason}", pytrace=False)
+    pytest.skip(reason)
