@@ -79,6 +79,33 @@ def test_scriptable_principals_and_tokens(env: dict[str, str]) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("args", "what"),
+    [
+        (("principals", "create", "tab\tname"), "NAME"),  # would break `list`'s columns
+        (("principals", "create", "x" * 101), "NAME"),  # past the column
+        (("principals", "create", "jos\u00e9"), "NAME"),  # \w to Python, not to JavaScript
+        (("principals", "create", "ok-name", "--oidc-subject", "s" * 256), "--oidc-subject"),
+        (
+            ("tokens", "create", "--principal", "admin", "--scope", "read", "--name", "a\tb"),
+            "--name",
+        ),
+    ],
+)
+def test_the_cli_refuses_what_the_api_refuses(
+    env: dict[str, str], args: tuple[str, ...], what: str
+) -> None:
+    """The same types as the API's fields: a usage error (exit 2) naming the argument, and
+    nothing stored."""
+    before = run_cli_in_process("principals", "list", env=env).stdout
+    refused = run_cli_in_process(*args, env=env, check=False)
+    assert refused.returncode == 2, refused.stderr
+    assert f"Invalid value for '{what}'" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert refused.stdout == ""
+    assert run_cli_in_process("principals", "list", env=env).stdout == before
+
+
 def test_tokens_import_reads_stdin(env: dict[str, str]) -> None:
     run_cli_in_process("principals", "create", "importer", env=env)
     token = run_cli_in_process("tokens", "generate", env=env).stdout.strip()

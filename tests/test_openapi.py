@@ -206,6 +206,25 @@ def test_every_enum_is_a_named_component(client: FlaskClient) -> None:
     assert inline == []
 
 
+def test_patterns_mean_the_same_in_every_regex_dialect(client: FlaskClient) -> None:
+    """\\w, \\d, \\s and \\b are Unicode-aware in Python and pydantic, ASCII in JavaScript
+    (which JSON Schema validators and generated clients use): "josé" matched the server's
+    principal-name pattern and not a client's. Patterns spell their classes out."""
+    doc = client.get("/openapi.json").json
+    patterns = [
+        (at, schema["pattern"]) for at, schema in _schemas_in(doc, "") if "pattern" in schema
+    ]
+    patterns += [
+        (f"{path} {parameter['name']}", parameter["schema"]["pattern"])
+        for path, _, op in operations(doc)
+        for parameter in op["parameters"]
+        if "pattern" in parameter["schema"]
+    ]
+    assert len(patterns) >= 5
+    dialect_bound = [(at, p) for at, p in patterns if re.search(r"\\[wWdDsSbB]", p)]
+    assert dialect_bound == []
+
+
 def test_parameters_are_never_null(client: FlaskClient) -> None:
     """A query string, path or header has no null: an optional parameter is left out. A null
     branch makes generators type it ``int | None`` and lets callers send ``after=None``."""

@@ -18,9 +18,11 @@ from sqlalchemy import text
 
 from server.auth.actor import SCOPES
 from server.auth.tokens import generate, key_from_settings
+from server.cli.param_types import Checked
 from server.config.runtime import current_settings
 from server.infra.database import db
 from server.infra.migration_status import MIGRATION_LOCK_KEY
+from server.schemas.access import Label, OidcSubject, PrincipalName
 from server.services import principals as service
 from server.services.errors import DomainError
 
@@ -44,10 +46,15 @@ def principals_group() -> None:
 
 
 @principals_group.command("create")
-@click.argument("name")
+@click.argument("name", type=Checked("name", PrincipalName))
 @click.option("--admin", is_flag=True, help="May see everything and hold admin tokens.")
 @click.option("--service", "kind", flag_value="service", default="user", help="A service account.")
-@click.option("--oidc-subject", default=None, help="The `sub` of OIDC tokens acting as it.")
+@click.option(
+    "--oidc-subject",
+    default=None,
+    type=Checked("subject", OidcSubject),
+    help="The `sub` of OIDC tokens acting as it.",
+)
 @with_appcontext
 def create_principal(name: str, admin: bool, kind: str, oidc_subject: str | None) -> None:
     """Create a principal."""
@@ -128,7 +135,12 @@ def _token_options(default_name: str) -> Callable[[CommandT], CommandT]:
         click.option(
             "--expires-in", default=None, help="Lifetime: 30d, 12h, 90m, 2w (default: none)."
         ),
-        click.option("--name", default=default_name, help="A label for listings."),
+        click.option(
+            "--name",
+            default=default_name,
+            type=Checked("label", Label),
+            help="A label for listings.",
+        ),
     )
 
     def apply(command: CommandT) -> CommandT:

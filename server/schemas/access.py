@@ -26,13 +26,17 @@ Scope = TypeAliasType("Scope", Literal["read", "write", "admin"])
 PrincipalKind = TypeAliasType("PrincipalKind", Literal["user", "service"])
 TokenState = TypeAliasType("TokenState", Literal["active", "expired", "revoked"])
 Credential = TypeAliasType("Credential", Literal["token", "oidc"])
+# ASCII spelt out, not \w: \w is Unicode to Python and pydantic but ASCII to JavaScript, so a
+# client validating with the document's pattern refused what the server took; and ASCII names
+# cannot impersonate each other with look-alike letters in a listing.
 PrincipalName = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=100, pattern=r"^[\w.@+-]+$"),
+    StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.@+-]+$"),
 ]
 # A JSON integer, as Id is (server/schemas/common.py).
 Days = Annotated[int, Strict(), Field(ge=1, le=3650), BeforeValidator(whole_number)]
-Label = Annotated[str, StringConstraints(max_length=100, pattern=r"^[\w .@+:/-]*$")]
+OidcSubject = Annotated[Text, StringConstraints(min_length=1, max_length=255)]
+Label = Annotated[str, StringConstraints(max_length=100, pattern=r"^[A-Za-z0-9_ .@+:/-]*$")]
 
 
 PRINCIPAL_EXAMPLE = {
@@ -115,7 +119,7 @@ class PrincipalCreate(Input):
     name: PrincipalName
     kind: PrincipalKind = "user"
     is_admin: StrictBool = False
-    oidc_subject: Annotated[Text, StringConstraints(min_length=1, max_length=255)] | None = None
+    oidc_subject: OidcSubject | None = None
 
 
 class PrincipalUpdate(Patch):
