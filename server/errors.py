@@ -24,6 +24,7 @@ from server.infra.ratelimit import RateLimited
 from server.services.errors import (
     DomainError,
     Duplicate,
+    FieldRefused,
     InvalidReference,
     NotFound,
     StaleVersion,
@@ -120,6 +121,9 @@ def domain_problem(exc: DomainError) -> Problem:
         return Problem(409, detail, slug="duplicate")
     if isinstance(exc, StaleVersion):
         return Problem(412, detail, current_version=exc.current)
+    if isinstance(exc, FieldRefused):
+        error = {"in": "body", "field": exc.field, "message": detail, "type": exc.reason}
+        return Problem(422, detail, errors=[error])
     if isinstance(exc, InvalidReference):
         # 422 rather than 404: the URL exists, the body names something that does not.
         error = {"in": "body", "field": exc.field, "message": "no such " + exc.kind.lower()}

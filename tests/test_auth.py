@@ -187,6 +187,34 @@ def test_admin_scope_is_refused_to_non_admins(app: Flask) -> None:
         make_token(owner, "read", "admin")
 
 
+def test_an_admin_scope_for_a_non_admin_is_a_field_error(app: Flask) -> None:
+    """Like any 422 on a body: the field and a type to switch on, not a bare sentence."""
+    client = anonymous(app)
+    admin_token = make_token(make_principal("granter", admin=True))
+    plain = make_principal("grantee")
+    refused = client.post(
+        f"/api/v1/admin/principals/{plain.id}/tokens",
+        json={"scopes": ["read", "admin"]},
+        headers=bearer(admin_token),
+    )
+    assert refused.status_code == 422
+    assert refused.mimetype == "application/problem+json"
+    assert refused.json["errors"] == [
+        {
+            "in": "body",
+            "field": "scopes",
+            "message": "Scopes not allowed here: admin.",
+            "type": "not_allowed",
+        }
+    ]
+    assert (
+        client.get(f"/api/v1/admin/principals/{plain.id}/tokens", headers=bearer(admin_token)).json[
+            "items"
+        ]
+        == []
+    )
+
+
 def test_self_service_tokens_stay_within_own_scopes(app: Flask) -> None:
     client = anonymous(app)
     token = make_token(make_principal("selfserve"), "read", "write")

@@ -29,6 +29,15 @@ class StaleVersion(DomainError):
         self.current, self.expected = current, expected
 
 
+class FieldRefused(DomainError):
+    """A field of the input holds a value the domain refuses here (not its type or form, which
+    validation checks first): answered like a validation error, naming the field."""
+
+    def __init__(self, field: str, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.field, self.reason = field, reason
+
+
 class InvalidReference(DomainError):
     """A field of the input names a row that does not exist."""
 

@@ -14,15 +14,16 @@ from server.auth.actor import ADMIN, SCOPES
 from server.infra.database import db
 from server.models import ApiToken, Principal
 from server.services.common import Listing, commit_unique, list_page
-from server.services.errors import DomainError, NotFound
+from server.services.errors import FieldRefused, NotFound
 
 DURATION = re.compile(r"^(\d{1,6})([mhdw])$")
 UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
-class ScopeNotAllowed(DomainError):
+class ScopeNotAllowed(FieldRefused):
     def __init__(self, scopes: set[str]) -> None:
-        super().__init__(f"Scopes not allowed here: {', '.join(sorted(scopes))}.")
+        listed = ", ".join(sorted(scopes))
+        super().__init__("scopes", "not_allowed", f"Scopes not allowed here: {listed}.")
         self.scopes = scopes
 
 
