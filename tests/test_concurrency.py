@@ -45,7 +45,9 @@ def test_second_writer_with_stale_etag_gets_412(client: FlaskClient, task_url: s
     assert client.delete(task_url, headers={"If-Match": etag}).status_code == 412
 
 
-@pytest.mark.parametrize("header", ['"v999"', "garbage", 'W/"v1"', '"1"'])
+@pytest.mark.parametrize(
+    "header", ['"v999"', "garbage", 'W/"v1"', '"1"', '"v7", "v999"', 'W/"v1", "v2"']
+)
 def test_non_matching_if_match_is_412(client: FlaskClient, task_url: str, header: str) -> None:
     assert (
         client.put(
@@ -53,6 +55,21 @@ def test_non_matching_if_match_is_412(client: FlaskClient, task_url: str, header
         ).status_code
         == 412
     )
+
+
+@pytest.mark.parametrize("header", ['"v7", "v1"', '"v1","v9"', '"x", "v1"', 'W/"v1", "v1"'])
+def test_a_list_matches_when_any_of_its_tags_is_current(
+    client: FlaskClient, task_url: str, header: str
+) -> None:
+    """RFC 9110 §13.1.1: If-Match with several entity tags holds if any of them is current
+    (strong comparison: a weak tag never matches)."""
+    assert client.get(task_url).headers["ETag"] == '"v1"'
+    changed = client.patch(task_url, json={"title": "listed"}, headers={"If-Match": header})
+    assert changed.status_code == 200, changed.json
+    assert changed.headers["ETag"] == '"v2"'
+    late = client.patch(task_url, json={"title": "again"}, headers={"If-Match": header})
+    assert late.status_code == 412  # now at v2, which the list does not name
+    assert late.json["current_version"] == 2
 
 
 def test_star_matches_any_version(client: FlaskClient, task_url: str) -> None:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import re
 
 _ETAG = re.compile(r'^"v([0-9]{1,10})"$')
-# What If-Match takes, for the OpenAPI document: one of our tags, or *. Anything else is a valid
-# header that matches no version (RFC 9110): 412, as a stale tag is.
-IF_MATCH_PATTERN = r'^(?:\*|"v[0-9]{1,10}")$'
+_TAG = r'"v[0-9]{1,10}"'
+# What If-Match takes, for the OpenAPI document: *, or one or more of our tags separated by
+# commas (RFC 9110 §13.1.1: the condition holds if any of them is current). Anything else is a
+# valid header that matches no version: 412, as a stale tag is.
+IF_MATCH_PATTERN = rf"^(?:\*|{_TAG}(?:[ \t]*,[ \t]*{_TAG})*)$"
 
 
 def format_etag(version: int) -> str:
@@ -19,3 +21,12 @@ def parse_etag(value: str) -> int | None:
     """The version a strong ETag names, or None if it names none of ours."""
     match = _ETAG.match(value.strip())
     return int(match.group(1)) if match else None
+
+
+def parse_etag_list(value: str) -> frozenset[int]:
+    """The versions an If-Match list names (none of ours in it: empty). Our tags hold no
+    commas, so splitting on them is exact; a weak tag (W/"v1") never matches (RFC 9110 §13.1.1
+    compares If-Match strongly)."""
+    return frozenset(
+        version for tag in value.split(",") if (version := parse_etag(tag)) is not None
+    )

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from flask import request
 from pydantic import BaseModel, ValidationError
 
-from server.api.etags import parse_etag
+from server.api.etags import parse_etag_list
 from server.config.runtime import current_settings
 from server.errors import Problem, validation_problem
 
@@ -106,8 +106,9 @@ def _parse_query(model: type[ModelT]) -> ModelT:
         raise validation_problem(exc, "query") from None
 
 
-def expected_version() -> int | None:
-    """The version If-Match names; None for ``*`` or (unless required) no header."""
+def expected_version() -> frozenset[int] | None:
+    """The versions If-Match names, any of which may be current; None for ``*`` or (unless
+    required) no header."""
     header = request.headers.get("If-Match")
     if header is None:
         if current_settings().require_if_match:
@@ -116,7 +117,7 @@ def expected_version() -> int | None:
     header = header.strip()
     if header == "*":
         return None
-    version = parse_etag(header)
-    if version is None:
+    versions = parse_etag_list(header)
+    if not versions:
         raise Problem(412, f"If-Match {header[:40]!r} matches no version of this resource.")
-    return version
+    return versions

@@ -73,9 +73,10 @@ def get_or_raise(model: type[ModelT], ident: int) -> ModelT:
     return obj
 
 
-def check_version(current: int, expected: int | None) -> None:
-    """Refuse a write made against an older version than the stored one (If-Match)."""
-    if expected is not None and expected != current:
+def check_version(current: int, expected: frozenset[int] | None) -> None:
+    """Refuse a write made against versions other than the stored one (If-Match: any of the
+    tags it lists may be current)."""
+    if expected is not None and current not in expected:
         raise StaleVersion(current, expected)
 
 

@@ -22,10 +22,9 @@ class Duplicate(DomainError):
 class StaleVersion(DomainError):
     """A write made against an older version than the stored one."""
 
-    def __init__(self, current: int, expected: int) -> None:
-        super().__init__(
-            f"The resource is at version {current}, not {expected}; fetch it and retry."
-        )
+    def __init__(self, current: int, expected: frozenset[int]) -> None:
+        named = " or ".join(str(version) for version in sorted(expected))
+        super().__init__(f"The resource is at version {current}, not {named}; fetch it and retry.")
         self.current, self.expected = current, expected
 
 

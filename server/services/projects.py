@@ -67,7 +67,7 @@ def create_project(name: str, description: str = "") -> Project:
 
 
 def update_project(
-    project_id: int, changes: dict[str, Any], expected_version: int | None
+    project_id: int, changes: dict[str, Any], expected_version: frozenset[int] | None
 ) -> Project:
     project = get_project(project_id)
     check_version(project.version, expected_version)
@@ -77,7 +77,7 @@ def update_project(
     return project
 
 
-def delete_project(project_id: int, expected_version: int | None) -> None:
+def delete_project(project_id: int, expected_version: frozenset[int] | None) -> None:
     project = get_project(project_id)
     check_version(project.version, expected_version)
     db.session.delete(project)

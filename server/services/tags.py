@@ -29,7 +29,7 @@ def create_tag(name: str) -> Tag:
     return tag
 
 
-def delete_tag(tag_id: int, expected_version: int | None) -> None:
+def delete_tag(tag_id: int, expected_version: frozenset[int] | None) -> None:
     tag = get_tag(tag_id)
     check_version(tag.version, expected_version)
     db.session.delete(tag)

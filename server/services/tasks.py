@@ -83,7 +83,9 @@ def create_task(data: dict[str, Any]) -> Task:
     return task
 
 
-def update_task(task_id: int, changes: dict[str, Any], expected_version: int | None) -> Task:
+def update_task(
+    task_id: int, changes: dict[str, Any], expected_version: frozenset[int] | None
+) -> Task:
     task = get_task(task_id)
     check_version(task.version, expected_version)
     owner_id = task.project.owner_id
@@ -102,7 +104,7 @@ def update_task(task_id: int, changes: dict[str, Any], expected_version: int | N
     return task
 
 
-def delete_task(task_id: int, expected_version: int | None) -> None:
+def delete_task(task_id: int, expected_version: frozenset[int] | None) -> None:
     task = get_task(task_id)
     check_version(task.version, expected_version)
     db.session.delete(task)
