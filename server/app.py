@@ -11,7 +11,6 @@ from server.config import Settings, load_settings, settings_or_exit
 from server.errors import register_error_handlers
 from server.infra import cache, database, pool_checks, ratelimit, redis_client
 from server.infra.database import db
-from server.infra.database import engine_options as engine_options  # also read from here
 from server.infra.sessions import NoSessions
 from server.logs import configure_logging
 from server.middleware import (

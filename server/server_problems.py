@@ -27,13 +27,13 @@ def problem_document(
 ) -> tuple[list[tuple[str, str]], bytes]:
     """Headers (content type, length, security headers) and body of a problem for ``status``;
     the detail is generic unless given (a server's own message may quote the request back)."""
-    phrase = HTTPStatus(status).phrase
+    known = HTTPStatus(status)
     body = json.dumps(
         {
             "type": TYPE_BASE + SERVER_SLUGS.get(status, "bad-request"),
-            "title": phrase,
+            "title": known.phrase,
             "status": status,
-            "detail": detail or f"{HTTPStatus(status).description}.",
+            "detail": detail or f"{known.description}.",
         }
     ).encode()
     headers = [

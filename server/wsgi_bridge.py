@@ -58,6 +58,10 @@ class CutShort:
         self.received = received
         self.declared = declared
 
+    @property
+    def detail(self) -> str:
+        return f"The request body ended after {self.received} of its {self.declared} bytes."
+
 
 def build_environ(scope: Any, body: bytes | BrokenBody) -> dict[str, Any]:
     """The WSGI environ (PEP 3333) of an RSGI request whose body has been read.
@@ -188,8 +192,7 @@ class WSGIBridge:
         if isinstance(body, CutShort):
             # Answered here, without the app: with no answer at all granian sent its own 500
             # to a client that had only closed its side and was still listening.
-            detail = f"The request body ended after {body.received} of its {body.declared} bytes."
-            status, headers, payload = self.problem(400, detail)
+            status, headers, payload = self.problem(400, body.detail)
             proto.response_bytes(status, [*headers, ("Connection", "close")], payload)
             return
         environ = build_environ(scope, body)

@@ -18,6 +18,7 @@ from flask import Flask, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from server.errors import Problem
+from server.wsgi_bridge import CutShort
 
 BROKEN_FRAMING = "The request body's chunked framing is malformed or incomplete."
 
@@ -44,7 +45,7 @@ def _buffer_declared(environ: dict[str, Any], length: int) -> None:
         raise RequestEntityTooLarge()  # werkzeug's own answer, as before the body was read
     body = _read(environ, length)
     if len(body) < length:
-        raise Problem(400, f"The request body ended after {len(body)} of its {length} bytes.")
+        raise Problem(400, CutShort(len(body), length).detail)
     environ["wsgi.input"] = io.BytesIO(body)
 
 

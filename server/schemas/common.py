@@ -97,7 +97,7 @@ def _name(value: str) -> str:
     _storable_text(value)
     if not re.search(NAME_PATTERN, value):
         raise ValueError("must contain a character other than whitespace")
-    return value.strip(SPACES)
+    return strip_spaces(value)
 
 
 def strip_spaces(value: str) -> str:

@@ -14,7 +14,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
-from server.app import engine_options
+from server.infra.database import engine_options
 
 from support.cluster import (
     CROSSING,
