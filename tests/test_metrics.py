@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import requests
 from flask import Flask, Response
 from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
@@ -16,6 +17,8 @@ from sqlalchemy import create_engine
 from server.config import Settings
 from server.infra import metrics, metrics_exporter
 from server.infra.build_info import REVISION
+
+from support.servers import free_port
 
 PROJECT_ROUTE = "/api/v1/projects/<id:project_id>"
 
@@ -154,6 +157,28 @@ def test_dead_processes_live_gauges_are_pruned(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [f"counter_{gone.pid}.db", f"counter_{os.getpid()}.db", f"gauge_livesum_{os.getpid()}.db"]
     )
+
+
+def test_a_scrape_skips_files_still_being_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker creates its value file empty, then sizes it: a scrape in between answered 500."""
+    from prometheus_client.mmap_dict import MmapedDict, mmap_key
+
+    monkeypatch.setenv(metrics_exporter.ENV, str(tmp_path))
+    written = MmapedDict(str(tmp_path / f"counter_{os.getpid()}.db"))
+    written.write_value(mmap_key("fns_probe", "fns_probe_total", [], [], "probe"), 3.0, 0.0)
+    written.close()
+    (tmp_path / "counter_999998.db").write_bytes(b"")  # being created by another worker
+    bind = f"127.0.0.1:{free_port()}"
+    server = metrics_exporter.start_server(bind)
+    try:
+        response = requests.get(f"http://{bind}/metrics", timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert response.status_code == 200, response.text
+    assert "fns_probe_total 3.0" in response.text
 
 
 def test_pool_in_use_and_overflow(settings: Settings) -> None:

@@ -62,26 +62,48 @@ def prune_dead(directory: Path) -> list[int]:
     return gone
 
 
+# A value file starts with the 8 bytes that say how much of it is used.
+HEADER_BYTES = 8
+
+
+def readable_files(directory: Path) -> list[str]:
+    """The value files a scrape can read. A worker creates its file empty and then sizes it;
+    one caught in between holds no value yet (prometheus_client's reader fails on it), so it
+    is left to the next scrape."""
+    files = []
+    for path in directory.glob("*.db"):
+        try:
+            if path.stat().st_size >= HEADER_BYTES:
+                files.append(str(path))
+        except FileNotFoundError:  # a live gauge's file, dropped as its worker exited
+            continue
+    return files
+
+
 def start_server(bind: str) -> Any:
     """Serve the sum over all workers' files on ``bind`` (host:port) from a daemon thread."""
     from prometheus_client import CollectorRegistry, start_http_server
-    from prometheus_client.multiprocess import MultiProcessCollector
-
-    # The base named rather than super(): strict mypy exempts calls into prometheus_client
-    # (untyped; pyproject's untyped_calls_exclude) only when it sees whose method it is.
-    class PruningCollector(MultiProcessCollector):
-        def __init__(self, registry: CollectorRegistry) -> None:
-            MultiProcessCollector.__init__(self, registry)
-
-        def collect(self) -> Any:
-            prune_dead(Path(os.environ[ENV]))
-            return MultiProcessCollector.collect(self)
 
     registry = CollectorRegistry()
-    PruningCollector(registry)
+    registry.register(WorkersCollector(Path(os.environ[ENV])))
     host, _, port = bind.rpartition(":")
     server, _thread = start_http_server(int(port), addr=host.strip("[]"), registry=registry)
     return server
+
+
+class WorkersCollector:
+    """The sum over the workers' value files, read as prometheus_client's MultiProcessCollector
+    reads them, after dropping the live gauges of processes that are gone and leaving out files
+    still being created."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def collect(self) -> Any:
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        prune_dead(self.directory)
+        return MultiProcessCollector.merge(readable_files(self.directory), accumulate=True)
 
 
 def worker_exited(pid: int) -> None:
