@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import requests
 
+from server.auth.tokens import generate
 from server.errors import STATUS_SLUGS, TYPE_BASE
 
 from support.cli_runner import run_cli_in_process
@@ -383,3 +384,37 @@ def test_options_is_204_without_a_body_or_content_type(server: Server) -> None:
     assert body == b""
     assert set(headers["allow"].replace(" ", "").split(",")) >= {"GET", "POST", "OPTIONS"}
     assert headers["x-content-type-options"] == "nosniff"
+
+
+# Every method and path no route answers, on a probe path and an API path.
+NO_ROUTE = [
+    ("TRACE", "/health/live", 405),
+    ("DELETE", "/health/ready", 405),
+    ("TRACE", "/api/v1/projects", 405),
+    ("PUT", "/api/v1/projects", 405),
+    ("GET", "/api/v1/no-such-thing", 404),
+    ("POST", "/no-such-thing", 404),
+]
+
+
+def test_no_route_is_404_or_405_whatever_the_credential(server: Server) -> None:
+    """What no route answers does not depend on the credential sent (RFC 9110 sections 15.5.5
+    and 15.5.6): an unknown token was looked up and answered 401 on a probe path, where a
+    valid one or none got 405. The route table is public (the OpenAPI document): the status
+    tells nothing, and a credential is never checked for a request no view can serve."""
+    credentials = {
+        "none": [],
+        "unknown token": [f"Authorization: Bearer {generate()[0]}".encode()],
+        "malformed": [b"Authorization: Bearer not-a-token"],
+        "valid token": [f"Authorization: Bearer {AUTH.value.split()[-1]}".encode()],
+    }
+    seen: dict[tuple[str, str, str], int] = {}
+    for method, path, status in NO_ROUTE:
+        for name, fields in credentials.items():
+            request = head(f"{method} {path} HTTP/1.1".encode(), b"Host: 127.0.0.1", *fields)
+            answer = raw_answer(server.port, request)
+            seen[(method, path, name)] = answer[0]
+            if answer[0] == status:
+                assert_problem_answer(answer, status)
+                assert status == 404 or "allow" in answer[1]
+    assert seen == {(m, p, name): s for m, p, s in NO_ROUTE for name in credentials}

@@ -7,7 +7,11 @@ Three before_request steps, in this order (server/app.py registers them):
    address when there is none.
 3. ``authorize``: deny by default. Every route needs a principal with the route's scope (read
    for GET, write for changes, admin where a view says so) unless it is marked public.
-Requests that match no route fall through to their 404 or 405 (after being counted).
+Requests that match no route fall through to their 404 or 405 (after being counted), whatever
+credential they carry: it is not looked at (RFC 9110 sections 15.5.5 and 15.5.6 make both a
+property of the target, and the route table is public in the OpenAPI document). With a bad
+token they answered 401, with a good one or none 404/405: the answer depended on a credential
+where no view runs, and ``TRACE /health/live`` on one a probe never checks.
 """
 
 from __future__ import annotations
@@ -69,8 +73,10 @@ class Gate:
         self.public_blueprints = frozenset(public_blueprints)
 
     def identify(self) -> None:
-        if request.blueprint in UNIDENTIFIED_BLUEPRINTS:
-            return  # probes: no database lookup, whatever headers a prober sends
+        if request.url_rule is None or request.blueprint in UNIDENTIFIED_BLUEPRINTS:
+            # No view will run (404, 405), or a probe: no database lookup, whatever headers
+            # the client sends.
+            return
         credential = bearer_credential()
         if credential is None:
             return
