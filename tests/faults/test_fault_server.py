@@ -298,7 +298,7 @@ def test_a_client_slower_than_the_worker_timeout_gets_408_not_500(
     slow_head = b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n"  # and no more
     slow_body = (
         b"POST /api/v1/projects HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-        b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"name\": "
+        b'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"name": '
     )
     for request in (slow_head, slow_body):
         with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
