@@ -69,7 +69,8 @@ def build_environ(scope: Any, body: bytes | BrokenBody) -> dict[str, Any]:
     What HTTP forbids and granian lets through is marked for the app to refuse (REFUSAL,
     server/middleware/request_head.py): a header whose value granian could not pass on (it
     leaves out a value with bytes outside visible ASCII, so a request would silently lose its
-    If-Match or Host), and a repeated Host (RFC 9112 section 3.2).
+    If-Match or Host, or keep only some values of a repeated header), and a repeated Host
+    (RFC 9112 section 3.2).
     """
     server_name, server_port = _split_address(scope.server)
     remote_addr, remote_port = _split_address(scope.client)
@@ -95,17 +96,23 @@ def build_environ(scope: Any, body: bytes | BrokenBody) -> dict[str, Any]:
         "wsgi.multiprocess": True,
         "wsgi.run_once": False,
     }
-    items = scope.headers.items()
-    for name, value in items:
+    headers = scope.headers
+    firsts: dict[str, str] = {}  # each name's first value that granian could decode
+    for name, value in headers.items():
         key = name.upper().replace("-", "_")
         if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
             key = f"HTTP_{key}"
-        if key == "HTTP_HOST" and key in environ:
-            environ[REFUSAL] = "The request has more than one Host header."
-        # Repeated headers are joined as RFC 9110 allows (what gunicorn does too).
-        environ[key] = f"{environ[key]},{value}" if key in environ else value
-    # scope.headers.keys() lists every name received, items() only the values it could decode.
-    if len(scope.headers) > len({name for name, _ in items}):
+        if key in environ:
+            if key == "HTTP_HOST":
+                environ[REFUSAL] = "The request has more than one Host header."
+            # Repeated headers are joined as RFC 9110 allows (what gunicorn does too).
+            environ[key] = f"{environ[key]},{value}"
+        else:
+            firsts[name] = environ[key] = value
+    # keys() and len() count every name received, items() only the values granian could
+    # decode; headers[name] is a name's first value, "" if it could not. A value it left out
+    # after a readable one of the same name leaves no trace (granian 2.8).
+    if len(headers) > len(firsts) or any(headers[k] != v for k, v in firsts.items()):
         environ[REFUSAL] = "A header value holds bytes outside visible ASCII."
     authority = scope.authority
     if authority:

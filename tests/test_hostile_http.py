@@ -418,3 +418,48 @@ def test_no_route_is_404_or_405_whatever_the_credential(server: Server) -> None:
                 assert_problem_answer(answer, status)
                 assert status == 404 or "allow" in answer[1]
     assert seen == {(m, p, name): s for m, p, s in NO_ROUTE for name in credentials}
+
+
+def test_a_repeated_header_with_an_unreadable_first_value_is_refused(server: Server) -> None:
+    """granian leaves out the values it cannot decode, and kept the others: the app saw a
+    header the client never sent. Refused (granian) or read whole as Latin-1 (gunicorn).
+    (Values left out after a readable one cannot be seen: docs/operations.md.)"""
+    request = head(
+        b"GET /health/live HTTP/1.1", b"Host: 127.0.0.1", b"Accept: \xff", b"Accept: */*"
+    )
+    answer = raw_answer(server.port, request)
+    if server.kind == "granian":
+        assert_problem_answer(answer, 400)
+    else:
+        assert answer[0] == 200
+
+
+@pytest.mark.parametrize(
+    ("coding", "status"),
+    [(b"gzip, chunked", 501), (b"identity, chunked", 501), (b"chunked, chunked", 400)],
+)
+def test_a_transfer_coding_besides_chunked_is_refused(
+    server: Server, coding: bytes, status: int
+) -> None:
+    """Both servers undid the chunked framing and handed the rest on as if plain: a gzip-coded
+    body was parsed as JSON (RFC 9112 section 6.1: a coding the server does not know is 501),
+    and granian took ``chunked, chunked`` (which no sender may send) for one chunked."""
+    name = f"coded-{server.kind}-{coding.split(b',')[0].decode()}"
+    body = json.dumps({"name": name}).encode()
+    request = head(
+        b"POST /api/v1/projects HTTP/1.1",
+        b"Host: 127.0.0.1",
+        f"Authorization: {AUTH.value}".encode(),
+        b"Content-Type: application/json",
+        b"Transfer-Encoding: " + coding,
+    )
+    answer = raw_answer(server.port, request + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+    assert_problem_answer(answer, status)
+    assert name not in project_names(server)
+
+
+def test_a_method_is_case_sensitive(server: Server) -> None:
+    """``get`` is not ``GET`` (RFC 9110 section 9.1): granian passed it on, and werkzeug
+    upper-cases the method, so it was served as a GET; gunicorn (and nginx) refuse it."""
+    answer = raw_answer(server.port, head(b"get /health/live HTTP/1.1", b"Host: 127.0.0.1"))
+    assert_problem_answer(answer, 400)
