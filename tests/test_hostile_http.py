@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -482,3 +483,19 @@ def test_a_body_in_tiny_chunks_costs_granian_no_more_than_a_fair_one(server: Ser
         assert name not in project_names(server)
     else:
         assert status == 201, payload[:300]
+
+
+def test_credentials_in_a_target_never_reach_the_log(server: Server) -> None:
+    """``GET http://user:password@host/path`` (RFC 9110 section 4.2.4: userinfo is an error)
+    is refused, and its password is not written down: gunicorn's access line quoted the
+    request line as sent."""
+    marker = f"pw-{server.kind}-{uuid.uuid4().hex[:8]}"
+    request_id = f"userinfo-{uuid.uuid4().hex}"
+    request = head(
+        f"GET http://user:{marker}@127.0.0.1/health/live HTTP/1.1".encode(),
+        b"Host: 127.0.0.1",
+        f"X-Request-ID: {request_id}".encode(),
+    )
+    assert raw_answer(server.port, request)[0] == 400
+    wait_until(lambda: request_id in server.log(), 10, "the access line")
+    assert marker not in server.log()

@@ -12,7 +12,9 @@ Each server lets a different few through (what each refuses by itself: docs/oper
   as GET (methods are case-sensitive, RFC 9110 section 9.1; gunicorn and nginx refuse it);
 - gunicorn takes the host from the Host header even for an absolute-form target
   (``GET http://host/path``), whose own host counts (RFC 9112 section 3.2.2): APP_TRUSTED_HOSTS
-  then checked a host the request did not name. (The bridge does the same for granian.)
+  then checked a host the request did not name. (The bridge does the same for granian.) Its
+  access line showed the target as sent, userinfo and all (``http://user:password@host/``):
+  it now shows the path and query only (LOGGED_TARGET), as the app's own access line does.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from server.wsgi_bridge import REFUSAL
 
 # The status of a refusal, where it is not 400.
 REFUSAL_STATUS = "fns.refusal_status"
+# The request target gunicorn's access line shows (server/gunicorn_conf.py): path and query.
+LOGGED_TARGET = "fns.target"
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -41,10 +45,14 @@ class RequestTarget:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         raw_uri = environ.get("RAW_URI", "")  # gunicorn's request target, as sent
+        target = raw_uri
         if not raw_uri.startswith("/") and "://" in raw_uri:
-            authority = urlsplit(raw_uri).netloc
-            if authority:
-                environ["HTTP_HOST"] = authority
+            parts = urlsplit(raw_uri)
+            if parts.netloc:
+                environ["HTTP_HOST"] = parts.netloc
+            # Without the scheme and authority, whose userinfo may hold a password.
+            target = parts.path + (f"?{parts.query}" if parts.query else "")
+        environ[LOGGED_TARGET] = target
         if "HTTP_HOST" not in environ and environ.get("SERVER_PROTOCOL") == "HTTP/1.1":
             environ.setdefault(REFUSAL, "An HTTP/1.1 request needs a Host header.")
         method = environ.get("REQUEST_METHOD", "")
