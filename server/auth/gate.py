@@ -8,10 +8,11 @@ Three before_request steps, in this order (server/app.py registers them):
 3. ``authorize``: deny by default. Every route needs a principal with the route's scope (read
    for GET, write for changes, admin where a view says so) unless it is marked public.
 Requests that match no route fall through to their 404 or 405 (after being counted), whatever
-credential they carry: it is not looked at (RFC 9110 sections 15.5.5 and 15.5.6 make both a
-property of the target, and the route table is public in the OpenAPI document). With a bad
-token they answered 401, with a good one or none 404/405: the answer depended on a credential
-where no view runs, and ``TRACE /health/live`` on one a probe never checks.
+credential they carry (RFC 9110 sections 15.5.5 and 15.5.6 make both a property of the target,
+and the route table is public in the OpenAPI document). With a bad token they answered 401,
+with a good one or none 404/405, and ``TRACE /health/live`` depended on a credential a probe
+never checks. The credential is still looked at: a good one counts the request against its
+principal's budget, a bad one as the address's authentication failure, as on any route.
 """
 
 from __future__ import annotations
@@ -73,10 +74,8 @@ class Gate:
         self.public_blueprints = frozenset(public_blueprints)
 
     def identify(self) -> None:
-        if request.url_rule is None or request.blueprint in UNIDENTIFIED_BLUEPRINTS:
-            # No view will run (404, 405), or a probe: no database lookup, whatever headers
-            # the client sends.
-            return
+        if request.blueprint in UNIDENTIFIED_BLUEPRINTS:
+            return  # probes: no database lookup, whatever headers a prober sends
         credential = bearer_credential()
         if credential is None:
             return
@@ -93,6 +92,8 @@ class Gate:
             actor = authenticate_jwt(self.verifier, credential)
         if actor is None:
             limiter.count_auth_failure()
+            if request.url_rule is None:
+                return  # no view will run: 404 or 405, whatever the credential
             raise unauthorized("invalid_token", "The access token is invalid, expired or revoked.")
         request.environ[ACTOR_RESET] = set_actor(actor)
         # For the access log (server/gunicorn_conf.py): the principal's id, never its token.
