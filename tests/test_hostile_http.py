@@ -4,6 +4,7 @@ doubled slashes and foreign encodings all get the app's problem+json with securi
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import uuid
@@ -499,3 +500,33 @@ def test_credentials_in_a_target_never_reach_the_log(server: Server) -> None:
     assert raw_answer(server.port, request)[0] == 400
     wait_until(lambda: request_id in server.log(), 10, "the access line")
     assert marker not in server.log()
+
+
+@pytest.mark.parametrize(
+    "refused",
+    [
+        b"Content-Type: text/plain\r\nContent-Length: %d\r\n\r\n",
+        b"Content-Type: application/json\r\nTransfer-Encoding: gzip, chunked\r\n\r\n%x\r\n",
+    ],
+    ids=["415 with a length", "501 chunked"],
+)
+def test_a_request_pipelined_after_a_refused_one_is_its_own(server: Server, refused: bytes) -> None:
+    """The refused request's body, itself a request, is never taken for one: granian (keep-alive)
+    answers the next request in order; gunicorn's sync workers close after each answer."""
+    smuggled = b"GET /smuggled HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    first = (
+        b"POST /api/v1/projects HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        + f"Authorization: {AUTH.value}\r\n".encode()
+        + refused % len(smuggled)
+        + smuggled
+        + (b"\r\n0\r\n\r\n" if b"chunked" in refused else b"")
+    )
+    last = head(b"GET /health/live HTTP/1.1", b"Host: 127.0.0.1")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(first + last)
+        answer = b""
+        while data := sock.recv(65536):
+            answer += data
+    statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", answer)
+    expected = b"415" if b"text/plain" in refused else b"501"
+    assert statuses == ([expected, b"200"] if server.kind == "granian" else [expected])
