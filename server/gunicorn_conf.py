@@ -71,7 +71,12 @@ preload_app = True
 accesslog = "-"
 errorlog = "-"
 # {fns.principal}e: the acting principal's id from the WSGI environ (server/auth), "-" if none.
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms %({x-request-id}o)s %({fns.principal}e)s'
+# {fns.target}e: path and query (server/middleware/request_head.py), not the request line as
+# sent (%(r)s), whose absolute-form target may carry a password in its userinfo.
+access_log_format = (
+    '%(h)s "%(m)s %({fns.target}e)s %(H)s" %(s)s %(b)s %(M)sms %({x-request-id}o)s '
+    "%({fns.principal}e)s"
+)
 logconfig_dict = logging_config(_settings, server="gunicorn")
 # Forwarded headers are handled by the app's ProxyFix (APP_PROXY_FIX_*): one layer, not two.
 # gunicorn itself trusts none, from any peer: by default it takes SCRIPT_NAME and PATH_INFO

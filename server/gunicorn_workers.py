@@ -1,11 +1,12 @@
-"""gunicorn's sync worker, answering a client too slow to send its request head with 408.
+"""gunicorn's sync worker, answering a client too slow to send its request with 408.
 
-A sync worker waits for the head of the request it has accepted with no deadline of its own;
-past APP_TIMEOUT its master kills it (SIGABRT), and gunicorn then answered that client 500 and
-logged "WORKER TIMEOUT" and an error with a traceback, as for a crash: a client that merely
-connected and sent nothing did so. The worker is still replaced (the master's decision); the
-client now hears 408 and the log says what happened in one line. A worker killed while the app
-handles a request is the server's failure, answered and logged by gunicorn as before.
+A sync worker reads the request head, and then the body (server/middleware/body_limit.py reads
+it whole before the app runs), with no deadline of its own; past APP_TIMEOUT its master kills
+it (SIGABRT), and gunicorn then answered that client 500 and logged "WORKER TIMEOUT" and an
+error with a traceback, as for a crash: a client that merely connected and sent nothing, or
+sent half a body, did so. The worker is still replaced (the master's decision); the client now
+hears 408 and the log says what happened in one line. A worker killed while the app handles a
+request is the server's failure, answered and logged by gunicorn as before.
 """
 
 from __future__ import annotations
@@ -17,17 +18,57 @@ from gunicorn import util
 from gunicorn.workers.sync import SyncWorker as GunicornSyncWorker
 
 
+class WatchedBody:
+    """gunicorn's request body, telling its worker while a read waits on the client."""
+
+    def __init__(self, body: Any, worker: SyncWorker) -> None:
+        self.body = body
+        self.worker = worker
+
+    def _reading(self, method: str, *args: Any) -> Any:
+        self.worker.reading_body = True
+        result = getattr(self.body, method)(*args)
+        # Not in a finally: the master's SIGABRT raises inside the read, and handle_error must
+        # still see that the worker was waiting for the client.
+        self.worker.reading_body = False
+        return result
+
+    def read(self, size: int | None = None) -> bytes:
+        return self._reading("read", size)  # type: ignore[no-any-return]
+
+    def readline(self, size: int | None = None) -> bytes:
+        return self._reading("readline", size)  # type: ignore[no-any-return]
+
+    def readlines(self, size: int | None = None) -> list[bytes]:
+        return self._reading("readlines", size)  # type: ignore[no-any-return]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.body, name)
+
+    def __iter__(self) -> WatchedBody:
+        return self
+
+    def __next__(self) -> bytes:
+        return self._reading("__next__")  # type: ignore[no-any-return]
+
+
 class SyncWorker(GunicornSyncWorker):  # type: ignore[misc]  # gunicorn has no type hints
     timed_out = False
+    reading_body = False
 
     def handle_abort(self, sig: int, frame: Any) -> None:
         self.timed_out = True  # the master's SIGABRT: this worker outlived APP_TIMEOUT
         super().handle_abort(sig, frame)
 
+    def handle_request(self, listener: Any, req: Any, client: Any, addr: Any) -> Any:
+        req.body = WatchedBody(req.body, self)  # wsgi.input (gunicorn.http.wsgi.create)
+        return super().handle_request(listener, req, client, addr)
+
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
-        if req is None and self.timed_out:
+        if self.timed_out and (req is None or self.reading_body):
             self.log.warning(
-                "No request head from ip=%s within the worker timeout (%ss)",
+                "%s from ip=%s within the worker timeout (%ss)",
+                "No request head" if req is None else "Request body not complete",
                 (addr or ("",))[0],
                 self.cfg.timeout,
             )

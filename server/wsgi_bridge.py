@@ -3,10 +3,11 @@
 In granian's own WSGI mode a Python thread reads the body from a blocking stream, so a client
 that sends its body slowly holds that thread as long as it likes: 20 such clients stalled a
 server of 2 workers (bench/servers.py). Under RSGI each request reaches an event loop first;
-the loop collects the body (no thread, no timeout needed) up to one byte past the app's limit,
-so that the app itself answers 413 with its problem+json; only then does a thread of a small
-pool run the WSGI app. granian (Rust) has read the headers before that, so slow headers never
-reach Python either.
+the loop collects the body (no thread, no timeout needed): one declared by Content-Length and
+within the app's limit in a single hand-off from granian, a chunked one up to one byte past
+the limit, so that the app itself answers 413 with its problem+json; only then does a thread
+of a small pool run the WSGI app. granian (Rust) has read the headers before that, so slow
+headers never reach Python either.
 
 A WSGI-to-ASGI library (a2wsgi) does the same job, but it streams the body into the thread and
 cost 3 to 4 times the throughput in bench/servers.py; this is a single hand-off per request.
@@ -54,13 +55,39 @@ class CutShort:
     """A body that ended before its Content-Length: the client closed its side early, or the
     server cut the connection (stopping). Never handed to the app as a whole body."""
 
-    def __init__(self, received: int, declared: int) -> None:
-        self.received = received
+    def __init__(self, received: int | None, declared: int) -> None:
+        self.received = received  # None: granian does not say how much came
         self.declared = declared
 
     @property
     def detail(self) -> str:
+        if self.received is None:
+            return f"The request body ended before its {self.declared} bytes."
         return f"The request body ended after {self.received} of its {self.declared} bytes."
+
+
+class TooFragmented:
+    """A chunked body in more, smaller chunks than FREE_CHUNKS and MIN_CHUNK allow."""
+
+    def __init__(self, chunks: int, received: int) -> None:
+        self.chunks = chunks
+        self.received = received
+
+    @property
+    def detail(self) -> str:
+        return (
+            f"The request body came in chunks of {MIN_CHUNK} bytes or fewer on average "
+            f"({self.chunks} chunks by byte {self.received}): send larger chunks."
+        )
+
+
+# granian hands a chunked body to Python one chunk at a time, each through a future of its
+# own: about 20 us of a worker's CPU per chunk, however small. A 1 MiB body in 1-byte chunks
+# (6 MB on the wire) cost 21 CPU-s, in one request no rate limit could count. Past FREE_CHUNKS,
+# the chunks so far must average more than MIN_CHUNK bytes: a body then costs at most
+# FREE_CHUNKS + APP_MAX_CONTENT_LENGTH / MIN_CHUNK chunks (about 80 ms for 1 MiB).
+FREE_CHUNKS = 64
+MIN_CHUNK = 256
 
 
 def build_environ(scope: Any, body: bytes | BrokenBody) -> dict[str, Any]:
@@ -69,7 +96,8 @@ def build_environ(scope: Any, body: bytes | BrokenBody) -> dict[str, Any]:
     What HTTP forbids and granian lets through is marked for the app to refuse (REFUSAL,
     server/middleware/request_head.py): a header whose value granian could not pass on (it
     leaves out a value with bytes outside visible ASCII, so a request would silently lose its
-    If-Match or Host), and a repeated Host (RFC 9112 section 3.2).
+    If-Match or Host, or keep only some values of a repeated header), and a repeated Host
+    (RFC 9112 section 3.2).
     """
     server_name, server_port = _split_address(scope.server)
     remote_addr, remote_port = _split_address(scope.client)
@@ -95,17 +123,23 @@ def build_environ(scope: Any, body: bytes | BrokenBody) -> dict[str, Any]:
         "wsgi.multiprocess": True,
         "wsgi.run_once": False,
     }
-    items = scope.headers.items()
-    for name, value in items:
+    headers = scope.headers
+    firsts: dict[str, str] = {}  # each name's first value that granian could decode
+    for name, value in headers.items():
         key = name.upper().replace("-", "_")
         if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
             key = f"HTTP_{key}"
-        if key == "HTTP_HOST" and key in environ:
-            environ[REFUSAL] = "The request has more than one Host header."
-        # Repeated headers are joined as RFC 9110 allows (what gunicorn does too).
-        environ[key] = f"{environ[key]},{value}" if key in environ else value
-    # scope.headers.keys() lists every name received, items() only the values it could decode.
-    if len(scope.headers) > len({name for name, _ in items}):
+        if key in environ:
+            if key == "HTTP_HOST":
+                environ[REFUSAL] = "The request has more than one Host header."
+            # Repeated headers are joined as RFC 9110 allows (what gunicorn does too).
+            environ[key] = f"{environ[key]},{value}"
+        else:
+            firsts[name] = environ[key] = value
+    # keys() and len() count every name received, items() only the values granian could
+    # decode; headers[name] is a name's first value, "" if it could not. A value it left out
+    # after a readable one of the same name leaves no trace (granian 2.8).
+    if len(headers) > len(firsts) or any(headers[k] != v for k, v in firsts.items()):
         environ[REFUSAL] = "A header value holds bytes outside visible ASCII."
     authority = scope.authority
     if authority:
@@ -145,13 +179,31 @@ def _no_write(_data: bytes) -> None:
 
 
 async def read_body(
-    proto: Any, declared: str | None, limit: int
-) -> bytes | BrokenBody | CutShort | None:
+    proto: Any, declared: str | None, chunked: bool, limit: int
+) -> bytes | BrokenBody | CutShort | TooFragmented | None:
     """The body, or its first limit+1 bytes; None if the connection failed first; a BrokenBody
-    if granian could not decode it; CutShort if it ended before its Content-Length."""
-    length = int(declared) if declared is not None and declared.isdigit() else None
-    if length is not None and length > limit:
-        return b""  # the app answers 413 from Content-Length alone: read nothing
+    if granian could not decode it; CutShort if it ended before its Content-Length;
+    TooFragmented if it came in too many small chunks."""
+    if declared is not None:
+        # hyper has checked the value (digits only, one value) and drops it for a chunked body.
+        length = int(declared)
+        if length > limit:
+            return b""  # the app answers 413 from Content-Length alone: read nothing
+        if not length:
+            return b""
+        try:
+            # Collected by granian (Rust) in one hand-off, however many pieces the bytes
+            # came in; its length is bounded by the check above.
+            body: bytes = await proto()
+        except Exception:  # the connection ended first: the client closed its side, or left
+            return CutShort(None, length)
+        return body if len(body) == length else CutShort(len(body), length)
+    if not chunked:
+        return b""  # neither Content-Length nor Transfer-Encoding: no body (RFC 9112 6.3)
+    return await read_chunked(proto, limit)
+
+
+async def read_chunked(proto: Any, limit: int) -> bytes | BrokenBody | TooFragmented | None:
     chunks: list[bytes] = []
     size = 0
     empty = 0
@@ -167,10 +219,10 @@ async def read_body(
             size += len(chunk)
             if size > limit:
                 break
+            if len(chunks) > FREE_CHUNKS and len(chunks) * MIN_CHUNK >= size:
+                return TooFragmented(len(chunks), size)
     except Exception:  # granian's ProtocolClosed and friends: the client is gone
         return None
-    if length is not None and size < length:
-        return CutShort(size, length)
     if empty > 1 and size <= limit:
         return BrokenBody()
     return b"".join(chunks)
@@ -186,12 +238,16 @@ class WSGIBridge:
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="wsgi")
 
     async def __rsgi__(self, scope: Any, proto: Any) -> None:
-        body = await read_body(proto, scope.headers.get("content-length"), self.max_body)
+        fields = scope.headers
+        body = await read_body(
+            proto, fields.get("content-length"), "transfer-encoding" in fields, self.max_body
+        )
         if body is None:
             return
-        if isinstance(body, CutShort):
-            # Answered here, without the app: with no answer at all granian sent its own 500
-            # to a client that had only closed its side and was still listening.
+        if isinstance(body, (CutShort, TooFragmented)):
+            # Answered here, without the app, and the connection closed (the rest of the body
+            # is not read). A cut-short body left unanswered made granian send its own 500 to
+            # a client that had only closed its side and was still listening.
             status, headers, payload = self.problem(400, body.detail)
             proto.response_bytes(status, [*headers, ("Connection", "close")], payload)
             return

@@ -7,7 +7,12 @@ Three before_request steps, in this order (server/app.py registers them):
    address when there is none.
 3. ``authorize``: deny by default. Every route needs a principal with the route's scope (read
    for GET, write for changes, admin where a view says so) unless it is marked public.
-Requests that match no route fall through to their 404 or 405 (after being counted).
+Requests that match no route fall through to their 404 or 405 (after being counted), whatever
+credential they carry (RFC 9110 sections 15.5.5 and 15.5.6 make both a property of the target,
+and the route table is public in the OpenAPI document). With a bad token they answered 401,
+with a good one or none 404/405, and ``TRACE /health/live`` depended on a credential a probe
+never checks. The credential is still looked at: a good one counts the request against its
+principal's budget, a bad one as the address's authentication failure, as on any route.
 """
 
 from __future__ import annotations
@@ -87,6 +92,8 @@ class Gate:
             actor = authenticate_jwt(self.verifier, credential)
         if actor is None:
             limiter.count_auth_failure()
+            if request.url_rule is None:
+                return  # no view will run: 404 or 405, whatever the credential
             raise unauthorized("invalid_token", "The access token is invalid, expired or revoked.")
         request.environ[ACTOR_RESET] = set_actor(actor)
         # For the access log (server/gunicorn_conf.py): the principal's id, never its token.

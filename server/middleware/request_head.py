@@ -4,9 +4,17 @@ Each server lets a different few through (what each refuses by itself: docs/oper
 - granian leaves out a header value with bytes outside visible ASCII and passes a repeated
   Host on; server/wsgi_bridge.py marks such a request with REFUSAL;
 - neither requires Host on HTTP/1.1 (RFC 9112 section 3.2: 400);
+- both undo the chunked framing of a body sent with other transfer codings too
+  (``gzip, chunked``) and hand the rest on as if it had none: 501, as RFC 9112 section 6.1
+  asks for a coding the server does not know; ``chunked, chunked`` (which no sender may send,
+  and granian took for one) is 400;
+- granian passes on a method not in upper case, which werkzeug upper-cases: ``get`` was served
+  as GET (methods are case-sensitive, RFC 9110 section 9.1; gunicorn and nginx refuse it);
 - gunicorn takes the host from the Host header even for an absolute-form target
   (``GET http://host/path``), whose own host counts (RFC 9112 section 3.2.2): APP_TRUSTED_HOSTS
-  then checked a host the request did not name. (The bridge does the same for granian.)
+  then checked a host the request did not name. (The bridge does the same for granian.) Its
+  access line showed the target as sent, userinfo and all (``http://user:password@host/``):
+  it now shows the path and query only (LOGGED_TARGET), as the app's own access line does.
 """
 
 from __future__ import annotations
@@ -20,6 +28,11 @@ from flask import Flask, request
 from server.errors import Problem
 from server.wsgi_bridge import REFUSAL
 
+# The status of a refusal, where it is not 400.
+REFUSAL_STATUS = "fns.refusal_status"
+# The request target gunicorn's access line shows (server/gunicorn_conf.py): path and query.
+LOGGED_TARGET = "fns.target"
+
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
@@ -32,19 +45,42 @@ class RequestTarget:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         raw_uri = environ.get("RAW_URI", "")  # gunicorn's request target, as sent
+        target = raw_uri
         if not raw_uri.startswith("/") and "://" in raw_uri:
-            authority = urlsplit(raw_uri).netloc
-            if authority:
-                environ["HTTP_HOST"] = authority
+            parts = urlsplit(raw_uri)
+            if parts.netloc:
+                environ["HTTP_HOST"] = parts.netloc
+            # Without the scheme and authority, whose userinfo may hold a password.
+            target = parts.path + (f"?{parts.query}" if parts.query else "")
+        environ[LOGGED_TARGET] = target
         if "HTTP_HOST" not in environ and environ.get("SERVER_PROTOCOL") == "HTTP/1.1":
             environ.setdefault(REFUSAL, "An HTTP/1.1 request needs a Host header.")
+        method = environ.get("REQUEST_METHOD", "")
+        if not method.isupper():
+            environ.setdefault(REFUSAL, "The request method is not in upper case.")
+        coding = environ.get("HTTP_TRANSFER_ENCODING")
+        if coding is not None and REFUSAL not in environ:
+            refuse_transfer_coding(environ, coding)
         return self.app(environ, start_response)
+
+
+def refuse_transfer_coding(environ: dict[str, Any], coding: str) -> None:
+    """Mark a body sent with any transfer coding but ``chunked`` alone."""
+    codings = [part.strip().lower() for part in coding.split(",")]
+    if codings == ["chunked"]:
+        return
+    if set(codings) == {"chunked"}:
+        environ[REFUSAL] = "The chunked transfer coding is applied more than once."
+    else:
+        environ[REFUSAL] = "Only the chunked transfer coding is implemented."
+        environ[REFUSAL_STATUS] = 501
 
 
 def refuse_marked_request() -> None:
     reason = request.environ.get(REFUSAL)
     if reason:
-        raise Problem(400, reason)
+        status = request.environ.get(REFUSAL_STATUS, 400)
+        raise Problem(status, reason, slug="not-implemented" if status == 501 else None)
 
 
 def init_app(app: Flask) -> None:

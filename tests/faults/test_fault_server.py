@@ -289,22 +289,30 @@ def test_slow_clients_do_not_stall_fresh_clients(
 def test_a_client_slower_than_the_worker_timeout_gets_408_not_500(
     fault_env: dict[str, str], serve: Callable[..., Any]
 ) -> None:
-    """A gunicorn sync worker still waiting for a request head when APP_TIMEOUT runs out is
-    killed by its master; that client was answered 500 and the log had a traceback, as for a
-    crash (server/gunicorn_workers.py). (granian reads heads in Rust and closes such a
-    connection after the same timeout, answering nothing.)"""
+    """A gunicorn sync worker still waiting for a request head, or for the rest of a body, when
+    APP_TIMEOUT runs out is killed by its master; that client was answered 500 and the log had
+    a traceback, as for a crash (server/gunicorn_workers.py). (granian reads heads in Rust and
+    closes such a connection after the same timeout, answering nothing; bodies it reads without
+    a deadline or a thread: server/wsgi_bridge.py.)"""
     server = serve(fault_env, APP_WORKERS="1", APP_TIMEOUT="2")
-    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
-        sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and no more
-        answer = b""
-        while data := sock.recv(65536):
-            answer += data
-    status_line, _, rest = answer.partition(b"\r\n")
-    assert status_line.startswith(b"HTTP/1.1 408 "), answer[:300]
-    assert b"Content-Type: application/problem+json" in rest
-    fresh_get("127.0.0.1", server.port, timeout=TIMEOUT)  # the replaced worker serves
+    slow_head = b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n"  # and no more
+    slow_body = (
+        b"POST /api/v1/projects HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"name": '
+    )
+    for request in (slow_head, slow_body):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+            sock.sendall(request)
+            answer = b""
+            while data := sock.recv(65536):
+                answer += data
+        status_line, _, rest = answer.partition(b"\r\n")
+        assert status_line.startswith(b"HTTP/1.1 408 "), answer[:300]
+        assert b"Content-Type: application/problem+json" in rest
+        fresh_get("127.0.0.1", server.port, timeout=TIMEOUT)  # the replaced worker serves
     log = server.log()
     assert "No request head from ip=127.0.0.1 within the worker timeout" in log
+    assert "Request body not complete from ip=127.0.0.1 within the worker timeout" in log
     assert "Traceback" not in log
     assert "Error handling request" not in log
 
