@@ -140,6 +140,11 @@ def _http_problem(exc: HTTPException) -> Problem:
     return Problem(status, detail, headers=headers)
 
 
+def bad_host() -> Problem:
+    """The answer to a Host header that is not one of APP_TRUSTED_HOSTS, or no host at all."""
+    return Problem(400, "The Host header names no host this server answers for.", slug="bad-host")
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Problem)
     def _problem(exc: Problem) -> Response:
@@ -155,9 +160,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(SecurityError)
     def _untrusted_host(exc: SecurityError) -> Response:
-        return problem_response(
-            Problem(400, "The Host header names no host this server answers for.", slug="bad-host")
-        )
+        return problem_response(bad_host())
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:
