@@ -56,6 +56,7 @@ STATUS_SLUGS = {
     413: "payload-too-large",
     414: "uri-too-long",
     415: "unsupported-media-type",
+    417: "expectation-failed",
     422: "validation-error",
     428: "precondition-required",
     429: "rate-limited",

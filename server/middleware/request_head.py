@@ -7,6 +7,8 @@ Each server lets a different few through (what each refuses by itself: docs/oper
 - gunicorn takes the host from the Host header even for an absolute-form target
   (``GET http://host/path``), whose own host counts (RFC 9112 section 3.2.2): APP_TRUSTED_HOSTS
   then checked a host the request did not name. (The bridge does the same for granian.)
+- an expectation other than 100-continue is refused with 417 (RFC 9110 section 10.1.1 allows
+  it; gunicorn from 24 does so itself, gunicorn 23 (nixpkgs') and granian pass it on);
 - a Host that is no host at all (a port past 65535, a space, raw UTF-8) is refused here, before
   APP_TRUSTED_HOSTS is consulted: werkzeug's own check only compares the name, and up to
   werkzeug 3.1.3 (nixpkgs' among them) IDNA-encoded a raw UTF-8 name and ignored the port.
@@ -28,6 +30,7 @@ from server.wsgi_bridge import REFUSAL
 # characters (an IPv4 address is such a name); then an optional port (section 3.2.3).
 _HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(?::([0-9]{0,5}))?")
 NOT_A_HOST = "fns.not_a_host"
+UNMET_EXPECTATION = "fns.unmet_expectation"
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -50,6 +53,9 @@ class RequestTarget:
             environ.setdefault(REFUSAL, "An HTTP/1.1 request needs a Host header.")
         elif host is not None and not is_host(host):
             environ[NOT_A_HOST] = True
+        expect = environ.get("HTTP_EXPECT")
+        if expect is not None and expect.strip().lower() != "100-continue":
+            environ[UNMET_EXPECTATION] = True
         return self.app(environ, start_response)
 
 
@@ -65,6 +71,8 @@ def refuse_marked_request() -> None:
         raise Problem(400, reason)
     if request.environ.get(NOT_A_HOST):
         raise bad_host()
+    if request.environ.get(UNMET_EXPECTATION):
+        raise Problem(417, "The only expectation this server meets is 100-continue.")
 
 
 def init_app(app: Flask) -> None:
