@@ -16,6 +16,11 @@ die() {
 say() { printf '== %s\n' "$*"; }
 
 venv=${FNS_VENV:-$repo/.venv}
+# --nixpkgs-versions (script/bootstrap, script/test): a second env with every dependency at the
+# version nixpkgs ships (tests/nix/nixpkgs-versions.txt), as the Nix build has them.
+pinned_venv=$repo/.venv-nixpkgs
+pinned_constraints=$repo/tests/nix/nixpkgs-versions.txt
+constraints=
 tools=$repo/.tools
 if [ "$(id -u)" = 0 ]; then
   # PostgreSQL refuses to run as root. Root installs system packages and process-compose, then

@@ -56,11 +56,13 @@ STATUS_SLUGS = {
     413: "payload-too-large",
     414: "uri-too-long",
     415: "unsupported-media-type",
+    417: "expectation-failed",
     422: "validation-error",
     428: "precondition-required",
     429: "rate-limited",
     431: "headers-too-large",
     500: "internal-error",
+    501: "not-implemented",
     503: "service-unavailable",
 }
 
@@ -140,6 +142,11 @@ def _http_problem(exc: HTTPException) -> Problem:
     return Problem(status, detail, headers=headers)
 
 
+def bad_host() -> Problem:
+    """The answer to a Host header that is not one of APP_TRUSTED_HOSTS, or no host at all."""
+    return Problem(400, "The Host header names no host this server answers for.", slug="bad-host")
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Problem)
     def _problem(exc: Problem) -> Response:
@@ -155,9 +162,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(SecurityError)
     def _untrusted_host(exc: SecurityError) -> Response:
-        return problem_response(
-            Problem(400, "The Host header names no host this server answers for.", slug="bad-host")
-        )
+        return problem_response(bad_host())
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:

@@ -7,6 +7,9 @@ error with a traceback, as for a crash: a client that merely connected and sent 
 sent half a body, did so. The worker is still replaced (the master's decision); the client now
 hears 408 and the log says what happened in one line. A worker killed while the app handles a
 request is the server's failure, answered and logged by gunicorn as before.
+
+A request line over gunicorn's limit is answered 414, as RFC 9112 section 3 requires: gunicorn
+before 24 (nixpkgs ships 23) answered it 400.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import contextlib
 from typing import Any
 
 from gunicorn import util
+from gunicorn.http.errors import LimitRequestLine
 from gunicorn.workers.sync import SyncWorker as GunicornSyncWorker
 
 
@@ -74,5 +78,10 @@ class SyncWorker(GunicornSyncWorker):  # type: ignore[misc]  # gunicorn has no t
             )
             with contextlib.suppress(Exception):  # the client may be gone
                 util.write_error(client, 408, "Request Timeout", "")
+            return
+        if isinstance(exc, LimitRequestLine):
+            self.log.debug("Invalid request from ip=%s: request line too long", (addr or ("",))[0])
+            with contextlib.suppress(Exception):
+                util.write_error(client, 414, "URI Too Long", "")
             return
         super().handle_error(req, client, addr, exc)

@@ -16,8 +16,6 @@ from server.middleware.security_headers import API_HEADERS, HSTS
 SERVER_SLUGS = {
     **STATUS_SLUGS,
     408: "request-timeout",
-    417: "expectation-failed",
-    501: "not-implemented",
     505: "http-version-not-supported",
 }
 

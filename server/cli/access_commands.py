@@ -48,7 +48,10 @@ def principals_group() -> None:
 @principals_group.command("create")
 @click.argument("name", type=Checked("name", PrincipalName))
 @click.option("--admin", is_flag=True, help="May see everything and hold admin tokens.")
-@click.option("--service", "kind", flag_value="service", default="user", help="A service account.")
+# A boolean flag, not flag_value="service" with default="user": click up to 8.2.1 (nixpkgs'
+# among them) took a non-boolean flag's truthy default for the flag itself, so every principal
+# was created a service account.
+@click.option("--service", "service_account", is_flag=True, help="A service account.")
 @click.option(
     "--oidc-subject",
     default=None,
@@ -56,8 +59,11 @@ def principals_group() -> None:
     help="The `sub` of OIDC tokens acting as it.",
 )
 @with_appcontext
-def create_principal(name: str, admin: bool, kind: str, oidc_subject: str | None) -> None:
+def create_principal(
+    name: str, admin: bool, service_account: bool, oidc_subject: str | None
+) -> None:
     """Create a principal."""
+    kind = "service" if service_account else "user"
     with _refusals_exit(DomainError):
         principal = service.create_principal(
             name, admin=admin, kind=kind, oidc_subject=oidc_subject

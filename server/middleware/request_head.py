@@ -1,4 +1,5 @@
-"""Requests whose head HTTP forbids, refused with a 400 problem even where the server let them in.
+"""Requests whose head HTTP forbids, refused with a problem (400 unless said) even where the
+server let them in.
 
 Each server lets a different few through (what each refuses by itself: docs/operations.md):
 - granian leaves out a header value with bytes outside visible ASCII and passes a repeated
@@ -15,23 +16,33 @@ Each server lets a different few through (what each refuses by itself: docs/oper
   then checked a host the request did not name. (The bridge does the same for granian.) Its
   access line showed the target as sent, userinfo and all (``http://user:password@host/``):
   it now shows the path and query only (LOGGED_TARGET), as the app's own access line does.
+- an expectation other than 100-continue is refused with 417 (RFC 9110 section 10.1.1 allows
+  it; gunicorn from 24 does so itself, gunicorn 23 (nixpkgs') and granian pass it on);
+- a Host that is no host at all (a port past 65535, a space, raw UTF-8) is refused here, before
+  APP_TRUSTED_HOSTS is consulted: werkzeug's own check only compares the name, and up to
+  werkzeug 3.1.3 (nixpkgs' among them) IDNA-encoded a raw UTF-8 name and ignored the port.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, request
 
-from server.errors import Problem
+from server.errors import Problem, bad_host
 from server.wsgi_bridge import REFUSAL
 
 # The status of a refusal, where it is not 400.
 REFUSAL_STATUS = "fns.refusal_status"
 # The request target gunicorn's access line shows (server/gunicorn_conf.py): path and query.
 LOGGED_TARGET = "fns.target"
+# RFC 3986 section 3.2.2: an IP literal, or a name of unreserved, pct-encoded and sub-delims
+# characters (an IPv4 address is such a name); then an optional port (section 3.2.3).
+_HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(?::([0-9]{0,5}))?")
+NOT_A_HOST = "fns.not_a_host"
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -53,15 +64,32 @@ class RequestTarget:
             # Without the scheme and authority, whose userinfo may hold a password.
             target = parts.path + (f"?{parts.query}" if parts.query else "")
         environ[LOGGED_TARGET] = target
-        if "HTTP_HOST" not in environ and environ.get("SERVER_PROTOCOL") == "HTTP/1.1":
+        host = environ.get("HTTP_HOST")
+        if host is None and environ.get("SERVER_PROTOCOL") == "HTTP/1.1":
             environ.setdefault(REFUSAL, "An HTTP/1.1 request needs a Host header.")
+        elif host is not None and not is_host(host):
+            environ[NOT_A_HOST] = True
         method = environ.get("REQUEST_METHOD", "")
         if not method.isupper():
             environ.setdefault(REFUSAL, "The request method is not in upper case.")
         coding = environ.get("HTTP_TRANSFER_ENCODING")
         if coding is not None and REFUSAL not in environ:
             refuse_transfer_coding(environ, coding)
+        expect = environ.get("HTTP_EXPECT")
+        if expect is not None and REFUSAL not in environ and not meets(expect):
+            environ[REFUSAL] = "The only expectation this server meets is 100-continue."
+            environ[REFUSAL_STATUS] = 417
         return self.app(environ, start_response)
+
+
+def is_host(value: str) -> bool:
+    """Whether a Host value is a host and optional port as RFC 3986 spells them."""
+    match = _HOST.fullmatch(value)
+    return match is not None and int(match.group(1) or 0) <= 65535
+
+
+def meets(expect: str) -> bool:
+    return expect.strip().lower() == "100-continue"
 
 
 def refuse_transfer_coding(environ: dict[str, Any], coding: str) -> None:
@@ -80,7 +108,9 @@ def refuse_marked_request() -> None:
     reason = request.environ.get(REFUSAL)
     if reason:
         status = request.environ.get(REFUSAL_STATUS, 400)
-        raise Problem(status, reason, slug="not-implemented" if status == 501 else None)
+        raise Problem(status, reason)
+    if request.environ.get(NOT_A_HOST):
+        raise bad_host()
 
 
 def init_app(app: Flask) -> None:

@@ -202,23 +202,29 @@ def gone(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
 
 
-def listeners(port: int) -> int:
-    """Sockets listening on ``port`` (IPv4 and IPv6), from /proc/net."""
-    count = 0
+def listening_sockets(port: int) -> set[str]:
+    """The sockets listening on ``port`` (IPv4 and IPv6), as /proc/<pid>/fd links name them."""
+    found = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
             fields = line.split()
-            count += fields[1].endswith(f":{port:04X}") and fields[3] == "0A"  # 0A: LISTEN
-    return count
+            if fields[1].endswith(f":{port:04X}") and fields[3] == "0A":  # 0A: LISTEN
+                found.add(f"socket:[{fields[9]}]")
+    return found
 
 
 def every_worker_listens(server: Any) -> bool:
-    """gunicorn's workers share their master's socket; each granian worker binds a socket of
-    its own (SO_REUSEPORT: on Linux granian/server/common.py _init_shared_socket shares none,
-    src/net.rs ListenerSpec::as_socket), once it has imported the app. A worker process that
-    exists may not serve yet: the kernel then sends every connection to the others."""
-    expected = len(server.workers()) if server.kind == "granian" else 1
-    return listeners(server.port) == expected
+    """Every worker holds a socket listening on the server's port. gunicorn's workers inherit
+    their master's; granian's bind their own with SO_REUSEPORT (granian 2.8 on Linux: src/net.rs
+    ListenerSpec::as_socket) or inherit the master's (granian 2.5, which nixpkgs ships): either
+    way a worker without one serves nothing yet, and the kernel sends every connection to the
+    others."""
+    sockets = listening_sockets(server.port)
+    workers = server.workers()
+    return bool(workers) and all(
+        any(link.readlink().name in sockets for link in Path(f"/proc/{pid}/fd").iterdir())
+        for pid in workers
+    )
 
 
 @pytest.mark.slow

@@ -115,14 +115,19 @@ def test_readme_commands_are_the_project_scripts() -> None:
 
 
 def test_ci_runs_the_readme_test_command() -> None:
-    """CI proves what the README tells newcomers to run: .ci/run only hands over to it."""
+    """CI proves what the README tells newcomers to run: .ci/run runs it, then the suite again
+    at nixpkgs' versions, under `set -e` (either failing fails CI)."""
     ci = (ROOT / ".ci" / "run").read_text()
     commands = [
         line.strip()
         for line in ci.splitlines()
         if line.strip() and not line.lstrip().startswith("#")
     ]
-    assert commands[-1] == 'exec "$(dirname "$0")/../script/test"'
+    assert "set -euo pipefail" in commands
+    assert commands[-2:] == [
+        '"$(dirname "$0")/../script/test"',
+        '"$(dirname "$0")/../script/test" --nixpkgs-versions',
+    ]
     # script/test ends with pytest itself, under `set -e`: its status is CI's, 5 (no tests) too.
     script = (ROOT / "script" / "test").read_text().splitlines()
     code = [line for line in script if line.strip() and not line.lstrip().startswith("#")]

@@ -118,7 +118,7 @@ def test_unknown_argument_is_one_line() -> None:
     assert result.returncode == 1
     assert result.stderr == (
         "bootstrap: unknown argument '--frobnicate' "
-        "(usage: script/bootstrap [server|test] [--dry-run])\n"
+        "(usage: script/bootstrap [server|test] [--dry-run] [--nixpkgs-versions])\n"
     )
 
 
