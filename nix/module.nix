@@ -149,6 +149,14 @@ let
     Cross-Origin-Resource-Policy = "same-origin";
     Cache-Control = "no-store";
   };
+  # The access log's format: nginx's `combined` writes `$request`, the request line as sent, and
+  # so the password of an absolute-form target's userinfo (`GET http://user:pw@host/`), even on
+  # the 400 that refuses it, and whatever else a refused line holds. This one writes the method,
+  # path and query nginx parsed (`- - -` for a line it could not), as the app's own log does.
+  accessLogFormat = ''
+    log_format ${name} '$remote_addr [$time_local] "$request_method $request_uri $server_protocol" '
+                       '$status $body_bytes_sent $request_time "$http_user_agent"';
+  '';
   problemErrorPages = lib.concatMapStrings (
     p:
     "error_page ${toString (p.from or p.status)} =${toString p.status} ${problemPrefix}${toString p.status};\n"
@@ -770,6 +778,7 @@ in
       nginx = lib.mkIf cfg.nginx.enable {
         enable = true;
         recommendedProxySettings = lib.mkDefault true;
+        commonHttpConfig = accessLogFormat;
         # nginx's upstream syntax matches the server's bind: host:port or unix:/path.
         upstreams.${name}.servers.${cfg.settings.APP_BIND} = { };
         virtualHosts.${cfg.nginx.domain} = {
@@ -777,7 +786,11 @@ in
             "/".proxyPass = "http://${name}";
           }
           // lib.listToAttrs (map problemLocation nginxProblems);
-          extraConfig = problemErrorPages;
+          # nixpkgs' nginx logs there by default (--http-log-path); only the format changes.
+          extraConfig = ''
+            access_log /var/log/nginx/access.log ${name};
+          ''
+          + problemErrorPages;
         };
       };
     };

@@ -79,6 +79,7 @@ let
         inherit (config.services.nginx)
           enable
           recommendedProxySettings
+          commonHttpConfig
           upstreams
           virtualHosts
           ;

@@ -378,6 +378,10 @@ in
             type = types.bool;
             default = false;
           };
+          commonHttpConfig = mkOption {
+            type = types.lines;
+            default = "";
+          };
           upstreams = mkOption {
             type = types.attrsOf upstreamType;
             default = { };

@@ -49,11 +49,18 @@ def location_block(path: str, location: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n}\n"
 
 
-def nginx_config(prefix: Path, port: int, upstream: str, vhost: dict[str, Any]) -> str:
+# Where the module's virtual host logs (nixpkgs' nginx default), moved into the test's prefix.
+NIXOS_ACCESS_LOG = "/var/log/nginx/access.log"
+
+
+def nginx_config(prefix: Path, port: int, upstream: str, nginx: dict[str, Any]) -> str:
+    vhost = nginx["virtualHosts"][DOMAIN]
     locations = "".join(location_block(p, loc) for p, loc in vhost["locations"].items())
-    server = f"listen 127.0.0.1:{port};\nserver_name {DOMAIN};\n" + locations + vhost["extraConfig"]
+    extra = vhost["extraConfig"].replace(NIXOS_ACCESS_LOG, str(prefix / "access.log"))
+    server = f"listen 127.0.0.1:{port};\nserver_name {DOMAIN};\n" + locations + extra
     http = (
-        f"upstream flask-nix-stack {{ server {upstream}; }}\n"
+        nginx["commonHttpConfig"]
+        + f"upstream flask-nix-stack {{ server {upstream}; }}\n"
         + "server {\n"
         + textwrap.indent(server, "    ")
         + "}\n"
@@ -62,9 +69,9 @@ def nginx_config(prefix: Path, port: int, upstream: str, vhost: dict[str, Any]) 
 
 
 @contextlib.contextmanager
-def nginx_in_front(tmp: Path, upstream: str, vhost: dict[str, Any]) -> Iterator[int]:
+def nginx_in_front(tmp: Path, upstream: str, nginx: dict[str, Any]) -> Iterator[int]:
     port = free_port()
-    (tmp / "nginx.conf").write_text(nginx_config(tmp, port, upstream, vhost))
+    (tmp / "nginx.conf").write_text(nginx_config(tmp, port, upstream, nginx))
     process = subprocess.Popen(
         [NGINX, "-p", str(tmp), "-c", "nginx.conf", "-e", str(tmp / "error.log")],
         stdout=subprocess.DEVNULL,
@@ -97,10 +104,11 @@ def assert_problem(answer: tuple[int, dict[str, str], bytes], status: int, slug:
 
 
 @pytest.fixture(scope="module")
-def vhost(nix_eval: Callable[..., Any]) -> dict[str, Any]:
+def nginx(nix_eval: Callable[..., Any]) -> dict[str, Any]:
+    """The module's services.nginx: the http block's common config and the virtual host."""
     if missing := missing_tools():
         pytest.skip(f"not installed: {', '.join(missing)} (apt-get install nginx pgbouncer)")
-    return dict(nix_eval(EXPR)["virtualHosts"][DOMAIN])
+    return dict(nix_eval(EXPR))
 
 
 @pytest.fixture(scope="module")
@@ -117,12 +125,13 @@ def app_server(migrated_database: Callable[[str], str], redis_url: str) -> Itera
 
 
 @pytest.fixture(scope="module")
-def front(
-    vhost: dict[str, Any], app_server: Server, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[int]:
-    with nginx_in_front(
-        tmp_path_factory.mktemp("nginx"), f"127.0.0.1:{app_server.port}", vhost
-    ) as port:
+def front_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("nginx")
+
+
+@pytest.fixture(scope="module")
+def front(nginx: dict[str, Any], app_server: Server, front_dir: Path) -> Iterator[int]:
+    with nginx_in_front(front_dir, f"127.0.0.1:{app_server.port}", nginx) as port:
         yield port
 
 
@@ -172,8 +181,28 @@ def test_the_apps_own_answers_pass_untouched(front: int) -> None:
     assert answer.json()["detail"].startswith("The requested URL was not found")
 
 
-def test_no_upstream_is_502_problem_with_retry_after(vhost: dict[str, Any], tmp_path: Path) -> None:
-    with nginx_in_front(tmp_path, f"127.0.0.1:{free_port()}", vhost) as port:
+def test_the_access_log_never_holds_what_a_request_line_hides(front: int, front_dir: Path) -> None:
+    """nginx's `combined` format logs the request line as sent: a password in an absolute-form
+    target's userinfo, even on the 400 refusing it. The module's format logs what nginx parsed."""
+    marker = uuid.uuid4().hex
+    for request_bytes in [
+        f"GET http://user:pw-{marker}@{DOMAIN}/health/live HTTP/1.1\r\n".encode() + HOST + b"\r\n",
+        f"NOT A REQUEST pw-{marker}\r\n\r\n".encode(),
+        f"GET /health/live?seen={marker} HTTP/1.1\r\n".encode()
+        + HOST
+        + b"Connection: close\r\n\r\n",
+    ]:
+        raw_answer(front, request_bytes)
+    log = front_dir / "access.log"
+    wait_until(lambda: f"seen={marker}" in log.read_text(), 10, "the access line")
+    text = log.read_text()
+    assert f"pw-{marker}" not in text
+    assert f'"GET /health/live?seen={marker} HTTP/1.1" 200' in text
+    assert text.count('" 400 ') >= 2, text  # the refused two are logged, without their target
+
+
+def test_no_upstream_is_502_problem_with_retry_after(nginx: dict[str, Any], tmp_path: Path) -> None:
+    with nginx_in_front(tmp_path, f"127.0.0.1:{free_port()}", nginx) as port:
         answer = raw_answer(
             port, b"GET /health/live HTTP/1.1\r\n" + HOST + b"Connection: close\r\n\r\n"
         )
