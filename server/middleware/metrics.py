@@ -6,6 +6,7 @@ import re
 import time
 
 from flask import Flask, Response, g, request
+from prometheus_client import Counter, Histogram
 
 from server.infra.build_info import REVISION
 from server.infra.database import db
@@ -34,6 +35,22 @@ def method_label() -> str:
     return request.method if request.method in METHODS else "OTHER"
 
 
+# The request counter's and latency histogram's children by (route, method, status): what
+# ``labels()`` returns for them, looked up once. labels() validates and converts its values and
+# takes the metric's lock on every call; the labels are bounded (module docstring of
+# server/infra/metrics.py), so this table is too. Nothing removes children from these metrics.
+_series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+
+def request_series(route: str, method: str, status: int) -> tuple[Counter, Histogram]:
+    key = (route, method, status)
+    series = _series.get(key)
+    if series is None:
+        series = REQUESTS.labels(route, method, str(status)), LATENCY.labels(route, method)
+        _series[key] = series
+    return series
+
+
 def _start_timer() -> None:
     g.metrics_started = time.perf_counter()
 
@@ -41,9 +58,10 @@ def _start_timer() -> None:
 def _record_request(response: Response) -> Response:
     started = g.pop("metrics_started", None)
     route, method = route_label(), method_label()
-    REQUESTS.labels(route, method, str(response.status_code)).inc()
+    count, latency = request_series(route, method, response.status_code)
+    count.inc()
     if started is not None:
-        LATENCY.labels(route, method).observe(time.perf_counter() - started)
+        latency.observe(time.perf_counter() - started)
     if response.status_code == 429:
         RATE_LIMITED.labels(route).inc()
     elif response.status_code in (401, 403):
