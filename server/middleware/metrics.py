@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 
-from flask import Flask, Response, g, request
+from flask import Flask, Request, Response, g, request
 from prometheus_client import Counter, Histogram
 
 from server.infra.build_info import REVISION
@@ -26,13 +26,13 @@ from server.infra.metrics import (
 ERROR_CODE = re.compile(r'\berror="([a-z_]+)"')
 
 
-def route_label() -> str:
-    rule = request.url_rule
+def route_label(this: Request) -> str:
+    rule = this.url_rule
     return rule.rule if rule is not None else UNMATCHED
 
 
-def method_label() -> str:
-    return request.method if request.method in METHODS else "OTHER"
+def method_label(this: Request) -> str:
+    return this.method if this.method in METHODS else "OTHER"
 
 
 # The request counter's and latency histogram's children by (route, method, status): what
@@ -57,7 +57,10 @@ def _start_timer() -> None:
 
 def _record_request(response: Response) -> Response:
     started = g.pop("metrics_started", None)
-    route, method = route_label(), method_label()
+    # The request behind the proxy, looked up once (each attribute read through ``request``
+    # looks it up again).
+    this: Request = request._get_current_object()  # type: ignore[attr-defined]
+    route, method = route_label(this), method_label(this)
     count, latency = request_series(route, method, response.status_code)
     count.inc()
     if started is not None:
