@@ -95,7 +95,7 @@ class Gate:
             actor = authenticate_jwt(self.verifier, credential)
         if actor is None:
             limiter.count_auth_failure()
-            if request.url_rule is None:
+            if this.url_rule is None:
                 return  # no view will run: 404 or 405, whatever the credential
             raise unauthorized("invalid_token", "The access token is invalid, expired or revoked.")
         this.environ[ACTOR_RESET] = set_actor(actor)
