@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flask import request
 from sqlalchemy import select, update
@@ -51,9 +51,12 @@ def insufficient_scope(scope: str) -> Problem:
     )
 
 
-def bearer_credential() -> str | None:
-    """The credential of ``Authorization: Bearer``, None without the header; 401 if malformed."""
-    header = request.headers.get("Authorization")
+def bearer_credential(environ: dict[str, Any] | None = None) -> str | None:
+    """The credential of ``Authorization: Bearer``, None without the header; 401 if malformed.
+
+    ``environ``: the request's, when the caller has it (what ``request.headers`` reads).
+    """
+    header: str | None = (request.environ if environ is None else environ).get("HTTP_AUTHORIZATION")
     if header is None:
         return None
     scheme, _, credential = header.strip().partition(" ")

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from flask import Flask, current_app, request
+from flask import Flask, Request, current_app, request
 
 import server.auth.isolation as isolation
 import server.auth.token_cache as token_cache
@@ -74,9 +74,12 @@ class Gate:
         self.public_blueprints = frozenset(public_blueprints)
 
     def identify(self) -> None:
-        if request.blueprint in UNIDENTIFIED_BLUEPRINTS:
+        # The request behind Flask's proxy, looked up once (each read through ``request``
+        # looks it up again: bench/inprocess_cost.py).
+        this: Request = request._get_current_object()  # type: ignore[attr-defined]
+        if this.blueprint in UNIDENTIFIED_BLUEPRINTS:
             return  # probes: no database lookup, whatever headers a prober sends
-        credential = bearer_credential()
+        credential = bearer_credential(this.environ)
         if credential is None:
             return
         limiter = client_limiter(current_app)
@@ -92,22 +95,23 @@ class Gate:
             actor = authenticate_jwt(self.verifier, credential)
         if actor is None:
             limiter.count_auth_failure()
-            if request.url_rule is None:
+            if this.url_rule is None:
                 return  # no view will run: 404 or 405, whatever the credential
             raise unauthorized("invalid_token", "The access token is invalid, expired or revoked.")
-        request.environ[ACTOR_RESET] = set_actor(actor)
+        this.environ[ACTOR_RESET] = set_actor(actor)
         # For the access log (server/gunicorn_conf.py): the principal's id, never its token.
-        request.environ["fns.principal"] = str(actor.principal_id)
+        this.environ["fns.principal"] = str(actor.principal_id)
 
     def authorize(self) -> None:
-        if request.url_rule is None or request.method == "OPTIONS":
+        this: Request = request._get_current_object()  # type: ignore[attr-defined]
+        if this.url_rule is None or this.method == "OPTIONS":
             return  # 404 / 405 / CORS preflight: nothing to protect
-        if request.blueprint in self.public_blueprints:
+        if this.blueprint in self.public_blueprints:
             return
         actor = current_actor()
         if actor is None:
             raise unauthorized()
-        scope = required_scope(current_app.view_functions[request.endpoint or ""], request.method)
+        scope = required_scope(current_app.view_functions[this.endpoint or ""], this.method)
         if scope not in actor.scopes:
             raise insufficient_scope(scope)
 

@@ -83,15 +83,29 @@ def _bypassed(exc: redis.RedisError) -> None:
     log.warning("token cache bypassed, redis unavailable: %s", exc.__class__.__name__)
 
 
+# Entries decoded, by their stored bytes: a token's entry changes at most once a minute (its
+# last use), and decoding it (JSON, the expiry's date, the actor) was about 7 µs of every
+# authenticated request. The same bytes always decode to the same (immutable) entry.
+_decoded: dict[bytes | str, Entry] = {}
+DECODED_MAX = 256
+
+
 def _decode(raw: bytes | str | None) -> Entry | None:
     if raw is None:
         return None
+    entry = _decoded.get(raw)
+    if entry is not None:
+        return entry
     data: dict[str, Any] = json.loads(raw)
     actor = Actor(
         data["principal_id"], data["name"], data["is_admin"], frozenset(data["scopes"]), data["via"]
     )
     expires = datetime.fromisoformat(data["expires_at"]) if data["expires_at"] else None
-    return actor, expires, data["last_used"]
+    entry = actor, expires, data["last_used"]
+    if len(_decoded) >= DECODED_MAX:
+        _decoded.clear()
+    _decoded[raw] = entry
+    return entry
 
 
 def put(digest: bytes, actor: Actor, expires_at: datetime | None, last_used: float) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Flask, Response, g, request
+from flask import Flask, Request, Response, g, request
 
 from server.logs import ACCESS_LOGGER
 
@@ -21,14 +21,17 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _log(response: Response) -> Response:
-        elapsed_ms = (time.perf_counter() - g.get("access_log_start", time.perf_counter())) * 1000
+        started = g.get("access_log_start")
+        elapsed_ms = 0.0 if started is None else (time.perf_counter() - started) * 1000
+        # The request behind the proxy, looked up once rather than for each field.
+        this: Request = request._get_current_object()  # type: ignore[attr-defined]
         # The same fields as gunicorn's line (server/gunicorn_conf.py); the request id comes
         # from the log filter, as on every other line of the request.
         logger.info(
             '%s "%s %s" %s %s %.0fms',
-            request.remote_addr or "-",
-            request.method,
-            request.full_path if request.query_string else request.path,
+            this.remote_addr or "-",
+            this.method,
+            this.full_path if this.query_string else this.path,
             response.status_code,
             response.calculate_content_length() or "-",
             elapsed_ms,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import time
 
-from flask import Flask, Response, g, request
+from flask import Flask, Request, Response, g, request
+from prometheus_client import Counter, Histogram
 
 from server.infra.build_info import REVISION
 from server.infra.database import db
@@ -25,13 +26,29 @@ from server.infra.metrics import (
 ERROR_CODE = re.compile(r'\berror="([a-z_]+)"')
 
 
-def route_label() -> str:
-    rule = request.url_rule
+def route_label(this: Request) -> str:
+    rule = this.url_rule
     return rule.rule if rule is not None else UNMATCHED
 
 
-def method_label() -> str:
-    return request.method if request.method in METHODS else "OTHER"
+def method_label(this: Request) -> str:
+    return this.method if this.method in METHODS else "OTHER"
+
+
+# The request counter's and latency histogram's children by (route, method, status): what
+# ``labels()`` returns for them, looked up once. labels() validates and converts its values and
+# takes the metric's lock on every call; the labels are bounded (module docstring of
+# server/infra/metrics.py), so this table is too. Nothing removes children from these metrics.
+_series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+
+def request_series(route: str, method: str, status: int) -> tuple[Counter, Histogram]:
+    key = (route, method, status)
+    series = _series.get(key)
+    if series is None:
+        series = REQUESTS.labels(route, method, str(status)), LATENCY.labels(route, method)
+        _series[key] = series
+    return series
 
 
 def _start_timer() -> None:
@@ -40,10 +57,14 @@ def _start_timer() -> None:
 
 def _record_request(response: Response) -> Response:
     started = g.pop("metrics_started", None)
-    route, method = route_label(), method_label()
-    REQUESTS.labels(route, method, str(response.status_code)).inc()
+    # The request behind the proxy, looked up once (each attribute read through ``request``
+    # looks it up again).
+    this: Request = request._get_current_object()  # type: ignore[attr-defined]
+    route, method = route_label(this), method_label(this)
+    count, latency = request_series(route, method, response.status_code)
+    count.inc()
     if started is not None:
-        LATENCY.labels(route, method).observe(time.perf_counter() - started)
+        latency.observe(time.perf_counter() - started)
     if response.status_code == 429:
         RATE_LIMITED.labels(route).inc()
     elif response.status_code in (401, 403):

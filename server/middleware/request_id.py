@@ -11,6 +11,7 @@ from contextvars import ContextVar
 from flask import Flask, Response, g, request
 
 HEADER = "X-Request-ID"
+ENVIRON_KEY = "HTTP_X_REQUEST_ID"
 # Only characters that cannot forge a log line or a header: anything else is replaced.
 VALID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -33,7 +34,7 @@ class RequestIdFilter(logging.Filter):
 def init_app(app: Flask) -> None:
     @app.before_request
     def _assign() -> None:
-        given = request.headers.get(HEADER, "")
+        given = request.environ.get(ENVIRON_KEY, "")  # request.headers' value, without its object
         # 128 random bits as 32 hex digits, as uuid4().hex was, without building a UUID.
         g.request_id = given if VALID.match(given) else secrets.token_hex(16)
         current_request_id.set(g.request_id)
