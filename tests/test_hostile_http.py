@@ -352,19 +352,24 @@ def test_a_header_the_app_cannot_read_never_vanishes(server: Server) -> None:
     assert after["version"] == 1
 
 
+def project_post_head(framing: bytes) -> bytes:
+    """The head of an authorised JSON POST creating a project, its body framed by ``framing``."""
+    return head(
+        b"POST /api/v1/projects HTTP/1.1",
+        b"Host: 127.0.0.1",
+        f"Authorization: {AUTH.value}".encode(),
+        b"Content-Type: application/json",
+        framing,
+    )
+
+
 def test_a_body_cut_short_is_400_and_never_parsed(server: Server) -> None:
     """A client that closes its side before its Content-Length is in: the part that came is
     valid JSON, yet the request is refused (gunicorn handed it on as whole: 201; granian said
     500 by itself)."""
     name = f"cut-short-{server.kind}"
     body = json.dumps({"name": name}).encode()
-    request = head(
-        b"POST /api/v1/projects HTTP/1.1",
-        b"Host: 127.0.0.1",
-        f"Authorization: {AUTH.value}".encode(),
-        b"Content-Type: application/json",
-        b"Content-Length: %d" % (len(body) + 100),
-    )
+    request = project_post_head(b"Content-Length: %d" % (len(body) + 100))
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
         sock.sendall(request + body)
         sock.shutdown(socket.SHUT_WR)  # still listening for the answer
@@ -460,13 +465,7 @@ def test_a_transfer_coding_besides_chunked_is_refused(
     and granian took ``chunked, chunked`` (which no sender may send) for one chunked."""
     name = f"coded-{server.kind}-{coding.split(b',')[0].decode()}"
     body = json.dumps({"name": name}).encode()
-    request = head(
-        b"POST /api/v1/projects HTTP/1.1",
-        b"Host: 127.0.0.1",
-        f"Authorization: {AUTH.value}".encode(),
-        b"Content-Type: application/json",
-        b"Transfer-Encoding: " + coding,
-    )
+    request = project_post_head(b"Transfer-Encoding: " + coding)
     answer = raw_answer(server.port, request + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
     assert_problem_answer(answer, status)
     assert name not in project_names(server)
