@@ -1,4 +1,4 @@
-"""Reads are cached in Redis and dropped on any write."""
+"""Reads are cached in Redis and dropped by the writes that change them."""
 
 from __future__ import annotations
 
@@ -64,20 +64,34 @@ def test_entries_expire_with_ttl(client: FlaskClient, app: Flask) -> None:
 
 
 def test_a_read_that_raced_a_write_is_not_stored(app: Flask) -> None:
-    """A miss computed before a write must not be cached after the write dropped the cache."""
+    """A miss computed before a write must not be cached after the write bumped its tags."""
+    import time
+
     from flask import Response
 
     from server.infra import cache
 
     with app.test_request_context("/api/v1/projects"):
-        hash_key, generation_key = cache._keys()
-        seen = get_redis().get(generation_key) or b"0"
-        cache.invalidate()  # a write commits while the read is still computing
-        cache._store(hash_key, generation_key, "/raced", Response(b"{}"), seen)
+        hash_key = cache._hash_key()
+        entry = cache.CacheKey("/raced", ("project:1",))
+        looked_up = cache._lookup(hash_key, entry)
+        assert not isinstance(looked_up, Exception)
+        cache.invalidate(["project:1"])  # a write commits while the read is still computing
+        cache._store(hash_key, entry, Response(b"{}"), looked_up[1], time.monotonic())
         assert get_redis().hget(hash_key, "/raced") is None
-        current = get_redis().get(generation_key) or b"0"
-        cache._store(hash_key, generation_key, "/fresh", Response(b"{}"), current)
-        assert get_redis().hget(hash_key, "/fresh") is not None
+        # The same race on a tag that had no token yet: the write gives it one.
+        fresh = cache.CacheKey("/raced-fresh", ("project:2",))
+        looked_up = cache._lookup(hash_key, fresh)
+        assert not isinstance(looked_up, Exception) and None in looked_up[1]
+        cache.invalidate(["project:2"])
+        cache._store(hash_key, fresh, Response(b"{}"), looked_up[1], time.monotonic())
+        assert get_redis().hget(hash_key, "/raced-fresh") is None
+        # Unraced, both are stored.
+        for current in (entry, fresh):
+            looked_up = cache._lookup(hash_key, current)
+            assert not isinstance(looked_up, Exception)
+            cache._store(hash_key, current, Response(b"{}"), looked_up[1], time.monotonic())
+            assert get_redis().hget(hash_key, current.field) is not None
 
 
 def test_failed_invalidation_is_retried_and_bypassed_meanwhile(
@@ -96,6 +110,8 @@ def test_failed_invalidation_is_retried_and_bypassed_meanwhile(
 
     import redis
 
+    from server.infra import cache
+
     admin = redis.Redis.from_url(app.extensions["settings"].redis_url.get_secret_value())
     client.post("/api/v1/projects", json={"name": "before"})
     assert client.get("/api/v1/projects").headers["X-Cache"] == "miss"
@@ -108,13 +124,14 @@ def test_failed_invalidation_is_retried_and_bypassed_meanwhile(
         during = client.get("/api/v1/projects")
         assert "X-Cache" not in during.headers  # bypassed, not the stale hit
         assert {p["name"] for p in during.json["items"]} == {"before", "during"}
-        assert admin.exists(hash_key)  # the stale entries are still there...
+        assert hash_key in cache._pending
     finally:
         admin.execute_command("CLIENT", "UNPAUSE")
     deadline = time.monotonic() + 5
-    while admin.exists(hash_key) and time.monotonic() < deadline:
+    while hash_key in cache._pending and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not admin.exists(hash_key)  # ...until the retried invalidation dropped them
+    assert hash_key not in cache._pending  # the retried invalidation landed...
+    assert admin.hlen(hash_key) == 1  # ...and the stale entry is still stored, but not served
     fresh = client.get("/api/v1/projects")
     assert fresh.headers["X-Cache"] == "miss"
     assert fresh.json["total"] == 2
