@@ -82,7 +82,8 @@ def test_a_read_that_raced_a_write_is_not_stored(app: Flask) -> None:
         # The same race on a tag that had no token yet: the write gives it one.
         fresh = cache.CacheKey("/raced-fresh", ("project:2",))
         looked_up = cache._lookup(hash_key, fresh)
-        assert not isinstance(looked_up, Exception) and None in looked_up[1]
+        assert not isinstance(looked_up, Exception)
+        assert None in looked_up[1]
         cache.invalidate(["project:2"])
         cache._store(hash_key, fresh, Response(b"{}"), looked_up[1], time.monotonic())
         assert get_redis().hget(hash_key, "/raced-fresh") is None

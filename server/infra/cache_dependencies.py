@@ -247,7 +247,7 @@ class _ProjectOwners:
         if missing:
             table = Project.__table__
             query = select(table.c.id, table.c.owner_id).where(table.c.id.in_(missing))
-            rows: Mapping[int, int] = dict(self.session.connection().execute(query).tuples().all())
+            rows: Mapping[int, int] = dict(self.session.connection().execute(query).all())
             if missing - rows.keys():
                 raise _Unknown  # gone in this very flush, and not through the session
             self.known.update(rows)
