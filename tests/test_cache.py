@@ -140,18 +140,23 @@ def test_failed_invalidation_is_retried_and_bypassed_meanwhile(
 
 def test_a_cli_writer_invalidates_by_committing(client: FlaskClient, app: Flask) -> None:
     """Invalidation hangs on the commit, not on the HTTP method: the seed command, and any
-    later command-line writer, drops stale reads without calling the cache itself."""
+    later command-line writer, drops stale reads without calling the cache itself; and only
+    the reads its rows show up in."""
     from server.cli.seed_command import DEMO_PROJECT, ensure_development_token, seed
 
-    client.get("/api/v1/projects")
-    assert client.get("/api/v1/projects").headers["X-Cache"] == "hit"
+    with app.app_context():
+        demo = {"Authorization": f"Bearer {ensure_development_token()}"}
+    for headers in (demo, {}):
+        client.get("/api/v1/projects", headers=headers)
+        assert client.get("/api/v1/projects", headers=headers).headers["X-Cache"] == "hit"
     with app.app_context():
         assert seed() != (0, 0)
-        demo = {"Authorization": f"Bearer {ensure_development_token()}"}
-    assert client.get("/api/v1/projects").headers["X-Cache"] == "miss"
-    # The demo data belongs to the demo principal: its token sees it.
+    # The demo data belongs to the demo principal: its read is dropped and shows it...
     fresh = client.get("/api/v1/projects", headers=demo)
+    assert fresh.headers["X-Cache"] == "miss"
     assert DEMO_PROJECT in {p["name"] for p in fresh.json["items"]}
+    # ...and another owner's, which it does not change, stays cached.
+    assert client.get("/api/v1/projects").headers["X-Cache"] == "hit"
 
 
 def test_a_commit_that_wrote_nothing_keeps_the_cache(client: FlaskClient, app: Flask) -> None:
@@ -165,3 +170,47 @@ def test_a_commit_that_wrote_nothing_keeps_the_cache(client: FlaskClient, app: F
         assert seed() == (0, 0)  # everything exists: the commit writes nothing
         db.session.commit()
     assert client.get("/api/v1/projects").headers["X-Cache"] == "hit"
+
+
+def test_a_write_keeps_the_reads_it_cannot_change(client: FlaskClient) -> None:
+    """Only the reads whose answer a write can change are dropped: another task, the lists of
+    states the task neither had nor has, another project's list stay hits."""
+    one = client.post("/api/v1/projects", json={"name": "one"}).json["id"]
+    two = client.post("/api/v1/projects", json={"name": "two"}).json["id"]
+    mine = client.post("/api/v1/tasks", json={"project_id": one, "title": "a"}).json["id"]
+    other = client.post("/api/v1/tasks", json={"project_id": two, "title": "b"}).json["id"]
+    kept = [
+        f"/api/v1/tasks/{other}",
+        "/api/v1/tasks?status=done",
+        f"/api/v1/tasks?project_id={two}",
+    ]
+    dropped = [f"/api/v1/tasks/{mine}", "/api/v1/tasks?status=todo", "/api/v1/tasks?status=doing"]
+    dropped += [f"/api/v1/tasks?project_id={one}", "/api/v1/tasks"]
+    for url in kept + dropped:
+        client.get(url)
+        assert client.get(url).headers["X-Cache"] == "hit", url
+    assert client.patch(f"/api/v1/tasks/{mine}", json={"status": "doing"}).status_code == 200
+    assert [client.get(url).headers["X-Cache"] for url in kept] == ["hit"] * len(kept)
+    assert [client.get(url).headers["X-Cache"] for url in dropped] == ["miss"] * len(dropped)
+    assert client.get("/api/v1/tasks?status=doing").json["total"] == 1
+
+
+def test_a_write_it_cannot_attribute_drops_everything(client: FlaskClient, app: Flask) -> None:
+    """Deny by default: a bulk statement through the session that does not say what it changes
+    drops every cached read."""
+    from sqlalchemy import update
+
+    from server.infra.database import db
+    from server.models import Task
+
+    project = client.post("/api/v1/projects", json={"name": "bulk"}).json["id"]
+    client.post("/api/v1/tasks", json={"project_id": project, "title": "x"})
+    urls = ["/api/v1/tasks?status=done", "/api/v1/tags", f"/api/v1/projects/{project}"]
+    for url in urls:
+        client.get(url)
+        assert client.get(url).headers["X-Cache"] == "hit", url
+    with app.app_context():
+        db.session.execute(update(Task).values(status="done"))
+        db.session.commit()
+    assert [client.get(url).headers["X-Cache"] for url in urls] == ["miss"] * len(urls)
+    assert client.get("/api/v1/tasks?status=done").json["total"] == 1
