@@ -86,7 +86,20 @@ redis.call('EXPIRE', KEYS[2], ARGV[3], 'NX')
 for i = 1, tags do redis.call('EXPIRE', KEYS[i + 2], ARGV[5], 'GT') end
 return 1
 """
-_store_script = redis.Redis().register_script(STORE_IF_CURRENT)  # only its SHA; no connection
+# KEYS: the tags, then (ARGV[3] == '1') the hash and its bytes counter. ARGV: token, tags' ttl.
+# One command, however many tags a write bumps.
+BUMP = """
+local tags = #KEYS
+if ARGV[3] == '1' then
+  tags = tags - 2
+  redis.call('UNLINK', KEYS[tags + 1], KEYS[tags + 2])
+end
+for i = 1, tags do redis.call('SET', KEYS[i], ARGV[1], 'EX', ARGV[2]) end
+return tags
+"""
+_scripts = redis.Redis()  # registers the scripts' SHAs only: it never connects
+_store_script = _scripts.register_script(STORE_IF_CURRENT)
+_bump_script = _scripts.register_script(BUMP)
 
 
 @dataclass(frozen=True)
@@ -278,13 +291,8 @@ def _bump(
     client: redis.Redis, hash_key: str, tag_keys: Iterable[str], everything: bool, tag_ttl: int
 ) -> None:
     """New tokens for these tags; dropping everything also frees the entries' memory."""
-    token = secrets.token_hex(8)
-    pipe = client.pipeline(transaction=True)
-    for key in tag_keys:
-        pipe.set(key, token, ex=tag_ttl)
-    if everything:
-        pipe.unlink(hash_key, _bytes_key(hash_key))
-    pipe.execute()
+    keys = [*tag_keys, *((hash_key, _bytes_key(hash_key)) if everything else ())]
+    _bump_script(keys=keys, args=[secrets.token_hex(8), tag_ttl, int(everything)], client=client)
 
 
 class _PendingInvalidations:

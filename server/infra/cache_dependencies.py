@@ -235,14 +235,22 @@ class _ProjectOwners:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.known: dict[int, int] = {}
-        for obj in (*session.identity_map.values(), *session.new, *session.deleted):
+        for obj in (*session.new, *session.deleted):  # not (or no longer) in the identity map
             if isinstance(obj, Project):
-                values = inspect(obj).dict
-                if "id" in values and "owner_id" in values:
-                    self.known[values["id"]] = values["owner_id"]
+                self._remember(obj)
+
+    def _remember(self, obj: Project) -> None:
+        values = inspect(obj).dict
+        if "id" in values and "owner_id" in values:
+            self.known[values["id"]] = values["owner_id"]
 
     def of(self, project_ids: Iterable[int]) -> set[int]:
         wanted = set(project_ids)
+        for project_id in wanted - self.known.keys():
+            key = inspect(Project).identity_key_from_primary_key((project_id,))
+            loaded = self.session.identity_map.get(key)
+            if isinstance(loaded, Project):
+                self._remember(loaded)
         missing = wanted - self.known.keys()
         if missing:
             table = Project.__table__
