@@ -50,7 +50,7 @@ def test_errors_are_not_cached(client: FlaskClient, app: Flask) -> None:
     assert again.status_code == 404
     assert "X-Cache" not in again.headers
     with app.app_context():
-        fields = get_redis().hkeys(f"{app.extensions['settings'].key_prefix}:cache:api")
+        fields = get_redis().hkeys(f"{app.extensions['settings'].key_prefix}:cache:reads")
     assert len(fields) == 1
     assert b"api.projects.list_projects" in fields[0]
 
@@ -58,7 +58,7 @@ def test_errors_are_not_cached(client: FlaskClient, app: Flask) -> None:
 def test_entries_expire_with_ttl(client: FlaskClient, app: Flask) -> None:
     client.get("/api/v1/projects")
     with app.app_context():
-        key = f"{app.extensions['settings'].key_prefix}:cache:api"
+        key = f"{app.extensions['settings'].key_prefix}:cache:reads"
         ttl = get_redis().ttl(key)
     assert 0 < ttl <= app.extensions["settings"].cache_ttl
 
@@ -118,7 +118,7 @@ def test_failed_invalidation_is_retried_and_bypassed_meanwhile(
     assert client.get("/api/v1/projects").headers["X-Cache"] == "miss"
     assert client.get("/api/v1/projects").headers["X-Cache"] == "hit"
     with app.app_context():
-        hash_key = f"{app.extensions['settings'].key_prefix}:cache:api"
+        hash_key = f"{app.extensions['settings'].key_prefix}:cache:reads"
     admin.execute_command("CLIENT", "PAUSE", "1500", "WRITE")
     try:
         assert client.post("/api/v1/projects", json={"name": "during"}).status_code == 201

@@ -14,13 +14,13 @@ from server.infra.redis_client import get_redis
 def cache_fields(app: Flask) -> list[bytes]:
     with app.app_context():
         prefix = app.extensions["settings"].key_prefix
-        return list(get_redis().hkeys(f"{prefix}:cache:api"))
+        return list(get_redis().hkeys(f"{prefix}:cache:reads"))
 
 
 def cache_bytes(app: Flask) -> int:
     with app.app_context():
         prefix = app.extensions["settings"].key_prefix
-        return int(get_redis().get(f"{prefix}:cache:api:bytes") or 0)
+        return int(get_redis().get(f"{prefix}:cache:reads:bytes") or 0)
 
 
 def test_spellings_of_one_query_share_one_entry(client: FlaskClient, app: Flask) -> None:

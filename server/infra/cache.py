@@ -112,7 +112,9 @@ class CacheKey:
 
 
 def _hash_key() -> str:
-    return f"{current_settings().key_prefix}:cache:api"
+    # Not the `cache:api` of the versions that dropped the whole cache on every write: their
+    # entries have no tokens, and theirs would read ours as bodies (a rolling upgrade runs both).
+    return f"{current_settings().key_prefix}:cache:reads"
 
 
 def _tag_keys(tags: Iterable[str]) -> list[str]:
