@@ -97,3 +97,19 @@ def test_total_size_is_bounded(make_app: Callable[..., Flask]) -> None:
         assert client.get(f"/api/v1/projects?offset={offset}&limit=100").status_code == 200
     assert cache_bytes(bounded) <= 64 * 1024
     assert 1 <= len(cache_fields(bounded)) < 30
+
+
+def test_a_full_cache_leaves_no_dependency_keys(make_app: Callable[..., Flask]) -> None:
+    """A store the byte budget refuses creates nothing: clients varying a filter cannot grow
+    Redis past APP_CACHE_MAX_BYTES through the dependency tags' keys either."""
+    bounded = make_app(cache_max_bytes=64 * 1024)
+    client = bounded.test_client()
+    with bounded.app_context():
+        prefix = bounded.extensions["settings"].key_prefix
+        get_redis().set(f"{prefix}:cache:reads:bytes", 64 * 1024)  # full
+    for i in range(5):
+        answer = client.get(f"/api/v1/tasks?tag=n{i}")
+        assert (answer.status_code, answer.headers["X-Cache"]) == (200, "miss")
+    with bounded.app_context():
+        assert get_redis().keys(f"{prefix}:cache:tag:*") == []
+    assert cache_fields(bounded) == []

@@ -59,16 +59,17 @@ RETRY_INTERVAL = 0.1
 PREFETCHED = "fns.cache_prefetched"
 # KEYS: hash, bytes, then the entry's tags. ARGV: field, ETag and body, ttl, max bytes, the
 # tags' ttl, a fresh token, then the tokens the miss read ('' for none: the tag gets the fresh
-# one if it still has none). The entry holds the tokens it was computed under.
+# one if it still has none). The entry holds the tokens it was computed under. A tag gets a
+# token only with an entry stored: what the byte budget refuses leaves no key behind.
 # The bytes counter lives and dies with the hash: the total stays under ARGV[4].
 STORE_IF_CURRENT = """
 local tags = #KEYS - 2
-local held = {}
+local held, unset = {}, {}
 for i = 1, tags do
   local token = redis.call('GET', KEYS[i + 2])
   if ARGV[i + 6] == '' and not token then
     token = ARGV[6]
-    redis.call('SET', KEYS[i + 2], token, 'EX', ARGV[5])
+    unset[#unset + 1] = KEYS[i + 2]
   elseif token ~= ARGV[i + 6] then
     return 0
   end
@@ -79,6 +80,7 @@ local old = redis.call('HSTRLEN', KEYS[1], ARGV[1])
 local size = string.len(value) - old
 if old == 0 then size = size + string.len(ARGV[1]) end
 if tonumber(redis.call('GET', KEYS[2]) or '0') + size > tonumber(ARGV[4]) then return 0 end
+for _, key in ipairs(unset) do redis.call('SET', key, ARGV[6], 'EX', ARGV[5]) end
 redis.call('HSET', KEYS[1], ARGV[1], value)
 redis.call('INCRBY', KEYS[2], size)
 redis.call('EXPIRE', KEYS[1], ARGV[3], 'NX')
