@@ -22,8 +22,8 @@ from support.auth import anonymous, bearer, make_principal, make_token
 
 STATUSES = ("todo", "doing", "done")
 TAG_NAMES = ("red", "green", "blue")
-STEPS = 40
-READS_PER_STEP = 8  # of each reader's urls, drawn at random
+STEPS = 30
+READS_PER_STEP = 6  # of each reader's urls, drawn at random
 
 
 @dataclass
