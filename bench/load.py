@@ -266,7 +266,7 @@ def main() -> int:
         "--write-percent",
         type=int,
         default=20,
-        help="share of writes (20); each write drops the whole read cache",
+        help="share of writes (20); each write drops the cached reads it changes",
     )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()

@@ -14,13 +14,13 @@ from server.infra.redis_client import get_redis
 def cache_fields(app: Flask) -> list[bytes]:
     with app.app_context():
         prefix = app.extensions["settings"].key_prefix
-        return list(get_redis().hkeys(f"{prefix}:cache:api"))
+        return list(get_redis().hkeys(f"{prefix}:cache:reads"))
 
 
 def cache_bytes(app: Flask) -> int:
     with app.app_context():
         prefix = app.extensions["settings"].key_prefix
-        return int(get_redis().get(f"{prefix}:cache:api:bytes") or 0)
+        return int(get_redis().get(f"{prefix}:cache:reads:bytes") or 0)
 
 
 def test_spellings_of_one_query_share_one_entry(client: FlaskClient, app: Flask) -> None:
@@ -97,3 +97,19 @@ def test_total_size_is_bounded(make_app: Callable[..., Flask]) -> None:
         assert client.get(f"/api/v1/projects?offset={offset}&limit=100").status_code == 200
     assert cache_bytes(bounded) <= 64 * 1024
     assert 1 <= len(cache_fields(bounded)) < 30
+
+
+def test_a_full_cache_leaves_no_dependency_keys(make_app: Callable[..., Flask]) -> None:
+    """A store the byte budget refuses creates nothing: clients varying a filter cannot grow
+    Redis past APP_CACHE_MAX_BYTES through the dependency tags' keys either."""
+    bounded = make_app(cache_max_bytes=64 * 1024)
+    client = bounded.test_client()
+    with bounded.app_context():
+        prefix = bounded.extensions["settings"].key_prefix
+        get_redis().set(f"{prefix}:cache:reads:bytes", 64 * 1024)  # full
+    for i in range(5):
+        answer = client.get(f"/api/v1/tasks?tag=n{i}")
+        assert (answer.status_code, answer.headers["X-Cache"]) == (200, "miss")
+    with bounded.app_context():
+        assert get_redis().keys(f"{prefix}:cache:tag:*") == []
+    assert cache_fields(bounded) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
+from server.api import caching
 from server.api.caching import cached_read
 from server.api.contract import contract
 from server.api.paging import page
@@ -29,7 +30,7 @@ def _out(project: Project, count: int | None = None) -> ProjectOut:
 
 
 @bp.get("")
-@cached_read
+@cached_read(caching.project_list)
 @contract(query=ProjectQuery, response=Page[ProjectOut])
 def list_projects(query: ProjectQuery) -> Page[ProjectOut]:
     """List projects, with their task counts."""
@@ -58,7 +59,7 @@ def create_project(body: ProjectCreate) -> tuple[ProjectOut, Project]:
 
 
 @bp.get("/<id:project_id>")
-@cached_read
+@cached_read(caching.one_project)
 @contract(response=ProjectOut, etag=True)
 def get_project(project_id: int) -> tuple[ProjectOut, Project]:
     """Read one project."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
+from server.api import caching
 from server.api.caching import cached_read
 from server.api.contract import contract
 from server.api.paging import page
@@ -17,7 +18,7 @@ bp = Blueprint("tags", __name__, url_prefix="/tags")
 
 
 @bp.get("")
-@cached_read
+@cached_read(caching.tag_list)
 @contract(query=TagQuery, response=Page[TagOut])
 def list_tags(query: TagQuery) -> Page[TagOut]:
     """List tags by name."""
@@ -38,7 +39,7 @@ def create_tag(body: TagCreate) -> tuple[TagOut, Tag]:
 
 
 @bp.get("/<id:tag_id>")
-@cached_read
+@cached_read(caching.one_tag)
 @contract(response=TagOut, etag=True)
 def get_tag(tag_id: int) -> tuple[TagOut, Tag]:
     """Read one tag."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
+from server.api import caching
 from server.api.caching import cached_read
 from server.api.contract import contract
 from server.api.paging import page
@@ -17,7 +18,7 @@ bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
 
 @bp.get("")
-@cached_read
+@cached_read(caching.task_list)
 @contract(query=TaskQuery, response=Page[TaskOut])
 def list_tasks(query: TaskQuery) -> Page[TaskOut]:
     """List tasks, filtered by project, status and tag."""
@@ -45,7 +46,7 @@ def create_task(body: TaskCreate) -> tuple[TaskOut, Task]:
 
 
 @bp.get("/<id:task_id>")
-@cached_read
+@cached_read(caching.one_task)
 @contract(response=TaskOut, etag=True)
 def get_task(task_id: int) -> tuple[TaskOut, Task]:
     """Read one task."""

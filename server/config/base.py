@@ -103,8 +103,8 @@ class Settings(BaseSettings):
         64 * 1024 * 1024,
         ge=64 * 1024,
         le=1024 * GIB,
-        description="Bytes of answers the cache holds at most (then it stores no more until "
-        "the next write or its TTL empties it).",
+        description="Bytes of answers the cache holds at most (then it stores no new answer "
+        "until its TTL, or a write it cannot attribute, empties it).",
     )
     key_prefix: str = Field(
         "fns", min_length=1, description="Prefix of every Redis key this app writes."

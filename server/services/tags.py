@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
 from server.auth.actor import require_actor
+from server.infra.cache_dependencies import changes, owner_scopes, tags
 from server.infra.database import db
 from server.models import Tag
 from server.services.common import Listing, check_version, commit_unique, get_or_raise, list_page
@@ -45,6 +46,8 @@ def resolve_tags(names: Iterable[str], owner_id: int) -> list[Tag]:
         insert(Tag)
         .values([{"name": n, "owner_id": owner_id} for n in wanted])
         .on_conflict_do_nothing(index_elements=["owner_id", "name"])
+        # New rows show in the owner's tag lists (and the admins'), nowhere else yet.
+        .execution_options(**changes(*(tags(reader) for reader in owner_scopes([owner_id]))))
     )
     query = select(Tag).where(Tag.owner_id == owner_id, Tag.name.in_(wanted)).order_by(Tag.name)
     return list(db.session.scalars(query))
