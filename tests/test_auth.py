@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, update
 
-from server.auth import tokens
+from server.auth import token_cache, tokens
 from server.auth.tokens import key_from_settings
 from server.config.runtime import current_settings
 from server.infra.database import db
@@ -132,6 +132,38 @@ def test_revoked_token_fails_at_once(app: Flask) -> None:
     row = principals.token_by_prefix(token.split("_")[1])
     principals.revoke(row)
     assert_401(client.get("/api/v1/projects", headers=bearer(token)), "invalid_token")
+
+
+def test_a_revocation_during_a_lookup_is_not_undone_by_caching_it(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request reads a token from the database; before it caches the row, another process
+    revokes the token and its commit drops the token cache. The request still answers (the
+    token was valid when read), but must not put the token back in the cache: it did, and the
+    revoked token then passed for up to token_cache.TTL seconds."""
+    owner = make_principal("raced")
+    token = make_token(owner)
+    elsewhere = create_engine(current_settings().database_url.get_secret_value())
+    looked_up = tokens.lookup
+
+    def lookup_then_revoked_elsewhere(key: bytes, credential: str) -> ApiToken | None:
+        row = looked_up(key, credential)
+        assert row is not None
+        with elsewhere.begin() as connection:  # another process's revocation...
+            connection.execute(
+                update(ApiToken).where(ApiToken.id == row.id).values(revoked_at=datetime.now(UTC))
+            )
+        token_cache.drop_all()  # ...and its commit's drop of the token cache
+        return row
+
+    monkeypatch.setattr(tokens, "lookup", lookup_then_revoked_elsewhere)
+    client = anonymous(app)
+    try:
+        assert client.get("/api/v1/me", headers=bearer(token)).status_code == 200
+    finally:
+        monkeypatch.undo()
+        elsewhere.dispose()
+    assert_401(client.get("/api/v1/me", headers=bearer(token)), "invalid_token")
 
 
 def test_expired_token_fails(app: Flask) -> None:

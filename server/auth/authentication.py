@@ -76,16 +76,16 @@ def authenticate_token(
     lookup already queued for this credential (server/auth/gate.py).
     """
     now = datetime.now(UTC)
-    digest = lookup.digest if lookup is not None else tokens.digest(key, credential)
+    lookup = lookup or token_cache.Lookup(tokens.digest(key, credential))
     if tokens.parse(credential) is not None:
-        cached = lookup.entry() if lookup is not None else token_cache.get(digest)
+        cached = lookup.entry()
         if cached is not None:
             actor, expires_at, last_used = cached
             if expires_at is not None and expires_at <= now:
                 return None
             if last_used is None or now.timestamp() - last_used >= LAST_USED_PRECISION.seconds:
                 _record_use(credential, now)
-                token_cache.put(digest, actor, expires_at, now.timestamp())
+                token_cache.put(lookup, actor, expires_at, now.timestamp())
             return actor
     row = tokens.lookup(key, credential)
     if row is None or row.revoked_at is not None or row.principal.disabled:
@@ -95,7 +95,7 @@ def authenticate_token(
     actor = actor_for(row.principal, row.scope_set, via=f"token:{row.prefix}")
     expires_at = row.expires_at
     touched = _touch(row, now)
-    token_cache.put(digest, actor, expires_at, touched.timestamp())
+    token_cache.put(lookup, actor, expires_at, touched.timestamp())
     return actor
 
 

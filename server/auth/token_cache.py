@@ -6,6 +6,9 @@
 - Dropped whole, at once, by every commit that wrote a principal or a token (revocation,
   disabling, new tokens, admin changes): the session's after_commit event, as the read cache,
   so no writer has to remember it. A revoked token fails at the next request.
+- A drop also bumps a generation counter, and an entry is stored only if the generation is
+  still the one its lookup saw (one Lua call): a request that read a token just before a
+  revocation cannot put it back after the revocation's drop (it did, for up to TTL seconds).
 - Entries live at most TTL seconds. If the drop cannot reach Redis, the error is logged and a
   revoked token may still pass until then: Redis that refuses writes also refuses new entries.
 - Redis down: lookups go to the database, as without the cache.
@@ -37,33 +40,37 @@ TTL = 30
 WROTE = "auth:wrote"
 
 
-def _key() -> str:
-    return f"{current_settings().key_prefix}:auth:tokens"
+# KEYS: hash, generation. ARGV: the generation the lookup saw, field, value, ttl.
+STORE_IF_CURRENT = """
+if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4], 'NX')
+return 1
+"""
+
+
+def _keys() -> tuple[str, str]:
+    prefix = current_settings().key_prefix
+    return f"{prefix}:auth:tokens", f"{prefix}:auth:generation"
 
 
 Entry = tuple[Actor, datetime | None, float | None]
 
 
-def get(digest: bytes) -> Entry | None:
-    """(actor, expires_at, last_used epoch) cached for this token hash, else None."""
-    try:
-        raw = get_redis().hget(_key(), digest.hex())
-    except redis.RedisError as exc:
-        _bypassed(exc)
-        return None
-    return _decode(raw)
-
-
 class Lookup:
-    """One token's lookup, queued on another component's pipeline (a rate limiter rider)."""
+    """One token's lookup: its cached entry and the generation it was read at. Queued on
+    another component's pipeline (a rate limiter rider), or asked on its own."""
 
     def __init__(self, digest: bytes) -> None:
         self.digest = digest
         self._answered = False
         self._entry: Entry | None = None
+        self.generation: bytes | None = None  # None: unknown (Redis unavailable), store nothing
 
     def queue(self, pipe: Pipeline) -> Callable[[list[Any] | redis.RedisError], None]:
-        pipe.hget(_key(), self.digest.hex())
+        hash_key, generation_key = _keys()
+        pipe.hget(hash_key, self.digest.hex())
+        pipe.get(generation_key)
         return self._receive
 
     def _receive(self, outcome: list[Any] | redis.RedisError) -> None:
@@ -72,11 +79,20 @@ class Lookup:
             _bypassed(outcome)
         else:
             self._entry = _decode(outcome[0])
+            self.generation = outcome[1] or b"0"
 
     def entry(self) -> Entry | None:
         """The cached entry (None: not cached, or Redis unavailable); looked up now if the
         pipeline never ran."""
-        return self._entry if self._answered else get(self.digest)
+        if not self._answered:
+            pipe = get_redis().pipeline(transaction=False)
+            receive = self.queue(pipe)
+            try:
+                outcome: list[Any] | redis.RedisError = pipe.execute()
+            except redis.RedisError as exc:
+                outcome = exc
+            receive(outcome)
+        return self._entry
 
 
 def _bypassed(exc: redis.RedisError) -> None:
@@ -108,7 +124,10 @@ def _decode(raw: bytes | str | None) -> Entry | None:
     return entry
 
 
-def put(digest: bytes, actor: Actor, expires_at: datetime | None, last_used: float) -> None:
+def put(lookup: Lookup, actor: Actor, expires_at: datetime | None, last_used: float) -> None:
+    """Cache what ``lookup`` found out, unless the cache was dropped since it was read."""
+    if lookup.generation is None:
+        return
     value = json.dumps(
         {
             "principal_id": actor.principal_id,
@@ -120,18 +139,29 @@ def put(digest: bytes, actor: Actor, expires_at: datetime | None, last_used: flo
             "last_used": last_used,
         }
     )
+    hash_key, generation_key = _keys()
     try:
-        pipe = get_redis().pipeline(transaction=True)
-        pipe.hset(_key(), digest.hex(), value)
-        pipe.expire(_key(), TTL, nx=True)
-        pipe.execute()
+        get_redis().eval(
+            STORE_IF_CURRENT,
+            2,
+            hash_key,
+            generation_key,
+            lookup.generation,
+            lookup.digest.hex(),
+            value,
+            TTL,
+        )
     except redis.RedisError as exc:
         log.warning("token not cached, redis unavailable: %s", exc.__class__.__name__)
 
 
 def drop_all() -> None:
+    hash_key, generation_key = _keys()
     try:
-        get_redis().unlink(_key())
+        pipe = get_redis().pipeline(transaction=True)
+        pipe.incr(generation_key)
+        pipe.unlink(hash_key)
+        pipe.execute()
     except redis.RedisError as exc:
         log.error(
             "token cache not dropped, redis unavailable (%s): a revoked token may pass for up "
