@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from flask import Flask, Request, current_app, request
+from flask import Flask, current_app, request
 
 import server.auth.isolation as isolation
 import server.auth.token_cache as token_cache
@@ -34,6 +34,7 @@ from server.auth.authentication import (
     unauthorized,
 )
 from server.config import Settings
+from server.infra.current_request import current_request
 from server.infra.ratelimit import client_limiter
 
 if TYPE_CHECKING:
@@ -74,9 +75,7 @@ class Gate:
         self.public_blueprints = frozenset(public_blueprints)
 
     def identify(self) -> None:
-        # The request behind Flask's proxy, looked up once (each read through ``request``
-        # looks it up again: bench/inprocess_cost.py).
-        this: Request = request._get_current_object()  # type: ignore[attr-defined]
+        this = current_request()
         if this.blueprint in UNIDENTIFIED_BLUEPRINTS:
             return  # probes: no database lookup, whatever headers a prober sends
         credential = bearer_credential(this.environ)
@@ -103,7 +102,7 @@ class Gate:
         this.environ["fns.principal"] = str(actor.principal_id)
 
     def authorize(self) -> None:
-        this: Request = request._get_current_object()  # type: ignore[attr-defined]
+        this = current_request()
         if this.url_rule is None or this.method == "OPTIONS":
             return  # 404 / 405 / CORS preflight: nothing to protect
         if this.blueprint in self.public_blueprints:

@@ -7,8 +7,9 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Flask, Request, Response, g, request
+from flask import Flask, Response, g
 
+from server.infra.current_request import current_request
 from server.logs import ACCESS_LOGGER
 
 logger = logging.getLogger(ACCESS_LOGGER)
@@ -23,8 +24,7 @@ def init_app(app: Flask) -> None:
     def _log(response: Response) -> Response:
         started = g.get("access_log_start")
         elapsed_ms = 0.0 if started is None else (time.perf_counter() - started) * 1000
-        # The request behind the proxy, looked up once rather than for each field.
-        this: Request = request._get_current_object()  # type: ignore[attr-defined]
+        this = current_request()
         # The same fields as gunicorn's line (server/gunicorn_conf.py); the request id comes
         # from the log filter, as on every other line of the request.
         logger.info(

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 import time
 
-from flask import Flask, Request, Response, g, request
+from flask import Flask, Request, Response, g
 from prometheus_client import Counter, Histogram
 
 from server.infra.build_info import REVISION
+from server.infra.current_request import current_request
 from server.infra.database import db
 from server.infra.metrics import (
     BUILD_INFO,
@@ -57,9 +58,7 @@ def _start_timer() -> None:
 
 def _record_request(response: Response) -> Response:
     started = g.pop("metrics_started", None)
-    # The request behind the proxy, looked up once (each attribute read through ``request``
-    # looks it up again).
-    this: Request = request._get_current_object()  # type: ignore[attr-defined]
+    this = current_request()
     route, method = route_label(this), method_label(this)
     count, latency = request_series(route, method, response.status_code)
     count.inc()
