@@ -32,7 +32,7 @@ from sqlalchemy import event
 
 from server.auth.actor import Actor
 from server.config.runtime import current_settings
-from server.infra.redis_client import get_redis
+from server.infra.redis_client import get_redis, lua_script
 from server.models import ApiToken, Principal
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4], 'NX')
 return 1
 """
+_store_script = lua_script(STORE_IF_CURRENT)
 
 
 def _keys() -> tuple[str, str]:
@@ -141,15 +142,10 @@ def put(lookup: Lookup, actor: Actor, expires_at: datetime | None, last_used: fl
     )
     hash_key, generation_key = _keys()
     try:
-        get_redis().eval(
-            STORE_IF_CURRENT,
-            2,
-            hash_key,
-            generation_key,
-            lookup.generation,
-            lookup.digest.hex(),
-            value,
-            TTL,
+        _store_script(
+            keys=[hash_key, generation_key],
+            args=[lookup.generation, lookup.digest.hex(), value, TTL],
+            client=get_redis(),
         )
     except redis.RedisError as exc:
         log.warning("token not cached, redis unavailable: %s", exc.__class__.__name__)

@@ -49,7 +49,7 @@ from server.config.runtime import current_settings
 from server.infra import cache_dependencies
 from server.infra.cache_dependencies import EVERYTHING
 from server.infra.metrics import record_cache
-from server.infra.redis_client import get_redis
+from server.infra.redis_client import get_redis, lua_script
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -99,9 +99,8 @@ end
 for i = 1, tags do redis.call('SET', KEYS[i], ARGV[1], 'EX', ARGV[2]) end
 return tags
 """
-_scripts = redis.Redis()  # registers the scripts' SHAs only: it never connects
-_store_script = _scripts.register_script(STORE_IF_CURRENT)
-_bump_script = _scripts.register_script(BUMP)
+_store_script = lua_script(STORE_IF_CURRENT)
+_bump_script = lua_script(BUMP)
 
 
 @dataclass(frozen=True)
@@ -408,7 +407,7 @@ def _executed(state: ORMExecuteState) -> None:
 @event.listens_for(Session, "after_commit")
 def _invalidate_on_commit(session: Session) -> None:
     changed = session.info.pop(CHANGED, None)
-    if changed and has_app_context() and current_app.extensions.get("cache"):
+    if changed and _tracked():
         invalidate(changed)
 
 

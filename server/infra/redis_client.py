@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import redis
 from flask import Flask, current_app
+from redis.commands.core import Script
 
 from server.config import Settings
 
@@ -26,3 +27,12 @@ def init_app(app: Flask, settings: Settings) -> None:
 def get_redis(app: Flask | None = None) -> redis.Redis:
     client: redis.Redis = (app or current_app).extensions["redis"]
     return client
+
+
+# Scripts are registered on a client that never connects: only their SHA is worked out here,
+# and each call names the client it runs on (EVALSHA, then EVAL once if Redis lacks it).
+_unconnected = redis.Redis()
+
+
+def lua_script(source: str) -> Script:
+    return _unconnected.register_script(source)
