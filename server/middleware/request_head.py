@@ -49,7 +49,8 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
 class RequestTarget:
-    """WSGI middleware: the host an absolute-form target names; HTTP/1.1 without Host marked."""
+    """WSGI middleware: the host an absolute-form target names, the target as logged, and a
+    mark on each request the module docstring lists (refuse_marked_request answers it)."""
 
     def __init__(self, app: WSGIApp) -> None:
         self.app = app
@@ -76,7 +77,11 @@ class RequestTarget:
         if coding is not None and REFUSAL not in environ:
             refuse_transfer_coding(environ, coding)
         expect = environ.get("HTTP_EXPECT")
-        if expect is not None and REFUSAL not in environ and not meets(expect):
+        if (
+            expect is not None
+            and REFUSAL not in environ
+            and expect.strip().lower() != "100-continue"
+        ):
             environ[REFUSAL] = "The only expectation this server meets is 100-continue."
             environ[REFUSAL_STATUS] = 417
         return self.app(environ, start_response)
@@ -86,10 +91,6 @@ def is_host(value: str) -> bool:
     """Whether a Host value is a host and optional port as RFC 3986 spells them."""
     match = _HOST.fullmatch(value)
     return match is not None and int(match.group(1) or 0) <= 65535
-
-
-def meets(expect: str) -> bool:
-    return expect.strip().lower() == "100-continue"
 
 
 def refuse_transfer_coding(environ: dict[str, Any], coding: str) -> None:
