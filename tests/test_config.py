@@ -110,6 +110,17 @@ def test_production_profile_with_good_settings(monkeypatch: pytest.MonkeyPatch) 
         ),
         ({"APP_OIDC_ALGORITHMS": "RS256,HS256"}, "APP_OIDC_ALGORITHMS: each must be one of"),
         ({"APP_OIDC_ALGORITHMS": "none"}, "APP_OIDC_ALGORITHMS: each must be one of"),
+        ({"APP_OIDC_JWKS_URL": "file:///etc/keys.json"}, "APP_OIDC_JWKS_URL: must be an https"),
+        ({"APP_OIDC_JWKS_URL": "id.example/keys"}, "APP_OIDC_JWKS_URL: must be an https"),
+        (
+            {"APP_OIDC_JWKS_URL": "http://id.example/keys"},
+            "APP_OIDC_JWKS_URL: must be an https:// URL (http:// only to a loopback",
+        ),
+        (
+            {"APP_OIDC_JWKS_URL": "http://localhost.id.example/keys"},
+            "APP_OIDC_JWKS_URL: must be an https:// URL (http:// only to a loopback",
+        ),
+        ({"APP_OIDC_JWKS_URL": "https://id.example:0x1/k"}, "APP_OIDC_JWKS_URL: its port"),
         ({"APP_DATABASE_URL": "sqlite:///x.db"}, "APP_DATABASE_URL: must be a postgresql"),
         (
             {"APP_DATABASE_URL": "postgresql+asyncpg://db/app"},
@@ -264,6 +275,23 @@ def test_provider_database_urls_mean_psycopg2(given: str, monkeypatch: pytest.Mo
     assert settings.database_url.get_secret_value() == (
         "postgresql+psycopg2://app:p%40ss@db.example.com:5433/app?sslmode=require"
     )
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "https://id.example/.well-known/jwks.json",
+        "http://127.0.0.1:8080/jwks.json",
+        "http://[::1]:8080/jwks.json",
+        "http://localhost/jwks.json",
+    ],
+)
+def test_keys_come_over_https_or_from_this_host(
+    given: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    oidc = {"APP_OIDC_ISSUER": "https://id.example", "APP_OIDC_AUDIENCE": "api"}
+    settings = load_env(monkeypatch, {**PROD, **oidc, "APP_OIDC_JWKS_URL": given})
+    assert settings.oidc_jwks_url == given
 
 
 @pytest.mark.parametrize("given", ["mysql://app:hunter2@db/app", "postgresql://app:hunter2@db:x/a"])

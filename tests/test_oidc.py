@@ -3,6 +3,7 @@
 Each attack a token can carry is refused with 401: expired, wrong audience, wrong issuer,
 unknown kid, ``alg: none``, HS256 "signed" with the public key, a tampered signature, ``nbf``
 in the future (and ``iat`` in the future). An unknown kid refetches the JWKS at a bounded rate.
+The JWKS is not fetched through a redirect to plain HTTP elsewhere.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -31,16 +33,24 @@ SUBJECT = "user-4f2a"
 
 
 class Jwks:
-    """A JWKS endpoint on 127.0.0.1 whose keys the test controls; counts its requests."""
+    """A JWKS endpoint (on 127.0.0.1 unless told) whose keys the test controls; counts its
+    requests. ``/moved`` redirects to ``redirect_to``."""
 
-    def __init__(self) -> None:
+    def __init__(self, address: str = "127.0.0.1") -> None:
         self.keys: dict[str, Any] = {}
         self.requests = 0
+        self.redirect_to = ""
         jwks = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 jwks.requests += 1
+                if self.path == "/moved":
+                    self.send_response(302)
+                    self.send_header("Location", jwks.redirect_to)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 body = json.dumps({"keys": [jwks.public_jwk(k) for k in jwks.keys]}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -51,8 +61,9 @@ class Jwks:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/jwks.json"
+        self.server = ThreadingHTTPServer((address, 0), Handler)
+        self.base = f"http://{address}:{self.server.server_address[1]}"
+        self.url = f"{self.base}/jwks.json"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def add_rsa(self, kid: str) -> rsa.RSAPrivateKey:
@@ -98,12 +109,19 @@ def jwks() -> Iterator[Jwks]:
 
 @pytest.fixture
 def oidc_app(make_app: Callable[..., Flask], jwks: Jwks) -> Flask:
-    app = make_app(oidc_issuer=ISSUER, oidc_audience=AUDIENCE, oidc_jwks_url=jwks.url)
-    principal = make_principal("oidc-user")
-    principal.oidc_subject = SUBJECT
-    from server.infra.database import db
+    return app_with_keys_at(make_app, jwks.url, with_principal=True)
 
-    db.session.commit()
+
+def app_with_keys_at(
+    make_app: Callable[..., Flask], jwks_url: str, with_principal: bool = False
+) -> Flask:
+    app = make_app(oidc_issuer=ISSUER, oidc_audience=AUDIENCE, oidc_jwks_url=jwks_url)
+    if with_principal:  # the principal whose oidc_subject SUBJECT is
+        principal = make_principal("oidc-user")
+        principal.oidc_subject = SUBJECT
+        from server.infra.database import db
+
+        db.session.commit()
     return app
 
 
@@ -229,3 +247,37 @@ def test_openapi_lists_the_oidc_scheme(oidc_app: Flask) -> None:
     operation = document["paths"]["/api/v1/projects"]["post"]
     assert {"bearerAuth": ["write"]} in operation["security"]
     assert {"oidc": ["write"]} in operation["security"]
+
+
+def non_loopback_address() -> str | None:
+    """An address of this machine other than loopback (a UDP connect sends nothing)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: only picks the outgoing interface
+        except OSError:
+            return None
+        address: str = probe.getsockname()[0]
+    return None if address.startswith("127.") else address
+
+
+def test_keys_are_not_fetched_through_a_redirect_to_plain_http_elsewhere(
+    make_app: Callable[..., Flask], jwks: Jwks
+) -> None:
+    address = non_loopback_address()
+    if address is None:
+        pytest.skip("this machine has no IPv4 address but loopback to serve keys elsewhere on")
+    elsewhere = Jwks(address)
+    elsewhere.keys = jwks.keys
+    try:
+        # Followed: a redirect to where keys may come from (http to a loopback address).
+        jwks.redirect_to = jwks.url
+        app = app_with_keys_at(make_app, f"{jwks.base}/moved", with_principal=True)
+        assert me(app, sign(jwks)).status_code == 200
+        # Refused: the same keys, redirected to plain http on another address.
+        jwks.redirect_to = elsewhere.url
+        app = app_with_keys_at(make_app, f"{jwks.base}/moved")
+        assert me(app, sign(jwks)).status_code == 401
+        assert elsewhere.requests == 0
+    finally:
+        elsewhere.server.shutdown()
+        elsewhere.server.server_close()

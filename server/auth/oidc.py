@@ -9,6 +9,9 @@
 - ``exp``, ``nbf`` and ``iat`` are checked with APP_OIDC_LEEWAY seconds of skew; ``iss``,
   ``aud``, ``exp``, ``iat`` and ``sub`` are required.
 - ``sub`` maps to the principal whose ``oidc_subject`` it is; nobody is created on the fly.
+- The JWKS comes over https (or http to a loopback address: APP_OIDC_JWKS_URL is checked at
+  start), and a redirect is followed only where the same rule holds: urllib alone would follow
+  one from https to http or ftp, where keys could be swapped on the way.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import json
 import logging
 import threading
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
@@ -24,10 +28,35 @@ from typing import Any
 import jwt
 
 from server.config import Settings
+from server.config.urls import check_key_url
 
 log = logging.getLogger(__name__)
 FETCH_TIMEOUT = 3.0
 MAX_JWKS_BYTES = 256 * 1024
+
+
+class _KeyUrlRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to a URL the JWKS may come from (check_key_url)."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        try:
+            check_key_url(newurl)
+        except ValueError:
+            raise urllib.error.HTTPError(
+                req.full_url, code, "redirect to a URL keys may not come from", headers, fp
+            ) from None
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_KeyUrlRedirects)
 
 
 class InvalidToken(Exception):
@@ -67,7 +96,7 @@ class JwksCache:
         self.fetches += 1
         try:
             request = urllib.request.Request(self.url, headers={"Accept": "application/json"})  # noqa: S310
-            with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT) as response:  # noqa: S310
+            with _OPENER.open(request, timeout=FETCH_TIMEOUT) as response:
                 data: Any = json.loads(response.read(MAX_JWKS_BYTES))
             keys = jwt.PyJWKSet.from_dict(data).keys
         except (OSError, ValueError, jwt.PyJWTError) as exc:

@@ -12,7 +12,7 @@ from typing import Annotated, Literal, Self, get_args
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from server.config.urls import check_redis_url, check_sentry_dsn, postgres_url
+from server.config.urls import check_key_url, check_redis_url, check_sentry_dsn, postgres_url
 
 ENV_PREFIX = "APP_"
 # An origin as browsers send it: scheme, host, optional port; nothing else.
@@ -172,7 +172,11 @@ class Settings(BaseSettings):
         None, description="OIDC issuer (the iss claim) whose JWT access tokens are accepted."
     )
     oidc_audience: str | None = Field(None, description="Audience (aud) those tokens must name.")
-    oidc_jwks_url: str | None = Field(None, description="URL of the issuer's JWKS (signing keys).")
+    oidc_jwks_url: str | None = Field(
+        None,
+        description="URL of the issuer's JWKS (signing keys): https://, or http:// to a "
+        "loopback address.",
+    )
     oidc_algorithms: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["RS256", "ES256"],
         description="JWT algorithms accepted, comma-separated or a JSON list (asymmetric only).",
@@ -324,6 +328,13 @@ class Settings(BaseSettings):
     @classmethod
     def _redis_url(cls, value: SecretStr) -> SecretStr:
         check_redis_url(value.get_secret_value())
+        return value
+
+    @field_validator("oidc_jwks_url")
+    @classmethod
+    def _key_url(cls, value: str | None) -> str | None:
+        if value:
+            check_key_url(value)
         return value
 
     @field_validator("sentry_dsn")

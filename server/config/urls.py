@@ -6,6 +6,7 @@ Every message names the part that is wrong and never repeats the URL: it may hol
 
 from __future__ import annotations
 
+import ipaddress
 from urllib.parse import parse_qs, unquote, urlsplit
 
 # URL schemes taken for PostgreSQL through psycopg2, the driver this app ships with.
@@ -87,3 +88,27 @@ def check_sentry_dsn(value: str) -> None:
         Dsn(value)
     except BadDsn:
         raise ValueError("not a Sentry DSN (https://PUBLIC_KEY@HOST/PROJECT_ID)") from None
+
+
+def check_key_url(value: str) -> None:
+    """Where signing keys may be fetched from: https, or plain http to a loopback address (a
+    provider on the same host). Keys fetched over plain HTTP from elsewhere could be swapped on
+    the way, and with them the signature check of every token."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError("must be an https:// URL")
+    try:
+        parts.port  # noqa: B018 - raises for a port that is not a number in range
+    except ValueError:
+        raise ValueError("its port is not a number from 1 to 65535") from None
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ValueError("must be an https:// URL (http:// only to a loopback address)")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
