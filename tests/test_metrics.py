@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -179,6 +182,47 @@ def test_a_scrape_skips_files_still_being_created(
         server.server_close()
     assert response.status_code == 200, response.text
     assert "fns_probe_total 3.0" in response.text
+
+
+def test_idle_and_trickling_connections_cannot_pile_up_on_the_metrics_listener(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """prometheus_client's own listener gave each connection a thread with no timeout: 800 idle
+    connections held 800 threads in the master. Here a full listener closes new connections at
+    once, and a connection is cut at its deadline even while it trickles bytes."""
+    monkeypatch.setenv(metrics_exporter.ENV, str(tmp_path))
+    bind = f"127.0.0.1:{free_port()}"
+    threads_before = threading.active_count()
+    server = metrics_exporter.start_server(bind, max_connections=3, deadline=2.0)
+    host, port = bind.split(":")
+    held: list[socket.socket] = []
+    try:
+        held = [socket.create_connection((host, int(port)), timeout=30) for _ in range(40)]
+        trickler = held[0]  # served: it sends a byte of its request line every 0.1 s
+
+        def trickle() -> None:
+            for byte in b"GET /metrics HTTP/1.1\r\nHost: x\r\n" * 100:
+                try:
+                    trickler.sendall(bytes([byte]))
+                except OSError:  # cut
+                    return
+                time.sleep(0.1)
+
+        threading.Thread(target=trickle, daemon=True).start()
+        # 3 served (a thread and a deadline timer each) plus the accept loop; the other 37 are
+        # closed by the listener without an answer. A read blocks until the peer closes (the
+        # 30 s socket timeout is a failure bound, not a speed expectation).
+        assert all(connection.recv(1) == b"" for connection in held[3:])
+        assert threading.active_count() - threads_before <= 1 + 1 + 2 * 3  # + the trickle
+        assert trickler.recv(1) == b""  # cut at the deadline, though never idle for long
+        assert all(connection.recv(1) == b"" for connection in held[1:3])  # idle: cut too
+        response = requests.get(f"http://{bind}/metrics", timeout=10)  # slots free again
+        assert response.status_code == 200
+    finally:
+        for connection in held:
+            connection.close()
+        server.shutdown()
+        server.server_close()
 
 
 def test_pool_in_use_and_overflow(settings: Settings) -> None:

@@ -80,15 +80,18 @@ def readable_files(directory: Path) -> list[str]:
     return files
 
 
-def start_server(bind: str) -> Any:
-    """Serve the sum over all workers' files on ``bind`` (host:port) from a daemon thread."""
-    from prometheus_client import CollectorRegistry, start_http_server
+def start_server(bind: str, **limits: Any) -> Any:
+    """Serve the sum over all workers' files on ``bind`` (host:port) from a daemon thread, on a
+    listener whose connections are bounded (server/infra/metrics_listener.py; ``limits`` are
+    its keyword arguments)."""
+    from prometheus_client import CollectorRegistry, make_wsgi_app
+
+    from server.infra import metrics_listener
 
     registry = CollectorRegistry()
     registry.register(WorkersCollector(Path(os.environ[ENV])))
     host, _, port = bind.rpartition(":")
-    server, _thread = start_http_server(int(port), addr=host.strip("[]"), registry=registry)
-    return server
+    return metrics_listener.serve(host.strip("[]"), int(port), make_wsgi_app(registry), **limits)
 
 
 class WorkersCollector:
