@@ -7,6 +7,8 @@ from collections.abc import Callable
 import pytest
 from flask import Flask
 
+from support.auth import anonymous
+
 
 @pytest.fixture
 def limited_app(make_app: Callable[..., Flask]) -> Callable[[str], Flask]:
@@ -141,3 +143,20 @@ def test_a_cached_read_is_counted_and_served_from_the_cache(
     assert hit.json["name"] == "counted"
     (counter,) = request_counters(app, "cached")
     assert int(get_redis(app).get(counter)) == 3  # the POST and both reads
+
+
+def test_an_ipv6_client_is_its_64_and_a_mapped_ipv4_its_ipv4(
+    limited_app: Callable[[str], Flask],
+) -> None:
+    """Whoever holds an IPv6 /64 (a host's or a home's usual share) could give each request an
+    address of its own: the budget is the /64's."""
+    client = anonymous(limited_app("v6"))
+
+    def status(address: str) -> int:
+        return client.get("/api/v1/tags", environ_base={"REMOTE_ADDR": address}).status_code
+
+    assert [status(f"2001:db8:1:2::{n:x}") for n in range(1, 6)] == [401] * 5
+    assert status("2001:db8:1:2:ffff:ffff:ffff:ffff") == 429  # the same /64
+    assert status("2001:db8:1:3::1") == 401  # the next /64: a budget of its own
+    assert [status("192.0.2.7") for _ in range(5)] == [401] * 5
+    assert status("::ffff:192.0.2.7") == 429  # IPv4-mapped: the same client

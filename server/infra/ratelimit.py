@@ -1,8 +1,10 @@
 """One rate-limit budget per client, across every route, counted in Redis.
 
 The client is the authenticated principal, else the address (server/auth sets the actor before
-this runs). Every request counts against that one budget: API operations, the docs, 404s, 405s
-and 401s alike; only the health probes are exempt (orchestrators poll them). Flask-Limiter's
+this runs); an IPv6 address counts as its /64, which one host or home network is given, so
+walking through it buys no new budget. Every request counts against that one budget: API
+operations, the docs, 404s, 405s and 401s alike; only the health probes are exempt
+(orchestrators poll them). Flask-Limiter's
 per-route limits gave a refused client a fresh budget on every other endpoint and never counted
 requests that matched no route, so this is a single before_request hook on the ``limits``
 library (which Flask-Limiter itself is built on) instead.
@@ -23,6 +25,7 @@ on the failure test's, beside 22% each for the token and cache lookups.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import time
@@ -194,7 +197,20 @@ class ClientLimiter:
 
 
 def _address() -> str:
-    return request.remote_addr or "unknown"
+    address = request.remote_addr or "unknown"
+    return address if ":" not in address else client_network(address)
+
+
+def client_network(address: str) -> str:
+    """An IPv6 address's /64 (an IPv4-mapped one's IPv4 address): one client's budget, where
+    a /128 would let whoever holds the /64 try 2**64 addresses."""
+    try:
+        ip = ipaddress.IPv6Address(address)
+    except ValueError:
+        return address
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.IPv6Network((ip, 64), strict=False))
 
 
 def _refusal(
