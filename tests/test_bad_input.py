@@ -4,15 +4,18 @@ database is left exactly as it was."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 
 import pytest
 import requests
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from server.infra.database import db
 from server.models import Principal, Project, Tag, Task
+from server.web.openapi import build_openapi
 
 from support.auth import bearer, make_principal, make_token
 from support.processes import Server, app_env, authed, shared_servers
@@ -233,3 +236,33 @@ def test_admin_bodies_refuse_what_the_document_and_columns_refuse(
     assert response.status_code == 422, response.get_data(as_text=True)[:500]
     assert response.mimetype == "application/problem+json"
     assert db.session.scalar(select(func.count()).select_from(Principal)) == before
+
+
+def test_an_undeclared_query_parameter_is_422_on_every_operation(
+    app: Flask, client: FlaskClient
+) -> None:
+    """Operations without parameters ignored them, while list endpoints refused unknown ones."""
+    document = build_openapi(app)
+    admin = bearer(make_token(make_principal("query-admin", admin=True)))
+    tried = 0
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            url = re.sub(r"\{\w+\}", "1", path)
+            declared = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+            if path.startswith("/health"):
+                assert client.open(f"{url}?_=1", method=method.upper()).status_code == 200
+                continue
+            assert "422" in operation["responses"], (method, path)
+            answer = client.open(f"{url}?bogus=1", method=method.upper(), json={}, headers=admin)
+            assert answer.status_code == 422, (method, path, answer.get_data(as_text=True))
+            assert answer.get_json()["errors"] == [
+                {
+                    "in": "query",
+                    "field": "bogus",
+                    "message": "Extra inputs are not permitted",
+                    "type": "extra_forbidden",
+                }
+            ], (method, path)
+            assert "bogus" not in declared
+            tried += 1
+    assert tried >= 25

@@ -22,8 +22,8 @@ from typing import Any, ParamSpec
 from flask import Response, request
 from pydantic import BaseModel
 
-from server.api.contract import contract_of
-from server.api.request_parsing import normalised_query, parse_query
+from server.api.contract import checked_query, contract_of
+from server.api.request_parsing import normalised_query
 from server.auth.actor import current_actor
 from server.infra import cache
 from server.infra import cache_dependencies as tags
@@ -59,9 +59,7 @@ def cached_read(
 def cache_key(view: Callable[..., object], depends_on: Dependencies) -> cache.CacheKey:
     """This request's key; an invalid query raises its 422 here, before the cache is read."""
     spec = contract_of(view)
-    query: BaseModel | None = None
-    if spec is not None and spec.query is not None:
-        query = parse_query(spec.query)
+    query: BaseModel | None = None if spec is None else checked_query(spec)
     actor = current_actor()
     args = request.view_args or {}
     field = json.dumps(

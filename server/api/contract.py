@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from server.api.etags import format_etag
 from server.api.request_parsing import parse_body, parse_query
+from server.schemas.common import NoQuery
 
 P = ParamSpec("P")
 
@@ -48,6 +49,9 @@ class Contract:
     conditional: bool = False  # honours If-Match (412, 428)
     etag: bool = False  # the answer carries the resource's ETag
     created: str | None = None  # endpoint whose URL, for the new id, goes in Location
+    # Takes any query string and ignores it (the health probes: monitors add cache-busting
+    # parameters). Otherwise a parameter the contract does not declare is a 422.
+    open_query: bool = False
 
     def __post_init__(self) -> None:
         if (self.response is None) != (self.status == 204):
@@ -61,8 +65,9 @@ def contract(**terms: Any) -> Callable[[Callable[P, Any]], Callable[P, Response]
     def decorate(view: Callable[P, Any]) -> Callable[P, Response]:
         @functools.wraps(view)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> Response:
+            query = checked_query(spec)
             if spec.query is not None:
-                kwargs["query"] = parse_query(spec.query)
+                kwargs["query"] = query
             if spec.body is not None:
                 kwargs["body"] = parse_body(spec.body)
             return answer(spec, view(*args, **kwargs))
@@ -71,6 +76,15 @@ def contract(**terms: Any) -> Callable[[Callable[P, Any]], Callable[P, Response]
         return wrapper
 
     return decorate
+
+
+def checked_query(spec: Contract) -> BaseModel | None:
+    """The request's query as ``spec`` declares it (422 for a parameter it does not)."""
+    if spec.query is not None:
+        return parse_query(spec.query)
+    if not spec.open_query and request.environ.get("QUERY_STRING"):
+        parse_query(NoQuery)
+    return None
 
 
 def answer(spec: Contract, result: Answer) -> Response:

@@ -185,6 +185,11 @@ class Input(BaseModel):
         return self.model_dump()
 
 
+class NoQuery(Input):
+    """The query of an operation that takes no parameter: any one given is an error (422), as
+    an unknown one is where an operation takes some, instead of being ignored."""
+
+
 class Patch(Input):
     """PATCH bodies: only the fields given change, and a null means "unchanged" except in the
     fields named in ``nullable``, where it clears the value."""

@@ -28,7 +28,7 @@ LIVE_BODY = b'{"status":"ok"}'
 
 
 @bp.get("/live")
-@contract(response=Live)
+@contract(response=Live, open_query=True)
 def live() -> Response:
     """The process serves requests; touches nothing else.
 
@@ -39,7 +39,7 @@ def live() -> Response:
 
 
 @bp.get("/ready")
-@contract(response=Ready)
+@contract(response=Ready, open_query=True)
 def ready() -> Response:
     """PostgreSQL answers with the schema at the newest migration, and Redis answers PING.
 

@@ -91,8 +91,8 @@ def responses(spec: Contract, ref: Ref, *, has_id: bool, scope: str | None) -> d
     statuses = {400, 414, 429, 431, 500, 503}
     if scope is not None:
         statuses |= {401, 403}  # no or bad credential; a credential without the scope
-    if spec.query is not None or spec.body is not None:
-        statuses.add(422)
+    if not spec.open_query or spec.body is not None:
+        statuses.add(422)  # an undeclared query parameter is one, even where none is declared
     if spec.body is not None:
         statuses |= {413, 415}
     if has_id:

@@ -52,6 +52,8 @@ def contract_text(spec: Contract) -> str:
         sentences.append(
             "The body is JSON; unknown fields, wrong types and out-of-range values are 422."
         )
+    if spec.query is None and not spec.open_query:
+        sentences.append("It takes no query parameter: any one given is 422.")
     if spec.conditional:
         sentences.append(
             "Send the `ETag` of your last read as `If-Match`: if the resource changed since, "
