@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from server.config import SettingsError, load_settings, secrets_dir
+from server.config import Settings, SettingsError, load_settings, secrets_dir
 from server.config.development import DevelopmentSettings
 from server.config.production import ProductionSettings
 
@@ -153,6 +153,34 @@ def test_production_refuses_with_one_line_naming_the_setting(
     message = str(info.value)
     assert message.startswith(named), message
     assert "\n" not in message
+
+
+# What an environment variable can hold that no setting expects (NUL it cannot hold).
+HOSTILE = ["", " ", "-1", "1e309", "nan", "x" * 5000, "a\nAPP_ENV=production", "[1,2", "\udcff"]
+
+
+@pytest.mark.parametrize("value", HOSTILE, ids=range(len(HOSTILE)))
+def test_any_value_of_any_setting_is_taken_or_refused_in_one_short_line(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """A 5000-character CA file name ended start-up in a traceback (ENAMETOOLONG), and values
+    were echoed whole: a newline split the one line, 100 KB made a 100 KB message."""
+    variables = [f"APP_{name.upper()}" for name in Settings.model_fields] + ["APP_SECRETS_DIR"]
+    for name in variables:
+        environ = {**PROD, name: value}
+        if name == "APP_ENV":
+            environ.pop("APP_SECRET_KEY")  # as a profile other than production would have it
+        with monkeypatch.context() as scoped:
+            for key, item in environ.items():
+                scoped.setenv(key, item)
+            try:
+                load(environ)
+            except SettingsError as exc:
+                message = str(exc)
+                assert message.startswith("APP_"), (name, message)  # the setting at fault
+                assert name in message, (name, message)  # or its partner, naming it
+                assert "\n" not in message, (name, message)
+                assert len(message) < 500, (name, message)
 
 
 def test_dotenv_file_is_read_and_environment_wins(

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from server.config.base import ENV_PREFIX, Settings
 from server.config.development import DevelopmentSettings
 from server.config.production import ProductionSettings
+from server.config.quoting import one_line, quoted
 
 __all__ = [
     "PROFILES",
@@ -36,6 +37,9 @@ BOOTSTRAP_VARS = frozenset({f"{ENV_PREFIX}SECRETS_DIR", f"{ENV_PREFIX}ENV_FILE"}
 class SettingsError(Exception):
     """A missing or invalid setting; ``str()`` is one line naming it."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__(one_line(message))
+
 
 def secrets_dir(environ: Mapping[str, str]) -> Path | None:
     """APP_SECRETS_DIR, else systemd's $CREDENTIALS_DIRECTORY, else /run/secrets if present."""
@@ -44,10 +48,11 @@ def secrets_dir(environ: Mapping[str, str]) -> Path | None:
         environ.get("CREDENTIALS_DIRECTORY"),
         "/run/secrets",
     ):
-        if candidate and Path(candidate).is_dir():
+        # os.path, not Path: it answers False for a name the system refuses (too long).
+        if candidate and os.path.isdir(candidate):
             return Path(candidate)
     if explicit := environ.get(f"{ENV_PREFIX}SECRETS_DIR"):
-        raise SettingsError(f"{ENV_PREFIX}SECRETS_DIR: {explicit} is not a directory")
+        raise SettingsError(f"{ENV_PREFIX}SECRETS_DIR: {quoted(explicit)} is not a directory")
     return None
 
 
@@ -65,7 +70,9 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     profile = str(overrides.get("env") or environ.get(f"{ENV_PREFIX}ENV") or "")
     profile = profile or dotenv.get(f"{ENV_PREFIX}ENV", "development")
     if profile not in PROFILES:
-        raise SettingsError(f"{ENV_PREFIX}ENV: {profile!r} is not one of {', '.join(PROFILES)}")
+        raise SettingsError(
+            f"{ENV_PREFIX}ENV: {quoted(profile)} is not one of {', '.join(PROFILES)}"
+        )
     cls = PROFILES[profile]
     secrets = secrets_dir(environ)
     try:

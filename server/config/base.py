@@ -6,12 +6,12 @@ import json
 import os
 import re
 import types
-from pathlib import Path
 from typing import Annotated, Literal, Self, get_args
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from server.config.quoting import quoted
 from server.config.urls import check_key_url, check_redis_url, check_sentry_dsn, postgres_url
 
 ENV_PREFIX = "APP_"
@@ -351,8 +351,9 @@ class Settings(BaseSettings):
         if value is None:
             return None
         # Read at every connection: missing, each connection would fail instead of start-up.
-        if not (Path(value).is_file() and os.access(value, os.R_OK)):
-            raise ValueError(f"{value} is not a readable file")
+        # os.path, not Path: it answers False for a name the system refuses (too long).
+        if not (os.path.isfile(value) and os.access(value, os.R_OK)):
+            raise ValueError(f"{quoted(value)} is not a readable file")
         return value
 
     @field_validator("metrics_bind")
@@ -378,8 +379,10 @@ class Settings(BaseSettings):
 
         try:
             items = parse_many(value)
-        except ValueError as exc:
-            raise ValueError(f"not a rate limit: {exc}") from None
+        except ValueError:
+            raise ValueError(
+                f"not a rate limit (e.g. '300/minute' or '10/second;1000/hour'): {quoted(value)}"
+            ) from None
         if any(item.amount < 1 for item in items):
             # 0 would refuse every request; APP_RATELIMIT_ENABLED=false turns limits off.
             raise ValueError("a limit of 0 allows nothing: give at least 1 per window")
@@ -393,11 +396,11 @@ class Settings(BaseSettings):
                     re.compile(origin)
                 except re.error as exc:
                     raise ValueError(
-                        f"APP_CORS_ORIGINS: {origin!r} is not a pattern: {exc}"
+                        f"APP_CORS_ORIGINS: {quoted(origin)} is not a pattern: {exc}"
                     ) from None
             elif origin != "*" and not EXACT_ORIGIN.fullmatch(origin):
                 raise ValueError(
-                    f"APP_CORS_ORIGINS: {origin!r} is not an origin (scheme://host[:port]); "
+                    f"APP_CORS_ORIGINS: {quoted(origin)} is not an origin (scheme://host[:port]); "
                     "for patterns set APP_CORS_ORIGIN_PATTERNS=true"
                 )
         return self
@@ -440,15 +443,15 @@ def _matchable_host(entry: str) -> None:
     """
     name, colon, _ = entry.removeprefix(".").partition(":")
     if entry.startswith("["):
-        raise ValueError(f"{entry!r}: an IPv6 literal can never match (use a name, or '*')")
+        raise ValueError(f"{quoted(entry)}: an IPv6 literal can never match (use a name, or '*')")
     if colon:
-        raise ValueError(f"{entry!r}: the port is not compared; give the host name alone")
+        raise ValueError(f"{quoted(entry)}: the port is not compared; give the host name alone")
     try:
         encoded = name.encode("idna").decode("ascii")
     except UnicodeError:
-        raise ValueError(f"{entry!r} is not a host name IDNA can encode") from None
+        raise ValueError(f"{quoted(entry)} is not a host name IDNA can encode") from None
     if not HOST_NAME.fullmatch(encoded):
         raise ValueError(
-            f"{entry!r} is not a host name (letters, digits, '-' and '.'; "
+            f"{quoted(entry)} is not a host name (letters, digits, '-' and '.'; "
             "a leading '.' for subdomains; no scheme, path or port)"
         )

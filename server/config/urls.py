@@ -9,6 +9,8 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from server.config.quoting import quoted
+
 # URL schemes taken for PostgreSQL through psycopg2, the driver this app ships with.
 POSTGRES_SCHEMES = ("postgres", "postgresql", "postgresql+psycopg2")
 # libpq's sslmode values; libpq itself would only refuse another at connect time.
@@ -53,7 +55,7 @@ def _libpq_options(query: dict[str, str | tuple[str, ...]]) -> None:
         try:
             parse_dsn(make_dsn(**{name: text}))
         except psycopg2.ProgrammingError:
-            raise ValueError(f"{name!r} is not a PostgreSQL connection option") from None
+            raise ValueError(f"{quoted(name)} is not a PostgreSQL connection option") from None
         if name == "sslmode" and text not in SSL_MODES:
             raise ValueError(f"sslmode must be one of {', '.join(SSL_MODES)}")
 
