@@ -90,6 +90,15 @@ def test_scriptable_principals_and_tokens(env: dict[str, str]) -> None:
             ("tokens", "create", "--principal", "admin", "--scope", "read", "--name", "a\tb"),
             "--name",
         ),
+        # Lookups take the same types: bytes that are not UTF-8 (argv decodes them to lone
+        # surrogates) ended in a traceback from the database driver, and a 100 000-character
+        # name came back whole in the error.
+        (("principals", "disable", "\udcff\udcfe"), "NAME"),
+        (("principals", "enable", "x" * 100_000), "NAME"),
+        (("tokens", "revoke", "\udcff"), "PREFIX"),
+        (("tokens", "revoke", "ABCDEFGH"), "PREFIX"),
+        (("tokens", "list", "--principal", "\udcff"), "--principal"),
+        (("tokens", "create", "--principal", "\udcff", "--scope", "read"), "--principal"),
     ],
 )
 def test_the_cli_refuses_what_the_api_refuses(
@@ -104,6 +113,19 @@ def test_the_cli_refuses_what_the_api_refuses(
     assert "Traceback" not in refused.stderr
     assert refused.stdout == ""
     assert run_cli_in_process("principals", "list", env=env).stdout == before
+
+
+def test_a_lifetime_past_the_limit_is_refused_in_one_line(env: dict[str, str]) -> None:
+    """999999w ran past the year 9999: an OverflowError traceback."""
+    for lifetime in ("999999w", "3651d"):
+        refused = run_cli_in_process(
+            *("tokens", "create", "--principal", "admin", "--scope", "read"),
+            *("--expires-in", lifetime),
+            env=env,
+            check=False,
+        )
+        assert refused.returncode == 1
+        assert refused.stderr.strip() == "error: a token lives at most 3650 days"
 
 
 def test_tokens_import_reads_stdin(env: dict[str, str]) -> None:

@@ -22,7 +22,7 @@ from server.cli.param_types import Checked
 from server.config.runtime import current_settings
 from server.infra.database import db
 from server.infra.migration_status import MIGRATION_LOCK_KEY
-from server.schemas.access import Label, OidcSubject, PrincipalName
+from server.schemas.access import Label, OidcSubject, PrincipalName, TokenPrefix
 from server.services import principals as service
 from server.services.errors import DomainError
 
@@ -82,7 +82,7 @@ def list_principals() -> None:
 
 
 @principals_group.command("disable")
-@click.argument("name")
+@click.argument("name", type=Checked("name", PrincipalName))
 @with_appcontext
 def disable_principal(name: str) -> None:
     """Disable a principal: its tokens stop working at once."""
@@ -90,7 +90,7 @@ def disable_principal(name: str) -> None:
 
 
 @principals_group.command("enable")
-@click.argument("name")
+@click.argument("name", type=Checked("name", PrincipalName))
 @with_appcontext
 def enable_principal(name: str) -> None:
     """Enable a disabled principal again."""
@@ -129,7 +129,12 @@ def _token_options(default_name: str) -> Callable[[CommandT], CommandT]:
     """The options `create` and `import` share: who the token acts as, what it may do, for
     how long, and its label (whose default differs)."""
     options = (
-        click.option("--principal", required=True, help="Name of the principal the token acts as."),
+        click.option(
+            "--principal",
+            required=True,
+            type=Checked("name", PrincipalName),
+            help="Name of the principal the token acts as.",
+        ),
         click.option(
             "--scope",
             "scopes",
@@ -186,7 +191,12 @@ def import_token(
 
 
 @tokens_group.command("list")
-@click.option("--principal", default=None, help="Only this principal's tokens.")
+@click.option(
+    "--principal",
+    default=None,
+    type=Checked("name", PrincipalName),
+    help="Only this principal's tokens.",
+)
 @with_appcontext
 def list_tokens(principal: str | None) -> None:
     """One line per token: prefix, principal, scopes, state, expiry, last use (never secrets)."""
@@ -206,7 +216,7 @@ def list_tokens(principal: str | None) -> None:
 
 
 @tokens_group.command("revoke")
-@click.argument("prefix")
+@click.argument("prefix", type=Checked("prefix", TokenPrefix))
 @with_appcontext
 def revoke_token(prefix: str) -> None:
     """Revoke a token by its prefix (the 8 characters after fns_); effective at once."""

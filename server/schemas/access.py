@@ -34,9 +34,12 @@ PrincipalName = Annotated[
     StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.@+-]+$"),
 ]
 # A JSON integer, as Id is (server/schemas/common.py).
-Days = Annotated[int, Strict(), Field(ge=1, le=3650), BeforeValidator(whole_number)]
+MAX_TOKEN_DAYS = 3650  # a token's longest lifetime, from the API and the CLI alike
+Days = Annotated[int, Strict(), Field(ge=1, le=MAX_TOKEN_DAYS), BeforeValidator(whole_number)]
 OidcSubject = Annotated[Text, StringConstraints(min_length=1, max_length=255)]
 Label = Annotated[str, StringConstraints(max_length=100, pattern=r"^[A-Za-z0-9_ .@+:/-]*$")]
+# The public part of a token, fns_<prefix>_<secret>: what server/auth/tokens.py generates.
+TokenPrefix = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]{8}$")]
 
 
 PRINCIPAL_EXAMPLE = {

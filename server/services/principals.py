@@ -13,11 +13,13 @@ import server.auth.tokens as tokens
 from server.auth.actor import ADMIN, SCOPES
 from server.infra.database import db
 from server.models import ApiToken, Principal
+from server.schemas.access import MAX_TOKEN_DAYS
 from server.services.common import Listing, commit_unique, list_page
 from server.services.errors import FieldRefused, NotFound
 
 DURATION = re.compile(r"^(\d{1,6})([mhdw])$")
 UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+MAX_LIFETIME = timedelta(days=MAX_TOKEN_DAYS)
 
 
 class ScopeNotAllowed(FieldRefused):
@@ -28,11 +30,15 @@ class ScopeNotAllowed(FieldRefused):
 
 
 def parse_duration(text: str) -> timedelta:
-    """``30d``, ``12h``, ``90m``, ``2w``."""
+    """``30d``, ``12h``, ``90m``, ``2w``: at most MAX_LIFETIME, as the API's expires_in_days."""
     match = DURATION.match(text.strip())
     if match is None:
-        raise ValueError(f"{text!r} is not a duration like 30d, 12h, 90m or 2w")
-    return timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
+        raise ValueError(f"{text[:40]!r} is not a duration like 30d, 12h, 90m or 2w")
+    duration = timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
+    if duration > MAX_LIFETIME:
+        # 999999w would also run past the year 9999 (an OverflowError, not a refusal).
+        raise ValueError(f"a token lives at most {MAX_LIFETIME.days} days")
+    return duration
 
 
 def create_principal(
