@@ -151,10 +151,17 @@ let
   };
   # The access log's format: nginx's `combined` writes `$request`, the request line as sent, and
   # so the password of an absolute-form target's userinfo (`GET http://user:pw@host/`), even on
-  # the 400 that refuses it, and whatever else a refused line holds. This one writes the method,
-  # path and query nginx parsed (`- - -` for a line it could not), as the app's own log does.
+  # the 400 that refuses it, and whatever else a refused line holds. This one writes the method
+  # and the path nginx parsed (`- - -` for a line it could not), and no query: a client may put
+  # a credential there (`?access_token=`), percent-encoded past any pattern. The app logs each
+  # query it is sent, credentials redacted (server/redaction.py). A path that holds a token or
+  # a JWT is logged as `[redacted]`.
   accessLogFormat = ''
-    log_format ${name} '$remote_addr [$time_local] "$request_method $request_uri $server_protocol" '
+    map $uri $flask_nix_stack_logged_path {
+      default $uri;
+      "~fns_[A-Za-z0-9]{8}_|eyJ[A-Za-z0-9_-]+\." "[redacted]";
+    }
+    log_format ${name} '$remote_addr [$time_local] "$request_method $flask_nix_stack_logged_path $server_protocol" '
                        '$status $body_bytes_sent $request_time "$http_user_agent"';
   '';
   problemErrorPages = lib.concatMapStrings (

@@ -511,6 +511,32 @@ def test_credentials_in_a_target_never_reach_the_log(server: Server) -> None:
     assert marker not in server.log()
 
 
+def test_a_credential_in_the_target_is_not_written_down(server: Server) -> None:
+    """The API takes credentials in the Authorization header only, but a client may put one in
+    the URL: the access line (gunicorn's, or the app's under granian) redacts it."""
+    secret = f"{uuid.uuid4().hex}{'s' * 11}"  # a token's 43-character secret
+    token = f"fns_abcdefgh_{secret}"
+    request_ids = []
+    for target in (
+        f"/api/v1/me?access_token={token}",
+        f"/api/v1/me?q=x&API-Key={secret}",
+        f"/api/v1/projects/{token}",
+        "/api/v1/me?q=" + token.replace("_", "%5F"),
+    ):
+        request_ids.append(f"redact-{uuid.uuid4().hex}")
+        request = head(
+            f"GET {target} HTTP/1.1".encode(),
+            b"Host: 127.0.0.1",
+            f"Authorization: {AUTH.value}".encode(),
+            f"X-Request-ID: {request_ids[-1]}".encode(),
+        )
+        assert raw_answer(server.port, request)[0] in {404, 422}
+    wait_until(lambda: all(r in server.log() for r in request_ids), 10, "the access lines")
+    log = server.log()
+    assert secret not in log
+    assert "[redacted]" in log
+
+
 @pytest.mark.parametrize(
     "refused",
     [

@@ -21,6 +21,7 @@ LAYERS: dict[str, int] = {
     "server.config": 0,
     "server.models": 0,
     "server.services.errors": 0,
+    "server.redaction": 0,
     "server.schemas": 1,
     # Authentication: the actor is plain context (services use it); tokens, OIDC, isolation
     # and the log filter sit with the infrastructure; the HTTP side with the middleware.

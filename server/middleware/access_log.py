@@ -11,6 +11,7 @@ from flask import Flask, Response, g
 
 from server.infra.current_request import current_request
 from server.logs import ACCESS_LOGGER
+from server.redaction import redacted_target
 
 logger = logging.getLogger(ACCESS_LOGGER)
 
@@ -31,7 +32,7 @@ def init_app(app: Flask) -> None:
             '%s "%s %s" %s %s %.0fms',
             this.remote_addr or "-",
             this.method,
-            this.full_path if this.query_string else this.path,
+            redacted_target(this.full_path if this.query_string else this.path),
             response.status_code,
             response.calculate_content_length() or "-",
             elapsed_ms,

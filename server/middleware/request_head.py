@@ -15,7 +15,8 @@ Each server lets a different few through (what each refuses by itself: docs/oper
   (``GET http://host/path``), whose own host counts (RFC 9112 section 3.2.2): APP_TRUSTED_HOSTS
   then checked a host the request did not name. (The bridge does the same for granian.) Its
   access line showed the target as sent, userinfo and all (``http://user:password@host/``):
-  it now shows the path and query only (LOGGED_TARGET), as the app's own access line does.
+  it now shows the path and query only (LOGGED_TARGET), as the app's own access line does,
+  without credentials a client put there (server/redaction.py).
 - an expectation other than 100-continue is refused with 417 (RFC 9110 section 10.1.1 allows
   it; gunicorn from 24 does so itself, gunicorn 23 (nixpkgs') and granian pass it on);
 - a Host that is no host at all (a port past 65535, a space, raw UTF-8) is refused here, before
@@ -33,6 +34,7 @@ from urllib.parse import urlsplit
 from flask import Flask, request
 
 from server.errors import Problem, bad_host
+from server.redaction import redacted_target
 from server.wsgi_bridge import REFUSAL
 
 # The status of a refusal, where it is not 400.
@@ -64,7 +66,7 @@ class RequestTarget:
                 environ["HTTP_HOST"] = parts.netloc
             # Without the scheme and authority, whose userinfo may hold a password.
             target = parts.path + (f"?{parts.query}" if parts.query else "")
-        environ[LOGGED_TARGET] = target
+        environ[LOGGED_TARGET] = redacted_target(target)
         host = environ.get("HTTP_HOST")
         if host is None and environ.get("SERVER_PROTOCOL") == "HTTP/1.1":
             environ.setdefault(REFUSAL, "An HTTP/1.1 request needs a Host header.")

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from server.config import Settings
+from server.redaction import redacted_target
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +33,13 @@ def init(settings: Settings) -> bool:
 
 
 def drop_client_errors(event: Any, hint: dict[str, Any]) -> Any:
-    """4xx answers are the client's mistakes, not ours: keep them out of Sentry."""
+    """4xx answers are the client's mistakes, not ours: keep them out of Sentry. What is
+    sent carries no credential a client put in the URL (server/redaction.py)."""
     exc = hint.get("exc_info", (None, None))[1]
     status = getattr(exc, "code", None) or getattr(exc, "status", None)
     if isinstance(status, int) and 400 <= status < 500:
         return None
+    request = event.get("request")
+    if isinstance(request, dict) and isinstance(request.get("query_string"), str):
+        request["query_string"] = redacted_target("?" + request["query_string"])[1:]
     return event

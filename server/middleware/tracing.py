@@ -16,6 +16,7 @@ from typing import Any
 from flask import Flask
 
 from server.config import Settings, SettingsError
+from server.redaction import redacted_target
 
 SERVICE_NAME = "flask-nix-stack"
 _provider: Any = None
@@ -38,6 +39,31 @@ def _tracer_provider() -> Any:
     return _provider
 
 
+# The span attributes that carry the request target, by semantic-conventions version.
+TARGET_ATTRIBUTES = ("http.target", "url.query", "http.url", "url.full")
+
+
+def redact_span_target(span: Any, *_hook_arguments: Any) -> None:
+    """The server span without credentials a client put in the URL (server/redaction.py)."""
+    attributes = getattr(span, "attributes", None) or {}
+    for key in TARGET_ATTRIBUTES:
+        value = attributes.get(key)
+        if isinstance(value, str):
+            shown = _redacted(key, value)
+            if shown != value:
+                span.set_attribute(key, shown)
+
+
+def _redacted(key: str, value: str) -> str:
+    if key == "url.query":
+        return redacted_target("?" + value)[1:]
+    scheme, separator, rest = value.partition("://")
+    if not separator:  # a target: path and query
+        return redacted_target(value)
+    authority, slash, target = rest.partition("/")
+    return f"{scheme}://{authority}{slash}{redacted_target(slash + target)[len(slash) :]}"
+
+
 def init_app(app: Flask, settings: Settings) -> None:
     if not settings.tracing_enabled:
         return
@@ -50,7 +76,11 @@ def init_app(app: Flask, settings: Settings) -> None:
             f"APP_TRACING_ENABLED: needs the tracing extra ({exc.name} is not installed)"
         ) from None
     provider = _tracer_provider()
-    FlaskInstrumentor().instrument_app(app, tracer_provider=provider)
+    # The response hook, not the request hook: the instrumentation sets the request's
+    # attributes again after its request hook has run.
+    FlaskInstrumentor().instrument_app(
+        app, tracer_provider=provider, response_hook=redact_span_target
+    )
     # SQL spans from the driver: opentelemetry-instrumentation-sqlalchemy declares support
     # below SQLAlchemy 2.1 only (it instruments nothing on 2.1, and forced, it needs greenlet).
     # Both instrumentors patch their library itself, so once per process.

@@ -183,21 +183,28 @@ def test_the_apps_own_answers_pass_untouched(front: int) -> None:
 
 def test_the_access_log_never_holds_what_a_request_line_hides(front: int, front_dir: Path) -> None:
     """nginx's `combined` format logs the request line as sent: a password in an absolute-form
-    target's userinfo, even on the 400 refusing it. The module's format logs what nginx parsed."""
+    target's userinfo, even on the 400 refusing it. The module's format logs the path nginx
+    parsed, no query (where a client may put a credential), and a token in a path redacted."""
     marker = uuid.uuid4().hex
+    secret = f"{marker}{'s' * 11}"  # a token's 43-character secret
     for request_bytes in [
         f"GET http://user:pw-{marker}@{DOMAIN}/health/live HTTP/1.1\r\n".encode() + HOST + b"\r\n",
         f"NOT A REQUEST pw-{marker}\r\n\r\n".encode(),
-        f"GET /health/live?seen={marker} HTTP/1.1\r\n".encode()
+        f"GET /api/v1/projects/fns_abcdefgh_{secret} HTTP/1.1\r\n".encode()
+        + HOST
+        + b"Connection: close\r\n\r\n",
+        f"GET /nowhere-{marker}?access_token=fns_abcdefgh_{secret} HTTP/1.1\r\n".encode()
         + HOST
         + b"Connection: close\r\n\r\n",
     ]:
         raw_answer(front, request_bytes)
     log = front_dir / "access.log"
-    wait_until(lambda: f"seen={marker}" in log.read_text(), 10, "the access line")
+    wait_until(lambda: f"/nowhere-{marker}" in log.read_text(), 10, "the access line")
     text = log.read_text()
     assert f"pw-{marker}" not in text
-    assert f'"GET /health/live?seen={marker} HTTP/1.1" 200' in text
+    assert secret not in text
+    assert f'"GET /nowhere-{marker} HTTP/1.1" 404' in text
+    assert '"GET [redacted] HTTP/1.1"' in text
     assert text.count('" 400 ') >= 2, text  # the refused two are logged, without their target
 
 

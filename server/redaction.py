@@ -1,0 +1,69 @@
+"""Request targets as logs and error reports show them: without credentials a client put there.
+
+The API takes credentials only in the Authorization header, but a client may still send one in
+the URL (``?access_token=...``, ``?api_key=...``, a token pasted into a path), and the target
+reaches the access lines, Sentry and the traces as sent. What is redacted:
+
+- the value of a query parameter whose name says it holds a secret (SECRET_NAMES, compared
+  case-insensitively and percent-decoded, ``-`` read as ``_``);
+- anywhere in the path or query, decoded: this API's tokens (``fns_<prefix>_<secret>``) and
+  anything shaped like a JWT (three base64url parts, the first a JSON object's ``eyJ``).
+
+A target with nothing to redact is returned as it came; one with something is rebuilt from its
+decoded parts, each credential replaced by REDACTED.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, unquote, urlencode
+
+REDACTED = "[redacted]"
+SECRET_NAMES = frozenset(
+    {
+        "access_token",
+        "api_key",
+        "apikey",
+        "auth",
+        "authorization",
+        "bearer",
+        "client_secret",
+        "id_token",
+        "jwt",
+        "key",
+        "passwd",
+        "password",
+        "refresh_token",
+        "secret",
+        "token",
+    }
+)
+CREDENTIAL = re.compile(
+    r"fns_[A-Za-z0-9]{8}_[A-Za-z0-9_-]{20,}"  # this API's tokens (server/auth/tokens.py)
+    r"|eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"  # a JWT (JWS compact form)
+)
+# A target without these cannot hold a credential (a plain path): returned at once.
+_MARKERS = ("?", "%", "fns_", "eyJ")
+
+
+def redacted_target(target: str) -> str:
+    """``target`` (a path with its query, as sent) without the credentials it carries."""
+    if not any(marker in target for marker in _MARKERS):
+        return target
+    path, question, query = target.partition("?")
+    decoded_path = unquote(path)
+    path_changed = CREDENTIAL.search(decoded_path) is not None
+    shown_path = CREDENTIAL.sub(REDACTED, decoded_path) if path_changed else path
+    if not question:
+        return shown_path
+    pairs = parse_qsl(query, keep_blank_values=True)
+    shown = [(name, _shown_value(name, value)) for name, value in pairs]
+    if shown == pairs:
+        return f"{shown_path}?{query}"
+    return f"{shown_path}?{urlencode(shown, safe='[]')}"
+
+
+def _shown_value(name: str, value: str) -> str:
+    if name.strip().lower().replace("-", "_") in SECRET_NAMES:
+        return REDACTED
+    return CREDENTIAL.sub(REDACTED, value)
