@@ -112,3 +112,42 @@ def test_the_granian_master_imports_the_app_but_does_not_build_it(env: dict[str,
     assert "server.rsgi" not in modules  # its signal handling is the worker's
     assert master["collecting"] is True
     assert optional_imported(modules) == set()
+
+
+# A command line run in the REPORT's interpreter; click ends it with SystemExit, even on success.
+COMMAND = """
+from server.cli import main
+try:
+    main({argv!r})
+except SystemExit as exc:
+    assert not exc.code, exc.code
+"""
+
+
+def test_a_command_other_than_db_builds_the_app_without_migrations(env: dict[str, str]) -> None:
+    """Flask-Migrate and Alembic (with Mako and Pygments) are set up for the ``db`` commands
+    only (server/cli/group.py): `principals list` and the others never migrate."""
+    routes = report(COMMAND.format(argv=["routes"]), env)["modules"]
+    assert isinstance(routes, list)
+    assert "server.app" in routes  # it did build the whole app
+    assert optional_imported(routes) == set()
+
+
+def test_the_db_commands_still_get_migrations(env: dict[str, str]) -> None:
+    """The check above can fail: ``db heads`` (which reads the scripts, not the database)
+    needs Flask-Migrate, and gets it."""
+    heads = report(COMMAND.format(argv=["db", "heads"]), env)["modules"]
+    assert isinstance(heads, list)
+    assert {"alembic", "flask_migrate"} <= optional_imported(heads)
+
+
+@pytest.mark.parametrize("argv", [["config", "check"], ["tokens", "generate"], ["routes"]])
+def test_a_short_command_starts_with_the_collector_paused(
+    env: dict[str, str], argv: list[str]
+) -> None:
+    """What a command imports to start is frozen (server/startup.py): without the pause,
+    collections were a third of `config check`'s CPU, the last one at exit. Then the collector
+    runs again for what the command itself allocates."""
+    command = report(COMMAND.format(argv=argv), env)
+    assert command["collecting"] is True
+    assert command["frozen"] > 50_000  # type: ignore[operator]  (start-up's objects, frozen)
