@@ -114,40 +114,56 @@ def test_the_granian_master_imports_the_app_but_does_not_build_it(env: dict[str,
     assert optional_imported(modules) == set()
 
 
-# A command line run in the REPORT's interpreter; click ends it with SystemExit, even on success.
-COMMAND = """
+# Two command lines run one after the other in one fresh interpreter (one start, not two), with
+# what each left behind as JSON: click ends a command with SystemExit, even on success.
+COMMANDS = """
+import gc, json, sys
 from server.cli import main
-try:
-    main({argv!r})
-except SystemExit as exc:
-    assert not exc.code, exc.code
+
+def run(argv):
+    try:
+        main(argv)
+    except SystemExit as exc:
+        assert not exc.code, exc.code
+    frozen = gc.get_freeze_count()
+    return {"modules": sorted(sys.modules), "collecting": gc.isenabled(), "frozen": frozen}
+
+print(json.dumps([run(["config", "check"]), run(["routes"])]))
 """
 
 
-def test_a_command_other_than_db_builds_the_app_without_migrations(env: dict[str, str]) -> None:
+@pytest.fixture(scope="module")
+def commands(env: dict[str, str]) -> list[dict[str, object]]:
+    """What `config check` (no app), then `routes` (the whole app), left in the interpreter."""
+    result = subprocess.run(
+        [sys.executable, "-c", COMMANDS],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    found: list[dict[str, object]] = json.loads(result.stdout.splitlines()[-1])
+    return found
+
+
+def test_a_command_starts_with_the_collector_paused(commands: list[dict[str, object]]) -> None:
+    """What `config check` imports to start (the group, the command, the settings' checks) is
+    frozen (server/startup.py): without the pause, collections were a third of its CPU, most in
+    the last one, at exit. Then the collector runs again. (On main nothing was frozen here.)"""
+    config_check = commands[0]
+    assert "server.app" not in config_check["modules"]  # type: ignore[operator]
+    assert config_check["collecting"] is True
+    assert config_check["frozen"] > 50_000  # type: ignore[operator]
+
+
+def test_a_command_other_than_db_builds_the_app_without_migrations(
+    commands: list[dict[str, object]],
+) -> None:
     """Flask-Migrate and Alembic (with Mako and Pygments) are set up for the ``db`` commands
-    only (server/cli/group.py): `principals list` and the others never migrate."""
-    routes = report(COMMAND.format(argv=["routes"]), env)["modules"]
+    only (server/cli/group.py): `routes`, `principals list` and the others never migrate.
+    (The db commands' own tests fail without them; on main `routes` imported them.)"""
+    routes = commands[1]["modules"]
     assert isinstance(routes, list)
     assert "server.app" in routes  # it did build the whole app
     assert optional_imported(routes) == set()
-
-
-def test_the_db_commands_still_get_migrations(env: dict[str, str]) -> None:
-    """The check above can fail: ``db heads`` (which reads the scripts, not the database)
-    needs Flask-Migrate, and gets it."""
-    heads = report(COMMAND.format(argv=["db", "heads"]), env)["modules"]
-    assert isinstance(heads, list)
-    assert {"alembic", "flask_migrate"} <= optional_imported(heads)
-
-
-@pytest.mark.parametrize("argv", [["config", "check"], ["tokens", "generate"], ["routes"]])
-def test_a_short_command_starts_with_the_collector_paused(
-    env: dict[str, str], argv: list[str]
-) -> None:
-    """What a command imports to start is frozen (server/startup.py): without the pause,
-    collections were a third of `config check`'s CPU, the last one at exit. Then the collector
-    runs again for what the command itself allocates."""
-    command = report(COMMAND.format(argv=argv), env)
-    assert command["collecting"] is True
-    assert command["frozen"] > 50_000  # type: ignore[operator]  (start-up's objects, frozen)
