@@ -112,3 +112,58 @@ def test_the_granian_master_imports_the_app_but_does_not_build_it(env: dict[str,
     assert "server.rsgi" not in modules  # its signal handling is the worker's
     assert master["collecting"] is True
     assert optional_imported(modules) == set()
+
+
+# Two command lines run one after the other in one fresh interpreter (one start, not two), with
+# what each left behind as JSON: click ends a command with SystemExit, even on success.
+COMMANDS = """
+import gc, json, sys
+from server.cli import main
+
+def run(argv):
+    try:
+        main(argv)
+    except SystemExit as exc:
+        assert not exc.code, exc.code
+    frozen = gc.get_freeze_count()
+    return {"modules": sorted(sys.modules), "collecting": gc.isenabled(), "frozen": frozen}
+
+print(json.dumps([run(["config", "check"]), run(["routes"])]))
+"""
+
+
+@pytest.fixture(scope="module")
+def commands(env: dict[str, str]) -> list[dict[str, object]]:
+    """What `config check` (no app), then `routes` (the whole app), left in the interpreter."""
+    result = subprocess.run(
+        [sys.executable, "-c", COMMANDS],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    found: list[dict[str, object]] = json.loads(result.stdout.splitlines()[-1])
+    return found
+
+
+def test_a_command_starts_with_the_collector_paused(commands: list[dict[str, object]]) -> None:
+    """What `config check` imports to start (the group, the command, the settings' checks) is
+    frozen (server/startup.py): without the pause, collections were a third of its CPU, most in
+    the last one, at exit. Then the collector runs again. (On main nothing was frozen here.)"""
+    config_check = commands[0]
+    assert "server.app" not in config_check["modules"]  # type: ignore[operator]
+    assert config_check["collecting"] is True
+    assert config_check["frozen"] > 50_000  # type: ignore[operator]
+
+
+def test_a_command_other_than_db_builds_the_app_without_migrations(
+    commands: list[dict[str, object]],
+) -> None:
+    """Flask-Migrate and Alembic (with Mako and Pygments) are set up for the ``db`` commands
+    only (server/cli/group.py): `routes`, `principals list` and the others never migrate.
+    (The db commands' own tests fail without them; on main `routes` imported them.)"""
+    routes = commands[1]["modules"]
+    assert isinstance(routes, list)
+    assert "server.app" in routes  # it did build the whole app
+    assert optional_imported(routes) == set()

@@ -10,6 +10,7 @@ import click
 from pydantic import SecretStr
 
 from server.config import Settings, SettingsError, load_settings
+from server.startup import collector_paused
 
 
 @click.group("config")
@@ -22,7 +23,10 @@ def config_group() -> None:
 def check(as_json: bool) -> None:
     """Validate the settings and print them with secrets masked."""
     try:
-        settings = load_settings()
+        # Checking imports what the settings are checked with (SQLAlchemy's URL parser,
+        # limits): start-up, for the collector (server/startup.py).
+        with collector_paused():
+            settings = load_settings()
     except SettingsError as exc:
         click.echo(f"configuration error: {exc}", err=True)
         sys.exit(1)

@@ -20,6 +20,9 @@ from server.startup import collector_paused
 # Command name -> "module:attribute" of the click command.
 LAZY_COMMANDS = {
     "config": "server.cli.config_command:config_group",
+    # Flask-Migrate's group, which Migrate.init_app would add to the app's own commands: here,
+    # so that it is listed and found without setting up migrations in every app (app_or_exit).
+    "db": "flask_migrate.cli:db",
     "dev": "server.cli.dev_command:dev_command",
     "principals": "server.cli.access_commands:principals_group",
     "seed": "server.cli.seed_command:seed_command",
@@ -29,28 +32,31 @@ LAZY_COMMANDS = {
 
 
 def app_or_exit() -> Flask:
-    """The app with migrations set up, or exit 2 with one line naming the bad setting.
+    """The app, or exit 2 with one line naming the bad setting.
 
-    The ``db`` commands get the app without its HTTP side (server/cli/migrations_app.py).
+    The ``db`` commands get the app without its HTTP side (server/cli/migrations_app.py), with
+    migrations set up; the other commands get the whole app without them: Flask-Migrate and
+    Alembic (with Mako and Pygments) were a sixth of what `principals list` imported.
     """
     if _reloader_parent():
         # `run --reload`: this process only restarts a child process, which imports and builds
         # (and checks) the app itself; building it here too doubled that work in dev start-up.
         return Flask(__name__)
     with collector_paused():  # start-up: see server/startup.py
-        if _resolving() == "db":
-            from server.cli.migrations_app import create_migrations_app_or_exit as create
-        else:
-            from server.app import create_app_or_exit as create
+        if _resolving() != "db":
+            from server.app import create_app_or_exit
+
+            return create_app_or_exit()
+        from server.cli.migrations_app import create_migrations_app_or_exit
         from server.infra import migration_commands
 
-        app = create()
+        app = create_migrations_app_or_exit()
         migration_commands.init_app(app)
     return app
 
 
-# In click's ctx.meta (shared by a command's contexts): the command name Flask builds the app
-# to find. `db` is Flask-Migrate's, which migration_commands.init_app adds to the app's own.
+# In click's ctx.meta (shared by a command's contexts): the name of the command being run, for
+# which Flask builds the app (app_or_exit).
 RESOLVING = "flask_nix_stack.resolving"
 
 
@@ -75,12 +81,15 @@ class LazyFlaskGroup(FlaskGroup):
         return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        target = LAZY_COMMANDS.get(name)
-        if target is None:
+        # Finding the command imports it (and Flask's builds the app): start-up, for the
+        # collector (server/startup.py).
+        with collector_paused():
             ctx.meta[RESOLVING] = name
-            return super().get_command(ctx, name)
-        module, attribute = target.split(":")
-        command = getattr(importlib.import_module(module), attribute)
+            target = LAZY_COMMANDS.get(name)
+            if target is None:
+                return super().get_command(ctx, name)
+            module, attribute = target.split(":")
+            command = getattr(importlib.import_module(module), attribute)
         assert isinstance(command, click.Command), target
         return command
 
