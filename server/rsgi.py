@@ -1,6 +1,7 @@
 """granian's entry point (``server.rsgi:app``): the app behind server/wsgi_bridge.py.
 
-Imported in each granian worker, where it also keeps a stop signal sent during the import.
+Imported in each granian worker, where it also keeps a stop signal sent before the worker
+serves (server/worker_stops.py).
 """
 
 from __future__ import annotations
@@ -12,42 +13,35 @@ import os
 import signal
 import sys
 
+from server import worker_stops
 from server.wsgi_bridge import Response, WSGIBridge
 
-_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # What the kernel sends a worker whose main process died (PR_SET_PDEATHSIG): ours, not granian's.
 _PARENT_DIED = signal.SIGUSR2
-_held_signals: list[int] = []
 _serving = False  # set once granian's own handlers are in place (App.__rsgi_init__)
 # After the worker's server loop has started: a stop raised earlier is not seen (granian 2.5).
 _REDELIVERY_DELAY = 0.2
 
 
 def _hold_stop_signals() -> None:
-    """In a granian worker, keep a stop signal that arrives while the app is imported.
-
-    granian installs a worker's own handlers only after importing this module (about a second
-    with the app); until then a SIGTERM runs the handler inherited from the main process, which
-    sets a flag in the worker's copy of it: lost, and a stop during start-up (or right after a
-    reload) waited out the whole kill timeout. Held here, it is raised again once the worker
-    serves (App.__rsgi_init__). The few instructions between the fork and this import stay
-    exposed, as in gunicorn (server/gunicorn_conf.py post_fork).
-    """
+    """In a granian worker, keep a stop signal that arrives before it serves (server/
+    worker_stops.py: held from the fork on where the main process forked it, from here where
+    it was spawned); App.__rsgi_init__ raises it again once the worker serves."""
     if multiprocessing.current_process().name != "granian-worker":
         return
-    for stop_signal in _STOP_SIGNALS:
-        signal.signal(stop_signal, _hold)
+    worker_stops.on_stop = _on_stop
+    worker_stops.hold()
     _stop_with_parent()
 
 
-def _hold(signum: int, _frame: object) -> None:
+def _on_stop(signum: int) -> None:
     if _orphaned():
         # The main process died (a stop sent to the whole group with it; _parent_died handles
         # the kernel's notice): a worker still importing the app has nothing to drain and
         # nobody to report to. Held, the stop waited for the import (seconds; far longer on a
         # loaded machine) and the worker's start.
         os._exit(0)
-    _held_signals.append(signum)
+    worker_stops.held.append(signum)
 
 
 def _orphaned() -> bool:
@@ -104,7 +98,7 @@ class App(WSGIBridge):
         # Called once granian's handlers are set, before it serves: redeliver held stops.
         global _serving
         _serving = True
-        for signum in _held_signals:
+        for signum in worker_stops.held:
             loop.call_later(_REDELIVERY_DELAY, os.kill, os.getpid(), signum)
 
     def problem(self, status: int, detail: str) -> Response:

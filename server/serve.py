@@ -132,6 +132,10 @@ def preload_app_modules() -> None:
         return
     with collector_paused():  # frozen before the fork: see server/startup.py
         import server.app  # noqa: F401
+    # Each worker holds a stop signal from the fork on, until it serves (server/worker_stops.py).
+    from server import worker_stops
+
+    worker_stops.hold_from_fork()
 
 
 def gunicorn_argv(extra: list[str]) -> list[str]:

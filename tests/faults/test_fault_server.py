@@ -336,9 +336,9 @@ class HoldInImport(importlib.abc.MetaPathFinder):
             return None
         mark = os.path.join({held!r}, str(os.getpid()))
         open(mark, "w").close()
-        rsgi = sys.modules["server.rsgi"]
+        stops = sys.modules["server.worker_stops"]
         while not os.path.exists(os.path.join({held!r}, "release")):
-            if rsgi._held_signals and not os.path.exists(mark + ".stop"):
+            if stops.held and not os.path.exists(mark + ".stop"):
                 open(mark + ".stop", "w").close()
             time.sleep(0.01)
         return None
@@ -376,8 +376,9 @@ class ImportHold:
 def test_stop_during_worker_start_up_is_not_lost(
     fault_env: dict[str, str], tmp_path: Path, poll: Callable[..., float]
 ) -> None:
-    """A SIGTERM while granian's workers import the app stops them gracefully (server/rsgi.py
-    holds it); lost, a worker would be killed after the graceful timeout without stopping."""
+    """A SIGTERM while granian's workers import the app stops them gracefully (server/
+    worker_stops.py holds it); lost, a worker would be killed after the graceful timeout
+    without stopping."""
     log_path = tmp_path / "granian-start.log"
     hold = ImportHold(tmp_path)
     port = free_port()
