@@ -10,9 +10,10 @@ search locally without changing CI's bounded run.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
@@ -26,6 +27,9 @@ from support.apps import build_app
 from support.cli_runner import run_cli_in_process
 from support.processes import app_env, authed, running_server
 from support.settings import TestingSettings
+
+if TYPE_CHECKING:
+    from schemathesis import APIOperation
 
 SEEDS = [int(s) for s in os.environ.get("FNS_FUZZ_SEEDS", "1,2,3").split(",")]
 EXAMPLES = 12  # per operation, mode and seed: about 1100 cases in all with three seeds
@@ -48,17 +52,42 @@ CONFIG = schemathesis.Config.from_dict(
         }
     }
 )
-SCHEMA = schemathesis.openapi.from_dict(DOCUMENT, config=CONFIG)
-OPERATIONS = {result.ok().label: result.ok() for result in SCHEMA.get_all_operations()}
-# An operation without parameters or body (the health probes) has nothing to make invalid.
+# Every pytest-xdist worker collects this module, and only one runs it: collection reads the
+# runs from the document alone, and schemathesis loads the document in the worker that fuzzes
+# (test_runs_are_schemathesis_operations checks that both agree).
+METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+# An operation without parameters, body or security (the health probes) has nothing to make
+# invalid.
 RUNS = [
     (label, mode)
-    for label, operation in sorted(OPERATIONS.items())
-    for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
-    if mode is GenerationMode.POSITIVE
-    or any(True for _ in operation.iter_parameters())
-    or operation.body
+    for label, invalidable in sorted(
+        (
+            f"{method.upper()} {path}",
+            bool(
+                item.get("parameters")
+                or operation.get("parameters")
+                or operation.get("requestBody")
+                # its security scheme's header, which schemathesis counts as a parameter
+                or operation.get("security", DOCUMENT.get("security"))
+            ),
+        )
+        for path, item in DOCUMENT["paths"].items()
+        for method, operation in item.items()
+        if method in METHODS
+    )
+    for mode in MODES
+    if mode is GenerationMode.POSITIVE or invalidable
 ]
+
+
+@functools.cache
+def operations() -> dict[str, APIOperation]:
+    """schemathesis' operations of the document, by label."""
+    schema = schemathesis.openapi.from_dict(DOCUMENT, config=CONFIG)
+    return {result.ok().label: result.ok() for result in schema.get_all_operations()}
+
+
 cases_run: list[str] = []
 SESSION = requests.Session()
 
@@ -128,7 +157,7 @@ def test_operation(label: str, mode: GenerationMode, fuzz_seed: int, base_url: s
     session = SESSION
 
     @seed(fuzz_seed)
-    @given(case=OPERATIONS[label].as_strategy(generation_mode=mode))
+    @given(case=operations()[label].as_strategy(generation_mode=mode))
     @settings(
         max_examples=EXAMPLES,
         deadline=None,
@@ -142,6 +171,20 @@ def test_operation(label: str, mode: GenerationMode, fuzz_seed: int, base_url: s
         errors_are_problem_json(response)
 
     run()
+
+
+def test_runs_are_schemathesis_operations() -> None:
+    """The runs read from the document are schemathesis' operations, each with the modes it
+    can generate."""
+    schemathesis_runs = [
+        (label, mode)
+        for label, operation in sorted(operations().items())
+        for mode in MODES
+        if mode is GenerationMode.POSITIVE
+        or any(True for _ in operation.iter_parameters())
+        or operation.body
+    ]
+    assert schemathesis_runs == RUNS
 
 
 def test_enough_cases_ran() -> None:
