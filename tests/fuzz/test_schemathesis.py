@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from schemathesis import APIOperation
 
 SEEDS = [int(s) for s in os.environ.get("FNS_FUZZ_SEEDS", "1,2,3").split(",")]
-EXAMPLES = 12  # per operation, mode and seed: about 1100 cases in all with three seeds
+EXAMPLES = 12  # per operation, mode and seed: about 2100 cases in all with three seeds
 MIN_CASES = 250 * len(SEEDS)
 # The document as the app builds it; a test below checks the server serves exactly this.
 DOCUMENT = build_openapi(build_app(TestingSettings(_env_file=None)))  # type: ignore[call-arg]
