@@ -10,9 +10,12 @@ search locally without changing CI's bounded run.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
+import sys
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
@@ -27,8 +30,11 @@ from support.cli_runner import run_cli_in_process
 from support.processes import app_env, authed, running_server
 from support.settings import TestingSettings
 
+if TYPE_CHECKING:
+    from schemathesis import APIOperation
+
 SEEDS = [int(s) for s in os.environ.get("FNS_FUZZ_SEEDS", "1,2,3").split(",")]
-EXAMPLES = 12  # per operation, mode and seed: about 1100 cases in all with three seeds
+EXAMPLES = 12  # per operation, mode and seed: about 2100 cases in all with three seeds
 MIN_CASES = 250 * len(SEEDS)
 # The document as the app builds it; a test below checks the server serves exactly this.
 DOCUMENT = build_openapi(build_app(TestingSettings(_env_file=None)))  # type: ignore[call-arg]
@@ -48,17 +54,42 @@ CONFIG = schemathesis.Config.from_dict(
         }
     }
 )
-SCHEMA = schemathesis.openapi.from_dict(DOCUMENT, config=CONFIG)
-OPERATIONS = {result.ok().label: result.ok() for result in SCHEMA.get_all_operations()}
-# An operation without parameters or body (the health probes) has nothing to make invalid.
+# Every pytest-xdist worker collects this module, and only one runs it: collection reads the
+# runs from the document alone, and schemathesis loads the document in the worker that fuzzes
+# (test_runs_are_schemathesis_operations checks that both agree).
+METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+# An operation without parameters, body or security (the health probes) has nothing to make
+# invalid.
 RUNS = [
     (label, mode)
-    for label, operation in sorted(OPERATIONS.items())
-    for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
-    if mode is GenerationMode.POSITIVE
-    or any(True for _ in operation.iter_parameters())
-    or operation.body
+    for label, invalidable in sorted(
+        (
+            f"{method.upper()} {path}",
+            bool(
+                item.get("parameters")
+                or operation.get("parameters")
+                or operation.get("requestBody")
+                # its security scheme's header, which schemathesis counts as a parameter
+                or operation.get("security", DOCUMENT.get("security"))
+            ),
+        )
+        for path, item in DOCUMENT["paths"].items()
+        for method, operation in item.items()
+        if method in METHODS
+    )
+    for mode in MODES
+    if mode is GenerationMode.POSITIVE or invalidable
 ]
+
+
+@functools.cache
+def operations() -> dict[str, APIOperation]:
+    """schemathesis' operations of the document, by label."""
+    schema = schemathesis.openapi.from_dict(DOCUMENT, config=CONFIG)
+    return {result.ok().label: result.ok() for result in schema.get_all_operations()}
+
+
 cases_run: list[str] = []
 SESSION = requests.Session()
 
@@ -75,6 +106,25 @@ def base_url(migrated_database: Callable[[str], str], redis_url: str) -> Iterato
         SESSION.headers["Authorization"] = f"Bearer {token}"
         yield server.base
     SESSION.close()
+
+
+@contextlib.contextmanager
+def untraced() -> Iterator[None]:
+    """No coverage tracing in this thread for the block.
+
+    The app runs in the server's process, which coverage measures; here the cases are only
+    generated and their answers checked, in schemathesis and hypothesis (no server code), where
+    tracing every call cost about a third of the module's CPU and measured nothing. pytest-cov's
+    no_cover is not enough: on a pytest-xdist worker, stopping pytest-cov's tracer hands over
+    to the one coverage's subprocess patch started. Only one tracer runs at a time, so pausing
+    the thread's trace function pauses them all.
+    """
+    tracer = sys.gettrace()
+    sys.settrace(None)
+    try:
+        yield
+    finally:
+        sys.settrace(tracer)
 
 
 def errors_are_problem_json(response: Any) -> None:
@@ -123,7 +173,7 @@ def test_operation(label: str, mode: GenerationMode, fuzz_seed: int, base_url: s
     session = SESSION
 
     @seed(fuzz_seed)
-    @given(case=OPERATIONS[label].as_strategy(generation_mode=mode))
+    @given(case=operations()[label].as_strategy(generation_mode=mode))
     @settings(
         max_examples=EXAMPLES,
         deadline=None,
@@ -136,7 +186,22 @@ def test_operation(label: str, mode: GenerationMode, fuzz_seed: int, base_url: s
         response = case.call_and_validate(base_url=base_url, session=session, checks=CHECKS)
         errors_are_problem_json(response)
 
-    run()
+    with untraced():
+        run()
+
+
+def test_runs_are_schemathesis_operations() -> None:
+    """The runs read from the document are schemathesis' operations, each with the modes it
+    can generate."""
+    schemathesis_runs = [
+        (label, mode)
+        for label, operation in sorted(operations().items())
+        for mode in MODES
+        if mode is GenerationMode.POSITIVE
+        or any(True for _ in operation.iter_parameters())
+        or operation.body
+    ]
+    assert schemathesis_runs == RUNS
 
 
 def test_enough_cases_ran() -> None:
