@@ -156,7 +156,8 @@ def test_production_refuses_with_one_line_naming_the_setting(
 
 
 # What an environment variable can hold that no setting expects (NUL it cannot hold).
-HOSTILE = ["", " ", "-1", "1e309", "nan", "x" * 5000, "a\nAPP_ENV=production", "[1,2", "\udcff"]
+# Each value is tried on every setting (about 10 ms a load): one per kind of trouble.
+HOSTILE = ["", "nan", "x" * 5000, "a\nAPP_ENV=production", "[1,2", "\udcff"]
 
 
 @pytest.mark.parametrize("value", HOSTILE, ids=range(len(HOSTILE)))
