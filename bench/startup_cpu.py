@@ -31,13 +31,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 from bench.servers_for_bench import BIN, backends, free_port
 from bench.servers_for_bench import app_env as bench_env
+from bench.stack_startup import http_ok
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMAND = str(BIN / "flask-nix-stack")
@@ -69,14 +68,6 @@ def run_cpu(argv: list[str], env: dict[str, str]) -> float:
     return children_cpu() - before
 
 
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:
-            return bool(response.status == 200)
-    except (OSError, urllib.error.URLError):
-        return False
-
-
 def serve_cpu(env: dict[str, str]) -> float:
     port = free_port()
     env = {**env, "APP_BIND": f"127.0.0.1:{port}", "APP_WORKERS": "2"}
@@ -85,7 +76,7 @@ def serve_cpu(env: dict[str, str]) -> float:
         [COMMAND, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     deadline = time.monotonic() + READY_TIMEOUT
-    while not answers(f"http://127.0.0.1:{port}/health/live"):
+    while not http_ok(f"http://127.0.0.1:{port}/health/live"):
         if time.monotonic() > deadline or server.poll() is not None:
             server.kill()
             raise SystemExit(f"serve ({env.get('APP_SERVER', 'granian')}) never answered")
