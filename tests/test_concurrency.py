@@ -46,7 +46,10 @@ def test_second_writer_with_stale_etag_gets_412(client: FlaskClient, task_url: s
 
 
 @pytest.mark.parametrize(
-    "header", ['"v999"', "garbage", 'W/"v1"', '"1"', '"v7", "v999"', 'W/"v1", "v2"']
+    "header",
+    # An entity tag is compared as a whole string (RFC 9110 section 8.8.3.2): "v01" is not
+    # "v1", though both read as version 1.
+    ['"v999"', "garbage", 'W/"v1"', '"1"', '"v7", "v999"', 'W/"v1", "v2"', '"v01"', '"v7", "v001"'],
 )
 def test_non_matching_if_match_is_412(client: FlaskClient, task_url: str, header: str) -> None:
     assert (

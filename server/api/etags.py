@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import re
 
-_ETAG = re.compile(r'^"v([0-9]{1,10})"$')
-_TAG = r'"v[0-9]{1,10}"'
+# The version as format_etag writes it, without leading zeros: a tag is compared as a whole
+# string (RFC 9110 section 8.8.3.2), so "v01" is not "v1", though both read as 1.
+_VERSION = r"(?:0|[1-9][0-9]{0,9})"
+_ETAG = re.compile(rf'^"v({_VERSION})"$')
+_TAG = rf'"v{_VERSION}"'
 # What If-Match takes, for the OpenAPI document: *, or one or more of our tags separated by
 # commas (RFC 9110 §13.1.1: the condition holds if any of them is current). Anything else is a
 # valid header that matches no version: 412, as a stale tag is.
