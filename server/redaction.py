@@ -51,16 +51,26 @@ def redacted_target(target: str) -> str:
     if not any(marker in target for marker in _MARKERS):
         return target
     path, question, query = target.partition("?")
-    decoded_path = unquote(path)
-    path_changed = CREDENTIAL.search(decoded_path) is not None
-    shown_path = CREDENTIAL.sub(REDACTED, decoded_path) if path_changed else path
-    if not question:
-        return shown_path
+    shown_path, found = CREDENTIAL.subn(REDACTED, unquote(path))
+    if not found:
+        shown_path = path
+    return f"{shown_path}?{redacted_query(query)}" if question else shown_path
+
+
+def redacted_query(query: str) -> str:
+    """A query string (without its ``?``) without the credentials it carries."""
     pairs = parse_qsl(query, keep_blank_values=True)
     shown = [(name, _shown_value(name, value)) for name, value in pairs]
-    if shown == pairs:
-        return f"{shown_path}?{query}"
-    return f"{shown_path}?{urlencode(shown, safe='[]')}"
+    return query if shown == pairs else urlencode(shown, safe="[]")
+
+
+def redacted_url(url: str) -> str:
+    """An absolute URL, or a target, without the credentials its path and query carry."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        return redacted_target(url)
+    authority, slash, target = rest.partition("/")
+    return f"{scheme}://{authority}{slash}{redacted_target(slash + target)[len(slash) :]}"
 
 
 def _shown_value(name: str, value: str) -> str:

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from server.config import Settings
-from server.redaction import redacted_target
+from server.redaction import redacted_query
 
 log = logging.getLogger(__name__)
 
@@ -41,5 +41,5 @@ def drop_client_errors(event: Any, hint: dict[str, Any]) -> Any:
         return None
     request = event.get("request")
     if isinstance(request, dict) and isinstance(request.get("query_string"), str):
-        request["query_string"] = redacted_target("?" + request["query_string"])[1:]
+        request["query_string"] = redacted_query(request["query_string"])
     return event

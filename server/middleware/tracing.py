@@ -16,7 +16,7 @@ from typing import Any
 from flask import Flask
 
 from server.config import Settings, SettingsError
-from server.redaction import redacted_target
+from server.redaction import redacted_query, redacted_url
 
 SERVICE_NAME = "flask-nix-stack"
 _provider: Any = None
@@ -55,13 +55,7 @@ def redact_span_target(span: Any, *_hook_arguments: Any) -> None:
 
 
 def _redacted(key: str, value: str) -> str:
-    if key == "url.query":
-        return redacted_target("?" + value)[1:]
-    scheme, separator, rest = value.partition("://")
-    if not separator:  # a target: path and query
-        return redacted_target(value)
-    authority, slash, target = rest.partition("/")
-    return f"{scheme}://{authority}{slash}{redacted_target(slash + target)[len(slash) :]}"
+    return redacted_query(value) if key == "url.query" else redacted_url(value)
 
 
 def init_app(app: Flask, settings: Settings) -> None:
