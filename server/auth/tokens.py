@@ -27,12 +27,13 @@ from sqlalchemy.orm import joinedload
 from server.config import Settings
 from server.infra.database import db
 from server.models import ApiToken
+from server.schemas.access import TOKEN_PREFIX_PATTERN
 
 TOKEN_PREFIX = "fns"  # noqa: S105 - the public marker, not a secret
 PREFIX_ALPHABET = string.ascii_lowercase + string.digits
 PREFIX_LENGTH = 8
 SECRET_BYTES = 32
-TOKEN_RE = re.compile(r"^fns_([a-z0-9]{8})_([A-Za-z0-9_-]{43})$")
+TOKEN_RE = re.compile(rf"^fns_({TOKEN_PREFIX_PATTERN})_([A-Za-z0-9_-]{{43}})$")
 _DUMMY_DIGEST = bytes(32)
 
 

@@ -38,8 +38,10 @@ MAX_TOKEN_DAYS = 3650  # a token's longest lifetime, from the API and the CLI al
 Days = Annotated[int, Strict(), Field(ge=1, le=MAX_TOKEN_DAYS), BeforeValidator(whole_number)]
 OidcSubject = Annotated[Text, StringConstraints(min_length=1, max_length=255)]
 Label = Annotated[str, StringConstraints(max_length=100, pattern=r"^[A-Za-z0-9_ .@+:/-]*$")]
-# The public part of a token, fns_<prefix>_<secret>: what server/auth/tokens.py generates.
-TokenPrefix = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]{8}$")]
+# The public part of a token, fns_<prefix>_<secret>: server/auth/tokens.py generates it from
+# this alphabet and reads tokens with this pattern.
+TOKEN_PREFIX_PATTERN = r"[a-z0-9]{8}"  # noqa: S105 - a pattern, not a secret
+TokenPrefix = Annotated[str, StringConstraints(pattern=rf"^{TOKEN_PREFIX_PATTERN}$")]
 
 
 PRINCIPAL_EXAMPLE = {
