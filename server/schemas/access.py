@@ -54,7 +54,7 @@ PRINCIPAL_EXAMPLE = {
 }
 TOKEN_EXAMPLE = {
     "id": 5,
-    "prefix": "Ab3dE6gH",
+    "prefix": "ab3de6gh",
     "name": "deploys",
     "scopes": ["read", "write"],
     "state": "active",
@@ -105,7 +105,7 @@ class TokenList(BaseModel):
 
 
 class TokenCreated(TokenOut):
-    model_config = examples({**TOKEN_EXAMPLE, "token": "fns_Ab3dE6gH_" + "x" * 43})
+    model_config = examples({**TOKEN_EXAMPLE, "token": "fns_ab3de6gh_" + "x" * 43})
 
     token: str = Field(description="The token itself: shown this once, never stored.")
 
