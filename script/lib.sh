@@ -50,7 +50,7 @@ tool_path() {
 
 # Variables the unprivileged user keeps: the app's and the stack's own, CI's, and the network's
 # (proxies and extra CA certificates: npm, pip and Go download through them).
-KEPT_VARIABLES='^(APP_|STACK_|PC_|CI$|GITHUB_ACTIONS$|NIX_PATH$|TERM$|(HTTPS?|NO|ALL)_PROXY$|(https?|no|all)_proxy$|SSL_CERT_(FILE|DIR)$|NODE_EXTRA_CA_CERTS$|REQUESTS_CA_BUNDLE$|PIP_CERT$|CURL_CA_BUNDLE$|GIT_SSL_CAINFO$|NIX_SSL_CERT_FILE$)'
+KEPT_VARIABLES='^(APP_|STACK_|PC_|CI$|PYTHONHASHSEED$|GITHUB_ACTIONS$|NIX_PATH$|TERM$|(HTTPS?|NO|ALL)_PROXY$|(https?|no|all)_proxy$|SSL_CERT_(FILE|DIR)$|NODE_EXTRA_CA_CERTS$|REQUESTS_CA_BUNDLE$|PIP_CERT$|CURL_CA_BUNDLE$|GIT_SSL_CAINFO$|NIX_SSL_CERT_FILE$)'
 
 # As root: run the same script in the copy as the unprivileged user, with a clean environment
 # that keeps only KEPT_VARIABLES.
