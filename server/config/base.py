@@ -92,7 +92,10 @@ class Settings(BaseSettings):
         0.5, gt=0, le=HOUR, description="Seconds a Redis call may take before it counts as down."
     )
     redis_ca_file: str | None = Field(
-        None, description="CA certificate for TLS to Redis (a rediss:// URL), checked with it."
+        None,
+        description="CA certificate for TLS to Redis (a rediss:// URL), checked with it; on"
+        " Python 3.13 and later (the Nix package's) strictly, as RFC 5280 asks: a CA"
+        " certificate without keyUsage is refused.",
     )
     cache_enabled: bool = Field(True, description="Cache API reads in Redis.")
     cache_ttl: int = Field(30, ge=1, le=DAY, description="Seconds a cached read lives at most.")
