@@ -1,4 +1,5 @@
-"""What a command prints, in one line, when it cannot reach PostgreSQL or Redis.
+"""What a command prints, in one line, when it cannot reach PostgreSQL or Redis, or the
+database is one the app cannot use (server/infra/database_encoding.py).
 
 Only what the driver reports: libpq's and redis-py's messages name the host, port, user and
 reason (and libpq adds a hint), never a password. Any other error from a backend (a statement
@@ -20,6 +21,9 @@ def backend_error(exc: BaseException) -> str | None:
         if isinstance(exc, OperationalError | InterfaceError):
             # The driver's own lines, without SQLAlchemy's statement and link.
             return f"database unavailable: {_one_line(exc.orig) or type(exc.orig).__name__}"
+    encoding = sys.modules.get("server.infra.database_encoding")
+    if encoding is not None and isinstance(exc, encoding.UnsupportedDatabase):
+        return str(exc)
     if "redis.exceptions" in sys.modules:
         from redis.exceptions import ConnectionError, TimeoutError
 

@@ -53,7 +53,8 @@ class Settings(BaseSettings):
     database_url: SecretStr = Field(
         description=(
             "URL of the PostgreSQL database: postgresql://, postgres:// or "
-            "postgresql+psycopg2://user:password@host:port/database."
+            "postgresql+psycopg2://user:password@host:port/database. A UTF8 database: "
+            "`db upgrade` refuses another encoding."
         )
     )
     db_pool_size: int = Field(5, ge=1, le=100, description="Connections kept open per process.")

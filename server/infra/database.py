@@ -10,6 +10,7 @@ from sqlalchemy.exc import DBAPIError
 
 from server.config import Settings
 from server.infra import safe_requests
+from server.infra.database_encoding import CLIENT_ENCODING
 from server.models.base import Base
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,10 @@ def configure(app: Flask, settings: Settings) -> None:
 
 
 def engine_options(settings: Settings) -> dict[str, object]:
-    connect_args: dict[str, object] = {"connect_timeout": settings.db_connect_timeout}
+    connect_args: dict[str, object] = {
+        "connect_timeout": settings.db_connect_timeout,
+        "client_encoding": CLIENT_ENCODING,  # server/infra/database_encoding.py
+    }
     # A startup parameter: PgBouncer refuses unknown ones such as `options`, so with the
     # timeout at 0 none is sent, and the role's own statement_timeout applies instead.
     if settings.db_statement_timeout_ms:

@@ -74,6 +74,7 @@ def database_at_head() -> bool:
     from sqlalchemy.pool import NullPool
 
     from server.config import SettingsError, load_settings
+    from server.infra.database_encoding import CLIENT_ENCODING
 
     try:
         settings = load_settings()
@@ -83,7 +84,10 @@ def database_at_head() -> bool:
         return False
     engine = create_engine(
         settings.database_url.get_secret_value(),
-        connect_args={"connect_timeout": settings.db_connect_timeout},
+        connect_args={
+            "connect_timeout": settings.db_connect_timeout,
+            "client_encoding": CLIENT_ENCODING,
+        },
         poolclass=NullPool,  # one query, then gone
     )
     bootstrap = settings.bootstrap_admin_token

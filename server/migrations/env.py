@@ -7,6 +7,7 @@ from flask import Flask, current_app, has_app_context
 from sqlalchemy import text
 
 from server.infra.database import db
+from server.infra.database_encoding import require_utf8
 from server.infra.migration_status import MIGRATION_LOCK_KEY
 
 
@@ -27,6 +28,7 @@ def run_migrations(app: Flask) -> None:
             compare_server_default=True,
         )
         with context.begin_transaction():
+            require_utf8(connection)  # before anything is created
             connection.execute(text("SET LOCAL statement_timeout = 0"))
             connection.execute(
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}

@@ -20,8 +20,9 @@ shows up in a plain `pytest` run of the checkout. This test rebuilds that situat
   from pkgs/by-name/{po/postgresqlTestHook,
   re/redisTestHook} in nixpkgs;
 - PATH holds no git, no redis-server, no process-compose and no Chromium (the build has none of
-  them), PYTHONHASHSEED=0 as nixpkgs' Python setup hook exports it, and the whole replay runs
-  as an unprivileged user.
+  them), no LANG or LC_* is set (so the hook's initdb makes a SQL_ASCII cluster, as in the
+  sandbox), PYTHONHASHSEED=0 as nixpkgs' Python setup hook exports it, and the whole replay
+  runs as an unprivileged user.
 
 Not reproducible here: the sandbox (no network, a fixed /build), nixpkgs' Python 3.13 and
 its package versions (see tests/nix/nixpkgs-versions.txt), and the real builders.
@@ -356,7 +357,6 @@ def install(source: Path, build_top: Path, check: CheckPhase) -> Path:
     env = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": os.environ.get("HOME", ""),
-        "LANG": "C.UTF-8",
     }
     pip = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     # The backend runs once: compiling its bytecode would cost more than it saves (0.6 CPU-s).
@@ -392,10 +392,11 @@ def test_check_phase_replay(check_phase: CheckPhase, build_top: Path) -> None:
     source = copy_source(check_phase, build_top)
     out = install(source, build_top, check_phase)
     path = sandbox_path(build_top, [Path(sys.executable).parent, postgres_bindir()])
+    # No LANG or LC_*: the builder has none, so the hook's initdb makes a SQL_ASCII cluster
+    # (a replay with LANG=C.UTF-8 hid that the suite's databases then spoke ASCII).
     env = {
         "PATH": path,
         "HOME": "/homeless-shelter",
-        "LANG": "C.UTF-8",
         "NIX_BUILD_TOP": str(build_top),
         "NIX_BUILD_CORES": str(REPLAY_BUILD_CORES),
         "TMPDIR": str(build_top),

@@ -146,14 +146,22 @@ class Postgres:
         conn.autocommit = True
         return conn
 
-    def create_database(self, name: str, template: str | None = None) -> str:
-        """A new database (dropped first if a previous run left it), empty or a copy of
-        ``template`` (a name given to create_database before, with no session open on it);
-        its URL."""
+    def create_database(
+        self, name: str, template: str | None = None, encoding: str = "UTF8"
+    ) -> str:
+        """A new database (dropped first if a previous run left it), empty, in ``encoding``,
+        or a copy of ``template`` (a name given to create_database before, with no session
+        open on it); its URL."""
         name += self.suffix
         create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
         if template is not None:
             create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template + self.suffix))
+        else:
+            # Not the server's default: a cluster made without a locale (Nix's
+            # postgresqlTestHook in the build sandbox, LANG unset) defaults to SQL_ASCII.
+            create += sql.SQL(" ENCODING {} " + C_LOCALE_FROM_TEMPLATE0).format(
+                sql.Literal(encoding)
+            )
         conn = self.connect()  # not `with conn`: psycopg2 would open a transaction
         with conn.cursor() as cur:
             cur.execute(
@@ -173,6 +181,11 @@ class Postgres:
             self.process.wait(timeout=30)
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+# A database in an encoding of its own: only template0 may be copied into another one than
+# the server's default, and the C locale goes with any encoding.
+C_LOCALE_FROM_TEMPLATE0 = "LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
 
 
 def worker_id() -> str:
