@@ -309,6 +309,9 @@ def start_hooks(check: CheckPhase, build_top: Path, env: dict[str, str]) -> Hook
     )
     psql = shutil.which("psql", path=hook_env["PATH"]) or str(bindir / "psql")
     run([psql, "postgres"], hook_env | {"PGUSER": "postgres"}, input=setup_sql)
+    # What initdb makes without a locale, as in the sandbox: the suite must not rely on more.
+    encoding = run([psql, "-AtXc", "SHOW server_encoding"], hook_env).stdout.strip()
+    assert encoding == "SQL_ASCII", f"the hook's cluster is {encoding}, not the sandbox's"
 
     redis_socket = run_dir / "redis.sock"
     redis_server = shutil.which("redis-server")
