@@ -107,4 +107,4 @@ class App(WSGIBridge):
 
 
 _settings = current_settings(wsgi_app)
-app = App(wsgi_app, _settings.threads, _settings.max_content_length)
+app = App(wsgi_app, _settings.threads, _settings.max_content_length, _settings.timeout)

@@ -3,11 +3,13 @@
 In granian's own WSGI mode a Python thread reads the body from a blocking stream, so a client
 that sends its body slowly holds that thread as long as it likes: 20 such clients stalled a
 server of 2 workers (bench/servers.py). Under RSGI each request reaches an event loop first;
-the loop collects the body (no thread, no timeout needed): one declared by Content-Length and
-within the app's limit in a single hand-off from granian, a chunked one up to one byte past
-the limit, so that the app itself answers 413 with its problem+json; only then does a thread
-of a small pool run the WSGI app. granian (Rust) has read the headers before that, so slow
-headers never reach Python either.
+the loop collects the body (no thread): one declared by Content-Length and within the app's
+limit in a single hand-off from granian, a chunked one up to one byte past the limit, so that
+the app itself answers 413 with its problem+json; only then does a thread of a small pool run
+the WSGI app. granian (Rust) has read the headers before that, so slow headers never reach
+Python either. A body has a deadline, as the head has granian's: a client that trickles one
+holds a connection, and granian admits only so many at a time (its backpressure), so without
+one a few thousand such clients would stall the server for as long as they like.
 
 A WSGI-to-ASGI library (a2wsgi) does the same job, but it streams the body into the thread and
 cost 3 to 4 times the throughput in bench/servers.py; this is a single hand-off per request.
@@ -55,6 +57,8 @@ class CutShort:
     """A body that ended before its Content-Length: the client closed its side early, or the
     server cut the connection (stopping). Never handed to the app as a whole body."""
 
+    status = 400
+
     def __init__(self, received: int | None, declared: int) -> None:
         self.received = received  # None: granian does not say how much came
         self.declared = declared
@@ -69,6 +73,8 @@ class CutShort:
 class TooFragmented:
     """A chunked body in more, smaller chunks than FREE_CHUNKS and MIN_CHUNK allow."""
 
+    status = 400
+
     def __init__(self, chunks: int, received: int) -> None:
         self.chunks = chunks
         self.received = received
@@ -79,6 +85,19 @@ class TooFragmented:
             f"The request body came in chunks of {MIN_CHUNK} bytes or fewer on average "
             f"({self.chunks} chunks by byte {self.received}): send larger chunks."
         )
+
+
+class TooSlow:
+    """A body not complete within its deadline (the settings' APP_TIMEOUT)."""
+
+    status = 408
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    @property
+    def detail(self) -> str:
+        return f"The request body did not arrive within {self.seconds:g} seconds."
 
 
 # granian hands a chunked body to Python one chunk at a time, each through a future of its
@@ -179,11 +198,12 @@ def _no_write(_data: bytes) -> None:
 
 
 async def read_body(
-    proto: Any, declared: str | None, chunked: bool, limit: int
-) -> bytes | BrokenBody | CutShort | TooFragmented | None:
+    proto: Any, declared: str | None, chunked: bool, limit: int, deadline: float
+) -> bytes | BrokenBody | CutShort | TooFragmented | TooSlow | None:
     """The body, or its first limit+1 bytes; None if the connection failed first; a BrokenBody
     if granian could not decode it; CutShort if it ended before its Content-Length;
-    TooFragmented if it came in too many small chunks."""
+    TooFragmented if it came in too many small chunks; TooSlow if it took over ``deadline``
+    seconds. A request without a body awaits nothing (no timer either)."""
     if declared is not None:
         # hyper has checked the value (digits only, one value) and drops it for a chunked body.
         length = int(declared)
@@ -194,13 +214,20 @@ async def read_body(
         try:
             # Collected by granian (Rust) in one hand-off, however many pieces the bytes
             # came in; its length is bounded by the check above.
-            body: bytes = await proto()
+            async with asyncio.timeout(deadline):
+                body: bytes = await proto()
+        except TimeoutError:
+            return TooSlow(deadline)
         except Exception:  # the connection ended first: the client closed its side, or left
             return CutShort(None, length)
         return body if len(body) == length else CutShort(len(body), length)
     if not chunked:
         return b""  # neither Content-Length nor Transfer-Encoding: no body (RFC 9112 6.3)
-    return await read_chunked(proto, limit)
+    try:
+        async with asyncio.timeout(deadline):
+            return await read_chunked(proto, limit)
+    except TimeoutError:
+        return TooSlow(deadline)
 
 
 async def read_chunked(proto: Any, limit: int) -> bytes | BrokenBody | TooFragmented | None:
@@ -230,25 +257,32 @@ async def read_chunked(proto: Any, limit: int) -> bytes | BrokenBody | TooFragme
 
 class WSGIBridge:
     """An RSGI application that runs ``wsgi_app`` in ``threads`` threads, each request once its
-    body (at most ``max_body`` + 1 bytes) has arrived."""
+    body (at most ``max_body`` + 1 bytes) has arrived, within ``body_deadline`` seconds."""
 
-    def __init__(self, wsgi_app: WSGIApp, threads: int, max_body: int) -> None:
+    def __init__(
+        self, wsgi_app: WSGIApp, threads: int, max_body: int, body_deadline: float
+    ) -> None:
         self.wsgi_app = wsgi_app
         self.max_body = max_body
+        self.body_deadline = body_deadline
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="wsgi")
 
     async def __rsgi__(self, scope: Any, proto: Any) -> None:
         fields = scope.headers
         body = await read_body(
-            proto, fields.get("content-length"), "transfer-encoding" in fields, self.max_body
+            proto,
+            fields.get("content-length"),
+            "transfer-encoding" in fields,
+            self.max_body,
+            self.body_deadline,
         )
         if body is None:
             return
-        if isinstance(body, (CutShort, TooFragmented)):
+        if isinstance(body, (CutShort, TooFragmented, TooSlow)):
             # Answered here, without the app, and the connection closed (the rest of the body
             # is not read). A cut-short body left unanswered made granian send its own 500 to
             # a client that had only closed its side and was still listening.
-            status, headers, payload = self.problem(400, body.detail)
+            status, headers, payload = self.problem(body.status, body.detail)
             proto.response_bytes(status, [*headers, ("Connection", "close")], payload)
             return
         environ = build_environ(scope, body)

@@ -17,6 +17,7 @@ from server.wsgi_bridge import (
     BrokenBody,
     CutShort,
     TooFragmented,
+    TooSlow,
     build_environ,
     call_wsgi,
     read_body,
@@ -143,22 +144,31 @@ def test_call_wsgi_collects_status_headers_and_body() -> None:
     assert closed == [True]
 
 
+DEADLINE = 30.0
+
+
 @dataclass
 class Proto:
     """The body side of granian's RSGIHTTPProtocol: async iteration over chunks, or the whole
-    body at once (``await proto()``), which raises if the body ended before its length."""
+    body at once (``await proto()``), which raises if the body ended before its length; with
+    ``stalls``, the client sends nothing more after the chunks."""
 
     chunks: list[bytes]
     ended_early: bool = False
+    stalls: bool = False
     read: list[bytes] = field(default_factory=list)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         for chunk in self.chunks:
             self.read.append(chunk)
             yield chunk
+        if self.stalls:
+            await asyncio.Event().wait()
 
     async def __call__(self) -> bytes:
         self.read.extend(self.chunks)
+        if self.stalls:
+            await asyncio.Event().wait()
         if self.ended_early:
             raise ConnectionError("body ended before its length")  # granian's ProtocolClosed
         return b"".join(self.chunks)
@@ -178,7 +188,7 @@ class Proto:
 def test_read_body(
     proto: Proto, declared: str | None, chunked: bool, expected: bytes | str
 ) -> None:
-    body = asyncio.run(read_body(proto, declared, chunked, limit=5))
+    body = asyncio.run(read_body(proto, declared, chunked, limit=5, deadline=DEADLINE))
     if expected == "cut short":
         assert isinstance(body, CutShort)
         assert "before its 4 bytes" in body.detail
@@ -191,7 +201,7 @@ def test_read_body(
 @pytest.mark.parametrize("chunks", [[b"ab", b"", b""], [b"", b""]])
 def test_a_body_granian_could_not_decode_is_broken(chunks: list[bytes]) -> None:
     """granian turns a decoding error into one more empty chunk before the last one."""
-    body = asyncio.run(read_body(Proto(chunks), None, True, limit=5))
+    body = asyncio.run(read_body(Proto(chunks), None, True, limit=5, deadline=DEADLINE))
     assert isinstance(body, BrokenBody)
     with pytest.raises(OSError, match="chunked framing"):
         body.read()
@@ -201,10 +211,21 @@ def test_a_body_in_many_tiny_chunks_is_refused_before_its_end() -> None:
     """Each chunk costs granian a future (about 20 us); 1-byte chunks cost 21 CPU-s for a
     1 MiB body. Past FREE_CHUNKS they must average more than MIN_CHUNK bytes."""
     tiny = Proto([b"x"] * 100_000 + [b""])
-    body = asyncio.run(read_body(tiny, None, True, limit=1 << 20))
+    body = asyncio.run(read_body(tiny, None, True, limit=1 << 20, deadline=DEADLINE))
     assert isinstance(body, TooFragmented)
     assert len(tiny.read) == FREE_CHUNKS + 1  # stopped at the first chunk over the budget
     # Some small chunks among larger ones (1 KiB: what a client writing a buffer sends).
     fair = [b"y"] * 10 + [b"x" * 1024] * 1000 + [b"y"] * 10 + [b""]
-    assert asyncio.run(read_body(Proto(fair), None, True, limit=1 << 20)) == b"".join(fair)
+    assert asyncio.run(
+        read_body(Proto(fair), None, True, limit=1 << 20, deadline=DEADLINE)
+    ) == b"".join(fair)
     assert MIN_CHUNK < 1024
+
+
+@pytest.mark.parametrize(("declared", "chunked"), [("4", False), (None, True)])
+def test_a_body_slower_than_its_deadline_is_408(declared: str | None, chunked: bool) -> None:
+    """A client trickling its body would hold its connection for as long as it liked."""
+    body = asyncio.run(read_body(Proto([b"ab"], stalls=True), declared, chunked, 5, 0.05))
+    assert isinstance(body, TooSlow)
+    assert body.status == 408
+    assert body.detail == "The request body did not arrive within 0.05 seconds."

@@ -242,7 +242,7 @@ class Settings(BaseSettings):
         ge=1,
         le=DAY,
         description="gunicorn: seconds before a silent worker is restarted; "
-        "granian: seconds a client may take to send its headers (at most 60).",
+        "granian: seconds a client may take to send its headers (at most 60), then its body.",
     )
     graceful_timeout: int = Field(
         30, ge=1, le=DAY, description="Seconds in-flight requests get on stop."

@@ -291,15 +291,16 @@ def test_slow_clients_do_not_stall_fresh_clients(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("server_kind", ["gunicorn"])
-def test_a_client_slower_than_the_worker_timeout_gets_408_not_500(
-    fault_env: dict[str, str], serve: Callable[..., Any]
+@both_servers
+def test_a_client_slower_than_the_timeout_gets_408_not_500(
+    server_kind: str, fault_env: dict[str, str], serve: Callable[..., Any]
 ) -> None:
     """A gunicorn sync worker still waiting for a request head, or for the rest of a body, when
     APP_TIMEOUT runs out is killed by its master; that client was answered 500 and the log had
-    a traceback, as for a crash (server/gunicorn_workers.py). (granian reads heads in Rust and
-    closes such a connection after the same timeout, answering nothing; bodies it reads without
-    a deadline or a thread: server/wsgi_bridge.py.)"""
+    a traceback, as for a crash (server/gunicorn_workers.py). granian reads heads in Rust and
+    closes such a connection after the same timeout, answering nothing; a body it read with no
+    deadline at all: the connection stayed open as long as the client trickled
+    (server/wsgi_bridge.py)."""
     server = serve(fault_env, APP_WORKERS="1", APP_TIMEOUT="2")
     slow_head = b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n"  # and no more
     slow_body = (
@@ -312,15 +313,21 @@ def test_a_client_slower_than_the_worker_timeout_gets_408_not_500(
             answer = b""
             while data := sock.recv(65536):
                 answer += data
+        if server_kind == "granian" and request is slow_head:
+            assert answer == b""  # hyper's header_read_timeout closes without a word
+            continue
         status_line, _, rest = answer.partition(b"\r\n")
         assert status_line.startswith(b"HTTP/1.1 408 "), answer[:300]
-        assert b"Content-Type: application/problem+json" in rest
+        assert b"content-type: application/problem+json" in rest.lower()
         fresh_get("127.0.0.1", server.port, timeout=TIMEOUT)  # the replaced worker serves
     log = server.log()
-    assert "No request head from ip=127.0.0.1 within the worker timeout" in log
-    assert "Request body not complete from ip=127.0.0.1 within the worker timeout" in log
+    if server_kind == "gunicorn":
+        assert "No request head from ip=127.0.0.1 within the worker timeout" in log
+        assert "Request body not complete from ip=127.0.0.1 within the worker timeout" in log
     assert "Traceback" not in log
     assert "Error handling request" not in log
+    # The body never reached the app.
+    assert '"POST /api/v1/projects"' not in log
 
 
 # A test hook, put first on a server's PYTHONPATH (ImportHold): a granian worker that comes to
