@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy import DateTime, Dialect, MetaData, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -25,14 +26,30 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class Instant(TypeDecorator[datetime]):
+    """A timestamptz, read back in UTC.
+
+    PostgreSQL returns a timestamptz in the session's TimeZone, which comes from the server's
+    configuration (Debian's clusters take the host's zone), the role or the database, or the
+    client's PGTZ; a session SET would not survive PgBouncer's transaction pooling. Without
+    this, the API's instants came out as "+09:00" on one server and "Z" on the next.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.astimezone(UTC)
+
+
 class Timestamped:
     """created_at/updated_at set by the database, and a version for optimistic concurrency."""
 
     created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), default=utcnow
+        Instant(), server_default=func.now(), default=utcnow
     )
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), default=utcnow, onupdate=utcnow
+        Instant(), server_default=func.now(), default=utcnow, onupdate=utcnow
     )
     # SQLAlchemy bumps it on every UPDATE and fails a stale one (version_id_col below).
     version: Mapped[int] = mapped_column(server_default="1")

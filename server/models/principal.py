@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
-    DateTime,
     ForeignKey,
     LargeBinary,
     String,
@@ -16,7 +15,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.models.base import Base, utcnow
+from server.models.base import Base, Instant, utcnow
 
 if TYPE_CHECKING:
     from server.models.project import Project
@@ -39,7 +38,7 @@ class Principal(Base):
     # The `sub` claim of OIDC access tokens that act as this principal.
     oidc_subject: Mapped[str | None] = mapped_column(String(255), unique=True)
     created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), default=utcnow
+        Instant(), server_default=func.now(), default=utcnow
     )
 
     tokens: Mapped[list[ApiToken]] = relationship(
@@ -64,11 +63,11 @@ class ApiToken(Base):
     scopes: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(100), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), default=utcnow
+        Instant(), server_default=func.now(), default=utcnow
     )
-    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(Instant())
+    revoked_at: Mapped[datetime | None] = mapped_column(Instant())
+    last_used_at: Mapped[datetime | None] = mapped_column(Instant())
 
     principal: Mapped[Principal] = relationship(back_populates="tokens")
 

@@ -6,10 +6,10 @@ import enum
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import DateTime, Enum, ForeignKey, Index, String, Text
+from sqlalchemy import Enum, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.models.base import Base, Timestamped
+from server.models.base import Base, Instant, Timestamped
 from server.models.tag import task_tags
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ class Task(Timestamped, Base):
         default=TaskStatus.todo,
         server_default=TaskStatus.todo.value,
     )
-    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime | None] = mapped_column(Instant())
 
     project: Mapped[Project] = relationship(back_populates="tasks")
     tags: Mapped[list[Tag]] = relationship(

@@ -1,0 +1,57 @@
+"""Instants come out in UTC whatever the session's TimeZone (server/models/base.py, Instant):
+a server's configured zone (Debian's clusters take the host's), a role's or database's, or
+the client's PGTZ decides how PostgreSQL returns a timestamptz."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from server.infra.database import db
+
+INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
+
+
+def instants(document: Any) -> list[str]:
+    """Every value of a key ending in `_at`, anywhere in ``document``."""
+    if isinstance(document, list):
+        return [value for item in document for value in instants(item)]
+    if not isinstance(document, dict):
+        return []
+    found = [v for k, v in document.items() if k.endswith("_at") and isinstance(v, str)]
+    return found + [value for v in document.values() for value in instants(v)]
+
+
+def test_instants_come_out_in_utc_whatever_the_session_zone(
+    app: Flask, client: FlaskClient
+) -> None:
+    with app.app_context():
+        # On this test's connection, for its transaction (rolled back after it).
+        connection = db.engines[None]
+        connection.exec_driver_sql("SET TIME ZONE 'Asia/Tokyo'")
+        now = connection.exec_driver_sql("SELECT now()").scalar()
+        assert now.utcoffset() == timedelta(hours=9)
+    project = client.post("/api/v1/projects", json={"name": "zones"}).json
+    task = client.post(
+        "/api/v1/tasks",
+        json={"project_id": project["id"], "title": "t", "due_at": "2030-01-02T03:04:05Z"},
+    ).json
+    assert task["due_at"] == "2030-01-02T03:04:05Z"
+    client.post("/api/v1/tags", json={"name": "zones"})
+    documents = [
+        project,
+        task,
+        client.get(f"/api/v1/projects/{project['id']}").json,
+        client.get(f"/api/v1/tasks/{task['id']}").json,
+        client.get("/api/v1/tasks").json,
+        client.get("/api/v1/tags").json,
+        client.get("/api/v1/tokens").json,
+        client.get("/api/v1/me").json,
+    ]
+    found = instants(documents)
+    assert len(found) >= 15, found
+    assert all(INSTANT.fullmatch(value) for value in found), found
