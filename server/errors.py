@@ -11,6 +11,7 @@ from flask import Flask, Response, json
 from pydantic import ValidationError
 from sqlalchemy.exc import (
     DataError,
+    DBAPIError,
     IntegrityError,
     InterfaceError,
     OperationalError,
@@ -209,6 +210,14 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(PoolTimeoutError)
     def _database_down(exc: Exception) -> Response:
         return database_unavailable(exc)
+
+    @app.errorhandler(DBAPIError)
+    def _database_error(exc: DBAPIError) -> Response:
+        # Any other driver error: transient if it cost the connection (a server that turned
+        # read-only, server/infra/database.py), else a bug, logged with its traceback.
+        if exc.connection_invalidated:
+            return database_unavailable(exc)
+        return _unexpected(exc)
 
     @app.errorhandler(PendingRollbackError)
     def _pending_rollback(exc: PendingRollbackError) -> Response:

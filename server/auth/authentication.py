@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from flask import request
 from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
 
 import server.auth.token_cache as token_cache
 import server.auth.tokens as tokens
 from server.auth.actor import READ, SCOPES, WRITE, Actor
 from server.errors import Problem
 from server.infra import safe_requests
-from server.infra.database import db
+from server.infra.database import READ_ONLY_SQLSTATE, db
 from server.models import ApiToken, Principal
 
 if TYPE_CHECKING:
@@ -134,5 +135,14 @@ def _record_use(credential_or_prefix: str, now: datetime) -> None:
     table = ApiToken.__table__
     statement = update(table).where(table.c.prefix == prefix).values(last_used_at=now)  # type: ignore[arg-type]
     # Also while answering a GET: one statement, atomic alone (in autocommit there).
-    db.session.connection().execute(statement.execution_options(**safe_requests.WRITE_ALLOWED))
+    try:
+        db.session.connection().execute(statement.execution_options(**safe_requests.WRITE_ALLOWED))
+    except DBAPIError as exc:
+        # A read-only server (a standby after a failover, maintenance) still answers reads:
+        # bookkeeping must not fail them. Tried again a LAST_USED_PRECISION later.
+        if getattr(exc.orig, "pgcode", None) != READ_ONLY_SQLSTATE:
+            raise
+        db.session.rollback()
+        log.warning("token use not recorded: the database is read-only")
+        return
     db.session.commit()

@@ -6,6 +6,8 @@ import logging
 
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import event
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import DBAPIError
 
 from server.config import Settings
@@ -17,6 +19,8 @@ log = logging.getLogger(__name__)
 
 # Safe requests (GET, HEAD...) read in autocommit, and may not write (server/infra/safe_requests).
 db = SQLAlchemy(model_class=Base, session_options={"class_": safe_requests.RequestSession})
+# read_only_sql_transaction: see _read_only_is_a_lost_connection.
+READ_ONLY_SQLSTATE = "25006"
 
 
 def configure(app: Flask, settings: Settings) -> None:
@@ -54,10 +58,26 @@ def init_app(app: Flask) -> None:
     """Bind ``db``; a connection lost by the end of a request leaves its answer as it was."""
     db.init_app(app)
     with app.app_context():
+        for engine in db.engines.values():
+            event.listen(engine, "handle_error", _read_only_is_a_lost_connection)
         safe_requests.init_app(app, db.engines)
     # Registered after Flask-SQLAlchemy's own teardown, so it runs first (Flask runs them in
     # reverse); the session it leaves behind is gone, so that one finds nothing to close.
     app.teardown_appcontext(_close_session)
+
+
+def _read_only_is_a_lost_connection(context: ExceptionContext) -> None:
+    """A write refused by a read-only server is handled as a lost connection.
+
+    After a failover the old primary comes back as a standby, and a server can be made
+    read-only (default_transaction_read_only) for maintenance: either way the pool's
+    connections reach a server that refuses every write, and kept, they failed each one (500)
+    until recycled. Taken for a disconnect, SQLAlchemy drops that connection and every pooled
+    one older than it, the request is answered 503 with Retry-After (server/errors.py), and
+    the next connections go wherever the URL points now.
+    """
+    if getattr(context.original_exception, "pgcode", None) == READ_ONLY_SQLSTATE:
+        context.is_disconnect = True
 
 
 def use_transaction() -> None:
