@@ -1,10 +1,13 @@
-"""Instants come out in UTC whatever the session's TimeZone (server/models/base.py, Instant):
-a server's configured zone (Debian's clusters take the host's), a role's or database's, or
-the client's PGTZ decides how PostgreSQL returns a timestamptz."""
+"""What a server, role or database may set for a session does not change the API's answers:
+instants come out in UTC whatever the session's TimeZone (server/models/base.py, Instant: a
+server's configured zone, Debian's clusters take the host's, a role's or database's, or
+the client's PGTZ decides how PostgreSQL returns a timestamptz), and in any DateStyle
+(psycopg2 reads dates in ISO only, and sets it at connect when the server reports another)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -12,6 +15,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from server.infra.database import db
+
+from support.apps import build_app
+from support.auth import make_principal, make_token
+from support.servers import Postgres
+from support.settings import make_settings
 
 INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 
@@ -55,3 +63,29 @@ def test_instants_come_out_in_utc_whatever_the_session_zone(
     found = instants(documents)
     assert len(found) >= 15, found
     assert all(INSTANT.fullmatch(value) for value in found), found
+
+
+def test_any_date_style_of_the_database(
+    pg: Postgres, redis_url: str, migrated_database: Callable[[str], str]
+) -> None:
+    name = "fns_date_style"
+    url = migrated_database(name)
+    conn = pg.connect()
+    with conn.cursor() as cur:
+        cur.execute(f"ALTER DATABASE {name}{pg.suffix} SET DateStyle = 'SQL, DMY'")
+    conn.close()
+    app = build_app(make_settings(url, redis_url, cache_enabled=False))
+    try:
+        with app.app_context():
+            token = make_token(make_principal("styled"))
+            db.session.commit()
+        auth = {"Authorization": f"Bearer {token}"}
+        client = app.test_client()
+        created = client.post("/api/v1/projects", json={"name": "styled"}, headers=auth)
+        assert created.status_code == 201, created.text
+        read = client.get(f"/api/v1/projects/{created.json['id']}", headers=auth)
+        assert read.status_code == 200, read.text
+        assert INSTANT.fullmatch(read.json["created_at"]), read.json
+    finally:
+        with app.app_context():
+            db.engine.dispose()
