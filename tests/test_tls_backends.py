@@ -111,7 +111,8 @@ def tls_backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsBacken
     bindir = find_postgres_bindir()
     data = directory / "pg"
     subprocess.run(
-        [bindir / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "--no-sync"],
+        [bindir / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "--no-sync"]
+        + ["--encoding=UTF8", "--locale=C"],  # whatever LANG says: the app needs UTF8
         check=True,
         capture_output=True,
     )
