@@ -31,8 +31,9 @@ class Instant(TypeDecorator[datetime]):
 
     PostgreSQL returns a timestamptz in the session's TimeZone, which comes from the server's
     configuration (Debian's clusters take the host's zone), the role or the database, or the
-    client's PGTZ; a session SET would not survive PgBouncer's transaction pooling. Without
-    this, the API's instants came out as "+09:00" on one server and "Z" on the next.
+    client's PGTZ. Without this, the API's instants came out as "+09:00" on one server and "Z"
+    on the next. Converted here rather than SET on each new connection: it holds whatever the
+    session says, and costs no round trip.
     """
 
     impl = DateTime(timezone=True)
