@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 
+import psycopg2
 import pytest
 
 from support.cli_runner import run_cli_in_process
@@ -145,6 +146,59 @@ def test_an_unreachable_database_ends_a_command_with_one_line(
         "Connection refused Is the server running on that host and accepting TCP/IP connections?"
     ]
     assert "hunter2" not in result.stdout + result.stderr
+
+
+def test_a_server_taking_no_writes_ends_a_command_with_one_line(
+    pg: Postgres, redis_url: str
+) -> None:
+    """A standby after a failover, or a server in maintenance: InternalError's 60 lines of
+    traceback before."""
+    url = pg.create_database("fns_cli_read_only")
+    conn = pg.connect()
+    with conn.cursor() as cur:
+        cur.execute(
+            f"ALTER DATABASE fns_cli_read_only{pg.suffix} SET default_transaction_read_only = on"
+        )
+    conn.close()
+    result = run_cli_in_process("db", "upgrade", env=app_env(url, redis_url), check=False)
+    assert result.returncode == 1, result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("database refused: cannot execute CREATE TABLE in a read-only")
+    assert "APP_DATABASE_URL" in lines[0]
+
+
+def test_a_role_without_the_privilege_ends_a_command_with_one_line(
+    pg: Postgres, redis_url: str
+) -> None:
+    """A role that may connect but not create tables (PostgreSQL 15 and later give CREATE on
+    the public schema to the database's owner only)."""
+    role = "fns_cli_unprivileged"
+    url = pg.create_database("fns_cli_privilege")
+    conn = pg.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP ROLE IF EXISTS {role}")
+            try:
+                cur.execute(f"CREATE ROLE {role} LOGIN")
+            except psycopg2.errors.InsufficientPrivilege:
+                pytest.skip("this server's test role may not create roles (Nix's test hook)")
+            cur.execute(f"GRANT CONNECT ON DATABASE fns_cli_privilege{pg.suffix} TO {role}")
+        with pg.connect("fns_cli_privilege" + pg.suffix).cursor() as cur:
+            cur.execute(f"REVOKE CREATE ON SCHEMA public FROM PUBLIC, {role}")
+        weak = url.replace(f"//{pg.user}@", f"//{role}@", 1)
+        assert weak != url
+        result = run_cli_in_process("db", "upgrade", env=app_env(weak, redis_url), check=False)
+        assert result.returncode == 1, result
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert lines[0].startswith("database refused: permission denied for schema public")
+        assert "APP_DATABASE_URL" in lines[0]
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS fns_cli_privilege{pg.suffix} WITH (FORCE)")
+            cur.execute(f"DROP ROLE IF EXISTS {role}")
+        conn.close()
 
 
 def test_routes_lists_the_api(cli_env: dict[str, str]) -> None:

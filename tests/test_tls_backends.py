@@ -28,6 +28,9 @@ def openssl(*args: str | Path, cwd: Path) -> None:
     subprocess.run(["openssl", *map(str, args)], cwd=cwd, check=True, capture_output=True)
 
 
+UTF8 = ("--encoding=UTF8", "--locale=C")
+
+
 def make_ca(directory: Path, name: str) -> Path:
     openssl(
         "req",
@@ -111,8 +114,8 @@ def tls_backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsBacken
     bindir = find_postgres_bindir()
     data = directory / "pg"
     subprocess.run(
-        [bindir / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "--no-sync"]
-        + ["--encoding=UTF8", "--locale=C"],  # whatever LANG says: the app needs UTF8
+        # UTF8 whatever LANG says: the app needs it (server/infra/database_encoding.py).
+        [bindir / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "--no-sync", *UTF8],
         check=True,
         capture_output=True,
     )
