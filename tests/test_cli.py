@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
-from support.cli_runner import run_cli_in_process
+from support.cli_runner import one_line_failure, run_cli_in_process
 from support.processes import app_env, run_cli
 from support.servers import Postgres, free_port
 
@@ -159,12 +159,9 @@ def test_a_server_taking_no_writes_ends_a_command_with_one_line(
             f"ALTER DATABASE fns_cli_read_only{pg.suffix} SET default_transaction_read_only = on"
         )
     conn.close()
-    result = run_cli_in_process("db", "upgrade", env=app_env(url, redis_url), check=False)
-    assert result.returncode == 1, result
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("database refused: cannot execute CREATE TABLE in a read-only")
-    assert "APP_DATABASE_URL" in lines[0]
+    line = one_line_failure("db", "upgrade", env=app_env(url, redis_url))
+    assert line.startswith("database refused: cannot execute CREATE TABLE in a read-only")
+    assert "APP_DATABASE_URL" in line
 
 
 def test_a_role_without_the_privilege_ends_a_command_with_one_line(
@@ -189,12 +186,9 @@ def test_a_role_without_the_privilege_ends_a_command_with_one_line(
             cur.execute(f"REVOKE CREATE ON SCHEMA public FROM PUBLIC, {role}")
         weak = url.replace(f"//{pg.user}@", f"//{role}@", 1)
         assert weak != url
-        result = run_cli_in_process("db", "upgrade", env=app_env(weak, redis_url), check=False)
-        assert result.returncode == 1, result
-        lines = result.stderr.strip().splitlines()
-        assert len(lines) == 1, result.stderr
-        assert lines[0].startswith("database refused: permission denied for schema public")
-        assert "APP_DATABASE_URL" in lines[0]
+        line = one_line_failure("db", "upgrade", env=app_env(weak, redis_url))
+        assert line.startswith("database refused: permission denied for schema public")
+        assert "APP_DATABASE_URL" in line
     finally:
         with conn.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS fns_cli_privilege{pg.suffix} WITH (FORCE)")

@@ -64,6 +64,15 @@ def run_cli_in_process(
     return result
 
 
+def one_line_failure(*args: str, env: dict[str, str]) -> str:
+    """The one line a command that fails (exit 1) prints instead of a traceback."""
+    result = run_cli_in_process(*args, env=env, check=False)
+    assert result.returncode == 1, result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
 def _exit_status(entry: Entry, args: list[str]) -> int:
     """What the interpreter makes of ``sys.exit(entry(args))``: a status, a message printed
     on stderr, or a traceback."""
