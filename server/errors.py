@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 from http import HTTPStatus
 from typing import Any
 
@@ -252,7 +253,19 @@ def unstorable() -> Response:
 
 
 def _unexpected(exc: Exception) -> Response:
-    log.error("unhandled error", exc_info=exc)
+    if isinstance(exc, DBAPIError):
+        # Its message quotes the statement as sent, values and all (psycopg2 binds them in the
+        # client, and the server's "LINE 1:" context echoes them back): token digests, or what
+        # a client sent. Logged as the statement's template, the SQLSTATE and the traceback.
+        log.error(
+            "unhandled database error: %s (SQLSTATE %s) in %s\n%s",
+            type(exc.orig).__name__,
+            getattr(exc.orig, "pgcode", None),
+            exc.statement,
+            "".join(traceback.format_tb(exc.__traceback__)).rstrip(),
+        )
+    else:
+        log.error("unhandled error", exc_info=exc)
     return problem_response(Problem(500, "The server failed to handle the request."))
 
 

@@ -3,9 +3,14 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 import pytest
 from flask import Flask
+from sqlalchemy import text
 
+from server.infra.database import db
 from server.middleware import sentry, tracing
 from server.redaction import REDACTED, redacted_target
 
@@ -64,3 +69,35 @@ def test_server_spans_carry_no_credential_from_the_target() -> None:
     shown = {key: value for key, value in (span.attributes or {}).items() if SECRET in str(value)}
     assert shown == {}
     assert any(REDACTED in str(value) for value in (span.attributes or {}).values())
+
+
+@pytest.fixture
+def own_app(make_app: Callable[..., Flask]) -> Flask:
+    # Built in setup: create_app configures logging, which would drop caplog's handler mid-test.
+    return make_app()
+
+
+def test_an_unexpected_database_error_is_logged_without_its_values(
+    own_app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Logged whole, a driver error would carry the statement's values: SQLAlchemy lists the
+    parameters, and PostgreSQL's own message quotes the statement as psycopg2 sent it."""
+    secret = "fns_ab3de6gh_notforthelogs"
+    app = own_app
+
+    @app.get("/fails-in-the-database")
+    def fails() -> str:
+        db.session.execute(
+            text("SELECT CAST(:value AS integer) FROM no_such_table"), {"value": secret}
+        )
+        return "unreachable"
+
+    with caplog.at_level(logging.ERROR):
+        response = app.test_client().get("/fails-in-the-database")
+    assert response.status_code == 500
+    assert secret not in response.text
+    assert secret not in caplog.text
+    record = next(r for r in caplog.records if "unhandled database error" in r.getMessage())
+    logged = record.getMessage()
+    assert "UndefinedTable (SQLSTATE 42P01) in SELECT CAST(%(value)s AS integer)" in logged
+    assert "fails" in logged  # the traceback's frames, down to the view

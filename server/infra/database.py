@@ -50,6 +50,10 @@ def engine_options(settings: Settings) -> dict[str, object]:
         "pool_recycle": settings.db_pool_recycle,
         # Checked at checkout without a round trip instead (server/infra/pool_checks.py).
         "pool_pre_ping": False,
+        # A driver error's message carries the statement's parameters (SQLAlchemy's
+        # "[parameters: ...]"), and an unexpected one is logged whole, traceback and all:
+        # token digests, names and whatever a client sent would reach the logs.
+        "hide_parameters": True,
         "connect_args": connect_args,
     }
 
