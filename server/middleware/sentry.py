@@ -28,6 +28,9 @@ def init(settings: Settings) -> bool:
         traces_sample_rate=settings.sentry_traces_sample_rate,
         # No send_default_pii: off by default, and deprecated by newer sentry-sdk releases.
         before_send=drop_client_errors,
+        # Each frame's local variables would go too: the bearer token being checked, a
+        # request's body. Sentry's scrubber knows "token" and "password", not "credential".
+        include_local_variables=False,
     )
     return True
 
