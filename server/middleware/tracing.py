@@ -10,7 +10,9 @@ extra (all in nixpkgs); without them APP_TRACING_ENABLED=true stops start-up wit
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from flask import Flask
@@ -58,6 +60,48 @@ def _redacted(key: str, value: str) -> str:
     return redacted_query(value) if key == "url.query" else redacted_url(value)
 
 
+class StatementErrorsWithoutValues:
+    """The tracer provider the psycopg2 instrumentation gets: a failed statement's span says its
+    error's type and SQLSTATE, not its message.
+
+    The instrumentation's spans record the exception whole (message, and a stack trace ending in
+    it), and psycopg2's message quotes the statement as sent, values and all (it binds them in
+    the client; PostgreSQL's "LINE 1:" context echoes them): what a client sent, or a token's
+    digest, would go to the tracing backend. The logs leave them out the same way
+    (server/errors.py)."""
+
+    def __init__(self, provider: Any) -> None:
+        self._provider = provider
+
+    def get_tracer(self, *args: Any, **kwargs: Any) -> Any:
+        return _QuietTracer(self._provider.get_tracer(*args, **kwargs))
+
+
+class _QuietTracer:
+    def __init__(self, tracer: Any) -> None:
+        self._tracer = tracer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tracer, name)
+
+    @contextlib.contextmanager
+    def start_as_current_span(self, name: str, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        from opentelemetry.trace import Status, StatusCode
+
+        kwargs.update(record_exception=False, set_status_on_exception=False)
+        with self._tracer.start_as_current_span(name, *args, **kwargs) as span:
+            try:
+                yield span
+            except Exception as exc:
+                sqlstate = getattr(exc, "pgcode", None)
+                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__} ({sqlstate})"))
+                span.add_event(
+                    "exception",
+                    {"exception.type": type(exc).__qualname__, "db.sqlstate": str(sqlstate)},
+                )
+                raise
+
+
 def init_app(app: Flask, settings: Settings) -> None:
     if not settings.tracing_enabled:
         return
@@ -78,6 +122,9 @@ def init_app(app: Flask, settings: Settings) -> None:
     # SQL spans from the driver: opentelemetry-instrumentation-sqlalchemy declares support
     # below SQLAlchemy 2.1 only (it instruments nothing on 2.1, and forced, it needs greenlet).
     # Both instrumentors patch their library itself, so once per process.
-    for instrumentor in (Psycopg2Instrumentor(), RedisInstrumentor()):
-        if not instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.instrument(tracer_provider=provider)
+    psycopg2_instrumentor = Psycopg2Instrumentor()
+    if not psycopg2_instrumentor.is_instrumented_by_opentelemetry:
+        psycopg2_instrumentor.instrument(tracer_provider=StatementErrorsWithoutValues(provider))
+    redis_instrumentor = RedisInstrumentor()  # its spans hold the commands' names only
+    if not redis_instrumentor.is_instrumented_by_opentelemetry:
+        redis_instrumentor.instrument(tracer_provider=provider)
