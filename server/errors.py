@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import traceback
 from http import HTTPStatus
 from typing import Any
 
@@ -23,6 +22,7 @@ from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 from werkzeug.exceptions import HTTPException, SecurityError
 
 from server.infra.ratelimit import RateLimited
+from server.redaction import database_error_report
 from server.services.errors import (
     DomainError,
     Duplicate,
@@ -254,16 +254,9 @@ def unstorable() -> Response:
 
 def _unexpected(exc: Exception) -> Response:
     if isinstance(exc, DBAPIError):
-        # Its message quotes the statement as sent, values and all (psycopg2 binds them in the
-        # client, and the server's "LINE 1:" context echoes them back): token digests, or what
-        # a client sent. Logged as the statement's template, the SQLSTATE and the traceback.
-        log.error(
-            "unhandled database error: %s (SQLSTATE %s) in %s\n%s",
-            type(exc.orig).__name__,
-            getattr(exc.orig, "pgcode", None),
-            exc.statement,
-            "".join(traceback.format_tb(exc.__traceback__)).rstrip(),
-        )
+        # Not its message, which quotes the statement's values: token digests, or what a client
+        # sent (server/redaction.py).
+        log.error("unhandled database error: %s", database_error_report(exc))
     else:
         log.error("unhandled error", exc_info=exc)
     return problem_response(Problem(500, "The server failed to handle the request."))

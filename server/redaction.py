@@ -1,4 +1,5 @@
-"""Request targets as logs and error reports show them: without credentials a client put there.
+"""Request targets as logs and error reports show them: without credentials a client put there;
+and database errors as they show them: without the values a statement carried.
 
 The API takes credentials only in the Authorization header, but a client may still send one in
 the URL (``?access_token=...``, ``?api_key=...``, a token pasted into a path), and the target
@@ -16,6 +17,7 @@ decoded parts, each credential replaced by REDACTED.
 from __future__ import annotations
 
 import re
+import traceback
 from urllib.parse import parse_qsl, unquote, urlencode
 
 REDACTED = "[redacted]"
@@ -77,3 +79,15 @@ def _shown_value(name: str, value: str) -> str:
     if name.strip().lower().replace("-", "_") in SECRET_NAMES:
         return REDACTED
     return CREDENTIAL.sub(REDACTED, value)
+
+
+def database_error_report(exc: BaseException) -> str:
+    """A driver error (SQLAlchemy's DBAPIError) as logs and the command line show it: its type,
+    SQLSTATE and statement template, then the traceback's frames. Not its message: psycopg2
+    binds parameters in the client, so PostgreSQL's message quotes the statement as sent, values
+    and all ("LINE 1: ..."), and SQLAlchemy's lists the parameters."""
+    orig = getattr(exc, "orig", None)
+    sqlstate = getattr(orig, "pgcode", None)
+    statement = getattr(exc, "statement", None)
+    frames = "".join(traceback.format_tb(exc.__traceback__)).rstrip()
+    return f"{type(orig).__name__} (SQLSTATE {sqlstate}) in {statement}\n{frames}"

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
-from support.cli_runner import one_line_failure, run_cli_in_process
+from support.cli_runner import one_line_failure, one_line_failure_report, run_cli_in_process
 from support.processes import app_env, run_cli
 from support.servers import Postgres, free_port
 
@@ -194,6 +194,31 @@ def test_a_role_without_the_privilege_ends_a_command_with_one_line(
             cur.execute(f"DROP DATABASE IF EXISTS fns_cli_privilege{pg.suffix} WITH (FORCE)")
             cur.execute(f"DROP ROLE IF EXISTS {role}")
         conn.close()
+
+
+def test_an_unexpected_database_error_shows_no_value(
+    pg: Postgres, redis_url: str, migrated_database: Callable[[str], str]
+) -> None:
+    """A command's traceback went to the terminal, or the journal of the module's units, with
+    PostgreSQL's message whole, values and all: here a trigger's of the database's own that
+    names the row it refuses."""
+    name = "fns_cli_values"
+    url = migrated_database(name)
+    sentinel = "held-back-by-a-trigger"
+    with pg.connect(name + pg.suffix).cursor() as cur:
+        cur.execute(
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$ BEGIN RAISE EXCEPTION 'refused: %', NEW.name; END $$"
+        )
+        cur.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON principals"
+            " FOR EACH ROW EXECUTE FUNCTION refuse()"
+        )
+    env = app_env(url, redis_url)
+    line, *frames = one_line_failure_report("principals", "create", sentinel, env=env)
+    assert line.startswith("database error: RaiseException (SQLSTATE P0001) in INSERT INTO")
+    assert any("principals" in frame for frame in frames)  # where it failed, still
+    assert sentinel not in "\n".join([line, *frames])
 
 
 def test_routes_lists_the_api(cli_env: dict[str, str]) -> None:

@@ -66,11 +66,17 @@ def run_cli_in_process(
 
 def one_line_failure(*args: str, env: dict[str, str]) -> str:
     """The one line a command that fails (exit 1) prints instead of a traceback."""
+    line, *rest = one_line_failure_report(*args, env=env)
+    assert not rest, rest
+    return line
+
+
+def one_line_failure_report(*args: str, env: dict[str, str]) -> list[str]:
+    """What a command that fails (exit 1) prints: its line, then any report after it."""
     result = run_cli_in_process(*args, env=env, check=False)
     assert result.returncode == 1, result
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[0]
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.stderr.strip().splitlines()
 
 
 def _exit_status(entry: Entry, args: list[str]) -> int:
