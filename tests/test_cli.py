@@ -221,6 +221,24 @@ def test_an_unexpected_database_error_shows_no_value(
     assert sentinel not in "\n".join([line, *frames])
 
 
+def test_only_a_taken_name_is_called_taken(
+    pg: Postgres, redis_url: str, migrated_database: Callable[[str], str]
+) -> None:
+    """A check of the database's own refused the row: that is not "already exists"."""
+    name = "fns_cli_check"
+    url = migrated_database(name)
+    refused = "refused-by-a-check"
+    with pg.connect(name + pg.suffix).cursor() as cur:
+        cur.execute(f"ALTER TABLE principals ADD CONSTRAINT refused CHECK (name <> '{refused}')")
+    env = app_env(url, redis_url)
+    line, *_ = one_line_failure_report("principals", "create", refused, env=env)
+    assert line.startswith("database error: CheckViolation (SQLSTATE 23514) in INSERT INTO")
+    run_cli_in_process("principals", "create", "taken", env=env)
+    again = run_cli_in_process("principals", "create", "taken", env=env, check=False)
+    assert again.returncode != 0
+    assert "already exists" in again.stderr
+
+
 def test_routes_lists_the_api(cli_env: dict[str, str]) -> None:
     output = run_cli_in_process("routes", env=cli_env).stdout
     for path in ("/api/v1/projects", "/api/v1/tasks/<id:task_id>", "/health/ready"):

@@ -80,10 +80,18 @@ def check_version(current: int, expected: frozenset[int] | None) -> None:
         raise StaleVersion(current, expected)
 
 
+# unique_violation: the only integrity error that means the name is taken.
+UNIQUE_VIOLATION = "23505"
+
+
 def commit_unique(kind: str, name: str) -> None:
-    """Commit, or roll back and raise Duplicate when the name is already taken."""
+    """Commit, or roll back and raise Duplicate when the name is already taken. Any other
+    integrity error (a check or foreign key of the database's) goes on as it is: calling it a
+    taken name sent the operator looking for a duplicate that is not there."""
     try:
         db.session.commit()
-    except IntegrityError:
+    except IntegrityError as exc:
         db.session.rollback()
+        if getattr(exc.orig, "pgcode", None) != UNIQUE_VIOLATION:
+            raise
         raise Duplicate(kind, name) from None
