@@ -242,7 +242,8 @@ class Settings(BaseSettings):
         ge=1,
         le=DAY,
         description="gunicorn: seconds before a silent worker is restarted; "
-        "granian: seconds a client may take to send its headers (at most 60), then its body.",
+        "granian: seconds a client may take to send its headers (at most 60), and as many "
+        "again for its body (then 408).",
     )
     graceful_timeout: int = Field(
         30, ge=1, le=DAY, description="Seconds in-flight requests get on stop."
