@@ -242,8 +242,8 @@ class Settings(BaseSettings):
         ge=1,
         le=DAY,
         description="gunicorn: seconds before a silent worker is restarted; "
-        "granian: seconds a client may take to send its headers (at most 60), and as many "
-        "again for its body (then 408).",
+        "granian: seconds a client may take to send its headers (at most 60), then its body "
+        "(408 after that).",
     )
     graceful_timeout: int = Field(
         30, ge=1, le=DAY, description="Seconds in-flight requests get on stop."
