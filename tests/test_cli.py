@@ -153,12 +153,7 @@ def test_a_server_taking_no_writes_ends_a_command_with_one_line(
     """A standby after a failover, or a server in maintenance: InternalError's 60 lines of
     traceback before."""
     url = pg.create_database("fns_cli_read_only")
-    conn = pg.connect()
-    with conn.cursor() as cur:
-        cur.execute(
-            f"ALTER DATABASE fns_cli_read_only{pg.suffix} SET default_transaction_read_only = on"
-        )
-    conn.close()
+    pg.alter_database("fns_cli_read_only", "SET default_transaction_read_only = on")
     line = one_line_failure("db", "upgrade", env=app_env(url, redis_url))
     assert line.startswith("database refused: cannot execute CREATE TABLE in a read-only")
     assert "APP_DATABASE_URL" in line

@@ -42,10 +42,7 @@ def test_connections_speak_utf8_whatever_the_database_sets(
     ASCII: psycopg2 then cannot send what the API accepts. The app asks for UTF8 itself."""
     name = "fns_client_encoding"
     url = pg.create_database(name)
-    conn = pg.connect(name + pg.suffix)
-    with conn.cursor() as cur:
-        cur.execute(f"ALTER DATABASE {name}{pg.suffix} SET client_encoding = '{encoding}'")
-    conn.close()
+    pg.alter_database(name, f"SET client_encoding = '{encoding}'")
     app = build_app(make_settings(url, redis_url))
     with app.app_context():
         try:

@@ -20,18 +20,11 @@ def test_writes_to_a_read_only_database_are_503_and_resume_after(
     name = "fns_read_only"
     url = migrated_database(name)
 
-    def read_only(on: bool) -> None:
-        conn = pg.connect()
-        with conn.cursor() as cur:
-            setting = "SET default_transaction_read_only = on" if on else "RESET ALL"
-            cur.execute(f"ALTER DATABASE {name}{pg.suffix} {setting}")
-        conn.close()
-
     app = build_app(make_settings(url, redis_url, cache_enabled=False))
     with app.app_context():
         token = make_token(make_principal("writer"))
         db.session.commit()
-        read_only(True)
+        pg.alter_database(name, "SET default_transaction_read_only = on")
         db.engine.dispose()  # the setting reaches new sessions only
     client = app.test_client()
     auth = {"Authorization": f"Bearer {token}"}
@@ -42,7 +35,7 @@ def test_writes_to_a_read_only_database_are_503_and_resume_after(
             assert refused.headers["Retry-After"] == "1"
             assert refused.content_type == "application/problem+json"
         assert client.get("/api/v1/projects", headers=auth).status_code == 200
-        read_only(False)
+        pg.alter_database(name, "RESET ALL")
         # A connection opened while the server was read-only stays so: the first write on
         # it may be refused once more (and drops it); none is a 500, and writes resume.
         statuses = [

@@ -70,10 +70,7 @@ def test_any_date_style_of_the_database(
 ) -> None:
     name = "fns_date_style"
     url = migrated_database(name)
-    conn = pg.connect()
-    with conn.cursor() as cur:
-        cur.execute(f"ALTER DATABASE {name}{pg.suffix} SET DateStyle = 'SQL, DMY'")
-    conn.close()
+    pg.alter_database(name, "SET DateStyle = 'SQL, DMY'")
     app = build_app(make_settings(url, redis_url, cache_enabled=False))
     try:
         with app.app_context():

@@ -172,6 +172,16 @@ class Postgres:
         self.created.append(name)
         return self.url(name)
 
+    def alter_database(self, name: str, clause: str) -> None:
+        """``ALTER DATABASE name clause`` (``SET x = y``, ``RESET ALL``) on a database
+        create_database made: what a server's operator may set, for sessions opened after."""
+        conn = self.connect()
+        with conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("ALTER DATABASE {} " + clause).format(sql.Identifier(name + self.suffix))
+            )
+        conn.close()
+
     def stop(self) -> None:
         if self.process is not None:
             # SIGQUIT is PostgreSQL's "immediate" shutdown, as the Nix test hook stops its own:
