@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from flask import request
+from psycopg2 import errorcodes  # type: ignore[import-untyped]
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
 
@@ -20,7 +21,7 @@ import server.auth.tokens as tokens
 from server.auth.actor import READ, SCOPES, WRITE, Actor
 from server.errors import Problem
 from server.infra import safe_requests
-from server.infra.database import READ_ONLY_SQLSTATE, db
+from server.infra.database import db
 from server.models import ApiToken, Principal
 
 if TYPE_CHECKING:
@@ -140,7 +141,7 @@ def _record_use(credential_or_prefix: str, now: datetime) -> None:
     except DBAPIError as exc:
         # A read-only server (a standby after a failover, maintenance) still answers reads:
         # bookkeeping must not fail them. Tried again a LAST_USED_PRECISION later.
-        if getattr(exc.orig, "pgcode", None) != READ_ONLY_SQLSTATE:
+        if getattr(exc.orig, "pgcode", None) != errorcodes.READ_ONLY_SQL_TRANSACTION:
             raise
         db.session.rollback()
         log.warning("token use not recorded: the database is read-only")

@@ -29,12 +29,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         message = backend_error(exc)
         if message is None:
-            if not database_error(exc):
-                raise
-            # Not its message, which quotes the statement's values (server/redaction.py).
-            from server.redaction import database_error_report
-
-            message = f"database error: {database_error_report(exc)}"
+            raise
         print(message, file=sys.stderr)
         raise SystemExit(1) from None
 
@@ -85,12 +80,6 @@ def _command(argv: list[str]) -> None:
 
 
 PROG = "flask-nix-stack"
-
-
-def database_error(exc: BaseException) -> bool:
-    """A driver error (SQLAlchemy's DBAPIError), if SQLAlchemy was ever imported."""
-    exceptions = sys.modules.get("sqlalchemy.exc")
-    return exceptions is not None and isinstance(exc, exceptions.DBAPIError)
 
 
 def _bootstrap_token_set() -> bool:

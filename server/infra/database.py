@@ -6,6 +6,7 @@ import logging
 
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
+from psycopg2 import errorcodes  # type: ignore[import-untyped]
 from sqlalchemy import event
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import DBAPIError
@@ -19,8 +20,6 @@ log = logging.getLogger(__name__)
 
 # Safe requests (GET, HEAD...) read in autocommit, and may not write (server/infra/safe_requests).
 db = SQLAlchemy(model_class=Base, session_options={"class_": safe_requests.RequestSession})
-# read_only_sql_transaction: see _read_only_is_a_lost_connection.
-READ_ONLY_SQLSTATE = "25006"
 
 
 def configure(app: Flask, settings: Settings) -> None:
@@ -80,7 +79,8 @@ def _read_only_is_a_lost_connection(context: ExceptionContext) -> None:
     one older than it, the request is answered 503 with Retry-After (server/errors.py), and
     the next connections go wherever the URL points now.
     """
-    if getattr(context.original_exception, "pgcode", None) == READ_ONLY_SQLSTATE:
+    pgcode = getattr(context.original_exception, "pgcode", None)
+    if pgcode == errorcodes.READ_ONLY_SQL_TRANSACTION:
         context.is_disconnect = True
 
 

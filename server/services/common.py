@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from psycopg2 import errorcodes  # type: ignore[import-untyped]
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute
@@ -80,10 +81,6 @@ def check_version(current: int, expected: frozenset[int] | None) -> None:
         raise StaleVersion(current, expected)
 
 
-# unique_violation: the only integrity error that means the name is taken.
-UNIQUE_VIOLATION = "23505"
-
-
 def commit_unique(kind: str, name: str) -> None:
     """Commit, or roll back and raise Duplicate when the name is already taken. Any other
     integrity error (a check or foreign key of the database's) goes on as it is: calling it a
@@ -92,6 +89,7 @@ def commit_unique(kind: str, name: str) -> None:
         db.session.commit()
     except IntegrityError as exc:
         db.session.rollback()
-        if getattr(exc.orig, "pgcode", None) != UNIQUE_VIOLATION:
+        # Only a unique violation means the name is taken.
+        if getattr(exc.orig, "pgcode", None) != errorcodes.UNIQUE_VIOLATION:
             raise
         raise Duplicate(kind, name) from None
