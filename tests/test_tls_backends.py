@@ -18,7 +18,7 @@ from server.infra.database import db
 from support.apps import build_app
 from support.cli_runner import run_cli_in_process
 from support.processes import app_env
-from support.servers import find_postgres_bindir, free_port, wait_until
+from support.servers import INITDB_UTF8, find_postgres_bindir, free_port, wait_until
 from support.settings import make_settings
 
 pytestmark = pytest.mark.slow
@@ -26,9 +26,6 @@ pytestmark = pytest.mark.slow
 
 def openssl(*args: str | Path, cwd: Path) -> None:
     subprocess.run(["openssl", *map(str, args)], cwd=cwd, check=True, capture_output=True)
-
-
-UTF8 = ("--encoding=UTF8", "--locale=C")
 
 
 def make_ca(directory: Path, name: str) -> Path:
@@ -114,8 +111,16 @@ def tls_backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsBacken
     bindir = find_postgres_bindir()
     data = directory / "pg"
     subprocess.run(
-        # UTF8 whatever LANG says: the app needs it (server/infra/database_encoding.py).
-        [bindir / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "--no-sync", *UTF8],
+        [
+            bindir / "initdb",
+            "-D",
+            data,
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+            *INITDB_UTF8,
+        ],
         check=True,
         capture_output=True,
     )

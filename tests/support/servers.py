@@ -193,6 +193,9 @@ class Postgres:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 
+# initdb's flags for a cluster the app can use whatever LANG says (server/infra/
+# database_encoding.py): without a locale it would be SQL_ASCII.
+INITDB_UTF8 = ("--encoding=UTF8", "--locale=C")
 # A database in an encoding of its own: only template0 may be copied into another one than
 # the server's default, and the C locale goes with any encoding.
 C_LOCALE_FROM_TEMPLATE0 = "LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
@@ -231,9 +234,7 @@ def start_postgres() -> Postgres:
             "postgres",
             "--auth=trust",
             "--no-sync",
-            "-E",
-            "UTF8",
-            "--locale=C",
+            *INITDB_UTF8,
         ],
         check=True,
         capture_output=True,
