@@ -18,7 +18,7 @@ from server.infra.database import db
 from support.apps import build_app
 from support.cli_runner import run_cli_in_process
 from support.processes import app_env
-from support.servers import INITDB_UTF8, find_postgres_bindir, free_port, wait_until
+from support.servers import free_port, init_cluster, wait_until
 from support.settings import make_settings
 
 pytestmark = pytest.mark.slow
@@ -108,22 +108,8 @@ def tls_backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsBacken
     ca = make_ca(directory, "test-ca")
     other_ca = make_ca(directory, "other-ca")
     cert, key = make_server_cert(directory, "test-ca")
-    bindir = find_postgres_bindir()
     data = directory / "pg"
-    subprocess.run(
-        [
-            bindir / "initdb",
-            "-D",
-            data,
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "--no-sync",
-            *INITDB_UTF8,
-        ],
-        check=True,
-        capture_output=True,
-    )
+    bindir = init_cluster(data)
     pg_port, redis_port = free_port(), free_port()
     postgres = subprocess.Popen(
         [

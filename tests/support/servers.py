@@ -193,12 +193,25 @@ class Postgres:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-# initdb's flags for a cluster the app can use whatever LANG says (server/infra/
-# database_encoding.py): without a locale it would be SQL_ASCII.
-INITDB_UTF8 = ("--encoding=UTF8", "--locale=C")
 # A database in an encoding of its own: only template0 may be copied into another one than
 # the server's default, and the C locale goes with any encoding.
 C_LOCALE_FROM_TEMPLATE0 = "LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+
+
+def init_cluster(data: Path) -> Path:
+    """A new cluster in ``data``, superuser postgres trusted, in UTF8 whatever LANG says (the
+    app needs it: server/infra/database_encoding.py; without a locale it would be SQL_ASCII);
+    the directory of the server binaries that made it."""
+    bindir = find_postgres_bindir()
+    subprocess.run(
+        [
+            *(bindir / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "--no-sync"),
+            *("--encoding=UTF8", "--locale=C"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return bindir
 
 
 def worker_id() -> str:
@@ -221,24 +234,10 @@ def start_postgres() -> Postgres:
             "PostgreSQL refuses to run as root: run the tests as an unprivileged user "
             "(.ci/run does: runuser -u fns -- ...), or set PGHOST to an existing server"
         )
-    bindir = find_postgres_bindir()
     # Short path: unix socket paths over ~100 bytes break PostgreSQL.
     workdir = Path(tempfile.mkdtemp(prefix="fns-pg-", dir="/tmp"))
     data = workdir / "data"
-    subprocess.run(
-        [
-            bindir / "initdb",
-            "-D",
-            data,
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "--no-sync",
-            *INITDB_UTF8,
-        ],
-        check=True,
-        capture_output=True,
-    )
+    bindir = init_cluster(data)
     port = free_port()
     with open(workdir / "postgres.log", "wb") as log:
         process = subprocess.Popen(
