@@ -33,6 +33,8 @@ Response = tuple[int, list[tuple[str, str]], bytes]
 # The environ key of the reason a request must be refused: set here for what granian lets
 # through and HTTP forbids; server/middleware/request_head.py answers it with a 400 problem.
 REFUSAL = "fns.refusal"
+# The detail of a failure around the app, as the app words its own 500 (server/errors.py).
+INTERNAL_ERROR = "The server failed to handle the request."
 
 
 def _split_address(address: str) -> tuple[str, str]:
@@ -123,10 +125,11 @@ def build_environ(scope: Any, body: bytes | BrokenBody) -> dict[str, Any]:
     environ: dict[str, Any] = {
         "REQUEST_METHOD": scope.method,
         "SCRIPT_NAME": "",
-        # granian has percent-decoded the path (as UTF-8, invalid bytes become U+FFFD);
-        # PEP 3333 carries its bytes as latin-1.
-        "PATH_INFO": scope.path.encode("utf-8").decode("latin-1"),
-        "QUERY_STRING": scope.query_string,
+        # granian hands the target as text: the path percent-decoded, the query as sent, each
+        # decoded as UTF-8 (it refuses a target that is not). PEP 3333 carries their bytes as
+        # latin-1; a raw `?q=٣` handed on as text made werkzeug fail to encode it (500).
+        "PATH_INFO": _as_wsgi_text(scope.path),
+        "QUERY_STRING": _as_wsgi_text(scope.query_string),
         "SERVER_NAME": server_name,
         "SERVER_PORT": server_port,
         "SERVER_PROTOCOL": _PROTOCOLS.get(scope.http_version, "HTTP/1.1"),
@@ -166,6 +169,11 @@ def build_environ(scope: Any, body: bytes | BrokenBody) -> dict[str, Any]:
         # count then (RFC 9112 section 3.2.2), and APP_TRUSTED_HOSTS applies to the target's.
         environ["HTTP_HOST"] = authority
     return environ
+
+
+def _as_wsgi_text(text: str) -> str:
+    """``text``'s UTF-8 bytes as a PEP 3333 native string (latin-1)."""
+    return text.encode("utf-8").decode("latin-1")
 
 
 # granian's http_version, as PEP 3333 spells SERVER_PROTOCOL ("1" is HTTP/1.0).
@@ -294,7 +302,7 @@ class WSGIBridge:
         except Exception:
             # Flask turns the app's errors into responses: this is a failure around it.
             logger.exception("the WSGI app raised outside its error handlers")
-            status, headers, payload = 500, [("content-type", "text/plain")], b"Internal error"
+            status, headers, payload = self.problem(500, INTERNAL_ERROR)
         proto.response_bytes(status, headers, payload)
 
     def problem(self, status: int, detail: str) -> Response:

@@ -471,6 +471,44 @@ def test_a_transfer_coding_besides_chunked_is_refused(
     assert name not in project_names(server)
 
 
+@pytest.mark.parametrize("coding", [b"gzip", b"identity, deflate", b"x-made-up"])
+def test_a_content_coding_is_refused_not_read_as_plain(server: Server, coding: bytes) -> None:
+    """Nothing here decodes a coded body, and both servers hand one on: the app parsed the
+    bytes of a body labelled gzip as if they were the JSON itself (201). RFC 9110 section
+    15.5.16: 415, naming the coding it takes."""
+    name = f"content-coded-{server.kind}-{coding.split(b',')[-1].strip().decode()}"
+    body = json.dumps({"name": name}).encode()
+    length = b"Content-Length: %d" % len(body)
+    request = project_post_head(b"Content-Encoding: " + coding + b"\r\n" + length)
+    answer = raw_answer(server.port, request + body)
+    assert_problem_answer(answer, 415)
+    assert answer[1]["accept-encoding"] == "identity"
+    assert name not in project_names(server)
+    plain = project_post_head(b"Content-Encoding: identity\r\n" + length)
+    assert raw_answer(server.port, plain + body)[0] == 201
+
+
+def test_a_raw_utf8_query_means_its_percent_encoded_form(server: Server) -> None:
+    """granian passes on a target holding raw UTF-8 (RFC 3986 wants it percent-encoded), as
+    text: werkzeug could not encode ``?\u0663=1`` for PEP 3333 (a text/plain 500), and the
+    access line could not decode ``?caf\u00e9=1`` (a 500). Now it means what the
+    percent-encoded query means; gunicorn refuses it (400)."""
+    for name in ("caf\u00e9", "\u0663", "\U0001f600"):
+        target = f"GET /api/v1/tasks?{name}=1 HTTP/1.1".encode()
+        answer = raw_answer(
+            server.port, head(target, b"Host: 127.0.0.1", f"Authorization: {AUTH.value}".encode())
+        )
+        if server.kind == "gunicorn":
+            assert_problem_answer(answer, 400)
+            continue
+        problem = assert_problem_answer(answer, 422)
+        assert [error["field"] for error in problem["errors"]] == [name]
+        encoded = requests.get(
+            f"{server.base}/api/v1/tasks", params={name: "1"}, headers=AUTH.headers(), timeout=10
+        )
+        assert encoded.json() == problem
+
+
 def test_a_method_is_case_sensitive(server: Server) -> None:
     """``get`` is not ``GET`` (RFC 9110 section 9.1): granian passed it on, and werkzeug
     upper-cases the method, so it was served as a GET; gunicorn (and nginx) refuse it."""

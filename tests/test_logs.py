@@ -106,3 +106,25 @@ def test_request_log_names_the_principal_never_the_token(
     record = next(r for r in caplog.records if r.getMessage() == "acting")
     assert record.principal == str(principal_id)  # type: ignore[attr-defined]
     assert token.split("_", 2)[2] not in caplog.text
+
+
+def test_a_query_that_is_not_utf8_is_refused_and_logged(settings: Settings) -> None:
+    """The query's bytes are the client's, and werkzeug decodes them strictly (``args``, and
+    ``full_path`` for the access line): a ``?q=\\xe9`` (latin-1) that werkzeug's own server
+    passes on raw was a 500. gunicorn refuses such a target, granian a non-UTF-8 one."""
+    from support.apps import build_app
+
+    logged = settings.model_copy(update={"access_log": True})
+    app = build_app(logged)
+    stream = _capture(logged)  # after build_app, which configures logging too
+    response = app.test_client().get(
+        "/api/v1/tasks", environ_overrides={"QUERY_STRING": "q=\xe9&fine=%C3%A9"}
+    )
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert response.json == {
+        "type": "tag:flask-nix-stack,2026:problems/bad-request",
+        "title": "Bad Request",
+        "status": 400,
+        "detail": "The query string is not UTF-8.",
+    }
+    assert '"GET /api/v1/tasks?q=\\xe9&fine=%C3%A9" 400' in stream.getvalue()

@@ -9,15 +9,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from werkzeug import Request
 
 from server.wsgi_bridge import (
     FREE_CHUNKS,
+    INTERNAL_ERROR,
     MIN_CHUNK,
     REFUSAL,
     BrokenBody,
     CutShort,
+    Response,
     TooFragmented,
     TooSlow,
+    WSGIBridge,
     build_environ,
     call_wsgi,
     read_body,
@@ -43,6 +47,13 @@ class Headers:
 
     def __len__(self) -> int:
         return len(self.keys())
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.keys()
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        values = [value or "" for key, value in self._received if key == name]
+        return values[0] if values else default
 
 
 @dataclass
@@ -88,6 +99,16 @@ def test_environ_follows_pep_3333() -> None:
     assert environ["SERVER_PROTOCOL"] == "HTTP/1.1"
     assert environ["wsgi.input"].read() == b"{}"
     assert REFUSAL not in environ
+
+
+def test_a_raw_utf8_target_reaches_werkzeug_as_sent() -> None:
+    """granian passes raw UTF-8 in a target on, decoded: the query handed on as that text made
+    werkzeug fail to encode it for PEP 3333 (a 500 around the app)."""
+    scope = Scope(Headers([]), path="/caf\u00e9", query_string="\u0663=\u00e9&b=%C3%A9")
+    request = Request(build_environ(scope, b""))
+    assert request.path == "/caf\u00e9"
+    assert request.query_string == "\u0663=\u00e9&b=%C3%A9".encode()
+    assert request.args.to_dict() == {"\u0663": "\u00e9", "b": "\u00e9"}
 
 
 def test_http_1_0_is_spelled_as_pep_3333_does() -> None:
@@ -142,6 +163,41 @@ def test_call_wsgi_collects_status_headers_and_body() -> None:
 
     assert call_wsgi(app, {}) == (201, [("Location", "/x")], b"ab")
     assert closed == [True]
+
+
+class Answered(WSGIBridge):
+    """A bridge whose own answers are recognisable (server/rsgi.py gives them the app's shape)."""
+
+    def problem(self, status: int, detail: str) -> Response:
+        return status, [("Content-Type", "application/problem+json")], detail.encode()
+
+
+@dataclass
+class Responder:
+    """The response side of granian's RSGIHTTPProtocol."""
+
+    sent: list[Response] = field(default_factory=list)
+
+    def response_bytes(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.sent.append((status, headers, body))
+
+
+def test_a_failure_around_the_app_is_the_bridges_own_problem(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """What the app raises past Flask's handlers (werkzeug reading a broken environ, say) is
+    answered in the app's shape, not as text/plain."""
+
+    def broken(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        raise UnicodeEncodeError("latin-1", "\u0663", 0, 1, "ordinal not in range(256)")
+
+    responder = Responder()
+    bridge = Answered(broken, threads=1, max_body=5, body_deadline=DEADLINE)
+    asyncio.run(bridge.__rsgi__(Scope(Headers([])), responder))
+    assert responder.sent == [
+        (500, [("Content-Type", "application/problem+json")], INTERNAL_ERROR.encode())
+    ]
+    assert "raised outside its error handlers" in caplog.text
 
 
 DEADLINE = 30.0

@@ -18,7 +18,15 @@ PARSED_QUERY = "fns.parsed_query"
 
 
 def parse_body(model: type[ModelT]) -> ModelT:
-    """The JSON body as ``model``: 415 if not JSON in UTF-8, 400 if malformed, 422 if invalid."""
+    """The JSON body as ``model``: 415 if not JSON in UTF-8 without a content coding, 400 if
+    malformed, 422 if invalid."""
+    if _content_codings():
+        # Nothing here decodes one: a gzip body would be read as if it were the JSON itself.
+        raise Problem(
+            415,
+            "Send the body without a content coding (no Content-Encoding).",
+            headers={"Accept-Encoding": "identity"},
+        )
     if not _is_json(request.mimetype):
         raise Problem(415, "Send the body as application/json.")
     charset = request.mimetype_params.get("charset", "utf-8").lower()
@@ -47,6 +55,13 @@ def _is_json(mimetype: str) -> bool:
     return mimetype == "application/json" or (
         mimetype.startswith("application/") and mimetype.endswith("+json")
     )
+
+
+def _content_codings() -> list[str]:
+    """The codings Content-Encoding lists, but ``identity`` (none; RFC 9110 section 8.4)."""
+    listed = ",".join(request.headers.getlist("Content-Encoding"))
+    codings = (coding.strip().lower() for coding in listed.split(","))
+    return [coding for coding in codings if coding and coding != "identity"]
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

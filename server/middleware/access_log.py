@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Flask, Response, g
+from flask import Flask, Request, Response, g
 
 from server.infra.current_request import current_request
 from server.logs import ACCESS_LOGGER
@@ -32,9 +32,17 @@ def init_app(app: Flask) -> None:
             '%s "%s %s" %s %s %.0fms',
             this.remote_addr or "-",
             this.method,
-            redacted_target(this.full_path if this.query_string else this.path),
+            redacted_target(_target(this)),
             response.status_code,
             response.calculate_content_length() or "-",
             elapsed_ms,
         )
         return response
+
+
+def _target(this: Request) -> str:
+    """The path and query as logged. werkzeug's ``full_path`` decodes the query strictly, and
+    the bytes are the client's: one that is not UTF-8 made the request's log line a 500."""
+    if not this.query_string:
+        return this.path
+    return f"{this.path}?{this.query_string.decode('utf-8', 'backslashreplace')}"

@@ -19,6 +19,9 @@ Each server lets a different few through (what each refuses by itself: docs/oper
   without credentials a client put there (server/redaction.py).
 - an expectation other than 100-continue is refused with 417 (RFC 9110 section 10.1.1 allows
   it; gunicorn from 24 does so itself, gunicorn 23 (nixpkgs') and granian pass it on);
+- werkzeug's server passes raw bytes in a query on, and werkzeug decodes the query strictly:
+  one that is not UTF-8 (``?q=\\xe9``) was a 500 (gunicorn refuses raw non-ASCII, granian
+  non-UTF-8, in a target; a percent-encoded byte is the app's to judge);
 - a Host that is no host at all (a port past 65535, a space, raw UTF-8) is refused here, before
   APP_TRUSTED_HOSTS is consulted: werkzeug's own check only compares the name, and up to
   werkzeug 3.1.3 (nixpkgs' among them) IDNA-encoded a raw UTF-8 name and ignored the port.
@@ -75,6 +78,8 @@ class RequestTarget:
         method = environ.get("REQUEST_METHOD", "")
         if not method.isupper():
             environ.setdefault(REFUSAL, "The request method is not in upper case.")
+        if not is_utf8(environ.get("QUERY_STRING", "")):
+            environ.setdefault(REFUSAL, "The query string is not UTF-8.")
         coding = environ.get("HTTP_TRANSFER_ENCODING")
         if coding is not None and REFUSAL not in environ:
             refuse_transfer_coding(environ, coding)
@@ -93,6 +98,17 @@ def is_host(value: str) -> bool:
     """Whether a Host value is a host and optional port as RFC 3986 spells them."""
     match = _HOST.fullmatch(value)
     return match is not None and int(match.group(1) or 0) <= 65535
+
+
+def is_utf8(wsgi_text: str) -> bool:
+    """Whether a PEP 3333 string (bytes as latin-1) holds UTF-8."""
+    if wsgi_text.isascii():
+        return True
+    try:
+        wsgi_text.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return False
+    return True
 
 
 def refuse_transfer_coding(environ: dict[str, Any], coding: str) -> None:
