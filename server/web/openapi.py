@@ -99,7 +99,35 @@ def build_openapi(app: Flask) -> dict[str, Any]:
         "security": [{name: []} for name in schemes],
     }
     _drop_unused_schemas(document)
+    _leave_body_defaults_to_the_server(document)
     return document
+
+
+def _leave_body_defaults_to_the_server(document: dict[str, Any]) -> None:
+    """No ``default`` in what request bodies reach: a field's description says what leaving it
+    out means instead.
+
+    openapi-typescript (7, by default) makes a property with a default required: a client had
+    to send ``due_at: null`` with every PATCH, which clears the date, where leaving it out
+    keeps it (a Patch's ``default: null`` was never what absence means). Other generators put
+    the default in the client, which then sends today's default for good.
+    """
+    schemas = document["components"]["schemas"]
+    bodies = [op.get("requestBody") for ops in document["paths"].values() for op in ops.values()]
+    frontier = set(re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(bodies)))
+    seen: set[str] = set()
+    while frontier:
+        name = frontier.pop()
+        seen.add(name)
+        for prop in schemas[name].get("properties", {}).values():
+            if "default" not in prop:
+                continue
+            default = prop.pop("default")
+            if default is not None:  # null: what leaving it out means is the model's to say
+                left_out = f"Left out: `{json.dumps(default)}`."
+                prop["description"] = " ".join(filter(None, [prop.get("description"), left_out]))
+        found = re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(schemas[name]))
+        frontier |= set(found) - seen
 
 
 def _drop_unused_schemas(document: dict[str, Any]) -> None:
