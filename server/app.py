@@ -20,6 +20,7 @@ from server.logs import configure_logging
 from server.middleware import (
     access_log,
     body_limit,
+    canonical_host,
     cors,
     metrics,
     options,
@@ -122,6 +123,7 @@ def register_middleware(app: Flask, settings: Settings) -> None:
     security_headers.init_app(app, hsts=settings.hsts)
     options.init_app(app)
     cors.init_app(app, settings)
+    canonical_host.init_app(app)  # inside ProxyFix: a forwarded host is read the same way
     proxies.init_app(app, settings)
     request_head.init_app(app)  # outside ProxyFix: see its docstring
     if settings.access_log:

@@ -100,6 +100,31 @@ def test_default_hosts_are_the_loopback_names(client: FlaskClient, host: str) ->
     assert client.get("/health/live", headers={"Host": host}).status_code == 200
 
 
+@pytest.mark.parametrize("host", ["LocalHost", "LOCALHOST:8000", "localhost.", "Localhost.:8000"])
+def test_a_host_is_trusted_in_any_case_and_with_a_trailing_dot(
+    client: FlaskClient, host: str
+) -> None:
+    """A host name is case-insensitive (RFC 3986 section 3.2.2) and a trailing dot names the
+    same host: werkzeug compares the name as written, and refused these with 400."""
+    answer = client.get("/health/live", headers={"Host": host})
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+
+
+def test_a_forwarded_host_is_trusted_in_any_case(make_app: Callable[..., Flask]) -> None:
+    """The same for the host a trusted proxy forwards (nginx canonicalises it; others pass it
+    on as the client sent it)."""
+    client = make_app(trusted_hosts="api.example.com", proxy_fix_x_host=1).test_client()
+    for forwarded, status in [
+        ("API.Example.com", 200),
+        ("api.example.com.", 200),
+        ("EVIL.com", 400),
+    ]:
+        answer = client.get(
+            "/health/live", headers={"Host": "127.0.0.1", "X-Forwarded-Host": forwarded}
+        )
+        assert answer.status_code == status, forwarded
+
+
 def test_trusted_hosts_setting(make_app: Callable[..., Flask]) -> None:
     app = make_app(trusted_hosts="api.example.com, .example.org")
     client = app.test_client()
