@@ -492,13 +492,13 @@ def test_a_raw_utf8_query_means_its_percent_encoded_form(server: Server) -> None
     """granian passes on a target holding raw UTF-8 (RFC 3986 wants it percent-encoded), as
     text: werkzeug could not encode ``?\u0663=1`` for PEP 3333 (a text/plain 500), and the
     access line could not decode ``?caf\u00e9=1`` (a 500). Now it means what the
-    percent-encoded query means; gunicorn refuses it (400)."""
+    percent-encoded query means. gunicorn (27) refuses such a target as a whole: 400."""
     for name in ("caf\u00e9", "\u0663", "\U0001f600"):
         target = f"GET /api/v1/tasks?{name}=1 HTTP/1.1".encode()
         answer = raw_answer(
             server.port, head(target, b"Host: 127.0.0.1", f"Authorization: {AUTH.value}".encode())
         )
-        if server.kind == "gunicorn":
+        if server.kind == "gunicorn" and answer[0] == 400:
             assert_problem_answer(answer, 400)
             continue
         problem = assert_problem_answer(answer, 422)
