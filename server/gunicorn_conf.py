@@ -58,6 +58,7 @@ worker_class = (
 workers = _settings.workers
 # gunicorn turns sync workers into gthread ones when threads > 1: only gthread gets them.
 threads = _settings.threads if worker_class == "gthread" else 1
+worker_connections = _settings.worker_connections  # gthread's (sync serves one at a time)
 timeout = _settings.timeout
 graceful_timeout = _settings.graceful_timeout
 keepalive = _settings.keepalive

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import resource
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,8 @@ RSGI_APP = "server.rsgi:app"  # the same app, body read before a thread is taken
 # hyper's read buffer bounds the request head (431 beyond it; 100 header fields at most), in
 # place of granian's 408 KiB default. Measured: a 70 KB header still passes, 200 KB does not.
 HTTP1_BUFFER_SIZE = 65536
+# Files a worker opens besides its clients' connections: pools, logs, libraries, pipes.
+FILES_BESIDE_CONNECTIONS = 1024
 
 
 def split_bind(bind: str) -> tuple[str, int] | Path:
@@ -82,6 +85,11 @@ def granian_options(settings: Settings) -> dict[str, Any]:
             max_buffer_size=HTTP1_BUFFER_SIZE,
             header_read_timeout=min(settings.timeout, 60) * 1000,  # granian's maximum
         ),
+        # Connections, not Python threads: an idle one or one sending its head never reaches
+        # Python. granian's default (its listen backlog of 1024 over the workers) let 1100 idle
+        # sockets from one client stall a 2-worker server for the head timeout (30 s), and
+        # again whenever they reconnected.
+        "backpressure": settings.worker_connections,
         # A worker that dies is started again, as gunicorn's master does.
         "respawn_failed_workers": True,
         "respawn_interval": 0.5,
@@ -150,12 +158,32 @@ def run_gunicorn(extra: list[str]) -> None:
     run()
 
 
+def allow_connections(settings: Settings) -> None:
+    """Raise this process's soft limit of open files (which the workers inherit) to cover
+    APP_WORKER_CONNECTIONS, as far as the hard limit lets it: systemd starts services with a
+    soft limit of 1024 (and a hard one of 524288), which a worker's connections, pools and
+    files would reach first. Says so in one line where the hard limit is lower."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = settings.worker_connections + FILES_BESIDE_CONNECTIONS
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return
+    raised = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+    if raised < wanted:
+        print(
+            f"warning: APP_WORKER_CONNECTIONS={settings.worker_connections} needs {wanted} open "
+            f"files, and the hard limit is {hard}: raise it (LimitNOFILE, ulimit -Hn)",
+            file=sys.stderr,
+        )
+
+
 def main(extra: list[str]) -> None:
     try:
         with collector_paused():  # start-up: see server/startup.py
             settings = load_settings()
     except SettingsError as exc:
         sys.exit(f"configuration error: {exc}")
+    allow_connections(settings)
     if settings.server == "gunicorn":
         run_gunicorn(extra)
     elif extra:

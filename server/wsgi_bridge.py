@@ -109,6 +109,12 @@ class TooSlow:
 # FREE_CHUNKS + APP_MAX_CONTENT_LENGTH / MIN_CHUNK chunks (about 80 ms for 1 MiB).
 FREE_CHUNKS = 64
 MIN_CHUNK = 256
+# The request bodies a worker holds in memory at once, each up to APP_MAX_CONTENT_LENGTH + 1
+# bytes: 512 with the default 1 MiB. Past them a request with a body waits for one to finish;
+# requests without one (and idle connections, which never reach Python) are not held up.
+# granian's connection limit bounded them before APP_WORKER_CONNECTIONS took its place.
+BODY_MEMORY = 512 * 1024 * 1024
+NO_BODY_SLOT = "The server is reading as many request bodies as it holds: retry."
 
 
 def build_environ(scope: Any, body: bytes | BrokenBody) -> dict[str, Any]:
@@ -263,27 +269,54 @@ async def read_chunked(proto: Any, limit: int) -> bytes | BrokenBody | TooFragme
     return b"".join(chunks)
 
 
+def reads_a_body(declared: str | None, chunked: bool, limit: int) -> bool:
+    """Whether read_body will read a body (and hold it in memory) for this request."""
+    return 0 < int(declared) <= limit if declared is not None else chunked
+
+
 class WSGIBridge:
     """An RSGI application that runs ``wsgi_app`` in ``threads`` threads, each request once its
-    body (at most ``max_body`` + 1 bytes) has arrived, within ``body_deadline`` seconds."""
+    body (at most ``max_body`` + 1 bytes) has arrived, within ``body_deadline`` seconds; with
+    the bodies it holds at once within ``body_memory`` bytes."""
 
     def __init__(
-        self, wsgi_app: WSGIApp, threads: int, max_body: int, body_deadline: float
+        self,
+        wsgi_app: WSGIApp,
+        threads: int,
+        max_body: int,
+        body_deadline: float,
+        body_memory: int = BODY_MEMORY,
     ) -> None:
         self.wsgi_app = wsgi_app
         self.max_body = max_body
         self.body_deadline = body_deadline
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="wsgi")
+        self.bodies = asyncio.Semaphore(max(1, body_memory // (max_body + 1)))
 
     async def __rsgi__(self, scope: Any, proto: Any) -> None:
         fields = scope.headers
-        body = await read_body(
-            proto,
-            fields.get("content-length"),
-            "transfer-encoding" in fields,
-            self.max_body,
-            self.body_deadline,
-        )
+        declared = fields.get("content-length")
+        chunked = "transfer-encoding" in fields
+        if not reads_a_body(declared, chunked, self.max_body):
+            await self.answer(scope, proto, declared, chunked)
+            return
+        try:
+            async with asyncio.timeout(self.body_deadline):
+                await self.bodies.acquire()
+        except TimeoutError:
+            # Every slot held (by clients trickling their bodies, say) for as long as a body
+            # may take: refused without reading it, as a retry may find one free.
+            status, headers, payload = self.problem(503, NO_BODY_SLOT)
+            extra = [("Retry-After", "1"), ("Connection", "close")]
+            proto.response_bytes(status, [*headers, *extra], payload)
+            return
+        try:
+            await self.answer(scope, proto, declared, chunked)
+        finally:
+            self.bodies.release()
+
+    async def answer(self, scope: Any, proto: Any, declared: str | None, chunked: bool) -> None:
+        body = await read_body(proto, declared, chunked, self.max_body, self.body_deadline)
         if body is None:
             return
         if isinstance(body, (CutShort, TooFragmented, TooSlow)):

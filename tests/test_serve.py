@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -231,8 +233,10 @@ def test_granian_options_follow_the_settings() -> None:
         graceful_timeout=7,
         workers_lifetime=3600,
         timeout=120,
+        worker_connections=300,
     )
     options = granian_options(settings)
+    assert options["backpressure"] == 300
     assert options["uds"] == Path("/run/app/web.sock")
     assert "address" not in options
     assert options["workers"] == 3
@@ -244,6 +248,41 @@ def test_granian_options_follow_the_settings() -> None:
     assert options["target"] == "server.rsgi:app"
     never = granian_options(make_settings("postgresql://u@h/d", "redis://h/0"))
     assert never["workers_lifetime"] is None
+    assert never["backpressure"] == 4096  # not granian's backlog over the workers (1024 / 3)
+
+
+def test_the_open_files_limit_covers_the_connections() -> None:
+    """systemd starts a service with a soft limit of 1024 open files: a worker's connections,
+    pools and files would reach it before APP_WORKER_CONNECTIONS. serve raises it as far as the
+    hard limit allows, and says so in one line where that is too low. (A fresh interpreter: a
+    lowered hard limit cannot be raised again.)"""
+    script = """
+import resource, sys
+from server.serve import allow_connections
+from support.settings import make_settings
+def limit(connections):
+    allow_connections(make_settings("postgresql://u@h/d", "redis://h/0",
+                                    worker_connections=connections))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (512, 3000))
+print(limit(100))   # 100 connections and 1024 other files
+print(limit(1500))  # still under the hard limit
+print(limit(4096))  # past it: the hard limit, and the warning
+"""
+    tests = Path(__file__).parent
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(tests)},
+        timeout=60,
+        check=True,
+    )
+    assert proc.stdout.split("\n")[:3] == ["(1124, 3000)", "(2524, 3000)", "(3000, 3000)"]
+    assert proc.stderr.strip() == (
+        "warning: APP_WORKER_CONNECTIONS=4096 needs 5120 open files, and the hard limit is "
+        "3000: raise it (LimitNOFILE, ulimit -Hn)"
+    )
 
 
 @pytest.mark.parametrize(

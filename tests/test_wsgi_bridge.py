@@ -4,6 +4,7 @@ tests/test_serve.py and tests/faults run it under granian for real)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,7 @@ from server.wsgi_bridge import (
     FREE_CHUNKS,
     INTERNAL_ERROR,
     MIN_CHUNK,
+    NO_BODY_SLOT,
     REFUSAL,
     BrokenBody,
     CutShort,
@@ -25,6 +27,7 @@ from server.wsgi_bridge import (
     build_environ,
     call_wsgi,
     read_body,
+    reads_a_body,
 )
 
 
@@ -228,6 +231,72 @@ class Proto:
         if self.ended_early:
             raise ConnectionError("body ended before its length")  # granian's ProtocolClosed
         return b"".join(self.chunks)
+
+
+@dataclass
+class Exchange(Proto):
+    """Both sides of granian's RSGIHTTPProtocol: the body, and the answer sent."""
+
+    sent: list[Response] = field(default_factory=list)
+
+    def response_bytes(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.sent.append((status, headers, body))
+
+
+def post(body: bytes) -> Scope:
+    return Scope(Headers([("content-length", str(len(body)))]), method="POST")
+
+
+def test_bodies_past_the_memory_wait_and_requests_without_one_do_not() -> None:
+    """The bodies a worker holds at once are bounded (BODY_MEMORY); granian's connection limit
+    did that before, and it now lets idle connections be many. A request without a body never
+    waits for a slot; one with a body waits, and past the body deadline is 503 without its
+    body being read."""
+    release = threading.Event()
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        if environ["wsgi.input"].read() == b"slow":
+            release.wait(10)
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    # One slot: room for one body of at most 5 bytes (and its one byte more).
+    bridge = Answered(app, threads=4, max_body=5, body_deadline=0.2, body_memory=6)
+
+    async def scenario() -> dict[str, Exchange]:
+        held, get, refused = Exchange([b"slow"]), Exchange([]), Exchange([b"fast"])
+        holding = asyncio.create_task(bridge.__rsgi__(post(b"slow"), held))
+        await asyncio.sleep(0.05)  # the slow request has the slot, and its app is running
+        await bridge.__rsgi__(Scope(Headers([])), get)
+        await bridge.__rsgi__(post(b"fast"), refused)
+        release.set()
+        await holding
+        later = Exchange([b"fast"])
+        await bridge.__rsgi__(post(b"fast"), later)
+        return {"held": held, "get": get, "refused": refused, "later": later}
+
+    answers = asyncio.run(scenario())
+    assert [answers[name].sent[0][0] for name in ("held", "get", "refused", "later")] == [
+        200,
+        200,
+        503,
+        200,
+    ]
+    _, headers, payload = answers["refused"].sent[0]
+    assert ("Retry-After", "1") in headers
+    assert ("Connection", "close") in headers
+    assert payload == NO_BODY_SLOT.encode()
+    assert answers["refused"].read == []  # never read: the client may retry it whole
+
+
+@pytest.mark.parametrize(
+    ("declared", "chunked", "reads"),
+    [("0", False, False), ("5", False, True), ("6", False, False), (None, True, True)],
+)
+def test_what_reads_a_body(declared: str | None, chunked: bool, reads: bool) -> None:
+    """Only a body read_body reads takes a slot: none, or one declared past the limit (413
+    from the headers alone), takes none."""
+    assert reads_a_body(declared, chunked, limit=5) is reads
 
 
 @pytest.mark.parametrize(

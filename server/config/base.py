@@ -26,6 +26,8 @@ Profile = Literal["development", "production"]
 # near 2**63 ns, granian's and gunicorn's counters), so a typo stops start-up instead.
 HOUR, DAY, GIB = 3600, 86400, 1024**3
 MAX_COUNT = 2**31 - 1
+# Each connection is a file descriptor: Linux's default hard limit (systemd's too) is 524288.
+MAX_CONNECTIONS = 65536
 
 
 class Settings(BaseSettings):
@@ -236,6 +238,14 @@ class Settings(BaseSettings):
     # measured +30% on the cached read with 4 rather than 1 (one worker, same run).
     threads: int = Field(
         4, ge=1, le=64, description="Python threads per worker (granian; gunicorn gthread only)."
+    )
+    worker_connections: int = Field(
+        4096,
+        ge=1,
+        le=MAX_CONNECTIONS,
+        description="Connections each worker holds at once (granian; gunicorn gthread only): "
+        "idle, sending a request or being answered; more wait in the listen queue. "
+        "An idle one costs granian about 12 KB.",
     )
     timeout: int = Field(
         30,

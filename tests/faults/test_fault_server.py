@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import signal
 import socket
 import threading
@@ -288,6 +289,37 @@ def test_slow_clients_do_not_stall_fresh_clients(
     assert server.stop() == 0
     # A body that never completed never reached the app: no half-parsed request logged.
     assert '"POST /api/v1/projects" 400' not in server.log()
+
+
+IDLE_FLOOD = 1200  # past granian's default capacity for one worker: its listen backlog, 1024
+
+
+@pytest.mark.slow
+def test_idle_connections_past_the_listen_backlog_do_not_stall_fresh_clients(
+    fault_env: dict[str, str], serve: Callable[..., Any]
+) -> None:
+    """Connections that send nothing never reach Python, but each holds one of the connections
+    a granian worker takes at once until the head timeout. granian's default (its listen
+    backlog over the workers) let 1100 idle sockets from one client stall a 2-worker server
+    for 30 s, and again whenever they reconnected; APP_WORKER_CONNECTIONS (4096) takes them."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = IDLE_FLOOD + 256
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        pytest.skip(f"this user may open {hard} files, and the flood needs {wanted} (ulimit -Hn)")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
+    server = serve(fault_env, APP_WORKERS="1")
+    idle: list[socket.socket] = []
+    try:
+        idle += [socket.create_connection(("127.0.0.1", server.port)) for _ in range(IDLE_FLOOD)]
+        # fresh_get raises unless a complete 200 arrives; a stalled server answers after the
+        # head timeout (APP_TIMEOUT, 30 s) at the earliest.
+        for _ in range(5):
+            fresh_get("127.0.0.1", server.port, timeout=10.0)
+    finally:
+        for sock in idle:
+            sock.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert server.stop() == 0
 
 
 @pytest.mark.slow
