@@ -245,7 +245,7 @@ class Settings(BaseSettings):
         le=MAX_CONNECTIONS,
         description="Connections each worker holds at once (granian; gunicorn gthread only): "
         "idle, sending a request or being answered; more wait in the listen queue. "
-        "An idle one costs granian about 12 KB.",
+        "An idle one costs granian a few KB.",
     )
     timeout: int = Field(
         30,
