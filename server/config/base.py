@@ -259,7 +259,12 @@ class Settings(BaseSettings):
         30, ge=1, le=DAY, description="Seconds in-flight requests get on stop."
     )
     keepalive: int = Field(
-        2, ge=0, le=HOUR, description="Seconds a keep-alive connection may idle."
+        2,
+        ge=0,
+        le=HOUR,
+        description="gunicorn: seconds a keep-alive connection may idle; granian: 0 turns "
+        "keep-alive off, and an idle connection is closed after min(APP_TIMEOUT, 60) seconds, "
+        "as a slow head is (measured).",
     )
     max_requests: int = Field(
         5000, ge=0, le=MAX_COUNT, description="gunicorn: requests before a worker is renewed."
