@@ -197,6 +197,9 @@ ATTACKS: dict[str, Callable[[Jwks], str]] = {
     "nbf in the future": lambda j: sign(j, nbf=int(time.time()) + 3600),
     "iat in the future": lambda j: sign(j, iat=int(time.time()) + 3600),
     "no exp": lambda j: sign(j, exp=None),
+    "iat as a string": lambda j: sign(j, iat=str(int(time.time()))),
+    "exp as a string": lambda j: sign(j, exp=str(int(time.time()) + 3600)),
+    "nbf as true": lambda j: sign(j, nbf=True),
     "unknown subject": lambda j: sign(j, sub="nobody-here"),
     "signed by another key with a published kid": lambda j: jwt.encode(
         claims(),

@@ -142,9 +142,20 @@ class OidcVerifier:
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(_reason(exc)) from None
+        # RFC 7519's NumericDate: PyJWT takes any int() can read ("1700000000"), and a string
+        # iat then failed the comparison below: a 500 for a token the issuer got wrong.
+        if any(not _is_number(claims[name]) for name in DATE_CLAIMS if name in claims):
+            raise InvalidToken("a date claim is not a number")
         if claims["iat"] > time.time() + self.leeway:
             raise InvalidToken("issued in the future")
         return Claims(str(claims["sub"]), _scopes(claims.get(self.scope_claim)))
+
+
+DATE_CLAIMS = ("exp", "iat", "nbf")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _scopes(value: object) -> frozenset[str]:
