@@ -110,7 +110,7 @@ class TooSlow:
 FREE_CHUNKS = 64
 MIN_CHUNK = 256
 # The request bodies a worker holds in memory at once, each up to APP_MAX_CONTENT_LENGTH + 1
-# bytes: 512 with the default 1 MiB. Past them a request with a body waits for one to finish;
+# bytes: about 512 at the default 1 MiB. Past them a request with a body waits for one to finish;
 # requests without one (and idle connections, which never reach Python) are not held up.
 # granian's connection limit bounded them before APP_WORKER_CONNECTIONS took its place.
 BODY_MEMORY = 512 * 1024 * 1024

@@ -26,7 +26,7 @@ Profile = Literal["development", "production"]
 # near 2**63 ns, granian's and gunicorn's counters), so a typo stops start-up instead.
 HOUR, DAY, GIB = 3600, 86400, 1024**3
 MAX_COUNT = 2**31 - 1
-# Each connection is a file descriptor: Linux's default hard limit (systemd's too) is 524288.
+# Each connection is a file descriptor: systemd's default hard limit for one is 524288.
 MAX_CONNECTIONS = 65536
 
 
