@@ -785,6 +785,12 @@ in
       nginx = lib.mkIf cfg.nginx.enable {
         enable = true;
         recommendedProxySettings = lib.mkDefault true;
+        # nginx's own 512 connections per worker (nixpkgs sets none, and one worker) would be
+        # what a flood of idle connections fills first: the app holds 4096 per worker
+        # (APP_WORKER_CONNECTIONS). A proxied request takes two descriptors, client and
+        # upstream; the unit keeps systemd's default limits. A user's own lines win.
+        eventsConfig = lib.mkDefault "worker_connections 4096;";
+        appendConfig = lib.mkDefault "worker_rlimit_nofile 9216;";
         commonHttpConfig = accessLogFormat;
         # nginx's upstream syntax matches the server's bind: host:port or unix:/path.
         upstreams.${name}.servers.${cfg.settings.APP_BIND} = { };

@@ -80,6 +80,8 @@ let
           enable
           recommendedProxySettings
           commonHttpConfig
+          eventsConfig
+          appendConfig
           upstreams
           virtualHosts
           ;

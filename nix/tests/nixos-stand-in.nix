@@ -382,6 +382,15 @@ in
             type = types.lines;
             default = "";
           };
+          # Rendered inside `events { }`, and last in the main context.
+          eventsConfig = mkOption {
+            type = types.lines;
+            default = "";
+          };
+          appendConfig = mkOption {
+            type = types.lines;
+            default = "";
+          };
           upstreams = mkOption {
             type = types.attrsOf upstreamType;
             default = { };

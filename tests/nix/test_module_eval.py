@@ -134,6 +134,9 @@ def test_nginx_on_the_socket(cases: dict[str, Any]) -> None:
     nginx = local["nginx"]
     assert nginx["enable"] is True
     assert nginx["recommendedProxySettings"] is True
+    # Not nginx's 512: a flood of idle connections would fill the front first.
+    assert nginx["eventsConfig"] == "worker_connections 4096;"
+    assert nginx["appendConfig"] == "worker_rlimit_nofile 9216;"
     assert nginx["upstreams"] == {
         "flask-nix-stack": {"servers": {f"unix:{SOCKET}": {"backup": False}}, "extraConfig": ""}
     }

@@ -65,7 +65,9 @@ def nginx_config(prefix: Path, port: int, upstream: str, nginx: dict[str, Any]) 
         + textwrap.indent(server, "    ")
         + "}\n"
     )
-    return nginx_conf(prefix, http, worker_connections=64)
+    # The module's own events and main-context lines (connections, open files), as nixpkgs
+    # renders them: nginx itself checks them here.
+    return nginx_conf(prefix, http, events=nginx["eventsConfig"], main=nginx["appendConfig"])
 
 
 @contextlib.contextmanager

@@ -64,9 +64,14 @@ def _complete(answer: bytes) -> bool:
     return False
 
 
-def nginx_conf(prefix: Path | str, http: str, worker_connections: int = 1024) -> str:
+def nginx_conf(
+    prefix: Path | str, http: str, worker_connections: int = 1024, events: str = "", main: str = ""
+) -> str:
     """An nginx.conf for an unprivileged nginx in the foreground with all its files under
-    ``prefix``; ``http`` is the body of its http block (upstreams and servers)."""
+    ``prefix``; ``http`` is the body of its http block (upstreams and servers); ``events``, if
+    given, the body of its events block, and ``main`` lines last in the main context (as
+    nixpkgs renders eventsConfig and appendConfig)."""
+    events = events or f"worker_connections {worker_connections};"
     temp_paths = "".join(
         f"    {kind}_temp_path {prefix}/{kind};\n"
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
@@ -74,10 +79,11 @@ def nginx_conf(prefix: Path | str, http: str, worker_connections: int = 1024) ->
     return (
         f"worker_processes 1;\ndaemon off;\npid {prefix}/nginx.pid;\n"
         f"error_log {prefix}/error.log warn;\n"
-        f"events {{ worker_connections {worker_connections}; }}\n"
+        f"events {{ {events} }}\n"
         f"http {{\n    access_log off;\n{temp_paths}"
         + textwrap.indent(textwrap.dedent(http).strip("\n"), "    ")
         + "\n}\n"
+        + main
     )
 
 
