@@ -14,6 +14,11 @@ let
     type = types.listOf unitNameType;
     default = [ ];
   };
+  # Lines of configuration, empty unless set (types.lines concatenates definitions).
+  linesOption = mkOption {
+    type = types.lines;
+    default = "";
+  };
   assertValueOneOf =
     name: values: group: attr:
     lib.optional (
@@ -111,14 +116,8 @@ let
         type = types.addCheck (types.attrsOf unitOption) checkService;
         default = { };
       };
-      script = mkOption {
-        type = types.lines;
-        default = "";
-      };
-      preStart = mkOption {
-        type = types.lines;
-        default = "";
-      };
+      script = linesOption;
+      preStart = linesOption;
       restartTriggers = mkOption {
         type = types.listOf types.unspecified;
         default = [ ];
@@ -202,10 +201,7 @@ let
           ]);
         default = null;
       };
-      extraConfig = mkOption {
-        type = types.lines;
-        default = "";
-      };
+      extraConfig = linesOption;
     };
   };
   vhostType = types.submodule {
@@ -226,10 +222,7 @@ let
         type = types.attrsOf locationType;
         default = { };
       };
-      extraConfig = mkOption {
-        type = types.lines;
-        default = "";
-      };
+      extraConfig = linesOption;
     };
   };
   upstreamType = types.submodule {
@@ -252,10 +245,7 @@ let
         );
         default = { };
       };
-      extraConfig = mkOption {
-        type = types.lines;
-        default = "";
-      };
+      extraConfig = linesOption;
     };
   };
 
@@ -378,19 +368,10 @@ in
             type = types.bool;
             default = false;
           };
-          commonHttpConfig = mkOption {
-            type = types.lines;
-            default = "";
-          };
+          commonHttpConfig = linesOption;
           # Rendered inside `events { }`, and last in the main context.
-          eventsConfig = mkOption {
-            type = types.lines;
-            default = "";
-          };
-          appendConfig = mkOption {
-            type = types.lines;
-            default = "";
-          };
+          eventsConfig = linesOption;
+          appendConfig = linesOption;
           upstreams = mkOption {
             type = types.attrsOf upstreamType;
             default = { };
