@@ -19,6 +19,10 @@ shows up in a plain `pytest` run of the checkout. This test rebuilds that situat
   server configured with postgresqlExtraSettings; Redis on REDIS_SOCKET with redisTestPort), read
   from pkgs/by-name/{po/postgresqlTestHook,
   re/redisTestHook} in nixpkgs;
+- python, python3 and pytest are the env's base interpreter without the env's packages: as in
+  the build, where the interpreter is nixpkgs' bare python3, every dependency comes through
+  PYTHONPATH (a test that gave a child process a PYTHONPATH of its own passed under the venv's
+  interpreter, and would have failed the real build);
 - PATH holds no git, no redis-server, no process-compose and no Chromium (the build has none of
   them), no LANG or LC_* is set (so the hook's initdb makes a SQL_ASCII cluster, as in the
   sandbox), PYTHONHASHSEED=0 as nixpkgs' Python setup hook exports it, and the whole replay
@@ -245,6 +249,25 @@ def sandbox_path(build_top: Path, extra: list[Path]) -> str:
     return ":".join([*map(str, extra), str(bin_dir)])
 
 
+def bare_interpreter(build_top: Path) -> Path:
+    """A bin directory whose python, python3 and pytest run this env's base interpreter, which
+    has none of the env's packages: in the build the interpreter is nixpkgs' bare python3, and
+    every dependency comes through PYTHONPATH (the Python hooks set it), so a test that gives a
+    child process a PYTHONPATH of its own takes them away there. Run by the venv's interpreter,
+    such a child still found them, and the replay passed."""
+    base = Path(getattr(sys, "_base_executable", sys.executable)).resolve()
+    bin_dir = build_top / "python-bin"
+    bin_dir.mkdir()
+    for name in ("python", "python3"):
+        (bin_dir / name).symlink_to(base)
+    launcher = bin_dir / "pytest"
+    launcher.write_text(
+        f"#!{base}\nimport sys\nfrom pytest import console_main\nsys.exit(console_main())\n"
+    )
+    launcher.chmod(0o755)
+    return bin_dir
+
+
 def postgres_bindir() -> Path:
     for candidate in [
         shutil.which("initdb"),
@@ -394,7 +417,9 @@ def test_check_phase_replay(check_phase: CheckPhase, build_top: Path) -> None:
 
     source = copy_source(check_phase, build_top)
     out = install(source, build_top, check_phase)
-    path = sandbox_path(build_top, [Path(sys.executable).parent, postgres_bindir()])
+    path = sandbox_path(
+        build_top, [bare_interpreter(build_top), Path(sys.executable).parent, postgres_bindir()]
+    )
     # No LANG or LC_*: the builder has none, so the hook's initdb makes a SQL_ASCII cluster
     # (a replay with LANG=C.UTF-8 hid that the suite's databases then spoke ASCII).
     env = {
