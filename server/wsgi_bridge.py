@@ -211,6 +211,14 @@ def _no_write(_data: bytes) -> None:
     raise NotImplementedError("the app must return its body, not write() it")
 
 
+def reads_a_body(declared: str | None, chunked: bool, limit: int) -> bool:
+    """Whether read_body reads a body (and holds it in memory) for this request. Not one
+    declared past the limit (the app answers 413 from Content-Length alone), nor one of no
+    length, nor one neither declared nor chunked (no body, RFC 9112 section 6.3). hyper has
+    checked a Content-Length (digits only, one value) and drops it for a chunked body."""
+    return 0 < int(declared) <= limit if declared is not None else chunked
+
+
 async def read_body(
     proto: Any, declared: str | None, chunked: bool, limit: int, deadline: float
 ) -> bytes | BrokenBody | CutShort | TooFragmented | TooSlow | None:
@@ -218,16 +226,13 @@ async def read_body(
     if granian could not decode it; CutShort if it ended before its Content-Length;
     TooFragmented if it came in too many small chunks; TooSlow if it took over ``deadline``
     seconds. A request without a body awaits nothing (no timer either)."""
+    if not reads_a_body(declared, chunked, limit):
+        return b""
     if declared is not None:
-        # hyper has checked the value (digits only, one value) and drops it for a chunked body.
         length = int(declared)
-        if length > limit:
-            return b""  # the app answers 413 from Content-Length alone: read nothing
-        if not length:
-            return b""
         try:
             # Collected by granian (Rust) in one hand-off, however many pieces the bytes
-            # came in; its length is bounded by the check above.
+            # came in; reads_a_body has bounded its length.
             async with asyncio.timeout(deadline):
                 body: bytes = await proto()
         except TimeoutError:
@@ -235,8 +240,6 @@ async def read_body(
         except Exception:  # the connection ended first: the client closed its side, or left
             return CutShort(None, length)
         return body if len(body) == length else CutShort(len(body), length)
-    if not chunked:
-        return b""  # neither Content-Length nor Transfer-Encoding: no body (RFC 9112 6.3)
     try:
         async with asyncio.timeout(deadline):
             return await read_chunked(proto, limit)
@@ -267,11 +270,6 @@ async def read_chunked(proto: Any, limit: int) -> bytes | BrokenBody | TooFragme
     if empty > 1 and size <= limit:
         return BrokenBody()
     return b"".join(chunks)
-
-
-def reads_a_body(declared: str | None, chunked: bool, limit: int) -> bool:
-    """Whether read_body will read a body (and hold it in memory) for this request."""
-    return 0 < int(declared) <= limit if declared is not None else chunked
 
 
 class WSGIBridge:
