@@ -22,13 +22,13 @@ import asyncio
 import io
 import logging
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from wsgiref.types import WSGIApplication
 
 logger = logging.getLogger(__name__)
 
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 Response = tuple[int, list[tuple[str, str]], bytes]
 # The environ key of the reason a request must be refused: set here for what granian lets
 # through and HTTP forbids; server/middleware/request_head.py answers it with a 400 problem.
@@ -186,7 +186,7 @@ def _as_wsgi_text(text: str) -> str:
 _PROTOCOLS = {"1": "HTTP/1.0", "1.1": "HTTP/1.1", "2": "HTTP/2", "3": "HTTP/3"}
 
 
-def call_wsgi(wsgi_app: WSGIApp, environ: dict[str, Any]) -> Response:
+def call_wsgi(wsgi_app: WSGIApplication, environ: dict[str, Any]) -> Response:
     """Run the app (in a pool thread); the whole response body at once (the API sends JSON)."""
     started: list[tuple[int, list[tuple[str, str]]]] = []
 
@@ -279,7 +279,7 @@ class WSGIBridge:
 
     def __init__(
         self,
-        wsgi_app: WSGIApp,
+        wsgi_app: WSGIApplication,
         threads: int,
         max_body: int,
         body_deadline: float,

@@ -9,13 +9,11 @@ canonicalises and other proxies pass on as sent) is read the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
+from wsgiref.types import StartResponse, WSGIApplication
 
 from flask import Flask
-
-StartResponse = Callable[..., Any]
-WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
 def canonical(host: str) -> str:
@@ -33,7 +31,7 @@ def canonical(host: str) -> str:
 class CanonicalHost:
     """WSGI middleware: HTTP_HOST in its canonical spelling."""
 
-    def __init__(self, app: WSGIApp) -> None:
+    def __init__(self, app: WSGIApplication) -> None:
         self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:

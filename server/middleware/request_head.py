@@ -30,9 +30,10 @@ Each server lets a different few through (what each refuses by itself: docs/oper
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
+from wsgiref.types import StartResponse, WSGIApplication
 
 from flask import Flask, request
 
@@ -49,15 +50,12 @@ LOGGED_TARGET = "fns.target"
 _HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(?::([0-9]{0,5}))?")
 NOT_A_HOST = "fns.not_a_host"
 
-StartResponse = Callable[..., Any]
-WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
-
 
 class RequestTarget:
     """WSGI middleware: the host an absolute-form target names, the target as logged, and a
     mark on each request the module docstring lists (refuse_marked_request answers it)."""
 
-    def __init__(self, app: WSGIApp) -> None:
+    def __init__(self, app: WSGIApplication) -> None:
         self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:

@@ -7,8 +7,9 @@ the app set itself (e.g. a docs page's own CSP) is left alone.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
+from wsgiref.types import StartResponse, WSGIApplication
 
 from flask import Flask
 
@@ -23,14 +24,11 @@ API_HEADERS = {
 }
 HSTS = "max-age=63072000; includeSubDomains"
 
-StartResponse = Callable[..., Any]
-WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
-
 
 class SecurityHeaders:
     """WSGI middleware appending each header the response does not already have."""
 
-    def __init__(self, app: WSGIApp, headers: dict[str, str]) -> None:
+    def __init__(self, app: WSGIApplication, headers: dict[str, str]) -> None:
         self.app = app
         self.headers = list(headers.items())
 
