@@ -25,6 +25,7 @@ REF = "#/components/schemas/{model}"
 CONVERTER = re.compile(r"<(?:(?P<conv>\w+)(?:\((?P<args>[^)]*)\))?:)?(?P<name>\w+)>")
 DOCUMENTED_PREFIXES = ("/api/", "/health/")
 NULL = {"type": "null"}
+SCHEMA_REF = re.compile(r'"#/components/schemas/([^"]+)"')
 
 LICENSE = {"name": "MIT", "identifier": "MIT"}
 CONTACT = {"name": "flask-nix-stack maintainers"}
@@ -114,11 +115,7 @@ def _leave_body_defaults_to_the_server(document: dict[str, Any]) -> None:
     """
     schemas = document["components"]["schemas"]
     bodies = [op.get("requestBody") for ops in document["paths"].values() for op in ops.values()]
-    frontier = set(re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(bodies)))
-    seen: set[str] = set()
-    while frontier:
-        name = frontier.pop()
-        seen.add(name)
+    for name in _schemas_reached(schemas, bodies):
         for prop in schemas[name].get("properties", {}).values():
             if "default" not in prop:
                 continue
@@ -126,23 +123,23 @@ def _leave_body_defaults_to_the_server(document: dict[str, Any]) -> None:
             if default is not None:  # null: what leaving it out means is the model's to say
                 left_out = f"Left out: `{json.dumps(default)}`."
                 prop["description"] = " ".join(filter(None, [prop.get("description"), left_out]))
-        found = re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(schemas[name]))
-        frontier |= set(found) - seen
 
 
 def _drop_unused_schemas(document: dict[str, Any]) -> None:
     """Keep only the component schemas the operations reach (query models are inlined)."""
     schemas = document["components"]["schemas"]
-    reached: set[str] = set()
-    frontier = json.dumps(document["paths"])
-    while True:
-        found = set(re.findall(r'"#/components/schemas/([^"]+)"', frontier)) - reached
-        if not found:
-            break
-        reached |= found
-        frontier = json.dumps([schemas[name] for name in found])
-    for name in set(schemas) - reached:
+    for name in set(schemas) - _schemas_reached(schemas, document["paths"]):
         del schemas[name]
+
+
+def _schemas_reached(schemas: dict[str, Any], start: object) -> set[str]:
+    """The component schemas ``start`` refers to, and those they refer to in turn."""
+    reached: set[str] = set()
+    found = set(SCHEMA_REF.findall(json.dumps(start)))
+    while found:
+        reached |= found
+        found = set(SCHEMA_REF.findall(json.dumps([schemas[name] for name in found]))) - reached
+    return reached
 
 
 def security_schemes(app: Flask) -> dict[str, Any]:
