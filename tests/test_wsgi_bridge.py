@@ -175,34 +175,6 @@ class Answered(WSGIBridge):
         return status, [("Content-Type", "application/problem+json")], detail.encode()
 
 
-@dataclass
-class Responder:
-    """The response side of granian's RSGIHTTPProtocol."""
-
-    sent: list[Response] = field(default_factory=list)
-
-    def response_bytes(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-        self.sent.append((status, headers, body))
-
-
-def test_a_failure_around_the_app_is_the_bridges_own_problem(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    """What the app raises past Flask's handlers (werkzeug reading a broken environ, say) is
-    answered in the app's shape, not as text/plain."""
-
-    def broken(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        raise UnicodeEncodeError("latin-1", "\u0663", 0, 1, "ordinal not in range(256)")
-
-    responder = Responder()
-    bridge = Answered(broken, threads=1, max_body=5, body_deadline=DEADLINE)
-    asyncio.run(bridge.__rsgi__(Scope(Headers([])), responder))
-    assert responder.sent == [
-        (500, [("Content-Type", "application/problem+json")], INTERNAL_ERROR.encode())
-    ]
-    assert "raised outside its error handlers" in caplog.text
-
-
 DEADLINE = 30.0
 
 
@@ -245,6 +217,24 @@ class Exchange(Proto):
 
 def post(body: bytes) -> Scope:
     return Scope(Headers([("content-length", str(len(body)))]), method="POST")
+
+
+def test_a_failure_around_the_app_is_the_bridges_own_problem(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """What the app raises past Flask's handlers (werkzeug reading a broken environ, say) is
+    answered in the app's shape, not as text/plain."""
+
+    def broken(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        raise UnicodeEncodeError("latin-1", "\u0663", 0, 1, "ordinal not in range(256)")
+
+    exchange = Exchange([])
+    bridge = Answered(broken, threads=1, max_body=5, body_deadline=DEADLINE)
+    asyncio.run(bridge.__rsgi__(Scope(Headers([])), exchange))
+    assert exchange.sent == [
+        (500, [("Content-Type", "application/problem+json")], INTERNAL_ERROR.encode())
+    ]
+    assert "raised outside its error handlers" in caplog.text
 
 
 def test_bodies_past_the_memory_wait_and_requests_without_one_do_not() -> None:
