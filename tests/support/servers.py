@@ -65,13 +65,12 @@ def _complete(answer: bytes) -> bool:
 
 
 def nginx_conf(
-    prefix: Path | str, http: str, worker_connections: int = 1024, events: str = "", main: str = ""
+    prefix: Path | str, http: str, events: str = "worker_connections 1024;", main: str = ""
 ) -> str:
     """An nginx.conf for an unprivileged nginx in the foreground with all its files under
-    ``prefix``; ``http`` is the body of its http block (upstreams and servers); ``events``, if
-    given, the body of its events block, and ``main`` lines last in the main context (as
-    nixpkgs renders eventsConfig and appendConfig)."""
-    events = events or f"worker_connections {worker_connections};"
+    ``prefix``; ``http`` is the body of its http block (upstreams and servers), ``events`` of
+    its events block, and ``main`` lines last in the main context (as nixpkgs renders
+    eventsConfig and appendConfig)."""
     temp_paths = "".join(
         f"    {kind}_temp_path {prefix}/{kind};\n"
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
