@@ -18,14 +18,12 @@ Why 2 sync workers by default, on a 2-core machine (bench/gunicorn_workers.py me
 
 from __future__ import annotations
 
-import contextlib
-import os
 import signal
 import sys
 import threading
 from typing import Any
 
-from server import gunicorn_errors
+from server import gunicorn_errors, gunicorn_workers
 from server.config import SettingsError, load_settings
 from server.logs import logging_config
 
@@ -128,30 +126,29 @@ def post_fork(server: Any, worker: Any) -> None:
 
 
 def post_worker_init(worker: Any) -> None:
-    """On SIGTERM a worker stops listening at once, then finishes its in-flight request.
+    """On SIGTERM a sync worker stops listening at once, then finishes its in-flight request.
 
     gunicorn's master closes its listening socket on SIGTERM, but each worker keeps its inherited
     copy until it exits, so during the drain the kernel would still accept new connections that
     nobody serves, and reset them at exit. A Python signal handler cannot help: it runs only when
-    the main thread gets back to Python, and a busy worker is waiting inside the database driver.
-    So SIGTERM is blocked in the worker's threads and taken by a thread in sigwait(), which does
-    what gunicorn's own handler does (alive = False), closes the listening copies, and wakes the
-    worker's select(). New clients then see a refusal at once and can retry elsewhere.
+    the main thread gets back to Python, and a busy sync worker is waiting inside the database
+    driver. So SIGTERM is blocked in the worker's threads and taken by a thread in sigwait(),
+    which stops the worker as gunicorn's handler does and closes the listening copies
+    (server/gunicorn_workers.py stop_listening). New clients then see a refusal at once and can
+    retry elsewhere.
+
+    Only for our sync worker, which stays sound when its listener is closed from another thread.
+    gthread's main thread takes the signal itself (requests run in its pool) and stops as
+    gunicorn made it: it listens until its requests are done, as granian does. gevent handles
+    signals in its hub (a sigwait() "thread" there is a greenlet blocking the whole hub).
     """
-    if type(worker).__module__ == "gunicorn.workers.ggevent":
-        # Under gevent, threading is monkey-patched: the sigwait() "thread" would be a greenlet
-        # blocking the worker's whole hub (it hung at start-up). gevent handles signals itself.
+    if not isinstance(worker, gunicorn_workers.SyncWorker):
         return
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # inherited by later threads
 
     def on_sigterm() -> None:
         signal.sigwait({signal.SIGTERM})
-        worker.alive = False
-        for listener in worker.sockets:
-            with contextlib.suppress(OSError):
-                listener.close()
-        with contextlib.suppress(OSError):
-            os.write(worker.PIPE[1], b".")
+        gunicorn_workers.stop_listening(worker)
 
     threading.Thread(target=on_sigterm, name="sigterm", daemon=True).start()
 

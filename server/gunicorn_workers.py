@@ -10,16 +10,51 @@ request is the server's failure, answered and logged by gunicorn as before.
 
 A request line over gunicorn's limit is answered 414, as RFC 9112 section 3 requires: gunicorn
 before 24 (nixpkgs ships 23) answered it 400.
+
+On SIGTERM a thread closes the worker's listeners while its main thread may be between
+accepting a connection and reading the listener's name for the request (stop_listening): that
+client got gunicorn's 500, seen once a dozen rolling restarts under load. The names are taken
+when the worker is made, and a listener closed under a stopping worker ends its loop quietly.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Any
 
 from gunicorn import util
 from gunicorn.http.errors import LimitRequestLine
+from gunicorn.workers.sync import StopWaiting
 from gunicorn.workers.sync import SyncWorker as GunicornSyncWorker
+
+
+def stop_listening(worker: Any) -> None:
+    """What gunicorn's SIGTERM handler does (the worker ends after its request), and close the
+    worker's copies of the listeners now, from whichever thread takes the signal
+    (server/gunicorn_conf.py's post_worker_init): once the master has closed its own, the
+    kernel refuses new clients at once instead of queueing them for nobody."""
+    worker.alive = False
+    for listener in worker.sockets:
+        with contextlib.suppress(OSError):
+            listener.close()
+    with contextlib.suppress(OSError):
+        os.write(worker.PIPE[1], b".")  # wakes the main thread's select()
+
+
+class NamedListener:
+    """A listener whose name was read before it could be closed: gunicorn reads it for each
+    request (SERVER_NAME, SERVER_PORT), after the accept."""
+
+    def __init__(self, listener: Any, name: Any) -> None:
+        self.listener = listener
+        self.name = name
+
+    def getsockname(self) -> Any:
+        return self.name
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.listener, name)
 
 
 class WatchedBody:
@@ -59,6 +94,29 @@ class WatchedBody:
 class SyncWorker(GunicornSyncWorker):  # type: ignore[misc]  # gunicorn has no type hints
     timed_out = False
     reading_body = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.listener_names = {id(listener): listener.getsockname() for listener in self.sockets}
+
+    def accept(self, listener: Any) -> None:
+        try:
+            super().accept(listener)
+        except (AttributeError, OSError):  # gunicorn's closed listener has no socket left
+            if self.alive:
+                raise
+
+    def wait(self, timeout: float) -> Any:
+        try:
+            return super().wait(timeout)
+        except (TypeError, ValueError, OSError):  # select() on a closed listener
+            if self.alive:
+                raise
+            raise StopWaiting from None
+
+    def handle(self, listener: Any, client: Any, addr: Any) -> None:
+        named = NamedListener(listener, self.listener_names[id(listener)])
+        super().handle(named, client, addr)
 
     def handle_abort(self, sig: int, frame: Any) -> None:
         self.timed_out = True  # the master's SIGABRT: this worker outlived APP_TIMEOUT
