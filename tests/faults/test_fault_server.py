@@ -180,6 +180,38 @@ def test_sigterm_finishes_requests_in_flight(
     assert new_connection(server.port) == "refused"
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("server_kind", ["gunicorn"])
+def test_sigterm_finishes_gthread_requests_in_flight(
+    fault_env: dict[str, str],
+    faults_database: str,
+    serve: Callable[..., Any],
+    poll: Callable[..., float],
+) -> None:
+    """gthread drains as gunicorn made it (server/gunicorn_conf.py post_worker_init closes
+    only the sync worker's listeners early): both in-flight PATCHes, one worker with two
+    threads, finish and commit, and no client is served by the stopping server: one that
+    connects during the drain waits in the backlog, then is reset, as under granian."""
+    server = serve(
+        fault_env,
+        APP_WORKER_CLASS="gthread",
+        APP_THREADS="2",
+        APP_WORKERS="1",
+        APP_DB_STATEMENT_TIMEOUT_MS="30000",
+    )
+    drain = sigterm_with_requests_in_flight(server, faults_database, poll)
+
+    for response in drain.results.values():
+        assert isinstance(response, requests.Response), response
+        assert response.status_code == 200, response.text
+    assert drain.descriptions == {"finished after SIGTERM"}
+    assert drain.exit_status == 0
+    assert drain.late_socket_outcome in {"reset", "closed"}
+    assert drain.new_while_draining in {"timeout", "reset"}
+    assert new_connection(server.port) == "refused"
+    assert "Traceback" not in server.log()
+
+
 def victim_gone(pid: int) -> bool:
     """Every thread of the process has exited: only then are its sockets closed. (Its leader,
     what /proc/<pid>/stat shows, can be a zombie while other threads still hold the files:
