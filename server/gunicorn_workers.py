@@ -108,14 +108,16 @@ class SyncWorker(GunicornSyncWorker):  # type: ignore[misc]  # gunicorn has no t
 
     def wait(self, timeout: float) -> Any:
         try:
-            return super().wait(timeout)
+            # typeshed's stub says int; gunicorn's loop passes half its float timeout.
+            return super().wait(timeout)  # pyright: ignore[reportArgumentType]
         except (TypeError, ValueError, OSError):  # select() on a closed listener
             if self.alive:
                 raise
             raise StopWaiting from None
 
     def handle(self, listener: Any, client: Any, addr: Any) -> None:
-        named = NamedListener(listener, self.listener_names[id(listener)])
+        # Not a socket: gunicorn's handle() only passes it on, and reads its name once.
+        named: Any = NamedListener(listener, self.listener_names[id(listener)])
         super().handle(named, client, addr)
 
     def handle_abort(self, sig: int, frame: Any) -> None:

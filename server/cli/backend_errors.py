@@ -39,7 +39,7 @@ def backend_error(exc: BaseException) -> str | None:
                 errorcodes.READ_ONLY_SQL_TRANSACTION: "the server APP_DATABASE_URL names takes no"
                 " writes (a standby, or default_transaction_read_only)",
             }
-            fix = fixes.get(getattr(exc.orig, "pgcode", None))
+            fix = fixes.get(getattr(exc.orig, "pgcode", None) or "")
             if fix is None:
                 return f"database error: {database_error_report(exc)}"
             # The server's first line names what was refused (a table, a schema).

@@ -22,7 +22,8 @@ def init_app(app: Flask) -> None:
     from flask_migrate import Migrate
 
     migrate = Migrate(app, db, directory=str(MIGRATIONS_DIR), compare_type=True)
-    migrate.configure(print_to_current_stdout)
+    # typeshed's Flask-Migrate stub does not derive its Config from Alembic's, as the real one does.
+    migrate.configure(print_to_current_stdout)  # pyright: ignore[reportArgumentType]
 
 
 def print_to_current_stdout(config: Config) -> Config:
