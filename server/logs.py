@@ -6,6 +6,7 @@ import logging.config
 from typing import Any, Literal
 
 from server.config import Settings
+from server.redaction import redacted_text
 
 TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s %(principal)s] %(message)s"
 JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(request_id)s %(principal)s %(message)s"
@@ -26,6 +27,20 @@ class TextFormatter(logging.Formatter):
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         return super().formatMessage(record).translate(_ESCAPES)
+
+
+class ClientTextFilter(logging.Filter):
+    """gunicorn's own lines quote what a client sent: the target of a request that failed, a
+    malformed request line or header line. This shows them without the credentials that text
+    may carry (server/redaction.py redacted_text): a client that left out a header's colon put
+    its whole ``Authorization Bearer ...`` line into gunicorn's warning."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        shown = redacted_text(message)
+        if shown != message:
+            record.msg, record.args = shown, None
+        return True
 
 
 def logging_config(
@@ -74,6 +89,8 @@ def logging_config(
     if server == "gunicorn":
         for name in ("gunicorn.error", "gunicorn.access"):
             config["loggers"][name] = {"level": "INFO", "handlers": ["stderr"], "propagate": False}
+        config["filters"]["client_text"] = {"()": "server.logs.ClientTextFilter"}
+        config["loggers"]["gunicorn.error"]["filters"] = ["client_text"]
     return config
 
 

@@ -46,6 +46,12 @@ CREDENTIAL = re.compile(
 )
 # A target without these cannot hold a credential (a plain path): returned at once.
 _MARKERS = ("?", "%", "fns_", "eyJ")
+# In free text: an absolute URL's userinfo (``scheme://user:password@``), a word that is a URL
+# or a target, and the rest of a header line that gunicorn quotes whole when it has no colon
+# (``Invalid HTTP Header: 'Authorization Bearer ...'``: all of it may be the credential).
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s@'\"]*@")
+_WORD = re.compile(r"[^\s'\"]+")
+_HEADER_LINE = re.compile(r"""(Invalid HTTP Header: (['"])[^\s'"]*)\s.*\2""")
 
 
 def redacted_target(target: str) -> str:
@@ -73,6 +79,20 @@ def redacted_url(url: str) -> str:
         return redacted_target(url)
     authority, slash, target = rest.partition("/")
     return f"{scheme}://{authority}{slash}{redacted_target(slash + target)[len(slash) :]}"
+
+
+def redacted_text(text: str) -> str:
+    """Free text that may quote a request (a server's own log line) without the credentials
+    it may carry: userinfo, what redacted_url drops from a URL or target, this API's tokens and
+    JWTs anywhere, and the value of a header line quoted whole."""
+    text = _USERINFO.sub(rf"\1{REDACTED}@", text)
+    text = _HEADER_LINE.sub(lambda m: f"{m.group(1)} {REDACTED}{m.group(2)}", text)
+    text = _WORD.sub(lambda m: _shown_word(m.group()), text)
+    return CREDENTIAL.sub(REDACTED, text)
+
+
+def _shown_word(word: str) -> str:
+    return redacted_url(word) if "://" in word or word.startswith("/") else word
 
 
 def _shown_value(name: str, value: str) -> str:

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from server.infra.database import db
 from server.middleware import sentry, tracing
-from server.redaction import REDACTED, redacted_target
+from server.redaction import REDACTED, redacted_target, redacted_text
 
 SECRET = "Zx9" + "s" * 40  # a token's 43-character secret
 TOKEN = f"fns_abcdefgh_{SECRET}"
@@ -38,6 +38,34 @@ JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyIn0.c2lnbmF0dXJl"
 def test_credentials_in_a_target_are_redacted(target: str, shown: str) -> None:
     assert redacted_target(target) == shown
     assert SECRET not in redacted_target(target)
+
+
+TOKEN = "fns_abcdefgh_" + "x" * 43
+
+
+@pytest.mark.parametrize(
+    ("line", "shown"),
+    [
+        (
+            "Error handling request GET http://alice:pw@api.test/api/v1/me?access_token=abc",
+            f"Error handling request GET http://{REDACTED}@api.test/api/v1/me?access_token={REDACTED}",
+        ),
+        (
+            "Invalid request from ip=10.0.0.1: Invalid HTTP Header: 'Authorization Basic dXNlcg=='",
+            f"Invalid request from ip=10.0.0.1: Invalid HTTP Header: 'Authorization {REDACTED}'",
+        ),
+        (
+            f"Invalid request from ip=10.0.0.1: Invalid request line: 'GET /{TOKEN} HTTP/1'",
+            f"Invalid request from ip=10.0.0.1: Invalid request line: 'GET /{REDACTED} HTTP/1'",
+        ),
+        # What holds no credential is left as it is.
+        ("Invalid request from ip=10.0.0.1: Invalid HTTP Header: 'X-A'", None),
+        ("Listening at: http://127.0.0.1:8000 (12)", None),
+        ("Booting worker with pid: 12", None),
+    ],
+)
+def test_credentials_quoted_in_a_server_log_line_are_redacted(line: str, shown: str | None) -> None:
+    assert redacted_text(line) == (shown or line)
 
 
 def test_sentry_events_carry_no_credential_from_the_query() -> None:
