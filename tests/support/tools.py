@@ -14,8 +14,9 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
-def missing_tool(reason: str) -> NoReturn:
-    """Skip with ``reason`` on a developer's machine; fail with it in CI."""
+def missing_tool(reason: str, *, module: bool = False) -> NoReturn:
+    """Skip with ``reason`` on a developer's machine (the whole module, called from its top
+    with ``module``); fail with it in CI."""
     if in_ci():
         pytest.fail(f"CI installs every tool the suite uses, but: {reason}", pytrace=False)
-    pytest.skip(reason)
+    pytest.skip(reason, allow_module_level=module)

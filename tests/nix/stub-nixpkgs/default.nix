@@ -75,7 +75,6 @@ let
     "pyyaml"
     "redis"
     "requests"
-    "schemathesis"
     "sentry-sdk"
     "setuptools"
     "sqlalchemy"
