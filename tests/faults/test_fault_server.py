@@ -249,8 +249,8 @@ def listening_sockets(port: int) -> set[str]:
 def every_worker_listens(server: Any) -> bool:
     """Every worker holds a socket listening on the server's port. gunicorn's workers inherit
     their master's; granian's bind their own with SO_REUSEPORT (granian 2.8 on Linux: src/net.rs
-    ListenerSpec::as_socket) or inherit the master's (granian 2.5, which nixpkgs ships): either
-    way a worker without one serves nothing yet, and the kernel sends every connection to the
+    ListenerSpec::as_socket) or inherit the master's (granian 2.5, nixpkgs 25.11's): either way
+    a worker without one serves nothing yet, and the kernel sends every connection to the
     others."""
     sockets = listening_sockets(server.port)
     workers = server.workers()
