@@ -125,7 +125,9 @@ def test_a_request_gunicorn_fails_is_logged_without_its_credentials(worker_on: A
     logger = logging.getLogger("gunicorn.error")
     client_text = ClientTextFilter()
     logger.addFilter(client_text)
-    logger.addHandler(capture)
+    # In place of gunicorn's default handler, whose "[%(process)d]" fails once an app made
+    # earlier in this process turned off logging's process field (server/logs.py).
+    handlers, logger.handlers = logger.handlers, [capture]
     try:
         with socket.create_connection(listener.getsockname(), timeout=10) as client:
             client.sendall(
@@ -136,11 +138,11 @@ def test_a_request_gunicorn_fails_is_logged_without_its_credentials(worker_on: A
             worker.handle(listener, accepted, address)
             answer = client.recv(4096)
     finally:
-        logger.removeHandler(capture)
+        logger.handlers = handlers
         logger.removeFilter(client_text)
     assert answer.startswith(b"HTTP/1.1 500 ")
     logged = "\n".join(record.getMessage() for record in records)
-    assert "Error handling request GET" in logged
+    assert "Error handling request" in logged  # gunicorn 27 adds the method, 23 does not
     assert "/api/v1/projects?limit=5" in logged  # still says which request failed
     for secret in ("s3cret-pass", "alice", "t0ken"):
         assert secret not in logged
