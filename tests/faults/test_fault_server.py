@@ -191,7 +191,8 @@ def test_sigterm_finishes_gthread_requests_in_flight(
     """gthread drains as gunicorn made it (server/gunicorn_conf.py post_worker_init closes
     only the sync worker's listeners early): both in-flight PATCHes, one worker with two
     threads, finish and commit, and no client is served by the stopping server: one that
-    connects during the drain waits in the backlog, then is reset, as under granian."""
+    connects during the drain waits in the backlog and is reset (gunicorn 27, as under granian),
+    or is closed (gunicorn 23, which nixpkgs ships)."""
     server = serve(
         fault_env,
         APP_WORKER_CLASS="gthread",
@@ -207,7 +208,7 @@ def test_sigterm_finishes_gthread_requests_in_flight(
     assert drain.descriptions == {"finished after SIGTERM"}
     assert drain.exit_status == 0
     assert drain.late_socket_outcome in {"reset", "closed"}
-    assert drain.new_while_draining in {"timeout", "reset"}
+    assert drain.new_while_draining in {"timeout", "reset", "closed"}
     assert new_connection(server.port) == "refused"
     assert "Traceback" not in server.log()
 
