@@ -46,10 +46,9 @@ CREDENTIAL = re.compile(
 )
 # A target without these cannot hold a credential (a plain path): returned at once.
 _MARKERS = ("?", "%", "fns_", "eyJ")
-# In free text: an absolute URL's userinfo (``scheme://user:password@``), a word that is a URL
-# or a target, and the rest of a header line that gunicorn quotes whole when it has no colon
-# (``Invalid HTTP Header: 'Authorization Bearer ...'``: all of it may be the credential).
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s@'\"]*@")
+# In free text: a word that is a URL or a target, and the rest of a header line that gunicorn
+# quotes whole when it has no colon (``Invalid HTTP Header: 'Authorization Bearer ...'``: all
+# of it may be the credential).
 _WORD = re.compile(r"[^\s'\"]+")
 _HEADER_LINE = re.compile(r"""(Invalid HTTP Header: (['"])[^\s'"]*)\s.*\2""")
 
@@ -73,19 +72,21 @@ def redacted_query(query: str) -> str:
 
 
 def redacted_url(url: str) -> str:
-    """An absolute URL, or a target, without the credentials its path and query carry."""
+    """An absolute URL, or a target, without the credentials it carries: its userinfo
+    (``user:password@``), and what its path and query carry."""
     scheme, separator, rest = url.partition("://")
     if not separator:
         return redacted_target(url)
     authority, slash, target = rest.partition("/")
-    return f"{scheme}://{authority}{slash}{redacted_target(slash + target)[len(slash) :]}"
+    _userinfo, at, host = authority.rpartition("@")
+    shown = f"{REDACTED}@{host}" if at else authority
+    return f"{scheme}://{shown}{slash}{redacted_target(slash + target)[len(slash) :]}"
 
 
 def redacted_text(text: str) -> str:
     """Free text that may quote a request (a server's own log line) without the credentials
-    it may carry: userinfo, what redacted_url drops from a URL or target, this API's tokens and
-    JWTs anywhere, and the value of a header line quoted whole."""
-    text = _USERINFO.sub(rf"\1{REDACTED}@", text)
+    it may carry: what redacted_url drops from a URL or target, this API's tokens and JWTs
+    anywhere, and the value of a header line quoted whole."""
     text = _HEADER_LINE.sub(lambda m: f"{m.group(1)} {REDACTED}{m.group(2)}", text)
     text = _WORD.sub(lambda m: _shown_word(m.group()), text)
     return CREDENTIAL.sub(REDACTED, text)
