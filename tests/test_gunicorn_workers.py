@@ -44,7 +44,7 @@ def hello(_environ: dict[str, Any], start_response: Any) -> list[bytes]:
 
 
 @pytest.fixture
-def worker_on(request: pytest.FixtureRequest) -> Iterator[Any]:
+def worker_on() -> Iterator[Any]:
     """A function making our sync worker on a listener (wrapped or not), as gunicorn's master
     makes it, then what its process sets up before the loop: the wake-up pipe, the app, what
     select() waits on."""
