@@ -125,3 +125,19 @@ def test_forwarded_for_ignored_without_trusted_proxies(make_app: Callable[..., F
 def test_forwarded_for_trusted_for_one_hop(make_app: Callable[..., Flask]) -> None:
     app = make_app(proxy_fix_x_for=1)
     assert _seen_address(app) == "198.51.100.7"
+
+
+@pytest.mark.parametrize("proto", ["https", "HTTPS", "Https"])
+def test_a_forwarded_scheme_counts_in_any_case(make_app: Callable[..., Flask], proto: str) -> None:
+    """A scheme is case-insensitive (RFC 3986 section 3.1): a trusted proxy's ``HTTPS`` is a
+    secure request, as its ``https`` is."""
+    app = make_app(proxy_fix_x_proto=1)
+
+    @app.get("/scheme")
+    def scheme() -> dict[str, object]:
+        from flask import request
+
+        return {"scheme": request.scheme, "secure": request.is_secure}
+
+    response = app.test_client().get("/scheme", headers={"X-Forwarded-Proto": proto})
+    assert response.json == {"scheme": "https", "secure": True}

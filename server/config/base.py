@@ -202,7 +202,9 @@ class Settings(BaseSettings):
     )
 
     proxy_fix_x_for: int = Field(0, ge=0, le=5, description="Proxies trusted for X-Forwarded-For.")
-    proxy_fix_x_proto: int = Field(0, ge=0, le=5, description="Proxies trusted for -Proto.")
+    proxy_fix_x_proto: int = Field(
+        0, ge=0, le=5, description="Proxies trusted for -Proto (in any case: HTTPS is https)."
+    )
     proxy_fix_x_host: int = Field(0, ge=0, le=5, description="Proxies trusted for -Host.")
     proxy_fix_x_prefix: int = Field(0, ge=0, le=5, description="Proxies trusted for -Prefix.")
 

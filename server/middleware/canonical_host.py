@@ -1,10 +1,14 @@
-"""The host a request names, in the one spelling APP_TRUSTED_HOSTS is written in.
+"""The host and scheme a request names, each in one spelling.
 
 A host name is case-insensitive (RFC 3986 section 3.2.2), and a trailing dot names the same
 host from the DNS root. werkzeug compares the name with APP_TRUSTED_HOSTS as written (3.2, as
 3.1): ``Host: LocalHost`` or ``api.example.com.`` got 400 where ``localhost`` was trusted.
 Inside ProxyFix, so the host a trusted proxy forwards (X-Forwarded-Host, which nginx
 canonicalises and other proxies pass on as sent) is read the same way.
+
+A scheme is case-insensitive too (RFC 3986 section 3.1), and a proxy may forward
+``X-Forwarded-Proto: HTTPS``: ProxyFix takes it as written, and werkzeug then counted the
+request as not secure (``request.is_secure`` compares with "https").
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ def canonical(host: str) -> str:
 
 
 class CanonicalHost:
-    """WSGI middleware: HTTP_HOST in its canonical spelling."""
+    """WSGI middleware: HTTP_HOST and the URL scheme in their canonical spellings."""
 
     def __init__(self, app: WSGIApplication) -> None:
         self.app = app
@@ -38,6 +42,9 @@ class CanonicalHost:
         host = environ.get("HTTP_HOST")
         if host:
             environ["HTTP_HOST"] = canonical(host)
+        scheme = environ.get("wsgi.url_scheme")
+        if scheme and not scheme.islower():
+            environ["wsgi.url_scheme"] = scheme.lower()
         return self.app(environ, start_response)
 
 
