@@ -76,7 +76,6 @@ class JwksCache:
         self.url = url
         self.max_age = max_age
         self.min_refresh_interval = min_refresh_interval
-        self.fetches = 0
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = float("-inf")
         self._lock = threading.Lock()
@@ -91,9 +90,8 @@ class JwksCache:
             return self._keys.get(kid)
 
     def _refresh(self, now: float) -> None:
-        # Counted as a fetch even when it fails: a dead provider is not retried in a loop.
+        # Stamped even when it fails: a dead provider is not retried in a loop.
         self._fetched_at = now
-        self.fetches += 1
         try:
             request = urllib.request.Request(self.url, headers={"Accept": "application/json"})  # noqa: S310
             with _OPENER.open(request, timeout=FETCH_TIMEOUT) as response:
