@@ -69,7 +69,7 @@ def test_doubled_slash_is_a_404_problem(client: FlaskClient) -> None:
         "evil.example",
         "localhost.evil.example",
         "127.0.0.2",
-        # No host at all, whatever name it starts with: werkzeug up to 3.1.3 (nixpkgs') compared
+        # No host at all, whatever name it starts with: werkzeug up to 3.1.3 compared
         # only the name, IDNA-encoding raw UTF-8 first, and so let these through.
         "localhost:99999",
         "localhost:65536",

@@ -48,9 +48,9 @@ def principals_group() -> None:
 @principals_group.command("create")
 @click.argument("name", type=Checked("name", PrincipalName))
 @click.option("--admin", is_flag=True, help="May see everything and hold admin tokens.")
-# A boolean flag, not flag_value="service" with default="user": click up to 8.2.1 (nixpkgs'
-# among them) took a non-boolean flag's truthy default for the flag itself, so every principal
-# was created a service account.
+# A boolean flag, not flag_value="service" with default="user": click up to 8.2.1 took a
+# non-boolean flag's truthy default for the flag itself, so every principal was created a
+# service account.
 @click.option("--service", "service_account", is_flag=True, help="A service account.")
 @click.option(
     "--oidc-subject",

@@ -24,7 +24,7 @@ Each server lets a different few through (what each refuses by itself: docs/oper
   non-UTF-8, in a target; a percent-encoded byte is the app's to judge);
 - a Host that is no host at all (a port past 65535, a space, raw UTF-8) is refused here, before
   APP_TRUSTED_HOSTS is consulted: werkzeug's own check only compares the name, and up to
-  werkzeug 3.1.3 (nixpkgs' among them) IDNA-encoded a raw UTF-8 name and ignored the port.
+  werkzeug 3.1.3 IDNA-encoded a raw UTF-8 name and ignored the port.
 """
 
 from __future__ import annotations
