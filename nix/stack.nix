@@ -53,10 +53,14 @@ in
     # - PC_NO_SERVER: no control API, which would otherwise take port 8080 (set PC_PORT_NUM
     #   to keep it);
     # - PC_DISABLE_TUI: plain logs when stdout is not a terminal (CI, pipes).
+    # process_compose_config (stack/process-compose-config.sh, shared with script/server) sets
+    # PROC_COMP_CONFIG where the user has no process-compose config directory: a quiet start.
     # STACK_WEB_MODE=prod runs the production server from the package instead of the reloader
     # (which needs the editable checkout of `nix develop`).
     text = ''
       ${stateDir}
+      ${builtins.readFile ../stack/process-compose-config.sh}
+      process_compose_config "$state"
       export PC_CONFIG_FILES="${composeFile}"
       export STACK_SCRIPTS_DIR="${scriptsDir}"
       if [ -z "''${PC_PORT_NUM:-}" ]; then

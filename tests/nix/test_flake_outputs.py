@@ -311,7 +311,7 @@ def fake_process_compose(tmp_path: Path) -> Path:
     tool.write_text(
         "#!/bin/sh\n"
         'printf "%s\\n" "config=$PC_CONFIG_FILES" "scripts=$STACK_SCRIPTS_DIR" '
-        '"data=$STACK_DATA_DIR" "cwd=$(pwd)" "args=$*"\n'
+        '"data=$STACK_DATA_DIR" "cwd=$(pwd)" "args=$*" "pcconfig=${PROC_COMP_CONFIG:-}"\n'
     )
     tool.chmod(0o755)
     return bin_dir
@@ -345,6 +345,31 @@ def test_stack_runs_outside_a_checkout(
     assert report["data"] == str(state_home / "flask-nix-stack")
     assert report["cwd"] == report["data"]
     assert (state_home / "flask-nix-stack").is_dir()
+
+
+@pytest.mark.parametrize("config_home", ["none", "user's", "set by hand"])
+def test_stack_gives_process_compose_a_config_dir_only_without_one(
+    outputs: dict[str, Any], tmp_path: Path, fake_process_compose: Path, config_home: str
+) -> None:
+    """Without a process-compose config directory, process-compose logs two JSON debug lines
+    at each start; the stack points it at an empty one in its state, never over the user's."""
+    home = tmp_path / "home"
+    env = {"PATH": f"{fake_process_compose}:/usr/bin:/bin", "HOME": str(home)}
+    if config_home == "user's":
+        (home / ".config" / "process-compose").mkdir(parents=True)
+    if config_home == "set by hand":
+        env["PROC_COMP_CONFIG"] = str(tmp_path / "mine")
+    proc = run_script(outputs["stack"]["text"], tmp_path, env)
+    assert proc.returncode == 0, proc.stderr
+    report = dict(line.split("=", 1) for line in proc.stdout.splitlines())
+    expected = {
+        "none": f"{report['data']}/process-compose",
+        "user's": "",
+        "set by hand": str(tmp_path / "mine"),
+    }[config_home]
+    assert report["pcconfig"] == expected
+    if config_home == "none":
+        assert Path(expected).is_dir()
 
 
 def test_stack_state_dir_override(
