@@ -69,6 +69,12 @@ mkShell {
     fi
     if [ -n "''${FLASK_NIX_STACK_ROOT:-}" ]; then
       export FLASK_NIX_STACK_ROOT
+      # `process-compose up` here keeps the stack's state in the checkout's .data/; without a
+      # process-compose config directory of the user's, it starts without its debug lines
+      # (stack/process-compose-config.sh, as `nix run` and script/server do).
+      ${builtins.readFile ../stack/process-compose-config.sh}
+      process_compose_config "$FLASK_NIX_STACK_ROOT/.data"
+      unset -f process_compose_config
     else
       echo "flask-nix-stack dev shell: no checkout at or above $PWD; cd into one, or set" \
         "FLASK_NIX_STACK_ROOT, for \`import server\` and the flask-nix-stack command" >&2

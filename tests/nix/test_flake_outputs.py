@@ -477,5 +477,26 @@ def test_dev_shell_finds_the_checkout_without_git(outputs: dict[str, Any], tmp_p
     )
 
 
+def test_dev_shell_gives_process_compose_a_config_dir(
+    outputs: dict[str, Any], tmp_path: Path
+) -> None:
+    """`process-compose up` in the dev shell starts without its config-home debug lines, as
+    `nix run` does: an empty config directory in the checkout's .data/, unless the user has one."""
+    report = '\nprintf "%s|%s\\n" "${PROC_COMP_CONFIG:-}" "$(declare -F process_compose_config)"'
+    hook = outputs["devShell"]["shellHook"] + report
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    (checkout / "pyproject.toml").write_text((REPO_ROOT / "pyproject.toml").read_text())
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path / "home")}
+    out, err = shell_hook_root(hook, checkout, env)
+    assert err == ""
+    # The variable only: the function is gone from the user's shell.
+    assert out.splitlines()[0] == f"{checkout}/.data/process-compose|"
+    assert (checkout / ".data" / "process-compose").is_dir()
+    (tmp_path / "home" / ".config" / "process-compose").mkdir(parents=True)
+    out, _ = shell_hook_root(hook, checkout, env)
+    assert out.splitlines()[0] == "|"
+
+
 def test_template_is_the_repository(outputs: dict[str, Any]) -> None:
     assert Path(outputs["templatePath"]) == REPO_ROOT
