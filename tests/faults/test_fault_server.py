@@ -22,7 +22,7 @@ import requests
 
 from support.processes import authed, child_pids, spawn_server
 from support.servers import free_port
-from support.slow_clients import fresh_get, slow_clients
+from support.slow_clients import fresh_get, slow_clients, slow_readers
 
 TIMEOUT = 5.0
 # Both servers `flask-nix-stack serve` can run; the fixture of that name picks one.
@@ -296,17 +296,26 @@ def test_killed_worker_is_replaced(
     assert server.process.poll() is None
 
 
+# The largest answer the app sends: Swagger UI's script, a file of flask-swagger-ui's.
+SWAGGER_BUNDLE = "/docs/assets/swagger-ui-bundle.js"
+
+
 @pytest.mark.slow
 def test_slow_clients_do_not_stall_fresh_clients(
     fault_env: dict[str, str], serve: Callable[..., Any]
 ) -> None:
     """200 connections trickling headers and 20 trickling bodies: the default server reads both
-    without a Python thread (server/rsgi.py), so fresh clients are still served. (gunicorn's
-    sync workers are not: 4 such clients stall 2 workers; it needs nginx in front.)"""
+    without a Python thread (server/rsgi.py), so fresh clients are still served. So are 50 that
+    ask for the largest answer (the 1.7 MB Swagger bundle), four times over, and never read it:
+    granian writes answers, not the app's threads. (gunicorn's sync workers are served by none
+    of these: 4 slow clients stall 2 workers; it needs nginx in front.)"""
     # One worker: the slow clients are read by granian's Rust side, whatever the number of
     # workers; with one, no second worker can take up fresh clients that a stalled one left.
     server = serve(fault_env, APP_WORKERS="1")
-    with slow_clients("127.0.0.1", server.port, trickle=200, bodies=20) as attackers:
+    with (
+        slow_clients("127.0.0.1", server.port, trickle=200, bodies=20) as attackers,
+        slow_readers("127.0.0.1", server.port, 50, SWAGGER_BUNDLE),
+    ):
         assert attackers.connected() == 220
         # fresh_get raises unless a complete 200 arrives; 5 s is only the failure criterion,
         # a stalled server never answers at all.

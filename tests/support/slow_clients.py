@@ -1,4 +1,5 @@
-"""Slow clients (slowloris): connections that trickle their headers or bodies a byte at a time.
+"""Slow clients (slowloris): connections that trickle their headers or bodies a byte at a time,
+and slow readers: connections that ask for large answers and never read them.
 
 Used by tests/faults (a bounded check: every fresh request is answered) and by
 bench/slow_clients.py (the full figure: latency of fresh requests while they are connected).
@@ -115,6 +116,30 @@ def slow_clients(
     finally:
         clients.close()
         thread.join(timeout=5)
+
+
+@contextmanager
+def slow_readers(
+    host: str, port: int, count: int, path: str, pipelined: int = 4
+) -> Iterator[list[socket.socket]]:
+    """``count`` connections that each ask for ``path`` ``pipelined`` times in one go and never
+    read: with a small receive window, the answers soon fill the kernel's buffers, and a server
+    that writes them from a thread of its own blocks that thread for as long as they wait."""
+    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode() * pipelined
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            # Before connecting: the window a connection advertises is fixed by then.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.settimeout(2)
+            sock.connect((host, port))
+            sock.sendall(request)
+            sockets.append(sock)
+        yield sockets
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def fresh_get(host: str, port: int, path: str = "/health/live", timeout: float = 5.0) -> float:
