@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from support.tools import missing_tool
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SNIPPET = REPO_ROOT / "stack" / "process-compose-config.sh"
 NOISE = "Path not found for process compose config home"
@@ -18,9 +20,7 @@ NOISE = "Path not found for process compose config home"
 def process_compose() -> str:
     exe = shutil.which("process-compose")
     if exe is None:
-        if os.environ.get("CI"):
-            pytest.fail("process-compose missing in CI (script/bootstrap builds it)", pytrace=False)
-        pytest.skip("process-compose is not on PATH (script/bootstrap builds it)")
+        missing_tool("process-compose is not on PATH (script/bootstrap builds it)")
     return exe
 
 
