@@ -57,7 +57,9 @@ def test_process_compose_starts_quietly_with_it(tmp_path: Path) -> None:
     assert (tmp_path / "state" / "process-compose").is_dir()
 
 
-@pytest.mark.parametrize("where", ["XDG_CONFIG_HOME", "HOME/.config", "XDG_CONFIG_DIRS"])
+@pytest.mark.parametrize(
+    "where", ["XDG_CONFIG_HOME", "HOME/.config", "XDG_CONFIG_DIRS", "HOME/Library (macOS)"]
+)
 def test_a_users_config_directory_wins(tmp_path: Path, where: str) -> None:
     home = tmp_path / "home"
     extra = {"XDG_CONFIG_DIRS": f"{tmp_path / 'none'}:{tmp_path / 'dirs'}"}
@@ -65,6 +67,7 @@ def test_a_users_config_directory_wins(tmp_path: Path, where: str) -> None:
         "XDG_CONFIG_HOME": tmp_path / "xdg",
         "HOME/.config": home / ".config",
         "XDG_CONFIG_DIRS": tmp_path / "dirs",
+        "HOME/Library (macOS)": home / "Library" / "Application Support",
     }[where]
     if where == "XDG_CONFIG_HOME":
         extra["XDG_CONFIG_HOME"] = str(config)
