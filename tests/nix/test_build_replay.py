@@ -42,6 +42,7 @@ import sysconfig
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -260,9 +261,13 @@ def bare_interpreter(build_top: Path) -> Path:
     bin_dir.mkdir()
     for name in ("python", "python3"):
         (bin_dir / name).symlink_to(base)
+    # The entry point the installed pytest declares, as the wrapper a package build generates
+    # from it (pytest 9.2 moved it from pytest:console_main, now deprecated, to a private one).
+    (script,) = entry_points(group="console_scripts", name="pytest")
+    module, _, function = script.value.partition(":")
     launcher = bin_dir / "pytest"
     launcher.write_text(
-        f"#!{base}\nimport sys\nfrom pytest import console_main\nsys.exit(console_main())\n"
+        f"#!{base}\nimport sys\nfrom {module} import {function}\nsys.exit({function}())\n"
     )
     launcher.chmod(0o755)
     return bin_dir
