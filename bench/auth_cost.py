@@ -13,11 +13,12 @@ from __future__ import annotations
 import argparse
 import statistics
 
+from bench import first_line
 from bench.servers_for_bench import AUTH, backends, gunicorn, migrated_env, wrk
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=first_line(__doc__))
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import statistics
 
+from bench import first_line
 from bench.servers_for_bench import app_env, gunicorn, wrk
 
 CONFIGS = {
@@ -25,7 +26,7 @@ CONFIGS = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=first_line(__doc__))
     parser.add_argument("--runs", type=int, default=6)
     parser.add_argument("--seconds", type=int, default=4)
     args = parser.parse_args()

@@ -31,17 +31,19 @@ import sys
 from collections import defaultdict
 from contextlib import ExitStack
 
+from bench import first_line
 from bench.servers_for_bench import (
     AUTH,
     BIN,
     ROOT,
     backends,
-    free_port,
     migrated_env,
     post_project,
     started,
     wrk_run,
 )
+
+from support.servers import free_port
 
 TARGETS = {
     "live": 0.9,
@@ -55,7 +57,7 @@ WORST_TARGET = 0.7
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=first_line(__doc__))
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=16)

@@ -36,6 +36,8 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
+from bench import first_line
+
 Environ = dict[str, Any]
 
 
@@ -92,7 +94,7 @@ def stderr_to(path: str) -> Iterator[None]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=first_line(__doc__))
     parser.add_argument("--requests", type=int, default=2000, help="per series and round")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--metrics-files", action="store_true")

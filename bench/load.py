@@ -34,7 +34,10 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bench.servers_for_bench import AUTH, BIN, ROOT, backends, free_port, migrated_env, started
+from bench import first_line
+from bench.servers_for_bench import AUTH, BIN, ROOT, backends, migrated_env, started
+
+from support.servers import free_port
 
 TIMEOUT = 10.0
 STATUSES = ("todo", "doing", "done")
@@ -253,7 +256,7 @@ def seed_data(port: int, projects: int, tasks: int) -> Seeded:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=first_line(__doc__))
     parser.add_argument("--seconds", type=float, default=60.0, help="load duration (60)")
     parser.add_argument("--connections", type=int, default=50, help="client threads (50)")
     parser.add_argument(

@@ -26,14 +26,16 @@ from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy import text
 
+from bench import first_line
 from bench.servers_for_bench import backends
 from server.auth.actor import ADMIN, READ
 from server.auth.tokens import key_from_settings
 from server.infra import migration_commands
 from server.infra.database import db
 from server.services import principals
-from tests.support.apps import build_app
-from tests.support.settings import make_settings
+
+from support.apps import build_app
+from support.settings import make_settings
 
 TARGET = 2.0
 OWNERS = ("alice", "bob")
@@ -129,8 +131,9 @@ def getter(app: Flask, tokens: dict[str, str], tasks: int, name: str) -> Callabl
 
     def get() -> None:
         response = client.get(url, headers=headers)
-        assert response.status_code == 200, (url, response.json)
-        assert bool(response.json["items"]) != empty, (url, "items?")
+        body = response.get_json()
+        assert response.status_code == 200, (url, body)
+        assert bool(body["items"]) != empty, (url, "items?")
 
     return get
 
@@ -162,7 +165,7 @@ def measure(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=first_line(__doc__))
     parser.add_argument("--small", type=int, default=20_000)
     parser.add_argument("--large", type=int, default=2_000_000)
     parser.add_argument("--repeat", type=int, default=15)

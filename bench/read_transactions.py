@@ -26,23 +26,25 @@ from collections import defaultdict
 from contextlib import ExitStack
 from pathlib import Path
 
+from bench import first_line
 from bench.servers_for_bench import (
     AUTH,
     ROOT,
     backends,
-    free_port,
     migrated_env,
     post_project,
     started,
     wrk_run,
 )
-from tests.support.processes import child_pids
+
+from support.processes import child_pids
+from support.servers import free_port
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=first_line(__doc__))
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=16)

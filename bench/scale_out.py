@@ -18,20 +18,24 @@ import os
 
 import requests
 
+from bench import first_line
 from bench.servers_for_bench import backends, wrk
-from tests.support.cluster import cluster
-from tests.support.servers import Postgres
+
+from support.cluster import cluster
+from support.servers import Postgres
 
 
 def measure(
     pg: Postgres, redis_url: str, instances: int, seconds: int, connections: int
 ) -> dict[str, float]:
     figures: dict[str, float] = {}
-    for name, settings, path in (
-        ("cached read", {}, "/api/v1/projects/{id}"),
-        ("list, no cache", {"APP_CACHE_ENABLED": "false"}, "/api/v1/projects?limit=5"),
+    for name, cache, path in (
+        ("cached read", "true", "/api/v1/projects/{id}"),
+        ("list, no cache", "false", "/api/v1/projects?limit=5"),
     ):
-        with cluster(pg, redis_url, instances=instances, APP_LOG_LEVEL="WARNING", **settings) as c:
+        with cluster(
+            pg, redis_url, instances=instances, APP_LOG_LEVEL="WARNING", APP_CACHE_ENABLED=cache
+        ) as c:
             created = requests.post(
                 f"{c.base}/api/v1/projects", json={"name": "bench"}, headers=c.headers, timeout=5
             )
@@ -42,7 +46,7 @@ def measure(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=first_line(__doc__))
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--max-instances", type=int, default=3)

@@ -24,8 +24,10 @@ import time
 import urllib.request
 from collections import defaultdict
 
+from bench import first_line
 from bench.servers_for_bench import AUTH, CANDIDATES, backends, migrated_env, wrk_run
-from tests.support.slow_clients import fresh_get, slow_clients
+
+from support.slow_clients import fresh_get, slow_clients
 
 FRESH_REQUESTS = 20
 GIVE_UP_AFTER = 3  # failed fresh requests before the rest are counted as failed too
@@ -66,7 +68,7 @@ def create_project(base: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=first_line(__doc__))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--connections", type=int, default=16)

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from server.auth.tokens import generate
-from tests.support.servers import (
+
+from support.servers import (
     Postgres,
     Redis,
     free_port,
@@ -231,7 +232,7 @@ def nginx_in_front(upstream: int, port: int) -> Iterator[None]:
     with tempfile.TemporaryDirectory(prefix="bench-nginx-") as prefix:
         conf = Path(prefix) / "nginx.conf"
         http = NGINX_HTTP.format(upstream=upstream, port=port)
-        conf.write_text(nginx_conf(prefix, http, worker_connections=4096))
+        conf.write_text(nginx_conf(prefix, http, events="worker_connections 4096;"))
         process = subprocess.Popen(
             ["nginx", "-p", prefix, "-c", str(conf)],
             stdout=subprocess.DEVNULL,

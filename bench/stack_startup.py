@@ -39,6 +39,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench import first_line
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = REPO_ROOT / "process-compose.yaml"
 POLL = 0.01  # seconds between readiness polls: the resolution of every figure
@@ -216,7 +218,7 @@ def measure_parts(parts: dict[str, list[float]]) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=first_line(__doc__))
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--mode", choices=("prod", "dev"), default="prod")
     parser.add_argument(

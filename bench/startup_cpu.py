@@ -34,9 +34,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.servers_for_bench import BIN, backends, free_port
+from bench import first_line
+from bench.servers_for_bench import BIN, backends
 from bench.servers_for_bench import app_env as bench_env
 from bench.stack_startup import http_ok
+
+from support.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMAND = str(BIN / "flask-nix-stack")
@@ -104,7 +107,7 @@ def commands(
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=first_line(__doc__))
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--coverage", action="store_true", help="the suite's subprocess coverage")
     parser.add_argument("--against", type=Path, help="another checkout, run alternately")

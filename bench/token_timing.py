@@ -17,6 +17,7 @@ import argparse
 import statistics
 import time
 
+from bench import first_line
 from bench.servers_for_bench import backends
 from server import create_app
 from server.auth import tokens
@@ -28,7 +29,7 @@ from server.services import principals
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=first_line(__doc__))
     parser.add_argument("--calls", type=int, default=3000)
     args = parser.parse_args()
     with backends() as (pg, redis):
