@@ -15,6 +15,7 @@
   redis,
   process-compose,
   ruff,
+  pyright,
   nixfmt-tree,
 }:
 
@@ -35,7 +36,12 @@ let
     ps:
     [
       editable
+      # The type checkers' view of the untyped libraries the tests drive (pyproject's dev extra).
       ps.mypy
+      ps.types-psycopg2
+      ps.types-pyyaml
+      ps.types-jsonschema
+      ps.types-requests
     ]
     ++ flask-nix-stack.testDependencies
   );
@@ -44,6 +50,7 @@ mkShell {
   packages = [
     python
     ruff
+    pyright
     postgresql
     redis
     process-compose

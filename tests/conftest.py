@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 import redis as redis_lib
 from flask import Flask
-from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import Connection
 
@@ -22,7 +21,13 @@ from server.infra import migration_commands
 from server.infra.database import db
 
 from support.apps import build_app
-from support.auth import AuthenticatedClient, make_principal, make_token, set_default_token
+from support.auth import (
+    AuthenticatedClient,
+    client_of,
+    make_principal,
+    make_token,
+    set_default_token,
+)
 from support.processes import app_env, run_cli
 from support.servers import MissingTool, Postgres, start_postgres, start_redis
 from support.settings import make_settings
@@ -72,6 +77,8 @@ def work_unit(item: pytest.Item) -> str:
     path = item.nodeid.split("::", 1)[0]
     if path.endswith(ONE_WORKER_FILES):
         return path
+    if not isinstance(item, pytest.Function):  # only functions have fixtures
+        return item.nodeid
     definitions = item._fixtureinfo.name2fixturedefs  # no public API lists a test's fixtures
     shared = [
         name
@@ -134,6 +141,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
     class Scheduling(LoadScopeScheduling):  # type: ignore[misc]
         units: dict[str, str] | None = None
+        collection: list[str] | None  # xdist's, untyped: the node ids, once every node has them
 
         def _split_scope(self, nodeid: str) -> str:
             return (self.units or {}).get(nodeid, nodeid)
@@ -274,5 +282,5 @@ def make_app(
 
 
 @pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+def client(app: Flask) -> AuthenticatedClient:
+    return client_of(app)

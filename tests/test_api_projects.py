@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from flask import Flask
-from flask.testing import FlaskClient
 
 from support.api import create_project
 from support.apps import recorded_statements
+from support.auth import AuthenticatedClient
 
 PROBLEM = "application/problem+json"
 
 
-def test_create_and_read(client: FlaskClient) -> None:
+def test_create_and_read(client: AuthenticatedClient) -> None:
     response = client.post("/api/v1/projects", json={"name": "  Alpha  ", "description": "first"})
     assert response.status_code == 201
     body = response.json
@@ -28,7 +28,7 @@ def test_create_and_read(client: FlaskClient) -> None:
     assert got.headers["ETag"] == '"v1"'
 
 
-def test_duplicate_name_is_409(client: FlaskClient) -> None:
+def test_duplicate_name_is_409(client: AuthenticatedClient) -> None:
     create_project(client, "Same")
     response = client.post("/api/v1/projects", json={"name": "Same"})
     assert response.status_code == 409
@@ -39,7 +39,7 @@ def test_duplicate_name_is_409(client: FlaskClient) -> None:
     assert [p["name"] for p in listing["items"]] == ["Same"]
 
 
-def test_list_paginates_with_total_and_next(client: FlaskClient) -> None:
+def test_list_paginates_with_total_and_next(client: AuthenticatedClient) -> None:
     for i in range(5):
         create_project(client, f"P{i}")
     page = client.get("/api/v1/projects?limit=2").json
@@ -51,7 +51,7 @@ def test_list_paginates_with_total_and_next(client: FlaskClient) -> None:
     assert last["next"] is None
 
 
-def test_list_filters_by_name(client: FlaskClient) -> None:
+def test_list_filters_by_name(client: AuthenticatedClient) -> None:
     create_project(client, "Garden")
     create_project(client, "Kitchen")
     create_project(client, "100%_sure")
@@ -62,7 +62,7 @@ def test_list_filters_by_name(client: FlaskClient) -> None:
     assert names == ["100%_sure"]
 
 
-def test_task_count(client: FlaskClient) -> None:
+def test_task_count(client: AuthenticatedClient) -> None:
     project = create_project(client)
     for title in ("a", "b"):
         client.post("/api/v1/tasks", json={"project_id": project["id"], "title": title})
@@ -71,7 +71,7 @@ def test_task_count(client: FlaskClient) -> None:
     assert listed["task_count"] == 2
 
 
-def test_patch_put_delete(client: FlaskClient) -> None:
+def test_patch_put_delete(client: AuthenticatedClient) -> None:
     project = create_project(client, description="old")
     url = f"/api/v1/projects/{project['id']}"
     patched = client.patch(url, json={"description": "new"})
@@ -84,14 +84,14 @@ def test_patch_put_delete(client: FlaskClient) -> None:
     assert client.get(url).status_code == 404
 
 
-def test_delete_cascades_to_tasks(client: FlaskClient) -> None:
+def test_delete_cascades_to_tasks(client: AuthenticatedClient) -> None:
     project = create_project(client)
     task = client.post("/api/v1/tasks", json={"project_id": project["id"], "title": "t"}).json
     assert client.delete(f"/api/v1/projects/{project['id']}").status_code == 204
     assert client.get(f"/api/v1/tasks/{task['id']}").status_code == 404
 
 
-def test_rename_onto_existing_name_is_409(client: FlaskClient) -> None:
+def test_rename_onto_existing_name_is_409(client: AuthenticatedClient) -> None:
     create_project(client, "One")
     two = create_project(client, "Two")
     response = client.patch(f"/api/v1/projects/{two['id']}", json={"name": "One"})
@@ -99,7 +99,7 @@ def test_rename_onto_existing_name_is_409(client: FlaskClient) -> None:
     assert client.get(f"/api/v1/projects/{two['id']}").json["name"] == "Two"
 
 
-def test_missing_project_is_404_problem(client: FlaskClient) -> None:
+def test_missing_project_is_404_problem(client: AuthenticatedClient) -> None:
     response = client.get("/api/v1/projects/999999")
     assert response.status_code == 404
     assert response.mimetype == PROBLEM
@@ -111,7 +111,7 @@ def test_missing_project_is_404_problem(client: FlaskClient) -> None:
         )
 
 
-def test_read_is_one_statement_with_its_task_count(client: FlaskClient, app: Flask) -> None:
+def test_read_is_one_statement_with_its_task_count(client: AuthenticatedClient, app: Flask) -> None:
     project = create_project(client)
     for title in ("a", "b", "c"):
         client.post("/api/v1/tasks", json={"project_id": project["id"], "title": title})

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask.testing import FlaskClient
+from support.auth import AuthenticatedClient
 
 
-def test_create_list_read_delete(client: FlaskClient) -> None:
+def test_create_list_read_delete(client: AuthenticatedClient) -> None:
     created = client.post("/api/v1/tags", json={"name": " Urgent "})
     assert created.status_code == 201
     assert created.json["name"] == "urgent"
@@ -17,7 +17,7 @@ def test_create_list_read_delete(client: FlaskClient) -> None:
     assert client.get(url).status_code == 404
 
 
-def test_deleting_a_tag_removes_it_from_tasks(client: FlaskClient) -> None:
+def test_deleting_a_tag_removes_it_from_tasks(client: AuthenticatedClient) -> None:
     pid = client.post("/api/v1/projects", json={"name": "p"}).json["id"]
     task = client.post("/api/v1/tasks", json={"project_id": pid, "title": "t", "tags": ["a", "b"]})
     tag_id = next(t["id"] for t in client.get("/api/v1/tags").json["items"] if t["name"] == "a")
@@ -25,7 +25,7 @@ def test_deleting_a_tag_removes_it_from_tasks(client: FlaskClient) -> None:
     assert client.get(task.headers["Location"]).json["tags"] == ["b"]
 
 
-def test_invalid_names(client: FlaskClient) -> None:
+def test_invalid_names(client: AuthenticatedClient) -> None:
     for name in ("", "two words", "x" * 65, "semi;colon"):
         response = client.post("/api/v1/tags", json={"name": name})
         assert response.status_code == 422, name

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from flask.testing import FlaskClient
-
 from support.api import create_project, create_task
+from support.auth import AuthenticatedClient
 
 
-def project(client: FlaskClient, name: str = "Home") -> int:
+def project(client: AuthenticatedClient, name: str = "Home") -> int:
     return int(create_project(client, name)["id"])
 
 
-def test_create_with_tags_and_due_date(client: FlaskClient) -> None:
+def test_create_with_tags_and_due_date(client: AuthenticatedClient) -> None:
     pid = project(client)
     body = create_task(
         client, pid, "Paint", tags=["Red", "blue", "red"], due_at="2030-01-02T03:04:05Z"
@@ -23,7 +22,7 @@ def test_create_with_tags_and_due_date(client: FlaskClient) -> None:
     assert [t["name"] for t in tags["items"]] == ["blue", "red"]
 
 
-def test_filters(client: FlaskClient) -> None:
+def test_filters(client: AuthenticatedClient) -> None:
     home, work = project(client, "Home"), project(client, "Work")
     create_task(client, home, "a", tags=["x"])
     create_task(client, home, "b", status="done")
@@ -42,7 +41,7 @@ def test_filters(client: FlaskClient) -> None:
     assert client.get("/api/v1/tasks?status=done").json["total"] == 2
 
 
-def test_patch_changes_only_given_fields_and_tags(client: FlaskClient) -> None:
+def test_patch_changes_only_given_fields_and_tags(client: AuthenticatedClient) -> None:
     pid = project(client)
     created = create_task(
         client, pid, "Write", description="draft", tags=["a"], due_at="2030-01-01T00:00:00Z"
@@ -58,7 +57,7 @@ def test_patch_changes_only_given_fields_and_tags(client: FlaskClient) -> None:
     assert cleared["tags"] == ["b", "c"]
 
 
-def test_tag_only_change_bumps_version(client: FlaskClient) -> None:
+def test_tag_only_change_bumps_version(client: AuthenticatedClient) -> None:
     pid = project(client)
     created = create_task(client, pid, "t", tags=["a"])
     changed = client.patch(f"/api/v1/tasks/{created['id']}", json={"tags": ["z"]})
@@ -66,7 +65,7 @@ def test_tag_only_change_bumps_version(client: FlaskClient) -> None:
     assert changed.headers["ETag"] == f'"v{created["version"] + 1}"'
 
 
-def test_put_replaces_and_can_move_project(client: FlaskClient) -> None:
+def test_put_replaces_and_can_move_project(client: AuthenticatedClient) -> None:
     home, work = project(client, "Home"), project(client, "Work")
     created = create_task(client, home, "t", description="d", tags=["a"])
     replaced = client.put(
@@ -76,7 +75,7 @@ def test_put_replaces_and_can_move_project(client: FlaskClient) -> None:
     assert replaced["tags"] == []
 
 
-def test_unknown_project_is_422_and_writes_nothing(client: FlaskClient) -> None:
+def test_unknown_project_is_422_and_writes_nothing(client: AuthenticatedClient) -> None:
     response = client.post(
         "/api/v1/tasks", json={"project_id": 424242, "title": "t", "tags": ["n"]}
     )
@@ -90,14 +89,14 @@ def test_unknown_project_is_422_and_writes_nothing(client: FlaskClient) -> None:
     assert moved.status_code == 422
 
 
-def test_delete(client: FlaskClient) -> None:
+def test_delete(client: AuthenticatedClient) -> None:
     created = create_task(client, project(client), "t", tags=["keep"])
     assert client.delete(f"/api/v1/tasks/{created['id']}").status_code == 204
     assert client.get(f"/api/v1/tasks/{created['id']}").status_code == 404
     assert client.get("/api/v1/tags").json["total"] == 1  # tags outlive their tasks
 
 
-def test_bad_status_and_naive_datetime_are_422(client: FlaskClient) -> None:
+def test_bad_status_and_naive_datetime_are_422(client: AuthenticatedClient) -> None:
     pid = project(client)
     bad = client.post("/api/v1/tasks", json={"project_id": pid, "title": "t", "status": "lost"})
     assert bad.status_code == 422

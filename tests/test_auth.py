@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 from sqlalchemy import create_engine, select, update
 
 from server.auth import token_cache, tokens
@@ -21,7 +20,7 @@ from server.models import ApiToken
 from server.services import principals
 
 from support.apps import recorded_statements
-from support.auth import anonymous, bearer, make_principal, make_token
+from support.auth import AuthenticatedClient, anonymous, bearer, make_principal, make_token
 
 PUBLIC = {"/health/live", "/health/ready", "/openapi.json", "/docs"}
 
@@ -309,7 +308,7 @@ def test_failed_authentication_is_throttled_per_address(make_app: Callable[..., 
 
 
 def test_tokens_never_reach_the_logs(
-    app: Flask, caplog: pytest.LogCaptureFixture, client: FlaskClient
+    app: Flask, caplog: pytest.LogCaptureFixture, client: AuthenticatedClient
 ) -> None:
     token = make_token(make_principal("logged"))
     digest = principals.token_by_prefix(token.split("_")[1]).hash

@@ -10,14 +10,13 @@ from collections.abc import Callable, Iterator
 import pytest
 import requests
 from flask import Flask
-from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from server.infra.database import db
 from server.models import Principal, Project, Tag, Task
 from server.web.openapi import build_openapi
 
-from support.auth import bearer, make_principal, make_token
+from support.auth import AuthenticatedClient, bearer, make_principal, make_token
 from support.processes import Server, app_env, authed, shared_servers
 
 JSON = "application/json"
@@ -127,7 +126,7 @@ def counts() -> tuple[int, int, int]:
     ("case", "method", "path", "content_type", "body", "status"), CORPUS, ids=[c[0] for c in CORPUS]
 )
 def test_corpus(
-    client: FlaskClient,
+    client: AuthenticatedClient,
     case: str,
     method: str,
     path: str,
@@ -151,14 +150,14 @@ def test_corpus(
     "content_type",
     [JSON, f"{JSON}; charset=utf-8", f"{JSON}; charset=UTF-8", "application/merge-patch+json"],
 )
-def test_json_in_utf8_is_accepted(client: FlaskClient, content_type: str) -> None:
+def test_json_in_utf8_is_accepted(client: AuthenticatedClient, content_type: str) -> None:
     body = '{"name": "Zürich ✓"}'.encode()
     response = client.post("/api/v1/projects", data=body, headers={"Content-Type": content_type})
     assert response.status_code == 201, response.json
     assert response.json["name"] == "Zürich ✓"
 
 
-def test_sql_injection_text_is_stored_as_text(client: FlaskClient) -> None:
+def test_sql_injection_text_is_stored_as_text(client: AuthenticatedClient) -> None:
     """Where the text is allowed (a project name), it is data: stored and read back verbatim."""
     for text in SQL_INJECTIONS:
         created = client.post("/api/v1/projects", json={"name": text})
@@ -170,7 +169,7 @@ def test_sql_injection_text_is_stored_as_text(client: FlaskClient) -> None:
 @pytest.mark.parametrize(
     "value", ["x\r\nSet-Cookie: a=b", "x\nX-Injected: 1", "x\r\nLocation: http://evil.example"]
 )
-def test_header_injection_is_not_reflected(client: FlaskClient, value: str) -> None:
+def test_header_injection_is_not_reflected(client: AuthenticatedClient, value: str) -> None:
     response = client.get("/health/live", environ_base={"HTTP_X_REQUEST_ID": value})
     assert "Set-Cookie" not in response.headers
     assert "X-Injected" not in response.headers
@@ -226,7 +225,7 @@ def test_10_mb_body_through_the_server(
     ],
 )
 def test_admin_bodies_refuse_what_the_document_and_columns_refuse(
-    client: FlaskClient, body: bytes
+    client: AuthenticatedClient, body: bytes
 ) -> None:
     admin = bearer(make_token(make_principal("root", admin=True)))
     before = db.session.scalar(select(func.count()).select_from(Principal))
@@ -239,7 +238,7 @@ def test_admin_bodies_refuse_what_the_document_and_columns_refuse(
 
 
 def test_an_undeclared_query_parameter_is_422_on_every_operation(
-    app: Flask, client: FlaskClient
+    app: Flask, client: AuthenticatedClient
 ) -> None:
     """Operations without parameters ignored them, while list endpoints refused unknown ones."""
     document = build_openapi(app)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 
 from server.infra.redis_client import get_redis
 
+from support.auth import AuthenticatedClient
 from support.servers import redis_shared_with_other_workers
 
 
-def test_second_read_is_a_hit_and_a_write_invalidates(client: FlaskClient, app: Flask) -> None:
+def test_second_read_is_a_hit_and_a_write_invalidates(
+    client: AuthenticatedClient, app: Flask
+) -> None:
     pid = client.post("/api/v1/projects", json={"name": "Cached"}).json["id"]
     url = f"/api/v1/projects/{pid}"
     first = client.get(url)
@@ -27,7 +29,7 @@ def test_second_read_is_a_hit_and_a_write_invalidates(client: FlaskClient, app: 
     assert third.json["description"] == "changed"
 
 
-def test_write_elsewhere_invalidates_dependent_reads(client: FlaskClient) -> None:
+def test_write_elsewhere_invalidates_dependent_reads(client: AuthenticatedClient) -> None:
     pid = client.post("/api/v1/projects", json={"name": "P"}).json["id"]
     assert client.get(f"/api/v1/projects/{pid}").json["task_count"] == 0
     assert client.get(f"/api/v1/projects/{pid}").headers["X-Cache"] == "hit"
@@ -35,7 +37,7 @@ def test_write_elsewhere_invalidates_dependent_reads(client: FlaskClient) -> Non
     assert client.get(f"/api/v1/projects/{pid}").json["task_count"] == 1
 
 
-def test_query_strings_are_cached_apart(client: FlaskClient) -> None:
+def test_query_strings_are_cached_apart(client: AuthenticatedClient) -> None:
     for name in ("a", "b", "c"):
         client.post("/api/v1/projects", json={"name": name})
     assert len(client.get("/api/v1/projects?limit=1").json["items"]) == 1
@@ -43,7 +45,7 @@ def test_query_strings_are_cached_apart(client: FlaskClient) -> None:
     assert client.get("/api/v1/projects?limit=1").headers["X-Cache"] == "hit"
 
 
-def test_errors_are_not_cached(client: FlaskClient, app: Flask) -> None:
+def test_errors_are_not_cached(client: AuthenticatedClient, app: Flask) -> None:
     client.get("/api/v1/projects")  # something cached, so the hash exists
     assert client.get("/api/v1/projects/4242").status_code == 404
     again = client.get("/api/v1/projects/4242")
@@ -52,10 +54,11 @@ def test_errors_are_not_cached(client: FlaskClient, app: Flask) -> None:
     with app.app_context():
         fields = get_redis().hkeys(f"{app.extensions['settings'].key_prefix}:cache:reads")
     assert len(fields) == 1
+    assert isinstance(fields[0], bytes)
     assert b"api.projects.list_projects" in fields[0]
 
 
-def test_entries_expire_with_ttl(client: FlaskClient, app: Flask) -> None:
+def test_entries_expire_with_ttl(client: AuthenticatedClient, app: Flask) -> None:
     client.get("/api/v1/projects")
     with app.app_context():
         key = f"{app.extensions['settings'].key_prefix}:cache:reads"
@@ -96,7 +99,7 @@ def test_a_read_that_raced_a_write_is_not_stored(app: Flask) -> None:
 
 
 def test_failed_invalidation_is_retried_and_bypassed_meanwhile(
-    client: FlaskClient, app: Flask
+    client: AuthenticatedClient, app: Flask
 ) -> None:
     """Redis refusing writes (as during a failover) while a write commits: this process serves
     no cached read until the invalidation lands, and it lands once Redis takes writes again."""
@@ -119,7 +122,7 @@ def test_failed_invalidation_is_retried_and_bypassed_meanwhile(
     assert client.get("/api/v1/projects").headers["X-Cache"] == "hit"
     with app.app_context():
         hash_key = f"{app.extensions['settings'].key_prefix}:cache:reads"
-    admin.execute_command("CLIENT", "PAUSE", "1500", "WRITE")
+    admin.client_pause(1500, all=False)
     try:
         assert client.post("/api/v1/projects", json={"name": "during"}).status_code == 201
         during = client.get("/api/v1/projects")
@@ -127,7 +130,7 @@ def test_failed_invalidation_is_retried_and_bypassed_meanwhile(
         assert {p["name"] for p in during.json["items"]} == {"before", "during"}
         assert hash_key in cache._pending
     finally:
-        admin.execute_command("CLIENT", "UNPAUSE")
+        admin.client_unpause()
     deadline = time.monotonic() + 5
     while hash_key in cache._pending and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -138,7 +141,7 @@ def test_failed_invalidation_is_retried_and_bypassed_meanwhile(
     assert fresh.json["total"] == 2
 
 
-def test_a_cli_writer_invalidates_by_committing(client: FlaskClient, app: Flask) -> None:
+def test_a_cli_writer_invalidates_by_committing(client: AuthenticatedClient, app: Flask) -> None:
     """Invalidation hangs on the commit, not on the HTTP method: the seed command, and any
     later command-line writer, drops stale reads without calling the cache itself; and only
     the reads its rows show up in."""
@@ -159,7 +162,9 @@ def test_a_cli_writer_invalidates_by_committing(client: FlaskClient, app: Flask)
     assert client.get("/api/v1/projects").headers["X-Cache"] == "hit"
 
 
-def test_a_commit_that_wrote_nothing_keeps_the_cache(client: FlaskClient, app: Flask) -> None:
+def test_a_commit_that_wrote_nothing_keeps_the_cache(
+    client: AuthenticatedClient, app: Flask
+) -> None:
     from server.cli.seed_command import seed
     from server.infra.database import db
 
@@ -172,7 +177,7 @@ def test_a_commit_that_wrote_nothing_keeps_the_cache(client: FlaskClient, app: F
     assert client.get("/api/v1/projects").headers["X-Cache"] == "hit"
 
 
-def test_a_write_keeps_the_reads_it_cannot_change(client: FlaskClient) -> None:
+def test_a_write_keeps_the_reads_it_cannot_change(client: AuthenticatedClient) -> None:
     """Only the reads whose answer a write can change are dropped: another task, the lists of
     states the task neither had nor has, another project's list stay hits."""
     one = client.post("/api/v1/projects", json={"name": "one"}).json["id"]
@@ -195,7 +200,9 @@ def test_a_write_keeps_the_reads_it_cannot_change(client: FlaskClient) -> None:
     assert client.get("/api/v1/tasks?status=doing").json["total"] == 1
 
 
-def test_a_write_it_cannot_attribute_drops_everything(client: FlaskClient, app: Flask) -> None:
+def test_a_write_it_cannot_attribute_drops_everything(
+    client: AuthenticatedClient, app: Flask
+) -> None:
     """Deny by default: a bulk statement through the session that does not say what it changes
     drops every cached read."""
     from sqlalchemy import update

@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask
-from flask.testing import FlaskClient
 
-from support.auth import anonymous, bearer, make_principal, make_token
+from support.auth import AuthenticatedClient, anonymous, bearer, make_principal, make_token
 
 STATUSES = ("todo", "doing", "done")
 TAG_NAMES = ("red", "green", "blue")
@@ -31,8 +30,8 @@ class Reader:
     name: str
     principal_id: int
     headers: dict[str, str]
-    cached: FlaskClient
-    plain: FlaskClient
+    cached: AuthenticatedClient
+    plain: AuthenticatedClient
     hits: int = 0
 
     def read(self, url: str) -> Any:
@@ -197,22 +196,22 @@ def test_no_cached_read_is_stale_after_any_write(
             readers.append(
                 Reader(name, principal.id, headers, anonymous(app), anonymous(plain_app))
             )
-    admin = readers[2]
+    root = readers[2]
     world = World()
-    operations = writes(ids, admin)
+    operations = writes(ids, root)
     for reader in readers:  # something of everyone's to start from
         for _ in range(2):
             operations[0](rng, reader, world)
-            refresh(world, admin)
+            refresh(world, root)
             operations[4](rng, reader, world)
-            refresh(world, admin)
+            refresh(world, root)
     stale: list[str] = []
     for step in range(STEPS):
         write = rng.choice(operations)
         who = rng.choice(readers)
         done = write(rng, who, world)
         assert done.status_code < 500, done.get_data(as_text=True)
-        refresh(world, admin)
+        refresh(world, root)
         for reader in readers:
             urls = read_urls(world, rng)
             for url in rng.sample(urls, min(READS_PER_STEP, len(urls))):

@@ -6,15 +6,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flask import Flask
-from flask.testing import FlaskClient
 
 from server.infra.redis_client import get_redis
+
+from support.auth import AuthenticatedClient
 
 
 def cache_fields(app: Flask) -> list[bytes]:
     with app.app_context():
         prefix = app.extensions["settings"].key_prefix
-        return list(get_redis().hkeys(f"{prefix}:cache:reads"))
+        fields = get_redis().hkeys(f"{prefix}:cache:reads")
+        return [field.encode() if isinstance(field, str) else field for field in fields]
 
 
 def cache_bytes(app: Flask) -> int:
@@ -23,7 +25,7 @@ def cache_bytes(app: Flask) -> int:
         return int(get_redis().get(f"{prefix}:cache:reads:bytes") or 0)
 
 
-def test_spellings_of_one_query_share_one_entry(client: FlaskClient, app: Flask) -> None:
+def test_spellings_of_one_query_share_one_entry(client: AuthenticatedClient, app: Flask) -> None:
     for i in range(3):
         client.post("/api/v1/projects", json={"name": f"p{i}"})
     spellings = [
@@ -46,7 +48,7 @@ def test_spellings_of_one_query_share_one_entry(client: FlaskClient, app: Flask)
     assert answers[0].json["next"] == f"/api/v1/projects?limit=2&after={last}"
 
 
-def test_path_spellings_share_one_entry(client: FlaskClient, app: Flask) -> None:
+def test_path_spellings_share_one_entry(client: AuthenticatedClient, app: Flask) -> None:
     project = client.post("/api/v1/projects", json={"name": "one"}).json["id"]
     first = client.get(f"/api/v1/projects/{project}")
     encoded = client.get("/api/v1/projects/" + "".join(f"%{ord(c):02x}" for c in str(project)))
@@ -55,13 +57,13 @@ def test_path_spellings_share_one_entry(client: FlaskClient, app: Flask) -> None
     assert len(cache_fields(app)) == 1
 
 
-def test_invalid_queries_store_nothing(client: FlaskClient, app: Flask) -> None:
+def test_invalid_queries_store_nothing(client: AuthenticatedClient, app: Flask) -> None:
     for url in ("/api/v1/projects?limit=2.5", "/api/v1/projects?limit=x", "/api/v1/projects?x=1"):
         assert client.get(url).status_code == 422, url
     assert cache_fields(app) == []
 
 
-def test_a_forged_script_root_cannot_poison_other_readers(client: FlaskClient) -> None:
+def test_a_forged_script_root_cannot_poison_other_readers(client: AuthenticatedClient) -> None:
     for i in range(3):
         client.post("/api/v1/projects", json={"name": f"s{i}"})
     poisoned = client.get(

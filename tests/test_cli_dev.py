@@ -164,7 +164,7 @@ def test_an_app_that_fails_to_build_is_served_as_its_error(
     app = dev_server.serving_app()
     assert "RuntimeError: half-edited module" in capsys.readouterr().err
     with pytest.raises(RuntimeError, match="half-edited module"):
-        app({}, lambda status, headers: None)  # type: ignore[arg-type,return-value]
+        app({}, lambda status, headers: None)  # type: ignore[arg-type]
 
 
 def test_help_lists_dev() -> None:

@@ -15,7 +15,6 @@ from typing import Any, get_args
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Boolean, Column, DateTime, Enum, Integer, String, Text, text
 from sqlalchemy.exc import DataError, StatementError
@@ -25,6 +24,8 @@ from server.infra.database import db
 from server.models import Base
 from server.schemas import access, projects, tags, tasks
 from server.schemas.common import MAX_INT4, Input, PageQuery
+
+from support.auth import AuthenticatedClient, client_of
 
 # Request models and the table their fields write to (or filter on).
 MODELS: dict[type[Input], str] = {
@@ -69,8 +70,8 @@ def unstorable(column: Column[Any]) -> Iterator[Any]:
         yield 1
         return
     if isinstance(kind, String | Text):
-        if getattr(kind, "length", None):
-            yield "x" * (kind.length + 1)  # type: ignore[attr-defined]
+        if length := getattr(kind, "length", None):
+            yield "x" * (length + 1)
         yield "a\x00b"
         yield "a\ud800b"
         return
@@ -93,7 +94,7 @@ def column_of(model: type[Input], field: str) -> Column[Any]:
     after = "tags.name" if table == "tags" else f"{table}.id"
     name = after if field == "after" else ELSEWHERE.get(field, f"{table}.{field}")
     table, column = name.split(".")
-    return Base.metadata.tables[table].c[column]  # type: ignore[return-value]
+    return Base.metadata.tables[table].c[column]
 
 
 def is_list(model: type[BaseModel], field: str) -> bool:
@@ -181,7 +182,7 @@ def test_text_with_nul_is_refused_by_the_driver(app: Flask) -> None:
         "0001-01-01T00:00:00+23:59",
     ],
 )
-def test_unstorable_due_at_is_422_not_500(client: FlaskClient, due_at: str) -> None:
+def test_unstorable_due_at_is_422_not_500(client: AuthenticatedClient, due_at: str) -> None:
     project = client.post("/api/v1/projects", json={"name": "bounds"}).json
     response = client.post(
         "/api/v1/tasks", json={"project_id": project["id"], "title": "t", "due_at": due_at}
@@ -190,7 +191,7 @@ def test_unstorable_due_at_is_422_not_500(client: FlaskClient, due_at: str) -> N
     assert response.json["errors"][0]["field"] == "due_at"
 
 
-def test_due_at_with_an_odd_offset_is_stored_as_its_instant(client: FlaskClient) -> None:
+def test_due_at_with_an_odd_offset_is_stored_as_its_instant(client: AuthenticatedClient) -> None:
     project = client.post("/api/v1/projects", json={"name": "offsets"}).json
     due_at = "2030-06-01T12:00:00+14:45"
     response = client.post(
@@ -202,7 +203,7 @@ def test_due_at_with_an_odd_offset_is_stored_as_its_instant(client: FlaskClient)
     assert stored.astimezone(UTC) == datetime(2030, 5, 31, 21, 15, tzinfo=UTC)
 
 
-def test_lone_surrogate_is_422(client: FlaskClient) -> None:
+def test_lone_surrogate_is_422(client: AuthenticatedClient) -> None:
     response = client.post(
         "/api/v1/projects",
         data=b'{"name": "a\\ud800b"}',
@@ -219,7 +220,7 @@ def test_a_data_error_that_slips_through_is_422_problem(make_app: Callable[..., 
         db.session.execute(text("SELECT CAST(:v AS int4)"), {"v": 2**40})
         return "unreachable"
 
-    response = app.test_client().get("/test-only/overflow")
+    response = client_of(app).get("/test-only/overflow")
     assert response.status_code == 422
     assert response.mimetype == "application/problem+json"
     assert response.json["type"].endswith("/unstorable")
@@ -234,7 +235,7 @@ def test_a_nul_that_slips_through_is_422_problem(make_app: Callable[..., Flask])
         db.session.execute(text("SELECT CAST(:v AS text)"), {"v": "a\x00b"})
         return "unreachable"
 
-    response = app.test_client().get("/test-only/nul")
+    response = client_of(app).get("/test-only/nul")
     assert response.status_code == 422
     assert response.mimetype == "application/problem+json"
     assert response.json["type"].endswith("/unstorable")

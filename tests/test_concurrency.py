@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from server.infra.database import db
@@ -16,22 +15,25 @@ from server.services import projects as projects_service
 from server.services import tasks as tasks_service
 
 from support.api import create_project, create_task
+from support.auth import AuthenticatedClient, client_of
 
 
 @pytest.fixture
-def task_url(client: FlaskClient) -> str:
+def task_url(client: AuthenticatedClient) -> str:
     task = create_task(client, create_project(client, "p")["id"], "t")
     return f"/api/v1/tasks/{task['id']}"
 
 
-def test_matching_if_match_succeeds_and_moves_the_etag(client: FlaskClient, task_url: str) -> None:
+def test_matching_if_match_succeeds_and_moves_the_etag(
+    client: AuthenticatedClient, task_url: str
+) -> None:
     etag = client.get(task_url).headers["ETag"]
     changed = client.patch(task_url, json={"title": "new"}, headers={"If-Match": etag})
     assert changed.status_code == 200
     assert changed.headers["ETag"] != etag
 
 
-def test_second_writer_with_stale_etag_gets_412(client: FlaskClient, task_url: str) -> None:
+def test_second_writer_with_stale_etag_gets_412(client: AuthenticatedClient, task_url: str) -> None:
     etag = client.get(task_url).headers["ETag"]
     assert (
         client.patch(task_url, json={"title": "first"}, headers={"If-Match": etag}).status_code
@@ -51,7 +53,9 @@ def test_second_writer_with_stale_etag_gets_412(client: FlaskClient, task_url: s
     # "v1", though both read as version 1.
     ['"v999"', "garbage", 'W/"v1"', '"1"', '"v7", "v999"', 'W/"v1", "v2"', '"v01"', '"v7", "v001"'],
 )
-def test_non_matching_if_match_is_412(client: FlaskClient, task_url: str, header: str) -> None:
+def test_non_matching_if_match_is_412(
+    client: AuthenticatedClient, task_url: str, header: str
+) -> None:
     assert (
         client.put(
             task_url, json={"project_id": 1, "title": "x"}, headers={"If-Match": header}
@@ -62,7 +66,7 @@ def test_non_matching_if_match_is_412(client: FlaskClient, task_url: str, header
 
 @pytest.mark.parametrize("header", ['"v7", "v1"', '"v1","v9"', '"x", "v1"', 'W/"v1", "v1"'])
 def test_a_list_matches_when_any_of_its_tags_is_current(
-    client: FlaskClient, task_url: str, header: str
+    client: AuthenticatedClient, task_url: str, header: str
 ) -> None:
     """RFC 9110 §13.1.1: If-Match with several entity tags holds if any of them is current
     (strong comparison: a weak tag never matches)."""
@@ -75,7 +79,7 @@ def test_a_list_matches_when_any_of_its_tags_is_current(
     assert late.json["current_version"] == 2
 
 
-def test_star_matches_any_version(client: FlaskClient, task_url: str) -> None:
+def test_star_matches_any_version(client: AuthenticatedClient, task_url: str) -> None:
     assert client.delete(task_url, headers={"If-Match": "*"}).status_code == 204
 
 
@@ -85,7 +89,7 @@ def strict_app(make_app: Callable[..., Flask]) -> Flask:
 
 
 def test_if_match_required_by_setting(strict_app: Flask) -> None:
-    client = strict_app.test_client()
+    client = client_of(strict_app)
     created = client.post("/api/v1/tags", json={"name": "t"})
     assert created.status_code == 201  # creating needs no precondition
     missing = client.delete(created.headers["Location"])
@@ -103,7 +107,7 @@ def test_if_match_required_by_setting(strict_app: Flask) -> None:
     ],
 )
 def test_a_row_deleted_after_a_write_commits_is_409_not_500(
-    client: FlaskClient,
+    client: AuthenticatedClient,
     monkeypatch: pytest.MonkeyPatch,
     resource: str,
     service: ModuleType,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -268,6 +269,7 @@ def test_exact_origins_admit_only_themselves(monkeypatch: pytest.MonkeyPatch) ->
         },
     )
     (pattern,) = allowed_origins(patterns)
+    assert isinstance(pattern, re.Pattern)
     assert pattern.match("https://app.example.com")
     assert not pattern.match("https://app.example.com.attacker.net")
 

@@ -13,7 +13,7 @@ from server.config import Settings
 from server.infra.database import db
 
 from support.apps import build_app
-from support.auth import bearer, make_principal, make_token
+from support.auth import bearer, client_of, make_principal, make_token
 from support.servers import Postgres, free_port, wait_until
 from support.settings import make_settings
 
@@ -25,7 +25,7 @@ def no_db_app(settings: Settings, app: Flask) -> Flask:
 
 
 def test_api_answers_503(no_db_app: Flask) -> None:
-    client = no_db_app.test_client()
+    client = client_of(no_db_app)
     for response in (
         client.get("/api/v1/projects"),
         client.post("/api/v1/tags", json={"name": "x"}),
@@ -37,7 +37,7 @@ def test_api_answers_503(no_db_app: Flask) -> None:
 
 
 def test_readiness_names_the_database(no_db_app: Flask) -> None:
-    client = no_db_app.test_client()
+    client = client_of(no_db_app)
     ready = client.get("/health/ready")
     assert ready.status_code == 503
     assert ready.json["checks"] == {"database": "unavailable", "redis": "ok"}
@@ -63,7 +63,7 @@ def slow_app(settings: Settings, app: Flask) -> Flask:
 
 
 def test_statement_timeout_cancels_slow_queries(slow_app: Flask) -> None:
-    client = slow_app.test_client()
+    client = client_of(slow_app)
     response = client.get("/slow")
     assert response.status_code == 503
     assert response.mimetype == "application/problem+json"
@@ -84,12 +84,12 @@ def test_exhausted_pool_answers_503(settings: Settings, app: Flask) -> None:
     with small.app_context():
         held = db.engine.connect()  # the pool's only connection
         try:
-            response = small.test_client().get("/api/v1/projects")
+            response = client_of(small).get("/api/v1/projects")
         finally:
             held.close()
     assert response.status_code == 503
     assert response.mimetype == "application/problem+json"
-    assert small.test_client().get("/api/v1/projects").status_code == 200
+    assert client_of(small).get("/api/v1/projects").status_code == 200
 
 
 @pytest.fixture
@@ -109,14 +109,12 @@ def doomed_app(
         try:
             with admin.cursor() as cur:
                 cur.execute("SELECT pg_terminate_backend(%s)", (pid,))
-                wait_until(
-                    lambda: (
-                        cur.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,))
-                        or cur.fetchone() is None
-                    ),
-                    10,
-                    "the backend gone",
-                )
+
+                def gone() -> bool:
+                    cur.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,))
+                    return cur.fetchone() is None
+
+                wait_until(gone, 10, "the backend gone")
         finally:
             admin.close()
         return "made"
@@ -134,7 +132,7 @@ def test_connection_lost_before_the_end_of_a_transaction_keeps_the_answer(
     """The transaction's rollback at the request's end fails on the dead connection: the
     answer already made stays, the loss is logged, and the pool replaces the connection."""
     doomed, token = doomed_app
-    client = doomed.test_client()
+    client = client_of(doomed)
     response = client.post("/doomed", headers=bearer(token))
     assert response.status_code == 200
     assert response.get_data(as_text=True) == "made"

@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 from sqlalchemy.exc import PendingRollbackError
 
 from server.config import Settings
 from server.errors import TYPE_BASE
 
 from support.apps import build_app
+from support.auth import ApiResponse, AuthenticatedClient, client_of
 
 PROBLEM = "application/problem+json"
 
 
-def assert_problem(response, status: int, slug: str) -> dict:  # type: ignore[no-untyped-def]
+def assert_problem(response: ApiResponse, status: int, slug: str) -> dict[str, Any]:
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.mimetype == PROBLEM
-    body = response.json
+    body: dict[str, Any] = response.json
     assert body["type"] == TYPE_BASE + slug
     assert body["status"] == status
     assert body["title"]
@@ -28,15 +29,17 @@ def assert_problem(response, status: int, slug: str) -> dict:  # type: ignore[no
     return body
 
 
-def post_raw(client: FlaskClient, data: bytes | str, content_type: str = "application/json"):  # type: ignore[no-untyped-def]
+def post_raw(
+    client: AuthenticatedClient, data: bytes | str, content_type: str = "application/json"
+) -> ApiResponse:
     return client.post("/api/v1/projects", data=data, content_type=content_type)
 
 
-def test_unknown_route_is_404(client: FlaskClient) -> None:
+def test_unknown_route_is_404(client: AuthenticatedClient) -> None:
     assert_problem(client.get("/nope"), 404, "not-found")
 
 
-def test_wrong_method_is_405_with_allow(client: FlaskClient) -> None:
+def test_wrong_method_is_405_with_allow(client: AuthenticatedClient) -> None:
     response = client.delete("/api/v1/projects")
     assert_problem(response, 405, "method-not-allowed")
     assert set(response.headers["Allow"].split(", ")) >= {"GET", "POST"}
@@ -50,7 +53,7 @@ def test_wrong_method_is_405_with_allow(client: FlaskClient) -> None:
         ("", ""),
     ],
 )
-def test_non_json_is_415(client: FlaskClient, data: str, content_type: str) -> None:
+def test_non_json_is_415(client: AuthenticatedClient, data: str, content_type: str) -> None:
     assert_problem(post_raw(client, data, content_type), 415, "unsupported-media-type")
 
 
@@ -69,7 +72,7 @@ def test_non_json_is_415(client: FlaskClient, data: str, content_type: str) -> N
         b'{"name": "checked", "name": "stored"}',
     ],
 )
-def test_malformed_json_is_400(client: FlaskClient, data: bytes) -> None:
+def test_malformed_json_is_400(client: AuthenticatedClient, data: bytes) -> None:
     assert_problem(post_raw(client, data), 400, "malformed-json")
     assert client.get("/api/v1/projects").json["total"] == 0
 
@@ -90,7 +93,7 @@ def test_malformed_json_is_400(client: FlaskClient, data: bytes) -> None:
     ],
 )
 def test_invalid_body_is_422_with_field_errors(
-    client: FlaskClient, body: object, field: str | None
+    client: AuthenticatedClient, body: object, field: str | None
 ) -> None:
     response = post_raw(client, json.dumps(body))
     problem = assert_problem(response, 422, "validation-error")
@@ -114,7 +117,7 @@ def test_invalid_body_is_422_with_field_errors(
         {"project_id": 1, "title": "t", "tags": ["ok"] * 21},
     ],
 )
-def test_wrong_types_for_task_are_422(client: FlaskClient, body: dict) -> None:
+def test_wrong_types_for_task_are_422(client: AuthenticatedClient, body: dict[str, Any]) -> None:
     assert_problem(client.post("/api/v1/tasks", json=body), 422, "validation-error")
 
 
@@ -132,7 +135,7 @@ def test_wrong_types_for_task_are_422(client: FlaskClient, body: dict) -> None:
         "limit=1&limit=2",
     ],
 )
-def test_bad_pagination_is_422(client: FlaskClient, query: str) -> None:
+def test_bad_pagination_is_422(client: AuthenticatedClient, query: str) -> None:
     problem = assert_problem(client.get(f"/api/v1/projects?{query}"), 422, "validation-error")
     assert problem["errors"][0]["in"] == "query"
 
@@ -150,7 +153,7 @@ def test_bad_pagination_is_422(client: FlaskClient, query: str) -> None:
     ],
 )
 @pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
-def test_out_of_range_ids_are_404(client: FlaskClient, path: str, method: str) -> None:
+def test_out_of_range_ids_are_404(client: AuthenticatedClient, path: str, method: str) -> None:
     # 404 whatever the method: werkzeug would say 405 if a converter rejected the value.
     assert_problem(client.open(path, method=method, json={}), 404, "not-found")
 
@@ -172,7 +175,7 @@ def test_id_pattern_is_exactly_1_to_int4_max() -> None:
         assert bool(pattern.fullmatch(str(value))) == (value < 2**31), value
 
 
-def test_oversize_body_is_413(client: FlaskClient, settings: Settings) -> None:
+def test_oversize_body_is_413(client: AuthenticatedClient, settings: Settings) -> None:
     data = json.dumps({"name": "x", "description": "y" * settings.max_content_length})
     assert_problem(post_raw(client, data), 413, "payload-too-large")
     assert client.get("/api/v1/projects").json["total"] == 0
@@ -192,7 +195,7 @@ def failing_app(settings: Settings) -> Flask:
 def test_unexpected_error_is_500_without_internals(
     failing_app: Flask, caplog: pytest.LogCaptureFixture
 ) -> None:
-    response = failing_app.test_client().get("/boom")
+    response = client_of(failing_app).get("/boom")
     body = assert_problem(response, 500, "internal-error")
     text = response.get_data(as_text=True)
     assert "hunter2" not in text
@@ -221,7 +224,7 @@ def pending_rollback_app(settings: Settings) -> Flask:
 
 
 def test_pending_rollback_after_a_lost_connection_is_503(pending_rollback_app: Flask) -> None:
-    client = pending_rollback_app.test_client()
+    client = client_of(pending_rollback_app)
     response = client.get("/lost")
     assert_problem(response, 503, "service-unavailable")
     assert response.headers["Retry-After"] == "1"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
+
+from support.auth import AuthenticatedClient
 
 
 def test_app_uses_the_testing_profile(app: Flask) -> None:
@@ -12,13 +13,13 @@ def test_app_uses_the_testing_profile(app: Flask) -> None:
     assert app.extensions["settings"].env == "testing"
 
 
-def test_live(client: FlaskClient) -> None:
+def test_live(client: AuthenticatedClient) -> None:
     response = client.get("/health/live")
     assert response.status_code == 200
     assert response.json == {"status": "ok"}
 
 
-def test_ready(client: FlaskClient) -> None:
+def test_ready(client: AuthenticatedClient) -> None:
     response = client.get("/health/ready")
     assert response.status_code == 200, response.json
     assert response.json["checks"] == {"database": "ok", "redis": "ok"}

@@ -53,9 +53,10 @@ def worker_on() -> Iterator[Any]:
 
     def make(wrap: Any = None) -> tuple[SyncWorker, TCPSocket]:
         log = Logger(cfg)
-        listener = TCPSocket(("127.0.0.1", 0), cfg, log)
+        # gunicorn has no type hints; pyright would take its defaults' types for them.
+        listener = TCPSocket(("127.0.0.1", 0), cfg, log)  # pyright: ignore[reportArgumentType]
         listening = wrap(listener) if wrap else listener
-        worker = SyncWorker(1, os.getppid(), [listening], None, 30, cfg, log)
+        worker: Any = SyncWorker(1, os.getppid(), [listening], None, 30, cfg, log)
         worker.PIPE = os.pipe()
         worker.wsgi = hello
         worker.wait_fds = [*worker.sockets, worker.PIPE[0]]
@@ -121,7 +122,7 @@ def test_a_request_gunicorn_fails_is_logged_without_its_credentials(worker_on: A
     worker.wsgi = failing
     records: list[logging.LogRecord] = []
     capture = logging.Handler()
-    capture.emit = records.append  # type: ignore[method-assign]
+    capture.emit = records.append  # type: ignore[method-assign,assignment]
     logger = logging.getLogger("gunicorn.error")
     client_text = ClientTextFilter()
     logger.addFilter(client_text)

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 
 from server.api.contract import contract_of
 
-from support.auth import anonymous, bearer, make_principal, make_token
+from support.auth import AuthenticatedClient, anonymous, bearer, make_principal, make_token
 
 MARK = "alice-secret-7f3a"  # in every name Alice gives: must never appear in Bob's answers
 
@@ -36,7 +35,7 @@ class As:
     """A client acting with one token."""
 
     def __init__(self, app: Flask, token: str) -> None:
-        self.client: FlaskClient = anonymous(app)
+        self.client: AuthenticatedClient = anonymous(app)
         self.headers = bearer(token)
 
     def open(self, url: str, method: str = "GET", **kwargs: object):  # type: ignore[no-untyped-def]

@@ -45,7 +45,8 @@ SETTINGS = {f"APP_{name.upper()}" for name in Settings.model_fields} | BOOTSTRAP
 
 
 def kustomization() -> dict[str, Any]:
-    return yaml.safe_load((BASE / "kustomization.yaml").read_text())
+    parsed: dict[str, Any] = yaml.safe_load((BASE / "kustomization.yaml").read_text())
+    return parsed
 
 
 def resources() -> dict[str, dict[str, Any]]:
@@ -59,7 +60,8 @@ def resources() -> dict[str, dict[str, Any]]:
 
 
 def pod_spec() -> dict[str, Any]:
-    return resources()["Deployment"]["spec"]["template"]["spec"]
+    spec: dict[str, Any] = resources()["Deployment"]["spec"]["template"]["spec"]
+    return spec
 
 
 def containers() -> list[dict[str, Any]]:
@@ -68,6 +70,7 @@ def containers() -> list[dict[str, Any]]:
 
 
 def api_container() -> dict[str, Any]:
+    api: dict[str, Any]
     (api,) = pod_spec()["containers"]
     return api
 

@@ -14,6 +14,7 @@ from server.config import Settings
 from server.logs import logging_config
 from server.middleware.request_id import current_request_id
 
+from support.auth import client_of
 from support.settings import make_settings
 
 
@@ -77,7 +78,7 @@ def test_request_id_reaches_app_logs(fresh_app: Flask, caplog: pytest.LogCapture
         return "ok"
 
     with caplog.at_level(logging.INFO):
-        app.test_client().get("/log-something", headers={"X-Request-ID": "trace-me"})
+        client_of(app).get("/log-something", headers={"X-Request-ID": "trace-me"})
     record = next(r for r in caplog.records if r.getMessage() == "inside")
     assert record.request_id == "trace-me"  # type: ignore[attr-defined]
 
@@ -98,10 +99,10 @@ def test_request_log_names_the_principal_never_the_token(
         logging.getLogger("server.view").info("acting")
         return "ok"
 
-    principal_id = app.test_client().get("/api/v1/me").json["principal"]["id"]
+    principal_id = client_of(app).get("/api/v1/me").json["principal"]["id"]
 
     with caplog.at_level(logging.INFO):
-        response = app.test_client().get("/log-principal")
+        response = client_of(app).get("/log-principal")
     assert response.status_code == 200
     record = next(r for r in caplog.records if r.getMessage() == "acting")
     assert record.principal == str(principal_id)  # type: ignore[attr-defined]
@@ -117,7 +118,7 @@ def test_a_query_that_is_not_utf8_is_refused_and_logged(settings: Settings) -> N
     logged = settings.model_copy(update={"access_log": True})
     app = build_app(logged)
     stream = _capture(logged)  # after build_app, which configures logging too
-    response = app.test_client().get(
+    response = client_of(app).get(
         "/api/v1/tasks", environ_overrides={"QUERY_STRING": "q=\xe9&fine=%C3%A9"}
     )
     assert response.status_code == 400, response.get_data(as_text=True)

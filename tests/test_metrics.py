@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 import requests
 from flask import Flask, Response
-from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
 from sqlalchemy import create_engine
 
@@ -21,6 +20,7 @@ from server.config import Settings
 from server.infra import metrics, metrics_exporter
 from server.infra.build_info import REVISION
 
+from support.auth import AuthenticatedClient
 from support.servers import free_port, wait_until
 
 PROJECT_ROUTE = "/api/v1/projects/<id:project_id>"
@@ -40,7 +40,7 @@ def fns_samples() -> set[tuple[str, tuple[tuple[str, str], ...]]]:
     }
 
 
-def test_requests_are_counted_by_route_template(client: FlaskClient) -> None:
+def test_requests_are_counted_by_route_template(client: AuthenticatedClient) -> None:
     before = value("fns_http_requests_total", route=PROJECT_ROUTE, method="GET", status="404")
     timed = value("fns_http_request_duration_seconds_count", route=PROJECT_ROUTE, method="GET")
     for project_id in (101, 102, 103):
@@ -53,7 +53,7 @@ def test_requests_are_counted_by_route_template(client: FlaskClient) -> None:
     )
 
 
-def test_labels_never_carry_raw_paths_or_ids(app: Flask, client: FlaskClient) -> None:
+def test_labels_never_carry_raw_paths_or_ids(app: Flask, client: AuthenticatedClient) -> None:
     """Whatever clients send, label values come from fixed sets: cardinality stays bounded."""
     hostile = [
         "/api/v1/projects/987654321",
@@ -91,7 +91,7 @@ def test_labels_never_carry_raw_paths_or_ids(app: Flask, client: FlaskClient) ->
     assert value("fns_http_requests_total", route=metrics.UNMATCHED, method="OTHER", status="405")
 
 
-def test_cache_hits_and_misses(client: FlaskClient) -> None:
+def test_cache_hits_and_misses(client: AuthenticatedClient) -> None:
     created = client.post("/api/v1/projects", json={"name": "metrics cache"})
     url = created.headers["Location"]
     hits, misses = (

@@ -6,12 +6,13 @@ from collections.abc import Callable
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 
 from server.middleware.security_headers import API_HEADERS, HSTS
 
+from support.auth import AuthenticatedClient
 
-def test_request_id_is_echoed_or_generated(client: FlaskClient) -> None:
+
+def test_request_id_is_echoed_or_generated(client: AuthenticatedClient) -> None:
     given = client.get("/health/live", headers={"X-Request-ID": "abc-123.x:y"})
     assert given.headers["X-Request-ID"] == "abc-123.x:y"
     generated = client.get("/health/live").headers["X-Request-ID"]
@@ -23,7 +24,7 @@ def test_request_id_is_echoed_or_generated(client: FlaskClient) -> None:
     "hostile",
     ["a\nfake log line", "x" * 129, "id with spaces", '"quoted"', "a\rb", "ünïcode"],
 )
-def test_hostile_request_ids_are_replaced(client: FlaskClient, hostile: str) -> None:
+def test_hostile_request_ids_are_replaced(client: AuthenticatedClient, hostile: str) -> None:
     # Through the WSGI environ: the test client itself refuses newlines in headers.
     environ = {"HTTP_X_REQUEST_ID": hostile.encode("utf-8").decode("latin-1")}
     response = client.get("/health/live", environ_base=environ)
@@ -34,7 +35,7 @@ def test_hostile_request_ids_are_replaced(client: FlaskClient, hostile: str) -> 
 @pytest.mark.parametrize(
     "path", ["/health/live", "/api/v1/projects", "/nope", "/api/v1/projects/0"]
 )
-def test_security_headers_on_every_response(client: FlaskClient, path: str) -> None:
+def test_security_headers_on_every_response(client: AuthenticatedClient, path: str) -> None:
     response = client.get(path)
     for name, value in API_HEADERS.items():
         assert response.headers[name] == value
@@ -98,7 +99,7 @@ def test_cors_origins_are_exact_or_anchored(
         assert "Access-Control-Allow-Origin" not in answer.headers, origin
 
 
-def test_no_cors_by_default(client: FlaskClient) -> None:
+def test_no_cors_by_default(client: AuthenticatedClient) -> None:
     response = client.get("/api/v1/projects", headers={"Origin": "https://app.example"})
     assert "Access-Control-Allow-Origin" not in response.headers
 

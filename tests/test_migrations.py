@@ -15,6 +15,7 @@ from server.infra import migration_commands
 from server.infra.database import db
 
 from support.apps import build_app
+from support.auth import client_of
 from support.servers import Postgres
 from support.settings import make_settings
 
@@ -158,7 +159,7 @@ def test_an_empty_database_gets_no_placeholder_owner(scratch_app: Flask) -> None
 
 def test_not_ready_until_the_schema_is_at_head(scratch_app: Flask) -> None:
     """The stack boots the web server beside the migration: readiness waits for the schema."""
-    client = scratch_app.test_client()
+    client = client_of(scratch_app)
     downgrade(revision="base")
     response = client.get("/health/ready")
     assert response.status_code == 503
@@ -182,7 +183,7 @@ def test_readiness_reads_the_same_heads_as_alembic() -> None:
 
 
 def index_names(table: str) -> set[str]:
-    return {index["name"] for index in sa.inspect(db.engine).get_indexes(table)}
+    return {str(index["name"]) for index in sa.inspect(db.engine).get_indexes(table)}
 
 
 def test_page_indexes_up_and_down(scratch_app: Flask) -> None:

@@ -24,6 +24,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from flask import Flask
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from support.auth import anonymous, bearer, make_principal
 
@@ -58,7 +59,7 @@ class Jwks:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, *args: object) -> None:
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         self.server = ThreadingHTTPServer((address, 0), Handler)
@@ -79,22 +80,23 @@ class Jwks:
     def public_jwk(self, kid: str) -> dict[str, Any]:
         key = self.keys[kid]
         if isinstance(key, rsa.RSAPrivateKey):
-            jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+            jwk: dict[str, Any] = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
             jwk["alg"] = "RS256"
         else:
-            jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+            jwk = json.loads(ECAlgorithm.to_jwk(key.public_key()))
             jwk["alg"] = "ES256"
         jwk.update(kid=kid, use="sig")
         return jwk
 
     def public_pem(self, kid: str) -> bytes:
-        return (
+        pem: bytes = (
             self.keys[kid]
             .public_key()
             .public_bytes(
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
             )
         )
+        return pem
 
 
 @pytest.fixture(scope="module")

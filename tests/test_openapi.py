@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from flask.testing import FlaskClient
 from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
@@ -21,16 +20,20 @@ from server.schemas.problem import ProblemDetails
 from server.web.docs import DOCS_CSP
 from server.web.openapi import operation_ids
 
+from support.auth import AuthenticatedClient
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_document_is_openapi_3_1(client: FlaskClient) -> None:
+def test_document_is_openapi_3_1(client: AuthenticatedClient) -> None:
     doc = client.get("/openapi.json").json
     assert doc["openapi"] == "3.1.0"
     assert doc["info"]["title"] == "flask-nix-stack"
 
 
-def test_every_api_route_is_documented_with_its_contract(app: Flask, client: FlaskClient) -> None:
+def test_every_api_route_is_documented_with_its_contract(
+    app: Flask, client: AuthenticatedClient
+) -> None:
     doc = client.get("/openapi.json").json
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith(("/api/", "/health/")):
@@ -43,7 +46,7 @@ def test_every_api_route_is_documented_with_its_contract(app: Flask, client: Fla
             assert method.lower() in doc["paths"][path], (method, path)
 
 
-def test_operation_details(client: FlaskClient) -> None:
+def test_operation_details(client: AuthenticatedClient) -> None:
     doc = client.get("/openapi.json").json
     create = doc["paths"]["/api/v1/tasks"]["post"]
     assert create["summary"] == "Create a task in a project, with tags."
@@ -69,7 +72,7 @@ def test_operation_details(client: FlaskClient) -> None:
     assert query == {"limit", "offset", "after", "project_id", "status", "tag"}
 
 
-def test_docs_page_is_self_hosted(client: FlaskClient) -> None:
+def test_docs_page_is_self_hosted(client: AuthenticatedClient) -> None:
     page = client.get("/docs")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
@@ -87,7 +90,7 @@ def operations(doc: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     return [(path, method, op) for path, ops in doc["paths"].items() for method, op in ops.items()]
 
 
-def test_every_operation_has_a_summary_and_a_description(client: FlaskClient) -> None:
+def test_every_operation_has_a_summary_and_a_description(client: AuthenticatedClient) -> None:
     doc = client.get("/openapi.json").json
     for path, method, op in operations(doc):
         assert op["summary"].endswith("."), (method, path)
@@ -104,7 +107,7 @@ def test_every_operation_has_a_summary_and_a_description(client: FlaskClient) ->
     assert ready["description"].endswith("Answers 200 OK with a `Ready`.")
 
 
-def test_tags_servers_contact_and_license_are_declared(client: FlaskClient) -> None:
+def test_tags_servers_contact_and_license_are_declared(client: AuthenticatedClient) -> None:
     doc = client.get("/openapi.json").json
     declared = {tag["name"]: tag["description"] for tag in doc["tags"]}
     used = {tag for _, _, op in operations(doc) for tag in op["tags"]}
@@ -116,7 +119,7 @@ def test_tags_servers_contact_and_license_are_declared(client: FlaskClient) -> N
     assert doc["info"]["license"]["identifier"] == project["license"]
 
 
-def test_every_component_is_used(client: FlaskClient) -> None:
+def test_every_component_is_used(client: AuthenticatedClient) -> None:
     doc = client.get("/openapi.json").json
     text = json.dumps({"paths": doc["paths"], "components": doc["components"]})
     for name in doc["components"]["schemas"]:
@@ -124,7 +127,7 @@ def test_every_component_is_used(client: FlaskClient) -> None:
     assert "ProjectQuery" not in doc["components"]["schemas"]  # query models are inlined
 
 
-def test_bodies_have_examples_the_models_accept(app: Flask, client: FlaskClient) -> None:
+def test_bodies_have_examples_the_models_accept(app: Flask, client: AuthenticatedClient) -> None:
     """Each request and answer body carries an example, and it is one the model accepts."""
     doc = client.get("/openapi.json").json
     for rule in app.url_map.iter_rules():
@@ -148,7 +151,7 @@ def test_bodies_have_examples_the_models_accept(app: Flask, client: FlaskClient)
                     assert problem["type"].startswith(TYPE_BASE)
 
 
-def test_operation_ids_are_unique_method_names(client: FlaskClient) -> None:
+def test_operation_ids_are_unique_method_names(client: AuthenticatedClient) -> None:
     """Generated clients name their methods after operationIds: each is a distinct identifier
     without the URL's /api prefix (api_projects_list_projects became ProjectsApi's
     api_projects_list_projects and Go's ApiApiProjectsListProjectsRequest)."""
@@ -197,7 +200,7 @@ def _schemas_in(node: Any, at: str) -> Iterator[tuple[str, dict[str, Any]]]:
             yield from _schemas_in(value, f"{at}/{index}")
 
 
-def test_every_enum_is_a_named_component(client: FlaskClient) -> None:
+def test_every_enum_is_a_named_component(client: AuthenticatedClient) -> None:
     """An enum inline in a property becomes one generated type per property (TokenOutScopesItem,
     MeOutScopesItem, ... for the same three scopes) or a bare string; a named one is one type."""
     doc = client.get("/openapi.json").json
@@ -206,7 +209,7 @@ def test_every_enum_is_a_named_component(client: FlaskClient) -> None:
     assert inline == []
 
 
-def test_patterns_mean_the_same_in_every_regex_dialect(client: FlaskClient) -> None:
+def test_patterns_mean_the_same_in_every_regex_dialect(client: AuthenticatedClient) -> None:
     """\\w, \\d, \\s and \\b are Unicode-aware in Python and pydantic, ASCII in JavaScript
     (which JSON Schema validators and generated clients use): "josé" matched the server's
     principal-name pattern and not a client's. Patterns spell their classes out."""
@@ -225,7 +228,7 @@ def test_patterns_mean_the_same_in_every_regex_dialect(client: FlaskClient) -> N
     assert dialect_bound == []
 
 
-def test_parameters_are_never_null(client: FlaskClient) -> None:
+def test_parameters_are_never_null(client: AuthenticatedClient) -> None:
     """A query string, path or header has no null: an optional parameter is left out. A null
     branch makes generators type it ``int | None`` and lets callers send ``after=None``."""
     doc = client.get("/openapi.json").json
@@ -236,7 +239,7 @@ def test_parameters_are_never_null(client: FlaskClient) -> None:
             assert parameter["schema"].get("default", 0) is not None, (path, parameter)
 
 
-def test_request_bodies_leave_defaults_to_the_server(client: FlaskClient) -> None:
+def test_request_bodies_leave_defaults_to_the_server(client: AuthenticatedClient) -> None:
     """openapi-typescript (7, by default) makes a property with a ``default`` required: its
     client had to send every field of a PATCH, ``due_at: null`` (which clears the date)
     included. No schema a request body names has one; a field the server fills in says what
@@ -259,7 +262,9 @@ def test_request_bodies_leave_defaults_to_the_server(client: FlaskClient) -> Non
     assert created.json["description"] == ""
 
 
-def test_rate_limited_and_unavailable_answers_declare_their_headers(client: FlaskClient) -> None:
+def test_rate_limited_and_unavailable_answers_declare_their_headers(
+    client: AuthenticatedClient,
+) -> None:
     doc = client.get("/openapi.json").json
     for path, method, op in operations(doc):
         limited = op["responses"]["429"]["headers"]
@@ -273,7 +278,7 @@ def test_rate_limited_and_unavailable_answers_declare_their_headers(client: Flas
         assert "Retry-After" in op["responses"]["503"]["headers"]
 
 
-def test_examples_match_the_documents_own_schemas(client: FlaskClient) -> None:
+def test_examples_match_the_documents_own_schemas(client: AuthenticatedClient) -> None:
     """What a generated client validates against is the document's JSON Schema, not our models:
     every example must pass it too (Draft 2020-12, OpenAPI 3.1's dialect)."""
     doc = client.get("/openapi.json").json

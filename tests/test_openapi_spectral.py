@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 
+from support.auth import AuthenticatedClient
 from support.tools import missing_tool
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +32,7 @@ def spectral() -> str:
 
 
 @pytest.fixture
-def document(client: FlaskClient) -> dict[str, Any]:
+def document(client: AuthenticatedClient) -> dict[str, Any]:
     answer = client.get("/openapi.json")
     assert answer.status_code == 200
     result: dict[str, Any] = answer.json

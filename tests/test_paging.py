@@ -8,16 +8,16 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from server.infra.database import db
 from server.schemas.common import COUNT_CAP, MAX_OFFSET
 
 from support.api import create_project, create_task
+from support.auth import AuthenticatedClient
 
 
-def walk(client: FlaskClient, url: str) -> list[dict[str, Any]]:
+def walk(client: AuthenticatedClient, url: str) -> list[dict[str, Any]]:
     """Every item, following `next` links from ``url``."""
     items: list[dict[str, Any]] = []
     pages = 0
@@ -30,13 +30,13 @@ def walk(client: FlaskClient, url: str) -> list[dict[str, Any]]:
     return items
 
 
-def test_next_links_visit_every_project_once_in_order(client: FlaskClient) -> None:
+def test_next_links_visit_every_project_once_in_order(client: AuthenticatedClient) -> None:
     made = [create_project(client, f"P{i:02}")["id"] for i in range(7)]
     items = walk(client, "/api/v1/projects?limit=3")
     assert [p["id"] for p in items] == made
 
 
-def test_after_pages_with_filters_and_counts(client: FlaskClient) -> None:
+def test_after_pages_with_filters_and_counts(client: AuthenticatedClient) -> None:
     alpha = create_project(client, "alpha")["id"]
     beta = create_project(client, "beta")["id"]
     mine = [
@@ -54,7 +54,9 @@ def test_after_pages_with_filters_and_counts(client: FlaskClient) -> None:
     assert counts == {"alpha": 5, "beta": 1}
 
 
-def test_tag_filter_pages_count_every_match_and_know_no_such_tag(client: FlaskClient) -> None:
+def test_tag_filter_pages_count_every_match_and_know_no_such_tag(
+    client: AuthenticatedClient,
+) -> None:
     project = create_project(client, "tagged")["id"]
     tagged = [create_task(client, project, f"t{i}", tags=["x"])["id"] for i in range(4)]
     create_task(client, project, "plain")
@@ -67,7 +69,7 @@ def test_tag_filter_pages_count_every_match_and_know_no_such_tag(client: FlaskCl
     assert (nothing["items"], nothing["total"], nothing["next"]) == ([], 0, None)
 
 
-def test_tags_page_after_a_name(client: FlaskClient) -> None:
+def test_tags_page_after_a_name(client: AuthenticatedClient) -> None:
     for name in ("delta", "alpha", "charlie", "bravo"):
         assert client.post("/api/v1/tags", json={"name": name}).status_code == 201
     names = [t["name"] for t in walk(client, "/api/v1/tags?limit=3")]
@@ -77,7 +79,7 @@ def test_tags_page_after_a_name(client: FlaskClient) -> None:
 
 
 @pytest.mark.parametrize("resource", ["projects", "tasks", "tags"])
-def test_offset_is_capped(client: FlaskClient, resource: str) -> None:
+def test_offset_is_capped(client: AuthenticatedClient, resource: str) -> None:
     assert client.get(f"/api/v1/{resource}?offset={MAX_OFFSET}").status_code == 200
     response = client.get(f"/api/v1/{resource}?offset={MAX_OFFSET + 1}")
     assert response.status_code == 422
@@ -86,7 +88,7 @@ def test_offset_is_capped(client: FlaskClient, resource: str) -> None:
 
 
 @pytest.mark.parametrize("resource", ["projects", "tasks", "tags"])
-def test_offset_counts_from_after(client: FlaskClient, resource: str) -> None:
+def test_offset_counts_from_after(client: AuthenticatedClient, resource: str) -> None:
     """Both are valid to the document, which cannot say "not both" (an outside fuzzer's
     positive_data_acceptance found the 422 this used to be): offset skips rows after `after`,
     its cost bounded by the offset's cap as without `after`."""
@@ -109,7 +111,7 @@ def test_offset_counts_from_after(client: FlaskClient, resource: str) -> None:
     assert [item["id"] for item in walk(client, page["next"])] == every[4:]
 
 
-def test_total_is_counted_up_to_the_cap(client: FlaskClient) -> None:
+def test_total_is_counted_up_to_the_cap(client: AuthenticatedClient) -> None:
     first = create_project(client, "first")
     assert client.get("/api/v1/projects").json["total_capped"] is False
     owner = db.session.scalar(

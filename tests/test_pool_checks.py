@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -45,7 +46,7 @@ def count_pings(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     pings: list[int] = []
     ping = engine.dialect.do_ping
 
-    def counted(dbapi_connection: object) -> bool:
+    def counted(dbapi_connection: Any) -> bool:
         pings.append(1)
         return ping(dbapi_connection)
 

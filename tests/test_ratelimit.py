@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from flask import Flask
 
-from support.auth import anonymous
+from support.auth import anonymous, client_of
 
 
 @pytest.fixture
@@ -21,8 +21,8 @@ def limited_app(make_app: Callable[..., Flask]) -> Callable[[str], Flask]:
 
 
 def test_two_instances_share_one_budget(limited_app: Callable[[str], Flask]) -> None:
-    first = limited_app("shared").test_client()
-    second = limited_app("shared").test_client()
+    first = client_of(limited_app("shared"))
+    second = client_of(limited_app("shared"))
     statuses = [(first if i % 2 else second).get("/api/v1/tags").status_code for i in range(5)]
     assert statuses == [200] * 5
     refused = first.get("/api/v1/tags")
@@ -36,14 +36,14 @@ def test_two_instances_share_one_budget(limited_app: Callable[[str], Flask]) -> 
 
 
 def test_health_is_exempt(limited_app: Callable[[str], Flask]) -> None:
-    client = limited_app("health").test_client()
+    client = client_of(limited_app("health"))
     assert all(client.get("/health/live").status_code == 200 for _ in range(8))
     assert all(client.get("/health/ready").status_code == 200 for _ in range(8))
 
 
 def test_no_limit_headers_below_the_limit(limited_app: Callable[[str], Flask]) -> None:
     """They would cost a Redis round trip per request; the 429 carries them."""
-    response = limited_app("headers").test_client().get("/api/v1/tags")
+    response = client_of(limited_app("headers")).get("/api/v1/tags")
     assert response.status_code == 200
     assert "X-RateLimit-Limit" not in response.headers
 
@@ -52,7 +52,7 @@ def test_one_budget_across_every_route_including_errors(
     limited_app: Callable[[str], Flask],
 ) -> None:
     """Refused on one endpoint means refused on all: 404, 405, 401 and the docs count too."""
-    client = limited_app("budget").test_client()
+    client = client_of(limited_app("budget"))
     answers = [
         client.get("/api/v1/tags").status_code,
         client.get("/api/v1/no-such-thing").status_code,
@@ -73,7 +73,7 @@ def test_budget_is_per_principal_when_authenticated(
     from support.auth import anonymous, bearer, make_principal, make_token
 
     app = limited_app("principals")
-    first = app.test_client()
+    first = client_of(app)
     for _ in range(5):
         assert first.get("/api/v1/tags").status_code == 200
     assert first.get("/api/v1/tags").status_code == 429
@@ -99,7 +99,7 @@ def test_the_window_starts_at_the_first_hit_and_is_not_extended(
     from server.infra.redis_client import get_redis
 
     app = limited_app("window")
-    client = app.test_client()
+    client = client_of(app)
     assert client.get("/api/v1/tags").status_code == 200
     (counter,) = request_counters(app, "window")
     redis = get_redis(app)
@@ -107,7 +107,7 @@ def test_the_window_starts_at_the_first_hit_and_is_not_extended(
     assert 0 < first_ttl <= 60_000
     redis.pexpire(counter, 30_000)  # as if half the window had passed
     assert client.get("/api/v1/tags").status_code == 200
-    assert int(redis.get(counter)) == 2
+    assert redis.get(counter) == b"2"
     assert 0 < redis.pttl(counter) <= 30_000  # the second hit did not restart the window
 
 
@@ -115,7 +115,7 @@ def test_a_spent_budget_returns_when_its_window_ends(limited_app: Callable[[str]
     from server.infra.redis_client import get_redis
 
     app = limited_app("returns")
-    client = app.test_client()
+    client = client_of(app)
     assert [client.get("/api/v1/tags").status_code for _ in range(6)] == [200] * 5 + [429]
     refused = client.get("/api/v1/tags")
     assert refused.status_code == 429
@@ -134,7 +134,7 @@ def test_a_cached_read_is_counted_and_served_from_the_cache(
     from support.api import create_project
 
     app = limited_app("cached")
-    client = app.test_client()
+    client = client_of(app)
     url = f"/api/v1/projects/{create_project(client, 'counted')['id']}"
     assert client.get(url).headers["X-Cache"] == "miss"
     hit = client.get(url)
@@ -142,7 +142,7 @@ def test_a_cached_read_is_counted_and_served_from_the_cache(
     assert hit.headers["X-Cache"] == "hit"
     assert hit.json["name"] == "counted"
     (counter,) = request_counters(app, "cached")
-    assert int(get_redis(app).get(counter)) == 3  # the POST and both reads
+    assert get_redis(app).get(counter) == b"3"  # the POST and both reads
 
 
 def test_an_ipv6_client_is_its_64_and_a_mapped_ipv4_its_ipv4(

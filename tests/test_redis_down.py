@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 from flask import Flask
 
+from support.auth import client_of
 from support.servers import free_port
 
 
@@ -24,7 +25,7 @@ def down_app(make_app: Callable[..., Flask]) -> Flask:
 def test_reads_and_writes_work_without_cache(
     down_app: Flask, caplog: pytest.LogCaptureFixture
 ) -> None:
-    client = down_app.test_client()
+    client = client_of(down_app)
     with caplog.at_level(logging.WARNING):
         assert client.get("/api/v1/projects").json["total"] == 0
         assert "cache bypassed, redis unavailable" in caplog.text
@@ -37,16 +38,16 @@ def test_reads_and_writes_work_without_cache(
 
 
 def test_readiness_names_redis(down_app: Flask) -> None:
-    response = down_app.test_client().get("/health/ready")
+    response = client_of(down_app).get("/health/ready")
     assert response.status_code == 503
     assert response.mimetype == "application/problem+json"
     assert response.json["checks"] == {"database": "ok", "redis": "unavailable"}
     assert "redis" in response.json["detail"]
-    assert down_app.test_client().get("/health/live").status_code == 200
+    assert client_of(down_app).get("/health/live").status_code == 200
 
 
 def test_limiter_fails_closed_when_asked(make_app: Callable[..., Flask]) -> None:
     closed = make_app(redis_url=no_redis(), ratelimit_enabled=True, ratelimit_fail_open=False)
-    response = closed.test_client().get("/api/v1/projects")
+    response = client_of(closed).get("/api/v1/projects")
     assert response.status_code == 503
     assert response.mimetype == "application/problem+json"

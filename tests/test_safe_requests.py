@@ -12,7 +12,18 @@ from dataclasses import dataclass
 
 import pytest
 from flask import Flask
-from sqlalchemy import Column, Integer, MetaData, Table, delete, func, select, text, update
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    Table,
+    delete,
+    func,
+    literal_column,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.schema import CreateTable
 
@@ -21,7 +32,7 @@ from server.infra.database import db
 from server.models import Project
 
 from support.apps import build_app
-from support.auth import bearer, make_principal, make_token
+from support.auth import bearer, client_of, make_principal, make_token
 from support.servers import Postgres
 from support.settings import make_settings
 from support.wire import WireRecorder, wire_recorder
@@ -35,7 +46,7 @@ class OwnApp:
     owner_id: int
 
     def project(self, name: str) -> int:
-        client = self.app.test_client()
+        client = client_of(self.app)
         created = client.post("/api/v1/projects", json={"name": name}, headers=self.headers)
         assert created.status_code == 201, created.json
         return int(created.json["id"])
@@ -82,7 +93,7 @@ def test_a_get_sends_its_select_alone(own_app: Callable[..., OwnApp], wire: Wire
     """Was BEGIN, the SELECT, ROLLBACK: three round trips for one statement."""
     own = own_app(**UNCACHED)
     project = own.project("alpha")
-    client = own.app.test_client()
+    client = client_of(own.app)
     assert client.get(f"/api/v1/projects/{project}", headers=own.headers).status_code == 200
     wire.take()  # the token is cached now: what follows is the read alone
 
@@ -99,7 +110,7 @@ def test_a_list_sends_its_selects_without_a_transaction(
 ) -> None:
     own = own_app(**UNCACHED)
     own.project("alpha")
-    client = own.app.test_client()
+    client = client_of(own.app)
     client.get("/api/v1/projects", headers=own.headers)
     wire.take()
     page = client.get("/api/v1/projects", headers=own.headers)
@@ -117,7 +128,7 @@ def test_writes_keep_their_transactions_and_switching_sends_nothing(
     goes from autocommit to a transaction and back with no statement of its own (no SET)."""
     own = own_app(**UNCACHED, db_pool_size=1, db_max_overflow=0)
     project = own.project("alpha")
-    client = own.app.test_client()
+    client = client_of(own.app)
     url = f"/api/v1/projects/{project}"
     client.get(url, headers=own.headers)
     wire.take()
@@ -139,7 +150,7 @@ def test_readiness_keeps_its_transaction_and_timeout(
     own_app: Callable[..., OwnApp], wire: WireRecorder
 ) -> None:
     own = own_app(**UNCACHED)
-    client = own.app.test_client()
+    client = client_of(own.app)
     client.get("/health/ready")
     wire.take()
     ready = client.get("/health/ready")
@@ -156,7 +167,7 @@ def test_a_tokens_first_use_is_recorded_by_a_get(
     """The one write a GET makes on purpose: a single UPDATE, in autocommit, and kept."""
     own = own_app(**UNCACHED)
     wire.take()
-    assert own.app.test_client().get("/api/v1/projects", headers=own.headers).status_code == 200
+    assert client_of(own.app).get("/api/v1/projects", headers=own.headers).status_code == 200
     sent = wire.take()
     assert not {"BEGIN", "COMMIT", "ROLLBACK"} & set(sent), sent
     assert sum(query.startswith("UPDATE api_tokens SET last_used_at") for query in sent) == 1
@@ -183,7 +194,7 @@ def _write(kind: str, owner_id: int) -> None:
     elif kind == "core update":
         db.session.execute(update(Project).values(name="written"))
     elif kind == "connection delete":
-        db.session.connection().execute(delete(Project.__table__))
+        db.session.connection().execute(delete(Project))
     elif kind == "textual update":
         db.session.execute(text("/* x */ UPDATE projects SET name = 'written'"))
     elif kind == "textual cte":
@@ -240,7 +251,7 @@ def test_a_write_in_a_get_is_refused_before_it_is_sent(
         return "written"
 
     own.project("kept")
-    client = own.app.test_client()
+    client = client_of(own.app)
     wire.take()
     with caplog.at_level(logging.ERROR):
         for method in ("GET", "HEAD"):
@@ -270,7 +281,7 @@ def test_the_guard_also_holds_inside_a_tests_transaction(make_app: Callable[...,
         db.session.execute(update(Project).values(name="written"))
         return "written"
 
-    assert other.test_client().get("/probe").status_code == 500
+    assert client_of(other).get("/probe").status_code == 500
 
 
 @pytest.mark.parametrize(
@@ -300,10 +311,10 @@ def test_use_transaction_after_a_statement_moves_to_a_transaction(
     def probe() -> str:
         db.session.scalar(select(1))
         safe_requests.use_transaction(db.session())
-        db.session.scalar(select(2))
+        db.session.scalar(select(literal_column("2")))
         return "ok"
 
-    own.app.test_client().get("/probe", headers=own.headers)
+    client_of(own.app).get("/probe", headers=own.headers)
     wire.take()
-    assert own.app.test_client().get("/probe", headers=own.headers).status_code == 200
+    assert client_of(own.app).get("/probe", headers=own.headers).status_code == 200
     assert wire.take() == ["SELECT 1", "BEGIN", "SELECT 2", "ROLLBACK"]

@@ -9,15 +9,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask
-from flask.testing import FlaskClient
+from sqlalchemy import Connection
 
 from server.infra.database import db
 
 from support.apps import build_app
-from support.auth import make_principal, make_token
+from support.auth import AuthenticatedClient, client_of, make_principal, make_token
 from support.servers import Postgres
 from support.settings import make_settings
 
@@ -35,13 +35,13 @@ def instants(document: Any) -> list[str]:
 
 
 def test_instants_come_out_in_utc_whatever_the_session_zone(
-    app: Flask, client: FlaskClient
+    app: Flask, client: AuthenticatedClient
 ) -> None:
     with app.app_context():
         # On this test's connection, for its transaction (rolled back after it).
-        connection = db.engines[None]
+        connection = cast(Connection, db.engines[None])  # conftest.py's _isolated
         connection.exec_driver_sql("SET TIME ZONE 'Asia/Tokyo'")
-        now = connection.exec_driver_sql("SELECT now()").scalar()
+        now = connection.exec_driver_sql("SELECT now()").scalar_one()
         assert now.utcoffset() == timedelta(hours=9)
     project = client.post("/api/v1/projects", json={"name": "zones"}).json
     task = client.post(
@@ -77,7 +77,7 @@ def test_any_date_style_of_the_database(
             token = make_token(make_principal("styled"))
             db.session.commit()
         auth = {"Authorization": f"Bearer {token}"}
-        client = app.test_client()
+        client = client_of(app)
         created = client.post("/api/v1/projects", json={"name": "styled"}, headers=auth)
         assert created.status_code == 201, created.text
         read = client.get(f"/api/v1/projects/{created.json['id']}", headers=auth)

@@ -72,7 +72,7 @@ def test_a_worker_imports_no_optional_library_with_default_settings(env: dict[st
     """What each granian worker imports (server.rsgi builds the app): nothing for a setting
     left off. A library imported at module level again would show up here."""
     worker = report("import server.rsgi", env)
-    assert "server.app" in worker["modules"]  # type: ignore[operator]  (it did build the app)
+    assert "server.app" in worker["modules"]  # type: ignore[operator]  # (it did build the app)
     assert optional_imported(worker["modules"]) == set()
 
 
@@ -92,7 +92,7 @@ def test_the_collector_runs_again_once_a_worker_has_started(env: dict[str, str])
     would leak every reference cycle they make."""
     worker = report("import server.rsgi", env)
     assert worker["collecting"] is True
-    assert worker["frozen"] > 50_000  # type: ignore[operator]  (start-up's objects, frozen)
+    assert worker["frozen"] > 50_000  # type: ignore[operator]  # (start-up's objects, frozen)
 
 
 def test_the_collector_stays_off_where_a_caller_turned_it_off(env: dict[str, str]) -> None:

@@ -18,7 +18,7 @@ from server.infra.database import db
 from support.apps import build_app
 from support.cli_runner import run_cli_in_process
 from support.processes import app_env
-from support.servers import free_port, init_cluster, wait_until
+from support.servers import free_port, init_cluster, wait_until, wait_until_connects
 from support.settings import make_settings
 
 pytestmark = pytest.mark.slow
@@ -170,12 +170,9 @@ def tls_backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsBacken
         )
         import psycopg2
 
-        wait_until(
-            lambda: (
-                psycopg2.connect(
-                    host="localhost", port=pg_port, user="postgres", sslmode="require"
-                ).close()
-                is None
+        wait_until_connects(
+            lambda: psycopg2.connect(
+                host="localhost", port=pg_port, user="postgres", sslmode="require"
             ),
             30,
             "PostgreSQL with TLS",

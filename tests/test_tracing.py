@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, cast
 
 import pytest
 
@@ -36,8 +37,6 @@ class Receiver(ThreadingHTTPServer):
 
 
 class Handler(BaseHTTPRequestHandler):
-    server: Receiver
-
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         request = trace_service.ExportTraceServiceRequest()
@@ -54,14 +53,15 @@ class Handler(BaseHTTPRequestHandler):
             )
             for scope_spans in resource_spans.scope_spans:
                 found += [(scope_spans.scope.name, s.name, service) for s in scope_spans.spans]
-        with self.server.lock:
-            self.server.spans += found
+        receiver = cast(Receiver, self.server)
+        with receiver.lock:
+            receiver.spans += found
         self.send_response(200)
         self.send_header("Content-Type", "application/x-protobuf")
         self.end_headers()
         self.wfile.write(trace_service.ExportTraceServiceResponse().SerializeToString())
 
-    def log_message(self, *_: object) -> None:
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 

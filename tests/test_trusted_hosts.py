@@ -10,11 +10,12 @@ from flask import Flask
 
 from server.config import Settings
 
+from support.auth import client_of
 from support.settings import make_settings
 
 
 def test_app_answers_idna_names_on_any_port(make_app: Callable[..., Flask]) -> None:
-    client = make_app(trusted_hosts="bücher.example,.example.org").test_client()
+    client = client_of(make_app(trusted_hosts="bücher.example,.example.org"))
     for host, status in [
         ("xn--bcher-kva.example", 200),
         ("xn--bcher-kva.example:8080", 200),
@@ -50,6 +51,6 @@ def test_a_json_list_is_taken_as_pydantic_settings_takes_lists(
 ) -> None:
     app = make_app(trusted_hosts='["API.example.com", ".example.org"]')
     assert app.config["TRUSTED_HOSTS"] == ["api.example.com", ".example.org"]
-    client = app.test_client()
+    client = client_of(app)
     assert client.get("/health/live", headers={"Host": "api.example.com"}).status_code == 200
     assert client.get("/health/live", headers={"Host": "localhost"}).status_code == 400

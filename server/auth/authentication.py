@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from flask import request
-from psycopg2 import errorcodes  # type: ignore[import-untyped]
+from psycopg2 import errorcodes
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
 

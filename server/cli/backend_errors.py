@@ -28,7 +28,7 @@ def backend_error(exc: BaseException) -> str | None:
             # The driver's own lines, without SQLAlchemy's statement and link.
             return f"database unavailable: {_one_line(exc.orig) or type(exc.orig).__name__}"
         if isinstance(exc, DBAPIError):
-            from psycopg2 import errorcodes  # type: ignore[import-untyped]
+            from psycopg2 import errorcodes
 
             from server.redaction import database_error_report
 

@@ -6,7 +6,7 @@ import logging
 
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
-from psycopg2 import errorcodes  # type: ignore[import-untyped]
+from psycopg2 import errorcodes
 from sqlalchemy import event
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import DBAPIError

@@ -26,7 +26,7 @@ from support.servers import (
     free_port,
     start_postgres,
     start_redis,
-    wait_until,
+    wait_until_connects,
 )
 
 # Short enough that a test waiting on a stop stays quick, long enough for a blocked request.
@@ -159,7 +159,7 @@ class RestartablePostgres:
                 stdout=subprocess.DEVNULL,
                 stderr=log,
             )
-        wait_until(lambda: self.server.connect().close() is None, 30, "PostgreSQL restart")
+        wait_until_connects(self.server.connect, 30, "PostgreSQL restart")
 
 
 @pytest.fixture

@@ -39,6 +39,7 @@ class Writer(threading.Thread):
 
     def loop(self, session: requests.Session) -> None:
         while not self.halt.is_set():
+            response: requests.Response | None = None
             try:
                 response = session.post(
                     f"{self.base}/api/v1/projects",
@@ -49,7 +50,7 @@ class Writer(threading.Thread):
             except requests.RequestException:
                 status = 0
             self.statuses[status] = self.statuses.get(status, 0) + 1
-            if status == 201:
+            if response is not None and status == 201:
                 self.committed.append(response.json()["id"])
             time.sleep(0.01)
 
@@ -253,7 +254,7 @@ def test_connection_lost_after_the_answer_was_made_keeps_the_answer(
     task = new_task(server.base)
     paused = redis_lib.Redis.from_url(own_redis.url)
     with admin(pg, database_name(url)) as killer:
-        paused.execute_command("CLIENT", "PAUSE", "20000", "WRITE")
+        paused.client_pause(20000, all=False)
         try:
             read = Call("GET", task)
             read.start()
@@ -277,7 +278,7 @@ def test_connection_lost_after_the_answer_was_made_keeps_the_answer(
                 "the backend gone",
             )
         finally:
-            paused.execute_command("CLIENT", "UNPAUSE")
+            paused.client_unpause()
             paused.close()
         answer = read.answer()
     assert answer.status_code == 200, answer.text

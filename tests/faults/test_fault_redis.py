@@ -145,14 +145,14 @@ def test_write_during_redis_write_pause_is_visible_once_redis_takes_writes(
         return {item["name"] for item in authed.get(listing, timeout=READ_TIMEOUT).json()["items"]}
 
     admin = redis_lib.Redis.from_url(own_redis.url)
-    admin.execute_command("CLIENT", "PAUSE", "3000", "WRITE")  # reads still answered
+    admin.client_pause(3000, all=False)  # reads still answered
     try:
         second = authed.post(
             f"{server.base}/api/v1/projects", json={"name": f"{prefix}-second"}, timeout=5
         )
         assert second.status_code == 201  # committed in PostgreSQL
     finally:
-        admin.execute_command("CLIENT", "UNPAUSE")
+        admin.client_unpause()
         admin.close()
     assert "cache not invalidated" in server.log()
     # Well under the 30 s TTL: only the retry can make this pass.

@@ -154,7 +154,8 @@ def require_password(pg: Postgres, role: str) -> Path | None:
     conn = pg.connect()
     with conn.cursor() as cur:
         cur.execute("SHOW hba_file")
-        hba = Path(cur.fetchone()[0])
+        (hba_file,) = cur.fetchone() or ("",)
+        hba = Path(hba_file)
     conn.close()
     hba.write_text(hba_line(role) + hba.read_text())
     reload_config(pg)

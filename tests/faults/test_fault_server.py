@@ -570,7 +570,7 @@ def test_orphaned_worker_ends_its_drain_within_the_graceful_timeout(
     assert not isinstance(outcome[0], requests.Response), outcome  # cut off, never answered
     with watcher.cursor() as cur:
         cur.execute("SELECT description FROM projects WHERE id = %s", (project["id"],))
-        assert cur.fetchone()[0] != "written by an orphan"
+        assert cur.fetchone() != ("written by an orphan",)
     watcher.close()
     assert new_connection(server.port) in {"refused", "reset"}
 

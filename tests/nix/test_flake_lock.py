@@ -16,7 +16,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def lock() -> dict[str, Any]:
-    return json.loads((REPO_ROOT / "flake.lock").read_text())
+    parsed: dict[str, Any] = json.loads((REPO_ROOT / "flake.lock").read_text())
+    return parsed
 
 
 def test_format_version_and_root(lock: dict[str, Any]) -> None:

@@ -142,12 +142,14 @@ HOST_EXPR = (
 @pytest.fixture(scope="module")
 def outputs(nix_eval: Callable[..., Any]) -> dict[str, Any]:
     """One evaluation (about a second) for the whole file."""
-    return nix_eval(EXPR)
+    evaluated: dict[str, Any] = nix_eval(EXPR)
+    return evaluated
 
 
 @pytest.fixture(scope="module")
 def host(nix_eval: Callable[..., Any]) -> dict[str, Any]:
-    return nix_eval(HOST_EXPR)
+    evaluated: dict[str, Any] = nix_eval(HOST_EXPR)
+    return evaluated
 
 
 def test_one_input_nixos_stable(outputs: dict[str, Any]) -> None:
@@ -222,10 +224,12 @@ def test_package_declares_every_pyproject_dependency(outputs: dict[str, Any]) ->
 
     linux = outputs["package"]["x86_64-linux"]
     assert names(pyproject["dependencies"]) <= set(linux["dependencies"])
-    # Tools the dev shell brings as programs (ruff) or separately (mypy) are not test inputs;
-    # nor is openapi-python-client (an application in nixpkgs: tests/test_generated_clients.py
-    # skips without it).
-    programs = {"python3-ruff", "python3-mypy", "python3-openapi-python-client"}
+    # Tools the dev shell brings as programs (ruff) or separately (mypy and its stubs) are not
+    # test inputs; nor is openapi-python-client (an application in nixpkgs:
+    # tests/test_generated_clients.py skips without it).
+    programs = {"python3-ruff", "python3-mypy", "python3-openapi-python-client"} | {
+        f"python3-types-{name}" for name in ("psycopg2", "pyyaml", "jsonschema", "requests")
+    }
     # Not in nixpkgs at the pin (nix/package.nix says why): left out of the check, with the
     # tests that need it (tests/fuzz). The stand-in nixpkgs has no such attribute either.
     absent = {"python3-schemathesis"}
@@ -427,6 +431,7 @@ def test_dev_shell(outputs: dict[str, Any]) -> None:
     assert set(shell["packages"]) == {
         "python3-env",
         "ruff",
+        "pyright",
         "postgresql",
         "redis",
         "process-compose",
@@ -434,6 +439,9 @@ def test_dev_shell(outputs: dict[str, Any]) -> None:
     }
     assert "flask-nix-stack-editable" in shell["python"]
     assert {"python3-pytest", "python3-pytest-cov", "python3-mypy"} <= set(shell["python"])
+    # mypy checks the tests too, which import psycopg2, yaml, jsonschema and requests.
+    stubs = {"python3-types-psycopg2", "python3-types-pyyaml", "python3-types-jsonschema"}
+    assert stubs | {"python3-types-requests"} <= set(shell["python"])
     assert shell["editable"]["root"] == "$FLASK_NIX_STACK_ROOT"
     assert shell["editable"]["scripts"] == {"flask-nix-stack": "server.cli:main"}
 

@@ -35,12 +35,14 @@ HARDENING = {
 @pytest.fixture
 def evaluated(nix_eval: Callable[..., Any]) -> dict[str, Any]:
     """The whole evaluation (a fraction of a second, so once per test)."""
-    return nix_eval(EXPR)
+    result: dict[str, Any] = nix_eval(EXPR)
+    return result
 
 
 @pytest.fixture
 def cases(evaluated: dict[str, Any]) -> dict[str, Any]:
-    return evaluated["cases"]
+    result: dict[str, Any] = evaluated["cases"]
+    return result
 
 
 def test_expectations_in_nix_hold(evaluated: dict[str, Any]) -> None:

@@ -27,7 +27,7 @@ from server.middleware.security_headers import API_HEADERS
 
 from support.cluster import NGINX, missing_tools
 from support.processes import Server, app_env, running_server
-from support.servers import free_port, nginx_conf, raw_answer, wait_until
+from support.servers import free_port, nginx_conf, raw_answer, wait_until, wait_until_connects
 
 MODULE_EVAL = Path(__file__).resolve().parents[2] / "nix" / "tests" / "module-eval.nix"
 EXPR = f"(import {MODULE_EVAL} {{ lib = import <nixpkgs/lib>; }}).cases.local.nginx"
@@ -80,9 +80,7 @@ def nginx_in_front(tmp: Path, upstream: str, nginx: dict[str, Any]) -> Iterator[
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_until(
-            lambda: socket.create_connection(("127.0.0.1", port), 1).close() is None, 15, "nginx"
-        )
+        wait_until_connects(lambda: socket.create_connection(("127.0.0.1", port), 1), 15, "nginx")
         yield port
     finally:
         process.send_signal(signal.SIGQUIT)

@@ -109,7 +109,10 @@ def read_environment_file(path: Path) -> dict[str, str]:
 def cases(nix_eval: Callable[..., Any]) -> dict[str, Any]:
     """The evaluated module's cases, once for both tests: neither changes them (each reads
     its own case), and an evaluation of the module costs seconds of CPU."""
-    return nix_eval(f"(import {MODULE_EVAL} {{ lib = import <nixpkgs/lib>; }}).cases")
+    result: dict[str, Any] = nix_eval(
+        f"(import {MODULE_EVAL} {{ lib = import <nixpkgs/lib>; }}).cases"
+    )
+    return result
 
 
 @dataclass

@@ -16,8 +16,11 @@ from packaging.version import Version
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONSTRAINTS = REPO_ROOT / "tests" / "nix" / "nixpkgs-versions.txt"
 # Brought by the dev shell as programs, not Python test dependencies of the package.
-# Programs, not Python packages, in nixpkgs (pkgs.openapi-python-client is an application).
-TOOLS = {"ruff", "mypy", "openapi-python-client"}
+# Programs, not Python packages, in nixpkgs (pkgs.openapi-python-client is an application);
+# mypy's stubs go with mypy (lint only: a stub's release changes no test's outcome).
+TOOLS = {"ruff", "mypy", "openapi-python-client"} | {
+    f"types-{name}" for name in ("psycopg2", "pyyaml", "jsonschema", "requests")
+}
 # Extras the package does not build with: bench/'s server candidates (never a runtime dependency).
 NOT_BUILT = {"bench"}
 

@@ -17,7 +17,9 @@ def scale_cluster(
     """Three instances of each server, limits high enough never to be reached by the loads."""
     if missing := missing_tools():
         pytest.skip(f"not installed: {', '.join(missing)} (apt-get install nginx pgbouncer)")
-    with cluster(pg, redis_url, instances=3, APP_SERVER=request.param, **ONE_WORKER) as running:
+    with cluster(
+        pg, redis_url, instances=3, APP_SERVER=request.param, APP_WORKERS=ONE_WORKER
+    ) as running:
         yield running
 
 

@@ -82,7 +82,7 @@ def assert_load_crossed(load: Load, restart: Restart) -> None:
 
 
 def test_every_instance_serves_through_the_balancer(scale_cluster: Cluster) -> None:
-    seen = Counter()
+    seen: Counter[str] = Counter()
     for _ in range(12):
         response = requests.get(f"{scale_cluster.base}/health/ready", timeout=5)
         assert response.status_code == 200
@@ -180,7 +180,7 @@ def test_role_statement_timeout_applies_through_pgbouncer(scale_cluster: Cluster
     )
     options = engine_options(settings)
     assert "options" not in options["connect_args"]  # type: ignore[operator]
-    engine = create_engine(settings.database_url.get_secret_value(), **options)  # type: ignore[arg-type]
+    engine = create_engine(settings.database_url.get_secret_value(), **options)
     try:
         with engine.connect() as connection:
             assert connection.scalar(text("SHOW statement_timeout")) == ROLE_STATEMENT_TIMEOUT
@@ -191,7 +191,7 @@ def test_role_statement_timeout_applies_through_pgbouncer(scale_cluster: Cluster
         scale_cluster.env["APP_REDIS_URL"],
         db_statement_timeout_ms=1000,
     )
-    engine = create_engine(refused.database_url.get_secret_value(), **engine_options(refused))  # type: ignore[arg-type]
+    engine = create_engine(refused.database_url.get_secret_value(), **engine_options(refused))
     try:
         with pytest.raises(Exception, match="unsupported startup parameter"):
             engine.connect()
@@ -265,8 +265,14 @@ def test_rate_limit_holds_across_instances(
     # (running upgrades at once is test_migrated_once_through_pgbouncer's part).
     # An hour's budget: the window (from the client's first counted request, EXPIRE NX in
     # server/infra/ratelimit.py) cannot run out while the 31 requests are made, however slowly.
-    settings = {"APP_RATELIMIT_DEFAULT": "30 per hour", **ONE_WORKER}
-    with cluster(pg, redis_url, instances=3, migrated=migrated_database, **settings) as limited:
+    with cluster(
+        pg,
+        redis_url,
+        instances=3,
+        migrated=migrated_database,
+        APP_RATELIMIT_DEFAULT="30 per hour",
+        APP_WORKERS=ONE_WORKER,
+    ) as limited:
         # The start-up's health probes count for nothing.
         answers = [
             requests.get(f"{limited.base}/api/v1/projects", headers=limited.headers, timeout=5)

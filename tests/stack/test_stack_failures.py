@@ -96,6 +96,7 @@ def test_killed_postgres_is_restarted_and_the_api_recovers(
     assert stack_poll(new_postmaster, timeout=60), f"postgres not restarted:\n{s.log()}"
 
     def created() -> bool:
+        status: int
         status, _ = stack_http("POST", f"{s.base_url}/api/v1/projects", {"name": "after kill"})
         return status == 201
 

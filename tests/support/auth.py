@@ -6,10 +6,11 @@ token and sets it as the default; ``anonymous()`` clients send nothing.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 from server.auth.actor import ADMIN, READ, WRITE
 from server.auth.tokens import key_from_settings
@@ -20,24 +21,79 @@ from server.services import principals
 _default_token: str | None = None
 
 
+class ApiResponse(TestResponse):
+    """A test client's response. Its JSON body is typed ``Any`` (werkzeug: ``Any | None``, None
+    when the body is not JSON) for the assertions that index it: a None fails them anyway."""
+
+    @property
+    def json(self) -> Any:
+        return self.get_json()
+
+
+_api_responses: dict[type[Any], type[ApiResponse]] = {}
+
+
+def api_response(response_class: type[Any]) -> type[ApiResponse]:
+    """The app's response class as an ApiResponse (werkzeug's client makes the same mix-in of
+    its TestResponse when given a response class that is not one), made once per class."""
+    if issubclass(response_class, ApiResponse):
+        return response_class
+    if response_class not in _api_responses:
+        mixed = type(f"Api{response_class.__name__}", (ApiResponse, response_class), {})
+        _api_responses[response_class] = mixed
+    return _api_responses[response_class]
+
+
 class AuthenticatedClient(FlaskClient):
-    """Adds ``Authorization: Bearer <default token>`` to requests that carry none."""
+    """Adds ``Authorization: Bearer <default token>`` to requests that carry none, and answers
+    with ``ApiResponse``s."""
 
     send_default_token = True
 
-    def open(self, *args: Any, **kwargs: Any) -> Any:
+    def __init__(self, app: Flask, response_wrapper: type[Any] | None = None, **kwargs: Any):
+        super().__init__(app, api_response(response_wrapper or app.response_class), **kwargs)
+
+    def open(self, *args: Any, **kwargs: Any) -> ApiResponse:
         if self.send_default_token and _default_token is not None:
             headers = dict(kwargs.pop("headers", None) or {})
             if not any(name.lower() == "authorization" for name in headers):
                 headers["Authorization"] = f"Bearer {_default_token}"
             kwargs["headers"] = headers
-        return super().open(*args, **kwargs)
+        return cast(ApiResponse, super().open(*args, **kwargs))
+
+    # werkzeug's verbs call open(); redeclared for their return type.
+    def get(self, *args: Any, **kwargs: Any) -> ApiResponse:
+        return cast(ApiResponse, super().get(*args, **kwargs))
+
+    def post(self, *args: Any, **kwargs: Any) -> ApiResponse:
+        return cast(ApiResponse, super().post(*args, **kwargs))
+
+    def put(self, *args: Any, **kwargs: Any) -> ApiResponse:
+        return cast(ApiResponse, super().put(*args, **kwargs))
+
+    def patch(self, *args: Any, **kwargs: Any) -> ApiResponse:
+        return cast(ApiResponse, super().patch(*args, **kwargs))
+
+    def delete(self, *args: Any, **kwargs: Any) -> ApiResponse:
+        return cast(ApiResponse, super().delete(*args, **kwargs))
+
+    def head(self, *args: Any, **kwargs: Any) -> ApiResponse:
+        return cast(ApiResponse, super().head(*args, **kwargs))
+
+    def options(self, *args: Any, **kwargs: Any) -> ApiResponse:
+        return cast(ApiResponse, super().options(*args, **kwargs))
 
 
-def anonymous(app: Flask) -> FlaskClient:
+def client_of(app: Flask) -> AuthenticatedClient:
+    """``app.test_client()``, typed as what conftest.py makes every app's test client."""
     client = app.test_client()
-    if isinstance(client, AuthenticatedClient):
-        client.send_default_token = False
+    assert isinstance(client, AuthenticatedClient)
+    return client
+
+
+def anonymous(app: Flask) -> AuthenticatedClient:
+    client = client_of(app)
+    client.send_default_token = False
     return client
 
 

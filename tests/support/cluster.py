@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import requests
@@ -53,12 +54,14 @@ ROLE_STATEMENT_TIMEOUT = "5s"
 REJOIN_ANSWERS = 10
 # Requests that end after a restart began, under the dense load, before it eases the load.
 CROSSING = 20
+
+
 # What the tests run: one worker per instance. What is tested there is the instances' part
 # (drain, stop, kill, rejoin, shared state); what a second worker adds at a stop or a kill (its
 # own listener, a worker dying alone) tests/faults/test_fault_server.py tests with two, for
 # each server. An instance boots in about half the time and CPU (granian imports the app in
 # every worker). The default stays the server's own two (bench/scale_out.py).
-ONE_WORKER = {"APP_WORKERS": "1"}
+ONE_WORKER = "1"  # APP_WORKERS
 # A bound for a failure only, on what a restart waits for in nginx's traffic.
 TRAFFIC_TIMEOUT = 60
 
@@ -251,15 +254,18 @@ def start_instances(env: dict[str, str], ports: list[int], log_dir: Path) -> lis
     def ready_or_exited(server: Server) -> bool:
         return server.process.poll() is not None or ready(server.port)
 
+    def has_workers(server: Server) -> bool:
+        return len(server.workers()) == workers
+
     for server in servers:
         try:
             # Generous: in a parallel run (load 30 on 2 cores) a start once took over 30 s, with
             # nothing logged yet; instances booting side by side share the cores, so the first
             # may take as long as all of them one after the other. An exit fails at once.
-            wait_until(lambda s=server: ready_or_exited(s), START_TIMEOUT * len(ports), "ready")
+            wait_until(partial(ready_or_exited, server), START_TIMEOUT * len(ports), "ready")
             if server.process.poll() is not None:
                 raise AssertionError(f"instance on {server.port} exited:\n{server.log()}")
-            wait_until(lambda s=server: len(s.workers()) == workers, 15, "server workers")
+            wait_until(partial(has_workers, server), 15, "server workers")
         except (TimeoutError, AssertionError) as error:
             for each in servers:
                 each.stop()

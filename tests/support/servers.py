@@ -16,8 +16,10 @@ import subprocess
 import tempfile
 import textwrap
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import psycopg2
@@ -105,17 +107,27 @@ def find_postgres_bindir() -> Path:
     )
 
 
-def wait_until(check: object, timeout: float, what: str) -> None:
+def wait_until(check: Callable[[], object], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            if check():  # type: ignore[operator]
+            if check():
                 return
         except Exception:  # not up yet; the deadline decides
             pass
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what} not ready after {timeout}s")
         time.sleep(0.05)
+
+
+def wait_until_connects(connect: Callable[[], Any], timeout: float, what: str) -> None:
+    """wait_until ``connect()`` opens a connection (closed again at once)."""
+
+    def check() -> bool:
+        connect().close()
+        return True
+
+    wait_until(check, timeout, what)
 
 
 @dataclass
@@ -272,7 +284,7 @@ def start_postgres() -> Postgres:
         host="127.0.0.1", port=port, user="postgres", process=process, workdir=workdir
     )
     try:
-        wait_until(lambda: server.connect().close() is None, 30, "PostgreSQL")
+        wait_until_connects(server.connect, 30, "PostgreSQL")
     except TimeoutError:
         server.stop()
         raise

@@ -24,7 +24,7 @@ class TestingSettings(Settings):
     ratelimit_enabled: bool = False
 
 
-def make_settings(database_url: str, redis_url: str, **overrides: Any) -> Settings:
+def make_settings(database_url: str, redis_url: str | SecretStr, **overrides: Any) -> Settings:
     """Testing-profile settings for these servers, with a Redis key prefix of their own."""
     values: dict[str, Any] = {
         "database_url": database_url,

@@ -78,6 +78,10 @@ let
     "sentry-sdk"
     "setuptools"
     "sqlalchemy"
+    "types-jsonschema"
+    "types-psycopg2"
+    "types-pyyaml"
+    "types-requests"
     "typing-extensions"
     "uvloop"
     "werkzeug"
@@ -356,6 +360,7 @@ let
     nixfmt-tree = fake "nixfmt-tree" { };
     nixfmt = fake "nixfmt" { };
     ruff = fake "ruff" { };
+    pyright = fake "pyright" { };
     bash = fake "bash" { };
     gitMinimal = fake "git-minimal" { };
     coreutils = fake "coreutils" { };
