@@ -1,5 +1,5 @@
-# `nix develop`: the server's Python dependencies plus the dev tools, the same PostgreSQL, Redis
-# and process-compose the stack runs, and the Nix formatter.
+# `nix develop`: the server's Python dependencies plus the dev tools and the benchmarks' own, the
+# same PostgreSQL, Redis and process-compose the stack runs, and the Nix formatter.
 #
 # The checkout itself is installed editable (nixpkgs' mkPythonEditablePackage, PEP 660): a .pth
 # file puts $FLASK_NIX_STACK_ROOT on sys.path at run time and the `flask-nix-stack` script is
@@ -16,6 +16,7 @@
   process-compose,
   ruff,
   pyright,
+  wrk,
   nixfmt-tree,
 }:
 
@@ -42,7 +43,14 @@ let
       ps.types-pyyaml
       ps.types-jsonschema
       ps.types-requests
+      # pyproject's bench extra: bench/'s FastAPI peer and server candidates.
+      ps.fastapi
+      ps.uvicorn
+      ps.a2wsgi
+      ps.gevent
+      ps.asyncpg
     ]
+    ++ ps.uvicorn.optional-dependencies.standard
     ++ flask-nix-stack.testDependencies
   );
 in
@@ -54,6 +62,8 @@ mkShell {
     postgresql
     redis
     process-compose
+    # The HTTP load of bench/.
+    wrk
     nixfmt-tree
   ];
 

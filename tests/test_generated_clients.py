@@ -108,7 +108,7 @@ def module(package: ModuleType, name: str) -> Any:
 
 def drive(app: Flask, package: ModuleType) -> None:
     """What an outside reviewer does with the client: a full CRUD flow, errors included."""
-    import httpx
+    import httpx  # pyright: ignore[reportMissingImports] (with openapi-python-client only)
 
     models = module(package, "models")
     projects = {

@@ -33,9 +33,9 @@ from support.settings import TestingSettings
 from support.tools import missing_tool
 
 try:
-    import schemathesis
-    from schemathesis import GenerationMode, checks
-    from schemathesis.core.result import Ok
+    import schemathesis  # pyright: ignore[reportMissingImports] (not in nix develop)
+    from schemathesis import GenerationMode, checks  # pyright: ignore[reportMissingImports]
+    from schemathesis.core.result import Ok  # pyright: ignore[reportMissingImports]
 except ModuleNotFoundError:
     # nixpkgs 26.05 has no schemathesis (NixOS/nixpkgs#522967 was a draft at the branch-off),
     # so neither the Nix build nor `nix develop` has it; pip installs it (the dev extra).
@@ -45,7 +45,7 @@ except ModuleNotFoundError:
     )
 
 if TYPE_CHECKING:
-    from schemathesis import APIOperation
+    from schemathesis import APIOperation  # pyright: ignore[reportMissingImports]
 
 SEEDS = [int(s) for s in os.environ.get("FNS_FUZZ_SEEDS", "1,2,3").split(",")]
 # What this process started with (nothing changes it after): see the module's docstring.

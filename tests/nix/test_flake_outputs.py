@@ -432,6 +432,7 @@ def test_dev_shell(outputs: dict[str, Any]) -> None:
         "python3-env",
         "ruff",
         "pyright",
+        "wrk",
         "postgresql",
         "redis",
         "process-compose",
@@ -442,6 +443,9 @@ def test_dev_shell(outputs: dict[str, Any]) -> None:
     # mypy checks the tests too, which import psycopg2, yaml, jsonschema and requests.
     stubs = {"python3-types-psycopg2", "python3-types-pyyaml", "python3-types-jsonschema"}
     assert stubs | {"python3-types-requests"} <= set(shell["python"])
+    # bench/ runs there too: the bench extra, uvicorn's standard extras included.
+    bench = {"python3-fastapi", "python3-uvicorn", "python3-a2wsgi", "python3-gevent"}
+    assert bench | {"python3-asyncpg", "python3-httptools"} <= set(shell["python"])
     assert shell["editable"]["root"] == "$FLASK_NIX_STACK_ROOT"
     assert shell["editable"]["scripts"] == {"flask-nix-stack": "server.cli:main"}
 

@@ -40,7 +40,9 @@ let
       args;
 
   verifiedPythonPackages = [
+    "a2wsgi"
     "alembic"
+    "asyncpg"
     "click"
     "flask"
     "flask-cors"
@@ -48,6 +50,7 @@ let
     "flask-migrate"
     "flask-sqlalchemy"
     "flask-swagger-ui"
+    "gevent"
     "granian"
     "gunicorn"
     "hypothesis"
@@ -66,6 +69,7 @@ let
     "pydantic-settings"
     "pyjwt"
     "cryptography"
+    "fastapi"
     "pytest"
     "pytest-cov"
     "pytest-xdist"
@@ -155,7 +159,22 @@ let
       fake "${attrs.pname}-editable" { inherit attrs; };
   };
 
-  pythonPackages = lib.genAttrs verifiedPythonPackages (name: fake "python3-${name}" { }) // builders;
+  pythonPackages =
+    lib.genAttrs verifiedPythonPackages (name: fake "python3-${name}" { })
+    // {
+      # optional-dependencies.standard: uvicorn[standard]'s extras.
+      uvicorn = fake "python3-uvicorn" {
+        optional-dependencies.standard = map (name: fake "python3-${name}" { }) [
+          "httptools"
+          "python-dotenv"
+          "pyyaml"
+          "uvloop"
+          "watchfiles"
+          "websockets"
+        ];
+      };
+    }
+    // builders;
 
   python3 = fake "python3" {
     pkgs = pythonPackages;
@@ -361,6 +380,7 @@ let
     nixfmt = fake "nixfmt" { };
     ruff = fake "ruff" { };
     pyright = fake "pyright" { };
+    wrk = fake "wrk" { };
     bash = fake "bash" { };
     gitMinimal = fake "git-minimal" { };
     coreutils = fake "coreutils" { };
