@@ -1,14 +1,16 @@
 """A client generated from /openapi.json by openapi-python-client type-checks under mypy --strict
-and drives the API: projects and tasks created, read, paged by `after`, changed with If-Match and
-deleted, and each error parsed as a problem document. In-process (httpx's WSGI transport into
-the test app on real PostgreSQL and Redis): no server is started. Runs when openapi-python-client
-is installed (a dev dependency); skips without it, except in CI."""
+(so does docs/api.md's example of its use) and drives the API: projects and tasks created, read,
+paged by `after`, changed with If-Match and deleted, and each error parsed as a problem document.
+In-process (httpx's WSGI transport into the test app on real PostgreSQL and Redis): no server is
+started. Runs when openapi-python-client is installed (a dev dependency); skips without it, except
+in CI."""
 
 from __future__ import annotations
 
 import importlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,6 +28,16 @@ from support.auth import default_token
 from support.tools import missing_tool
 
 PACKAGE = "fns_generated_client"
+# docs/api.md shows the client in use; its example has to type-check against it too.
+API_DOC = Path(__file__).resolve().parent.parent / "docs" / "api.md"
+
+
+def documented_example() -> str:
+    """docs/api.md's Python example, on the generated package, with its TOKEN defined."""
+    example: str
+    (example,) = re.findall(r"```python\n(.*?)```", API_DOC.read_text(), re.DOTALL)
+    assert "flask_nix_stack_client" in example
+    return 'TOKEN = "fns_example"\n' + example.replace("flask_nix_stack_client", PACKAGE)
 
 
 def generator() -> str:
@@ -76,6 +88,7 @@ def test_generated_client_type_checks_and_drives_the_api(
     assert result.returncode == 0, output[-4000:]
     # Warnings point at the document (a skipped operation, a schema it could not read).
     assert "Warning" not in output, output[-4000:]
+    (generated / "docs_example.py").write_text(documented_example())
     checked = subprocess.run(
         [
             sys.executable,
@@ -86,6 +99,7 @@ def test_generated_client_type_checks_and_drives_the_api(
             "--cache-dir",
             os.devnull,
             PACKAGE,
+            "docs_example.py",
         ],
         cwd=generated,
         capture_output=True,
