@@ -177,7 +177,24 @@ def allow_connections(settings: Settings) -> None:
         )
 
 
+USAGE = """\
+usage: flask-nix-stack serve [-h] [GUNICORN-ARGUMENT ...]
+
+Run the production server. The settings configure it (`flask-nix-stack config check` shows
+them, docs/configuration.md describes each): APP_SERVER picks granian (the default) or gunicorn,
+APP_BIND where it listens (host:port, [v6]:port or unix:/path), APP_WORKERS and APP_THREADS
+how many requests it serves at once.
+
+With APP_SERVER=gunicorn, arguments go to gunicorn's command line and win over the settings
+(`gunicorn --help` lists them); granian takes none.
+"""
+
+
 def main(extra: list[str]) -> None:
+    if extra in (["-h"], ["--help"]):
+        # Before the settings: help is what a user asks for when they are not right yet.
+        print(USAGE, end="")
+        return
     try:
         with collector_paused():  # start-up: see server/startup.py
             settings = load_settings()

@@ -62,7 +62,8 @@ def _command(argv: list[str]) -> None:
     with collector_paused():
         from server.cli.group import cli
 
-    bootstrap = argv[:2] == ["db", "upgrade"] and _bootstrap_token_set()
+    # Not after `db upgrade --help`: help changes nothing.
+    bootstrap = argv[:2] == ["db", "upgrade"] and "--help" not in argv and _bootstrap_token_set()
 
     if not bootstrap:
         cli.main(args=argv, prog_name=PROG)

@@ -8,6 +8,8 @@ that only restarts the serving child, never needs.
 from __future__ import annotations
 
 import importlib
+from contextvars import ContextVar
+from typing import Any
 
 import click
 from flask import Flask
@@ -31,13 +33,30 @@ LAZY_COMMANDS = {
 }
 
 
+# Set as the command line is parsed: it only asks for help (--help, or nothing at all), which
+# lists and describes commands and runs none.
+_asks_for_help: ContextVar[bool] = ContextVar("flask_nix_stack_asks_for_help", default=False)
+
+
+def asks_for_help(args: list[str]) -> bool:
+    """``--help`` before any ``--``, or no arguments (click then shows the group's help)."""
+    return not args or "--help" in (args[: args.index("--")] if "--" in args else args)
+
+
 def app_or_exit() -> Flask:
     """The app, or exit 2 with one line naming the bad setting.
+
+    Help is the exception: it must not need the settings the user may be asking about (with
+    APP_SECRET_KEY unset, `--help` and `db upgrade --help` exited 2). Flask builds the app to
+    list the app's own commands, and Flask-Migrate's `db` group to run before its subcommands;
+    with settings that do not load, help gets a bare app, which has no command of its own.
 
     The ``db`` commands get the app without its HTTP side (server/cli/migrations_app.py), with
     migrations set up; the other commands get the whole app without them: Flask-Migrate and
     Alembic (with Mako and Pygments) were a sixth of what `principals list` imported.
     """
+    if _asks_for_help.get() and not _settings_load():
+        return Flask(__name__)
     if _reloader_parent():
         # `run --reload`: this process only restarts a child process, which imports and builds
         # (and checks) the app itself; building it here too doubled that work in dev start-up.
@@ -65,6 +84,16 @@ def _resolving() -> str | None:
     return None if ctx is None else ctx.meta.get(RESOLVING)
 
 
+def _settings_load() -> bool:
+    from server.config import SettingsError, load_settings
+
+    try:
+        load_settings()
+    except SettingsError:
+        return False
+    return True
+
+
 def _reloader_parent() -> bool:
     """Is this `run` with the reloader, in the process that will not serve?"""
     ctx = click.get_current_context(silent=True)
@@ -76,6 +105,17 @@ def _reloader_parent() -> bool:
 
 class LazyFlaskGroup(FlaskGroup):
     """Flask's group, with ``LAZY_COMMANDS`` imported on first use."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        if parent is None:  # the whole command line
+            _asks_for_help.set(asks_for_help(args))
+        return super().make_context(info_name, args, parent, **extra)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
