@@ -164,6 +164,18 @@ def test_a_server_taking_no_writes_ends_a_command_with_one_line(
     assert "APP_DATABASE_URL" in line
 
 
+@pytest.mark.parametrize("command", [("seed",), ("principals", "list")])
+def test_a_database_not_migrated_ends_a_command_with_one_line(
+    pg: Postgres, redis_url: str, command: tuple[str, ...]
+) -> None:
+    """A command run before `db upgrade`: a report of the database error, its frames included,
+    before."""
+    env = app_env(pg.create_database("fns_cli_not_migrated"), redis_url)
+    line = one_line_failure(*command, env=env)
+    assert line.startswith('database refused: relation "'), line
+    assert line.endswith("run `flask-nix-stack db upgrade`"), line
+
+
 def test_a_role_without_the_privilege_ends_a_command_with_one_line(
     pg: Postgres, redis_url: str
 ) -> None:

@@ -4,7 +4,7 @@
   messages name the host, port, user and reason (and libpq adds a hint), never a password.
 - The database is one the app cannot use (server/infra/database_encoding.py), or the server
   refuses the command for what APP_DATABASE_URL points at (a role without the privilege, a
-  server taking no writes): one line saying what to fix.
+  server taking no writes, a schema older than the code): one line saying what to fix.
 - Any other database error: its type, SQLSTATE, statement template and the traceback's frames,
   not its message, which quotes the statement's values (server/redaction.py); a command's
   output may end up in a journal.
@@ -32,8 +32,14 @@ def backend_error(exc: BaseException) -> str | None:
 
             from server.redaction import database_error_report
 
-            # The refusals the operator fixes where APP_DATABASE_URL points.
+            # The refusals the operator fixes where APP_DATABASE_URL points, and a schema older
+            # than the code (a command run before `db upgrade`, or after a downgrade).
+            behind = (
+                "the database is not migrated to this version: run `flask-nix-stack db upgrade`"
+            )
             fixes = {
+                errorcodes.UNDEFINED_TABLE: behind,
+                errorcodes.UNDEFINED_COLUMN: behind,
                 errorcodes.INSUFFICIENT_PRIVILEGE: "the role APP_DATABASE_URL names lacks that"
                 " privilege",
                 errorcodes.READ_ONLY_SQL_TRANSACTION: "the server APP_DATABASE_URL names takes no"
