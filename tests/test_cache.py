@@ -7,6 +7,7 @@ from flask import Flask
 
 from server.infra.redis_client import get_redis
 
+from support.answers import answered
 from support.auth import AuthenticatedClient
 from support.servers import redis_shared_with_other_workers
 
@@ -52,7 +53,7 @@ def test_errors_are_not_cached(client: AuthenticatedClient, app: Flask) -> None:
     assert again.status_code == 404
     assert "X-Cache" not in again.headers
     with app.app_context():
-        fields = get_redis().hkeys(f"{app.extensions['settings'].key_prefix}:cache:reads")
+        fields = answered(get_redis().hkeys(f"{app.extensions['settings'].key_prefix}:cache:reads"))
     assert len(fields) == 1
     assert isinstance(fields[0], bytes)
     assert b"api.projects.list_projects" in fields[0]
@@ -62,7 +63,7 @@ def test_entries_expire_with_ttl(client: AuthenticatedClient, app: Flask) -> Non
     client.get("/api/v1/projects")
     with app.app_context():
         key = f"{app.extensions['settings'].key_prefix}:cache:reads"
-        ttl = get_redis().ttl(key)
+        ttl = answered(get_redis().ttl(key))
     assert 0 < ttl <= app.extensions["settings"].cache_ttl
 
 

@@ -9,20 +9,21 @@ from flask import Flask
 
 from server.infra.redis_client import get_redis
 
+from support.answers import answered
 from support.auth import AuthenticatedClient
 
 
 def cache_fields(app: Flask) -> list[bytes]:
     with app.app_context():
         prefix = app.extensions["settings"].key_prefix
-        fields = get_redis().hkeys(f"{prefix}:cache:reads")
+        fields = answered(get_redis().hkeys(f"{prefix}:cache:reads"))
         return [field.encode() if isinstance(field, str) else field for field in fields]
 
 
 def cache_bytes(app: Flask) -> int:
     with app.app_context():
         prefix = app.extensions["settings"].key_prefix
-        return int(get_redis().get(f"{prefix}:cache:reads:bytes") or 0)
+        return int(answered(get_redis().get(f"{prefix}:cache:reads:bytes")) or 0)
 
 
 def test_spellings_of_one_query_share_one_entry(client: AuthenticatedClient, app: Flask) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from support.answers import answered
 from support.cli_runner import one_line_failure, one_line_failure_report, run_cli_in_process
 from support.processes import app_env, run_cli
 from support.servers import Postgres, free_port
@@ -467,8 +468,8 @@ def test_commands_run_in_process_leave_this_process_as_it_was(
             return int(connection.scalar(sa.text(query)) or 0)
 
     before = process_state()
-    received = store.info("stats")["total_connections_received"]
-    clients = store.info("clients")["connected_clients"]
+    received = answered(store.info("stats"))["total_connections_received"]
+    clients = answered(store.info("clients"))["connected_clients"]
 
     # A write (the database, then Redis: a commit drops the cache), and a refusal (exit 1).
     # The garbage collector off: what the runner leaves open must not be closed by chance.
@@ -480,11 +481,12 @@ def test_commands_run_in_process_leave_this_process_as_it_was(
         )
         assert refused.returncode == 1
         assert process_state() == before
-        assert store.info("stats")["total_connections_received"] > received  # Redis was used
+        stats = answered(store.info("stats"))
+        assert stats["total_connections_received"] > received  # Redis was used
         # And let go. The servers notice a closed connection a moment later (PostgreSQL's
         # backend exits after its client has gone); one left open never goes.
         wait_until(
-            lambda: store.info("clients")["connected_clients"] == clients,
+            lambda: answered(store.info("clients"))["connected_clients"] == clients,
             30,
             "Redis connections closed",
         )

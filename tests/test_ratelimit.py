@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 from flask import Flask
 
+from support.answers import answered
 from support.auth import anonymous, client_of
 
 
@@ -103,12 +104,12 @@ def test_the_window_starts_at_the_first_hit_and_is_not_extended(
     assert client.get("/api/v1/tags").status_code == 200
     (counter,) = request_counters(app, "window")
     redis = get_redis(app)
-    first_ttl = redis.pttl(counter)
+    first_ttl = answered(redis.pttl(counter))
     assert 0 < first_ttl <= 60_000
     redis.pexpire(counter, 30_000)  # as if half the window had passed
     assert client.get("/api/v1/tags").status_code == 200
     assert redis.get(counter) == b"2"
-    assert 0 < redis.pttl(counter) <= 30_000  # the second hit did not restart the window
+    assert 0 < answered(redis.pttl(counter)) <= 30_000  # the second hit did not restart the window
 
 
 def test_a_spent_budget_returns_when_its_window_ends(limited_app: Callable[[str], Flask]) -> None:

@@ -11,7 +11,7 @@ from pydantic import TypeAdapter, ValidationError
 
 
 # Not subscripted: click is generic from 8.2 on only (pyproject allows 8.1).
-class Checked(click.ParamType):  # type: ignore[type-arg]
+class Checked(click.ParamType):  # type: ignore[type-arg, unused-ignore]
     """A click parameter type that validates with ``TypeAdapter(annotation)``."""
 
     def __init__(self, name: str, annotation: Any) -> None:

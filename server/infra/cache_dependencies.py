@@ -183,6 +183,7 @@ def _values(
     """The attribute's values before and after this flush, as far as the session knows them;
     with ``unknown`` added (or _Unknown raised) when it does not know them all."""
     state = inspect(obj)
+    assert state is not None  # a mapped object's (SQLAlchemy 2.0 types it Optional)
     history = state.attrs[attribute].history
     known = {*history.added, *history.unchanged, *history.deleted}
     # Set on a loaded row without its old value ever loaded: SQLAlchemy keeps no old value
@@ -255,7 +256,8 @@ class _ProjectOwners:
         if missing:
             table = Project.__table__
             query = select(table.c.id, table.c.owner_id).where(table.c.id.in_(missing))
-            rows: Mapping[int, int] = dict(self.session.connection().execute(query).all())
+            found = self.session.connection().execute(query).all()
+            rows: Mapping[int, int] = {row[0]: row[1] for row in found}
             if missing - rows.keys():
                 raise _Unknown  # gone in this very flush, and not through the session
             self.known.update(rows)

@@ -81,7 +81,8 @@ def _read_only_is_a_lost_connection(context: ExceptionContext) -> None:
     """
     pgcode = getattr(context.original_exception, "pgcode", None)
     if pgcode == errorcodes.READ_ONLY_SQL_TRANSACTION:
-        context.is_disconnect = True
+        # What SQLAlchemy's docs say to set; 2.0's annotations miss it (__slots__).
+        context.is_disconnect = True  # type: ignore[misc, unused-ignore]
 
 
 def use_transaction() -> None:

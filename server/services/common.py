@@ -31,7 +31,8 @@ class Listing(Generic[RowT]):
 
 
 def list_page(
-    query: Select[RowT],
+    # Select[Any]: SQLAlchemy 2.0 types a one-entity select Select[tuple[Tag]], 2.1 Select[Tag].
+    query: Select[Any],
     key: ColumnElement[Any] | InstrumentedAttribute[Any],
     *,
     limit: int,
@@ -39,7 +40,7 @@ def list_page(
     after: object | None,
     key_copies: Sequence[ColumnElement[Any] | InstrumentedAttribute[Any]] = (),
     count_in_key_order: bool = False,
-) -> Listing[RowT]:
+) -> Listing[Any]:
     """The page of ``query`` in ``key`` order: ``after`` a key (keyset) or ``offset`` rows in.
 
     Its cost follows the page, not the table: the key's index finds the start, one row more
