@@ -15,6 +15,16 @@ die() {
 }
 say() { printf '== %s\n' "$*"; }
 
+# `script/x --help` (or -h): the script's header comment, its usage, and nothing installed or run.
+help_and_exit_if_asked() {
+  case "${1:-}" in
+    -h | --help)
+      sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"
+      exit 0
+      ;;
+  esac
+}
+
 venv=${FNS_VENV:-$repo/.venv}
 # --nixpkgs-versions (script/bootstrap, script/test): a second env with every dependency at the
 # version nixpkgs ships (tests/nix/nixpkgs-versions.txt), as the Nix build has them.

@@ -113,6 +113,23 @@ def test_ubuntu_and_derivatives_pass(tmp_path: Path, fake_bin: Path) -> None:
     assert "apt packages: all 10 present" in result.stdout
 
 
+@pytest.mark.parametrize("name", ["bootstrap", "server", "test"])
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help_is_the_header_and_nothing_else(name: str, flag: str) -> None:
+    """Before: script/server --help installed everything, then showed process-compose's help;
+    script/test --help, pytest's after the same installs."""
+    script = ROOT / "script" / name
+    result = subprocess.run(
+        [str(script), flag], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    header = script.read_text().split("\nset -", 1)[0].splitlines()[1:]
+    assert result.stdout.splitlines() == [
+        line.removeprefix("#").removeprefix(" ") for line in header
+    ]
+    assert "== " not in result.stdout  # nothing said, so nothing done
+
+
 def test_unknown_argument_is_one_line() -> None:
     result = bootstrap("--frobnicate")
     assert result.returncode == 1
