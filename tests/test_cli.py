@@ -8,12 +8,9 @@ imports, and the reloader; each says why.
 from __future__ import annotations
 
 import json
-import re
-import shlex
 import subprocess
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -21,8 +18,6 @@ from support.answers import answered
 from support.cli_runner import one_line_failure, one_line_failure_report, run_cli_in_process
 from support.processes import app_env, run_cli
 from support.servers import Postgres, free_port
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -375,36 +370,6 @@ def test_help_needs_no_settings(cli_env: dict[str, str], args: list[str]) -> Non
     assert result.returncode == 0, result.stderr
     assert result.stdout.lower().startswith("usage: flask-nix-stack"), result.stdout
     assert "configuration error" not in result.stdout + result.stderr
-
-
-def test_documented_commands_and_options_exist(cli_env: dict[str, str]) -> None:
-    """Every `flask-nix-stack ...` the docs show names commands and options that exist: each
-    option appears in the help of the command it follows."""
-    documented = documented_commands()
-    assert len(documented) > 15, documented
-    for command in sorted(documented):
-        path: list[str] = []
-        for word in shlex.split(re.sub(r"[\[\]]|\.\.\.", " ", command)):
-            if word.startswith("-"):
-                option = word.split("=")[0]
-                shown = run_cli_in_process(*path, "--help", env=cli_env).stdout
-                assert re.search(rf"(^|[\s,/]){re.escape(option)}\b", shown), (command, option)
-            elif re.fullmatch(r"[a-z][a-z-]*", word) and path[-1:] != ["create"]:
-                path.append(word)  # a command (a lower-case value after `create` is a name)
-        run_cli_in_process(*path, "--help", env=cli_env)  # exits 0: the command exists
-
-
-def documented_commands() -> set[str]:
-    """`flask-nix-stack ...` in the docs' inline code and after `$ ` in their console blocks."""
-    found: set[str] = set()
-    for doc in [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *(ROOT / "docs").glob("*.md")]:
-        text = doc.read_text(encoding="utf-8")
-        found.update(re.findall(r"`flask-nix-stack ([^`]+)`", text))
-        found.update(
-            line.split("#")[0].strip()
-            for line in re.findall(r"^\$ flask-nix-stack (.+)$", text, re.M)
-        )
-    return found
 
 
 def test_serve_through_the_group_is_the_same_command(cli_env: dict[str, str]) -> None:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -144,7 +145,16 @@ def test_granian_on_a_unix_socket_stops_without_killing_workers(
         status = process.wait(timeout=40)  # beyond the 10 s kill timeout: the log tells
     text = log.read_text(errors="replace")
     assert status == 0, text
-    assert "refused to gracefully stop" not in text, text
+    # No worker held the stop until the kill timeout (10 s): the stop ended before it could.
+    # (Not the absence of granian's "Killing worker-N after it refused to gracefully stop":
+    # granian also logs that, and signals the pid, for a worker that has just exited, when its
+    # watcher thread reaped it between the main thread's join() and is_alive(); seen in CI.)
+    logged = {
+        line["message"]: datetime.strptime(line["time"], "%Y-%m-%d %H:%M:%S,%f")
+        for line in map(json.loads, text.splitlines())
+    }
+    took = logged["Granian shutdown completed, see ya!"] - logged["Shutting down granian"]
+    assert took < timedelta(seconds=10), text
     assert not sock.exists()  # granian removed its socket file
 
 

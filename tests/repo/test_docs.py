@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import shlex
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 from server.config import Settings
+
+from support.cli_runner import run_cli_in_process
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = {f"APP_{name.upper()}" for name in Settings.model_fields}
@@ -135,3 +138,46 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert code[-1] == 'pytest "$@"'
     workflow = (ROOT / ".github" / "workflows" / "ci.yml").read_text()
     assert re.search(r"run: (bash \.ci/run|script/test)\s*$", workflow, re.MULTILINE)
+
+
+# A production profile without its secrets: what help has to work with.
+HELP_ENV = {"APP_ENV": "production"}
+
+
+def test_documented_commands_and_options_exist() -> None:
+    """Every `flask-nix-stack ...` the docs show names commands and options that exist: each
+    option appears in the help of the command it follows. (Help needs no settings, nor any
+    server: tests/test_cli.py.)"""
+    documented = documented_commands()
+    assert len(documented) > 15, documented
+    for command in sorted(documented):
+        path: list[str] = []
+        for word in shlex.split(re.sub(r"[\[\]]|\.\.\.", " ", command)):
+            if word.startswith("-"):
+                option = word.split("=")[0]
+                shown = run_cli_in_process(*path, "--help", env=HELP_ENV).stdout
+                assert re.search(rf"(^|[\s,/]){re.escape(option)}\b", shown), (command, option)
+            elif re.fullmatch(r"[a-z][a-z-]*", word) and path[-1:] != ["create"]:
+                path.append(word)  # a command (a lower-case value after `create` is a name)
+        run_cli_in_process(*path, "--help", env=HELP_ENV)  # exits 0: the command exists
+
+
+def documented_commands() -> set[str]:
+    """`flask-nix-stack ...` in the docs' inline code and after `$ ` in their console blocks."""
+    found: set[str] = set()
+    for doc in [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *(ROOT / "docs").glob("*.md")]:
+        text = doc.read_text(encoding="utf-8")
+        found.update(re.findall(r"`flask-nix-stack ([^`]+)`", text))
+        found.update(
+            line.split("#")[0].strip()
+            for line in re.findall(r"^\$ flask-nix-stack (.+)$", text, re.M)
+        )
+    return found
+
+
+def test_api_doc_has_the_generated_client_example() -> None:
+    """tests/test_generated_clients.py type-checks it with the generated client, where docs/ is
+    part of the source (a checkout; not the Nix build's, nix/package.nix)."""
+    examples = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "api.md").read_text(), re.DOTALL)
+    assert len(examples) == 1
+    assert "from flask_nix_stack_client import AuthenticatedClient" in examples[0]
