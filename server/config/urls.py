@@ -46,7 +46,6 @@ def postgres_url(value: str) -> str:
 def _libpq_options(query: dict[str, str | tuple[str, ...]]) -> None:
     """SQLAlchemy hands the query to psycopg2 as libpq connection options: refuse a name libpq
     does not know, and an sslmode it would refuse, now rather than at the first connect."""
-    # psycopg2 ships no type hints (nothing else here imports it: SQLAlchemy does).
     import psycopg2
     from psycopg2.extensions import make_dsn, parse_dsn
 
