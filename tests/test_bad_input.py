@@ -70,6 +70,10 @@ CORPUS: list[tuple[str, str, str, str | None, bytes, int]] = [
     ("text/plain+json", "POST", "/api/v1/projects", "text/plain+json", b'{"name": "x"}', 415),
     ("text/json", "POST", "/api/v1/projects", "text/json", b'{"name": "x"}', 415),
     ("NUL raw", "POST", "/api/v1/projects", JSON, b'{"name": "a\x00b"}', 400),
+    # A name that lists as blank, and one that shows as other than it is.
+    ("zero-width name", "POST", "/api/v1/projects", JSON, b'{"name": "\\u200b"}', 422),
+    ("invisible name", "POST", "/api/v1/projects", JSON, b'{"name": "\\u2060\\u00ad"}', 422),
+    ("bidi override", "POST", "/api/v1/projects", JSON, b'{"name": "gpj.exe\\u202e"}', 422),
     (
         "huge integer",
         "POST",

@@ -50,11 +50,24 @@ SPACES = (
 SPACE = (
     r"\u0009-\u000d\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
 )
+# Characters that show nothing (format characters and fillers): a name of them alone lists as
+# blank, as whitespace would.
+INVISIBLE = (
+    r"\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2060-\u2064"
+    r"\u206a-\u206f\u3164\ufe00-\ufe0f\uffa0"
+)
+# Bidirectional embeddings, overrides and isolates reorder the text after them, so a name could
+# show as other than it is ("gpj.exe" preceded by U+202E shows as "exe.jpg"). Right-to-left
+# names need none of them.
+BIDI_CONTROLS = r"\u202a-\u202e\u2066-\u2069"
 # The patterns below use nothing but explicit classes, so they mean the same in both dialects.
 # Text: no NUL (PostgreSQL text cannot hold one).
 TEXT_PATTERN = r"^[^\x00]*$"
-# A name: no NUL, and something besides whitespace (which is stripped before it is stored).
-NAME_PATTERN = rf"^[^\x00]*[^{SPACE}\x00][^\x00]*$"
+# A name: no NUL and no bidirectional control, and something besides whitespace (which is
+# stripped before it is stored) and invisible characters.
+NAME_PATTERN = (
+    rf"^[^\x00{BIDI_CONTROLS}]*[^{SPACE}{INVISIBLE}\x00{BIDI_CONTROLS}][^\x00{BIDI_CONTROLS}]*$"
+)
 # RFC 3339 (JSON Schema's date-time), with the seconds Python can hold (no leap second) and a
 # year from 0002 to 9998: whatever its offset, the instant is then one PostgreSQL stores and
 # Python reads back. Without it, pydantic would also take 0 (the epoch), "2026-12-24 17:00Z"
@@ -93,10 +106,16 @@ def _storable_text(value: str) -> str:
 
 
 def _name(value: str) -> str:
-    """A storable name, stripped of surrounding whitespace; whitespace alone is no name."""
+    """A storable name, stripped of surrounding whitespace; whitespace and invisible characters
+    alone are no name, and bidirectional controls have no place in one."""
     _storable_text(value)
+    if re.search(f"[{BIDI_CONTROLS}]", value):
+        raise ValueError(
+            "must not contain bidirectional embedding, override or isolate characters "
+            "(U+202A to U+202E, U+2066 to U+2069)"
+        )
     if not re.search(NAME_PATTERN, value):
-        raise ValueError("must contain a character other than whitespace")
+        raise ValueError("must contain a character other than whitespace and invisible ones")
     return strip_spaces(value)
 
 
