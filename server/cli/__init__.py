@@ -60,10 +60,10 @@ def _command(argv: list[str]) -> None:
             print("database already at the newest revision; nothing to upgrade")
             return
     with collector_paused():
-        from server.cli.group import cli
+        from server.cli.group import asks_for_help, cli
 
     # Not after `db upgrade --help`: help changes nothing.
-    bootstrap = argv[:2] == ["db", "upgrade"] and "--help" not in argv and _bootstrap_token_set()
+    bootstrap = argv[:2] == ["db", "upgrade"] and not asks_for_help(argv) and _bootstrap_token_set()
 
     if not bootstrap:
         cli.main(args=argv, prog_name=PROG)
