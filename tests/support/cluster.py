@@ -54,8 +54,6 @@ ROLE_STATEMENT_TIMEOUT = "5s"
 REJOIN_ANSWERS = 10
 # Requests that end after a restart began, under the dense load, before it eases the load.
 CROSSING = 20
-
-
 # What the tests run: one worker per instance. What is tested there is the instances' part
 # (drain, stop, kill, rejoin, shared state); what a second worker adds at a stop or a kill (its
 # own listener, a worker dying alone) tests/faults/test_fault_server.py tests with two, for
