@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from flask import Flask
 from server.web.openapi import build_openapi
 
 from support.auth import default_token
+from support.docs import fenced
 from support.tools import missing_tool
 
 PACKAGE = "fns_generated_client"
@@ -34,8 +34,7 @@ API_DOC = Path(__file__).resolve().parent.parent / "docs" / "api.md"
 
 def documented_example() -> str:
     """docs/api.md's Python example, on the generated package, with its TOKEN defined."""
-    example: str
-    (example,) = re.findall(r"```python\n(.*?)```", API_DOC.read_text(), re.DOTALL)
+    (example,) = fenced(API_DOC.read_text(), "python")
     assert "flask_nix_stack_client" in example
     return 'TOKEN = "fns_example"\n' + example.replace("flask_nix_stack_client", PACKAGE)
 

@@ -14,6 +14,7 @@ import pytest
 from server.config import Settings
 
 from support.cli_runner import run_cli_in_process
+from support.docs import fenced
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = {f"APP_{name.upper()}" for name in Settings.model_fields}
@@ -100,7 +101,7 @@ def test_readme_fits_on_a_few_screens() -> None:
 
 
 def console_commands(text: str) -> list[str]:
-    blocks = re.findall(r"```console\n(.*?)```", text, re.DOTALL)
+    blocks = fenced(text, "console")
     return [line[2:].strip() for block in blocks for line in block.splitlines() if line[:2] == "$ "]
 
 
@@ -150,16 +151,23 @@ def test_documented_commands_and_options_exist() -> None:
     server: tests/test_cli.py.)"""
     documented = documented_commands()
     assert len(documented) > 15, documented
+    helps: dict[tuple[str, ...], str] = {}
+
+    def help_of(path: list[str]) -> str:  # exits 0, or run_cli_in_process raises
+        if tuple(path) not in helps:
+            helps[tuple(path)] = run_cli_in_process(*path, "--help", env=HELP_ENV).stdout
+        return helps[tuple(path)]
+
     for command in sorted(documented):
         path: list[str] = []
         for word in shlex.split(re.sub(r"[\[\]]|\.\.\.", " ", command)):
             if word.startswith("-"):
                 option = word.split("=")[0]
-                shown = run_cli_in_process(*path, "--help", env=HELP_ENV).stdout
+                shown = help_of(path)
                 assert re.search(rf"(^|[\s,/]){re.escape(option)}\b", shown), (command, option)
             elif re.fullmatch(r"[a-z][a-z-]*", word) and path[-1:] != ["create"]:
                 path.append(word)  # a command (a lower-case value after `create` is a name)
-        run_cli_in_process(*path, "--help", env=HELP_ENV)  # exits 0: the command exists
+        help_of(path)  # the command exists
 
 
 def documented_commands() -> set[str]:
@@ -169,8 +177,9 @@ def documented_commands() -> set[str]:
         text = doc.read_text(encoding="utf-8")
         found.update(re.findall(r"`flask-nix-stack ([^`]+)`", text))
         found.update(
-            line.split("#")[0].strip()
-            for line in re.findall(r"^\$ flask-nix-stack (.+)$", text, re.M)
+            command.split("#")[0].strip().removeprefix("flask-nix-stack ")
+            for command in console_commands(text)
+            if command.startswith("flask-nix-stack ")
         )
     return found
 
@@ -178,6 +187,6 @@ def documented_commands() -> set[str]:
 def test_api_doc_has_the_generated_client_example() -> None:
     """tests/test_generated_clients.py type-checks it with the generated client, where docs/ is
     part of the source (a checkout; not the Nix build's, nix/package.nix)."""
-    examples = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "api.md").read_text(), re.DOTALL)
+    examples = fenced((ROOT / "docs" / "api.md").read_text(), "python")
     assert len(examples) == 1
     assert "from flask_nix_stack_client import AuthenticatedClient" in examples[0]
