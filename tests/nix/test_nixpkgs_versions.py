@@ -16,11 +16,10 @@ from packaging.version import Version
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONSTRAINTS = REPO_ROOT / "tests" / "nix" / "nixpkgs-versions.txt"
 # Brought by the dev shell as programs, not Python test dependencies of the package.
-# Programs, not Python packages, in nixpkgs (pkgs.openapi-python-client is an application);
-# mypy's stubs go with mypy (lint only: a stub's release changes no test's outcome).
-TOOLS = {"ruff", "mypy", "openapi-python-client"} | {
-    f"types-{name}" for name in ("psycopg2", "pyyaml", "jsonschema", "requests")
-}
+# Programs, not Python packages, in nixpkgs (pkgs.openapi-python-client is an application).
+TOOLS = {"ruff", "mypy", "openapi-python-client"}
+# mypy's stubs (types-NAME) go with mypy: lint only, a stub's release changes no test's outcome.
+STUBS = "types-"
 # Extras the package does not build with: bench/'s server candidates (never a runtime dependency).
 NOT_BUILT = {"bench"}
 
@@ -48,7 +47,8 @@ def requirements() -> list[Requirement]:
     for name, extra in project["optional-dependencies"].items():
         if name not in NOT_BUILT:
             reqs.extend(extra)
-    return [r for r in map(Requirement, reqs) if canonicalize_name(r.name) not in TOOLS]
+    kept = [(r, canonicalize_name(r.name)) for r in map(Requirement, reqs)]
+    return [r for r, name in kept if name not in TOOLS and not name.startswith(STUBS)]
 
 
 def test_read_at_the_locked_revision() -> None:
