@@ -372,6 +372,29 @@ def test_help_needs_no_settings(cli_env: dict[str, str], args: list[str]) -> Non
     assert "configuration error" not in result.stdout + result.stderr
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["tokens", "create", "--principal", "ops", "--scope", "read", "--name", "--help"],
+        ["db", "-d", "--help", "upgrade"],
+        ["tokens", "list", "--principal", "--help"],
+        ["principals", "create", "--oidc-subject", "--help", "ops"],
+    ],
+)
+def test_a_help_that_is_a_value_runs_the_command(cli_env: dict[str, str], args: list[str]) -> None:
+    """`--help` as an option's value asks for nothing: click passes it on as
+    that value and runs the command. Before, a scan of the arguments took it for help, so with
+    settings that do not load the command ran on the bare app help gets, and died with a
+    traceback. It gets the setting's one line, as the same command without `--help` does."""
+    env = {**cli_env, "APP_ENV": "production"}
+    env.pop("APP_SECRET_KEY", None)
+    result = run_cli_in_process(*args, env=env, check=False)
+    assert (result.returncode, result.stderr) == (
+        2,
+        "configuration error: APP_SECRET_KEY: required in this profile but not set\n",
+    )
+
+
 def test_serve_through_the_group_is_the_same_command(cli_env: dict[str, str]) -> None:
     """`serve` reached through the click group (not main's shortcut) runs server/serve.py: its
     one-line refusal of gunicorn arguments under granian proves the hand-over."""

@@ -63,7 +63,8 @@ def _command(argv: list[str]) -> None:
         from server.cli.group import asks_for_help, cli
 
     # Not after `db upgrade --help`: help changes nothing.
-    bootstrap = argv[:2] == ["db", "upgrade"] and not asks_for_help(argv) and _bootstrap_token_set()
+    upgrade = argv[:2] == ["db", "upgrade"] and not asks_for_help(cli, argv)
+    bootstrap = upgrade and _bootstrap_token_set()
 
     if not bootstrap:
         cli.main(args=argv, prog_name=PROG)

@@ -8,10 +8,12 @@ that only restarts the serving child, never needs.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import Any
 
 import click
+from click.core import ParameterSource
 from flask import Flask
 from flask.cli import FlaskGroup
 from flask.helpers import get_debug_flag
@@ -33,14 +35,49 @@ LAZY_COMMANDS = {
 }
 
 
-# Set as the command line is parsed: it only asks for help (--help, or nothing at all), which
-# lists and describes commands and runs none.
+# Set as the command line is parsed: it only asks for help (a help option, or a group with
+# nothing to run), which lists and describes commands and runs none.
 _asks_for_help: ContextVar[bool] = ContextVar("flask_nix_stack_asks_for_help", default=False)
 
 
-def asks_for_help(args: list[str]) -> bool:
-    """``--help`` before any ``--``, or no arguments (click then shows the group's help)."""
-    return not args or "--help" in (args[: args.index("--")] if "--" in args else args)
+def asks_for_help(group: click.Group, args: Sequence[str]) -> bool:
+    """Will click answer ``args`` with help? Parsed as click parses them, level by level, with
+    no callback run: a scan for ``--help`` took an option's value (``--name --help``) for help,
+    and the command then ran on help's bare app."""
+    command: click.Command = group
+    parent: click.Context | None = None
+    rest = list(args)
+    while True:
+        ctx = click.Context(command, parent=parent, resilient_parsing=True)
+        try:
+            # click.Command's parse: a group's own would take its subcommand's name apart.
+            rest = click.Command.parse_args(command, ctx, rest)
+        except click.ClickException:
+            return False  # the command line is wrong: click says so, after the settings
+        if _help_given(command, ctx):
+            return True
+        if not isinstance(command, click.Group):
+            return False
+        if not rest:
+            return command.no_args_is_help
+        sub = _subcommand(command, ctx, rest.pop(0))
+        if sub is None:
+            return False
+        command, parent = sub, ctx
+
+
+def _help_given(command: click.Command, ctx: click.Context) -> bool:
+    # By the option's name, which click 8.5 changed from "help" to "_click_default_help".
+    option = command.get_help_option(ctx)
+    name = None if option is None else option.name
+    return name is not None and ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
+
+
+def _subcommand(group: click.Group, ctx: click.Context, name: str) -> click.Command | None:
+    if isinstance(group, LazyFlaskGroup):
+        # Not FlaskGroup's lookup, which builds the app to search its commands: ours are known.
+        return group.lazy_command(name) or click.Group.get_command(group, ctx, name)
+    return group.get_command(ctx, name)
 
 
 def app_or_exit() -> Flask:
@@ -114,7 +151,7 @@ class LazyFlaskGroup(FlaskGroup):
         **extra: Any,
     ) -> click.Context:
         if parent is None:  # the whole command line
-            _asks_for_help.set(asks_for_help(args))
+            _asks_for_help.set(asks_for_help(self, args))
         return super().make_context(info_name, args, parent, **extra)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -125,11 +162,16 @@ class LazyFlaskGroup(FlaskGroup):
         # collector (server/startup.py).
         with collector_paused():
             ctx.meta[RESOLVING] = name
-            target = LAZY_COMMANDS.get(name)
-            if target is None:
-                return super().get_command(ctx, name)
-            module, attribute = target.split(":")
-            command = getattr(importlib.import_module(module), attribute)
+            return self.lazy_command(name) or super().get_command(ctx, name)
+
+    @staticmethod
+    def lazy_command(name: str) -> click.Command | None:
+        """One of ``LAZY_COMMANDS``, imported; None for another name."""
+        target = LAZY_COMMANDS.get(name)
+        if target is None:
+            return None
+        module, attribute = target.split(":")
+        command = getattr(importlib.import_module(module), attribute)
         assert isinstance(command, click.Command), target
         return command
 
