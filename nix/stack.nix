@@ -58,6 +58,13 @@ in
     # STACK_WEB_MODE=prod runs the production server from the package instead of the reloader
     # (which needs the editable checkout of `nix develop`).
     text = ''
+      # Help runs nothing, so it leaves nothing behind: no state directory, no config.
+      for arg in "$@"; do
+        case "$arg" in
+          -h | --help) exec process-compose up "$@" ;;
+          --) break ;;
+        esac
+      done
       ${stateDir}
       ${builtins.readFile ../stack/process-compose-config.sh}
       process_compose_config "$state"

@@ -302,10 +302,13 @@ def test_image_sets_only_known_app_settings(outputs: dict[str, Any]) -> None:
     assert {n for n in names if n.startswith("APP_")} == {"APP_ENV", "APP_BIND"}
 
 
-def run_script(text: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Run a recorded shell text with bash, as its writeShellApplication would (set -euo)."""
+def run_script(
+    text: str, cwd: Path, env: dict[str, str], *args: str
+) -> subprocess.CompletedProcess[str]:
+    """Run a recorded shell text with bash and ``args``, as its writeShellApplication would
+    (set -euo)."""
     return subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", text],
+        ["bash", "-euo", "pipefail", "-c", text, "flask-nix-stack-up", *args],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -383,6 +386,37 @@ def test_stack_gives_process_compose_a_config_dir_only_without_one(
     assert report["pcconfig"] == expected
     if config_home == "none":
         assert Path(expected).is_dir()
+
+
+@pytest.mark.parametrize("args", [["--help"], ["-h"], ["--tui=false", "--help"]])
+def test_stack_help_leaves_no_state_behind(
+    outputs: dict[str, Any], tmp_path: Path, fake_process_compose: Path, args: list[str]
+) -> None:
+    """`nix run . -- --help` shows process-compose's help for `up`; it made the state directory
+    and process-compose's config directory in it first."""
+    state_home = tmp_path / "state"
+    env = {
+        "PATH": f"{fake_process_compose}:/usr/bin:/bin",
+        "HOME": str(tmp_path / "home"),
+        "XDG_STATE_HOME": str(state_home),
+    }
+    proc = run_script(outputs["stack"]["text"], tmp_path, env, *args)
+    assert proc.returncode == 0, proc.stderr
+    assert f"args=up {' '.join(args)}" in proc.stdout.splitlines()
+    assert not state_home.exists()
+    assert not (tmp_path / "home").exists()
+
+
+def test_stack_passes_arguments_on(
+    outputs: dict[str, Any], tmp_path: Path, fake_process_compose: Path
+) -> None:
+    """A `--help` after `--` is not for process-compose's `up`: the stack starts as usual."""
+    env = {"PATH": f"{fake_process_compose}:/usr/bin:/bin", "HOME": str(tmp_path / "home")}
+    proc = run_script(outputs["stack"]["text"], tmp_path, env, "web", "--", "--help")
+    assert proc.returncode == 0, proc.stderr
+    report = dict(line.split("=", 1) for line in proc.stdout.splitlines())
+    assert report["args"] == "up web -- --help"
+    assert Path(report["data"]).is_dir()
 
 
 def test_stack_state_dir_override(
