@@ -269,20 +269,33 @@ def wait_ready(server: subprocess.Popen[bytes], endpoint: Endpoint, log: Path) -
     pytest.fail(f"/health/ready not 200 after {READY_TIMEOUT_S}s ({last}):\n{log.read_text()}")
 
 
-def wait_replaced(server: subprocess.Popen[bytes], log: Path) -> None:
-    """SIGHUP (ExecReload): the same main process replaces every worker with a new one."""
-    old = child_pids(server.pid)
-    assert old, f"no workers before the reload:\n{log.read_text()}"
+def wait_replaced(server: subprocess.Popen[bytes], log: Path, count: int) -> None:
+    """SIGHUP (ExecReload): the same main process replaces all ``count`` workers with new ones.
+
+    Every worker is up first: gunicorn forks them a random fraction of 0.1 s apart, and the
+    first one already answers /health/ready. Taken too early, the set before the reload missed
+    the second worker, and the two after it never matched that set's size."""
+    old = wait_workers(server, log, count, lambda pids: True)
     server.send_signal(signal.SIGHUP)
+    wait_workers(server, log, count, lambda pids: not pids & old)
+
+
+def wait_workers(
+    server: subprocess.Popen[bytes], log: Path, count: int, wanted: Callable[[set[int]], bool]
+) -> set[int]:
+    """The server's ``count`` workers, once there are that many and they are ``wanted``."""
     deadline = time.monotonic() + RELOAD_TIMEOUT_S
+    workers: set[int] = set()
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            pytest.fail(f"the server exited {server.returncode} on SIGHUP:\n{log.read_text()}")
+            pytest.fail(f"the server exited {server.returncode}:\n{log.read_text()}")
         workers = child_pids(server.pid)
-        if len(workers) == len(old) and not workers & old:
-            return
+        if len(workers) == count and wanted(workers):
+            return workers
         time.sleep(0.05)
-    pytest.fail(f"workers {old} not all replaced after {RELOAD_TIMEOUT_S}s:\n{log.read_text()}")
+    pytest.fail(
+        f"workers {workers}, not {count} as wanted, after {RELOAD_TIMEOUT_S}s:\n{log.read_text()}"
+    )
 
 
 @pytest.fixture
@@ -345,7 +358,7 @@ def test_generated_units_run(
         status, project = endpoint.request("POST", "/api/v1/projects", {"name": f"unit-{case}"})
         assert status == 201, project
 
-        wait_replaced(server, log)
+        wait_replaced(server, log, int(env["APP_WORKERS"]))
         wait_ready(server, endpoint, log)
         status, read_back = endpoint.request("GET", f"/api/v1/projects/{project['id']}")
         assert (status, read_back["name"]) == (200, f"unit-{case}")
