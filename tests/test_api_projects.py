@@ -62,6 +62,43 @@ def test_list_filters_by_name(client: AuthenticatedClient) -> None:
     assert names == ["100%_sure"]
 
 
+# "Café" twice: with é as one code point (composed, NFC) and as e + U+0301 (decomposed).
+COMPOSED, DECOMPOSED = "Caf\u00e9", "Cafe\u0301"
+
+
+def test_names_are_stored_composed(client: AuthenticatedClient) -> None:
+    """The two spellings of one text are one name: stored composed, a duplicate of each other,
+    and found by a search in either spelling. Before, both were stored as sent: two projects
+    that list as the same name, each found only in its own spelling."""
+    created = create_project(client, DECOMPOSED)
+    assert created["name"] == COMPOSED
+    again = client.post("/api/v1/projects", json={"name": COMPOSED})
+    assert again.status_code == 409, again.json
+    for spelling in ("caf\u00e9", "cafe\u0301"):
+        found = client.get("/api/v1/projects", query_string={"name": spelling}).json
+        assert [p["name"] for p in found["items"]] == [COMPOSED], spelling
+    task = client.post(
+        "/api/v1/tasks", json={"project_id": created["id"], "title": f"  {DECOMPOSED} "}
+    )
+    assert task.status_code == 201, task.json
+    assert task.json["title"] == COMPOSED
+
+
+def test_a_name_that_composes_longer_is_stored_whole(client: AuthenticatedClient) -> None:
+    """U+0958 composes to two code points: 200 of them, within the document's maxLength as
+    sent, are 400 stored. The document accepts the name, so the server must too (a fuzzer's
+    valid request refused is a failed check), and the column holds it whole."""
+    response = client.post("/api/v1/projects", json={"name": "\u0958" * 200})
+    assert response.status_code == 201, response.json
+    assert response.json["name"] == "\u0915\u093c" * 200
+    task = client.post(
+        "/api/v1/tasks", json={"project_id": response.json["id"], "title": "\ufb2c" * 200}
+    )
+    assert task.status_code == 201, task.json  # U+FB2C: three code points composed
+    assert len(task.json["title"]) == 600
+    assert client.get(response.headers["Location"]).json["name"] == response.json["name"]
+
+
 def test_task_count(client: AuthenticatedClient) -> None:
     project = create_project(client)
     for title in ("a", "b"):

@@ -206,3 +206,49 @@ def test_page_indexes_up_and_down(scratch_app: Flask) -> None:
     upgrade()
     assert sql("SELECT name FROM projects") == [("Apollo",)]
     sql("DELETE FROM projects; DELETE FROM principals")
+
+
+def test_names_are_composed_once_and_duplicates_kept(scratch_app: Flask) -> None:
+    """Names stored decomposed (allowed before the API composed them) are rewritten composed,
+    in columns that hold what composing lengthens; a project whose composed name its owner
+    already has keeps its row under "<name> #<id>". Composed, ASCII and other owners' names
+    are not touched. Down again, the columns hold 200 characters and longer text is cut."""
+    downgrade(revision="base")
+    upgrade(revision="515f837fa1a5")
+    (one,) = sql("INSERT INTO principals (name) VALUES ('one') RETURNING id")
+    (two,) = sql("INSERT INTO principals (name) VALUES ('two') RETURNING id")
+    decomposed, composed = "Cafe\u0301", "Caf\u00e9"
+    rows = [
+        (1, composed, one[0]),
+        (2, decomposed, one[0]),  # a duplicate of 1 once composed
+        (3, decomposed, two[0]),  # another owner's: no duplicate
+        (4, "plain", one[0]),
+        (5, "\u0958" * 200, one[0]),  # 400 code points composed
+        (6, "e\u0327\u0301", one[0]),  # the same text as 7, marks in another order
+        (7, "e\u0301\u0327", one[0]),
+    ]
+    for id_, name, owner in rows:
+        sql("INSERT INTO projects (id, name, owner_id) VALUES (:i, :n, :o)", i=id_, n=name, o=owner)
+    sql("INSERT INTO tasks (id, project_id, title) VALUES (1, 1, :t)", t=decomposed)
+
+    upgrade()
+    cedilla_acute = "\u0229\u0301"  # what both 6 and 7 compose to: ȩ and the acute
+    assert sql("SELECT id, name FROM projects ORDER BY id") == [
+        (1, composed),
+        (2, f"{composed} #2"),
+        (3, composed),
+        (4, "plain"),
+        (5, "\u0915\u093c" * 200),
+        (6, cedilla_acute),
+        (7, f"{cedilla_acute} #7"),
+    ]
+    assert sql("SELECT id, title FROM tasks ORDER BY id") == [(1, composed)]
+    assert drift() == []
+
+    downgrade(revision="515f837fa1a5")
+    assert sql("SELECT name FROM projects WHERE id IN (2, 5) ORDER BY id") == [
+        (f"{composed} #2",),
+        ("\u0915\u093c" * 100,),
+    ]
+    upgrade()
+    sql("DELETE FROM tasks; DELETE FROM projects; DELETE FROM principals")

@@ -9,6 +9,10 @@ from sqlalchemy import DateTime, Dialect, MetaData, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+# Project names and task titles: 200 characters as sent, stored in Unicode's composed form
+# (server/schemas/common.py), which a few characters make longer, at most 3 times (UAX #15).
+NAME_LENGTH = 600
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",

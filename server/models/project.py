@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.models.base import Base, Timestamped
+from server.models.base import NAME_LENGTH, Base, Timestamped
 
 if TYPE_CHECKING:
     from server.models.principal import Principal
@@ -26,7 +26,7 @@ class Project(Timestamped, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     # No index of its own: the unique (owner_id, name) constraint's index leads with it.
     owner_id: Mapped[int] = mapped_column(ForeignKey("principals.id", ondelete="RESTRICT"))
-    name: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
     description: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     owner: Mapped[Principal] = relationship(back_populates="projects")

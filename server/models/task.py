@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Enum, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.models.base import Base, Instant, Timestamped
+from server.models.base import NAME_LENGTH, Base, Instant, Timestamped
 from server.models.tag import task_tags
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ class Task(Timestamped, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
-    title: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(NAME_LENGTH))
     description: Mapped[str] = mapped_column(Text, default="", server_default="")
     # A CHECK constraint rather than a PostgreSQL enum type: new states need no type migration.
     status: Mapped[TaskStatus] = mapped_column(

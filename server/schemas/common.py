@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
@@ -106,8 +107,14 @@ def _storable_text(value: str) -> str:
 
 
 def _name(value: str) -> str:
-    """A storable name, stripped of surrounding whitespace; whitespace and invisible characters
-    alone are no name, and bidirectional controls have no place in one."""
+    """A storable name, stripped of surrounding whitespace and in Unicode's composed form (NFC);
+    whitespace and invisible characters alone are no name, and bidirectional controls have no
+    place in one.
+
+    Composed, because the same text can come in two spellings: "é" as one code point, or as
+    "e" and a combining accent (what macOS's file names and some keyboards produce). Stored as
+    sent, the two were two names that look the same (both unique per owner), and a search in
+    one spelling missed names in the other."""
     _storable_text(value)
     if re.search(f"[{BIDI_CONTROLS}]", value):
         raise ValueError(
@@ -116,7 +123,9 @@ def _name(value: str) -> str:
         )
     if not re.search(NAME_PATTERN, value):
         raise ValueError("must contain a character other than whitespace and invisible ones")
-    return strip_spaces(value)
+    # Composed, it may be longer (U+0958 is U+0915 U+093C): the columns hold 3 times the
+    # length as sent (server/models/base.py), so what the document accepts is stored whole.
+    return strip_spaces(unicodedata.normalize("NFC", value))
 
 
 def strip_spaces(value: str) -> str:
@@ -149,7 +158,8 @@ def _storable_instant(value: datetime) -> datetime:
 
 
 Text = Annotated[str, AfterValidator(_storable_text), Documented(TEXT_PATTERN)]
-# Length and pattern are checked as sent (as the document says), then the name is stripped.
+# Length and pattern are checked as sent (as the document says), then the name is composed
+# (NFC) and stripped.
 Name = Annotated[
     str,
     StringConstraints(min_length=1, max_length=200),
