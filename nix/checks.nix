@@ -1,5 +1,6 @@
 # `nix flake check`: the package (its test suite runs in the build), lint and format of the
-# Python and Nix sources, and on Linux the NixOS module (evaluation and VM test) and the image.
+# Python, Nix and YAML sources, and on Linux the NixOS module (evaluation and VM test) and the
+# image.
 {
   lib,
   pkgs,
@@ -26,21 +27,38 @@ let
     fileset = lib.fileset.fileFilter (file: file.hasExt "nix") root;
   };
 
+  # The YAML files, .yamllint.yaml (the linter's config) among them.
+  yamlSrc = lib.fileset.toSource {
+    inherit root;
+    fileset = lib.fileset.fileFilter (file: file.hasExt "yaml" || file.hasExt "yml") root;
+  };
+
+  # A check that runs a linter's script and passes when the script does.
+  lint =
+    name: tool: script:
+    pkgs.runCommand "flask-nix-stack-${name}" { nativeBuildInputs = [ tool ]; } ''
+      ${script}
+      touch $out
+    '';
+
   moduleEval = ./tests/module-eval.nix;
   moduleFailures = (import moduleEval { inherit lib; }).failures;
 in
 outputs
 // {
-  ruff = pkgs.runCommand "flask-nix-stack-ruff" { nativeBuildInputs = [ pkgs.ruff ]; } ''
+  ruff = lint "ruff" pkgs.ruff ''
     cd ${pythonSrc}
     ruff check --no-cache .
     ruff format --no-cache --check --diff .
-    touch $out
   '';
 
-  nixfmt = pkgs.runCommand "flask-nix-stack-nixfmt" { nativeBuildInputs = [ pkgs.nixfmt ]; } ''
+  yamllint = lint "yamllint" pkgs.yamllint ''
+    cd ${yamlSrc}
+    yamllint --strict .
+  '';
+
+  nixfmt = lint "nixfmt" pkgs.nixfmt ''
     find ${nixSrc} -name '*.nix' -print0 | xargs -0 nixfmt --check
-    touch $out
   '';
 }
 // lib.optionalAttrs (pkgs.stdenv.hostPlatform.isLinux && builtins.pathExists moduleEval) {

@@ -16,6 +16,7 @@
   process-compose,
   ruff,
   pyright,
+  yamllint,
   wrk,
   nixfmt-tree,
 }:
@@ -59,6 +60,7 @@ mkShell {
     python
     ruff
     pyright
+    yamllint
     postgresql
     redis
     process-compose

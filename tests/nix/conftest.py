@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from support.nix_files import tracked_nix_files
 from support.tools import missing_tool
+from support.tracked import tracked_nix_files
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

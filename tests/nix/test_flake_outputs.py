@@ -170,7 +170,7 @@ def test_image_and_vm_only_on_linux(outputs: dict[str, Any]) -> None:
     for system in SYSTEMS:
         packages = set(outputs["packages"][system])
         checks = set(outputs["checks"][system])
-        common = {"package", "stack", "migrate", "devshell", "ruff", "nixfmt"}
+        common = {"package", "stack", "migrate", "devshell", "ruff", "yamllint", "nixfmt"}
         if system in LINUX:
             assert packages == {"default", "server", "image"}
             assert checks == common | {"image", "vm", "vm-cluster", "module-eval"}
@@ -234,11 +234,12 @@ def test_package_declares_every_pyproject_dependency(outputs: dict[str, Any]) ->
     project = pyproject()
     linux = outputs["package"]["x86_64-linux"]
     assert names(project["dependencies"]) <= set(linux["dependencies"])
-    # Tools the dev shell brings as programs (ruff) or separately (mypy and its stubs) are not
-    # test inputs; nor is openapi-python-client (an application in nixpkgs:
+    # Tools the dev shell brings as programs (ruff, yamllint) or separately (mypy and its
+    # stubs) are not test inputs; nor is openapi-python-client (an application in nixpkgs:
     # tests/test_generated_clients.py skips without it).
     dev_extra = project["optional-dependencies"]["dev"]
-    programs = {"python3-ruff", "python3-mypy", "python3-openapi-python-client"} | stubs(dev_extra)
+    programs = {"python3-ruff", "python3-mypy", "python3-yamllint", "python3-openapi-python-client"}
+    programs |= stubs(dev_extra)
     # Not in nixpkgs at the pin (nix/package.nix says why): left out of the check, with the
     # tests that need it (tests/fuzz). The stand-in nixpkgs has no such attribute either.
     absent = {"python3-schemathesis"}
@@ -475,6 +476,7 @@ def test_dev_shell(outputs: dict[str, Any]) -> None:
         "python3-env",
         "ruff",
         "pyright",
+        "yamllint",
         "wrk",
         "postgresql",
         "redis",

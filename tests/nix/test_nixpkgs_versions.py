@@ -17,7 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CONSTRAINTS = REPO_ROOT / "tests" / "nix" / "nixpkgs-versions.txt"
 # Brought by the dev shell as programs, not Python test dependencies of the package.
 # Programs, not Python packages, in nixpkgs (pkgs.openapi-python-client is an application).
-TOOLS = {"ruff", "mypy", "openapi-python-client"}
+TOOLS = {"ruff", "mypy", "yamllint", "openapi-python-client"}
 # mypy's stubs (types-NAME) go with mypy: lint only, a stub's release changes no test's outcome.
 STUBS = "types-"
 # Extras the package does not build with: bench/'s server candidates (never a runtime dependency).

@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from support.nix_files import tracked_nix_files
+from support.tracked import tracked_nix_files
 
 
 def test_nixfmt_accepts_every_file() -> None:

@@ -380,6 +380,7 @@ let
     nixfmt = fake "nixfmt" { };
     ruff = fake "ruff" { };
     pyright = fake "pyright" { };
+    yamllint = fake "yamllint" { };
     wrk = fake "wrk" { };
     bash = fake "bash" { };
     gitMinimal = fake "git-minimal" { };
