@@ -32,6 +32,15 @@ pinned_venv=$repo/.venv-nixpkgs
 pinned_constraints=$repo/tests/nix/nixpkgs-versions.txt
 constraints=
 tools=$repo/.tools
+# ... and PostgreSQL at nixpkgs' version (script/bootstrap fetches it), which the Nix build's
+# check phase and the NixOS module run against; Debian 12 has 15. nixpkgs' postgresql at the
+# flake.lock pin (the nixos-26.05 of 2026-06-25) is postgresql_17, at the minor release of May
+# 2026.
+NIXPKGS_POSTGRESQL=17.9
+pinned_postgres=$tools/postgresql-nixpkgs
+pinned_postgres_ready() {
+  [ "$("$pinned_postgres/bin/postgres" --version 2>/dev/null || true)" = "postgres (PostgreSQL) $NIXPKGS_POSTGRESQL" ]
+}
 if [ "$(id -u)" = 0 ]; then
   # PostgreSQL refuses to run as root. Root installs system packages and process-compose, then
   # hands over to an unprivileged user working on a copy of the checkout that it owns (a
@@ -53,9 +62,12 @@ pg_bin() {
   printf '%s\n' "${dirs[@]}" | sort -V | tail -n1
 }
 
-# The tools this project installs, first on PATH.
+# The tools this project installs, first on PATH; in the nixpkgs-versions env, nixpkgs'
+# PostgreSQL before Debian's.
 tool_path() {
-  printf '%s:%s:%s:%s:%s' "$venv/bin" "$tools/node_modules/.bin" "$bin_dir" "$(pg_bin)" "$PATH"
+  local pg=
+  [ "$venv" != "$pinned_venv" ] || ! pinned_postgres_ready || pg=$pinned_postgres/bin:
+  printf '%s:%s:%s:%s%s:%s' "$venv/bin" "$tools/node_modules/.bin" "$bin_dir" "$pg" "$(pg_bin)" "$PATH"
 }
 
 # Variables the unprivileged user keeps: the app's and the stack's own, CI's, and the network's

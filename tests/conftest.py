@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,7 +30,13 @@ from support.auth import (
     set_default_token,
 )
 from support.processes import app_env, run_cli
-from support.servers import MissingTool, Postgres, start_postgres, start_redis
+from support.servers import (
+    MissingTool,
+    Postgres,
+    find_postgres_bindir,
+    start_postgres,
+    start_redis,
+)
 from support.settings import make_settings
 
 TEST_DATABASE = "fns_test"
@@ -101,6 +108,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     partial = Path(f"{target}.{os.getpid()}")
     partial.write_text(json.dumps({item.nodeid: work_unit(item) for item in items}))
     partial.replace(target)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Which PostgreSQL the servers the suite starts are (the first initdb found)."""
+    try:
+        bindir = find_postgres_bindir()
+    except MissingTool as exc:
+        return f"PostgreSQL: {exc}"
+    version = subprocess.run(
+        [str(bindir / "postgres"), "--version"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    return f"PostgreSQL: {version or 'unknown'} ({bindir})"
 
 
 @pytest.hookimpl(optionalhook=True)
