@@ -13,4 +13,4 @@ def hello() -> str:
 
 
 # What granian runs for it, as server/rsgi.py does for the app.
-rsgi = WSGIBridge(app, threads=1, max_body=1 << 20, body_deadline=30)
+rsgi = WSGIBridge(app, threads=1, max_body=1 << 20, body_deadline=30, body_memory=512 << 20)

@@ -26,4 +26,4 @@ def read(project_id: int) -> dict[str, object]:
     return {"id": project.id, "name": project.name, "description": project.description}
 
 
-rsgi = WSGIBridge(app, threads=1, max_body=1 << 20, body_deadline=30)
+rsgi = WSGIBridge(app, threads=1, max_body=1 << 20, body_deadline=30, body_memory=512 << 20)

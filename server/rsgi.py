@@ -107,4 +107,10 @@ class App(WSGIBridge):
 
 
 _settings = current_settings(wsgi_app)
-app = App(wsgi_app, _settings.threads, _settings.max_content_length, _settings.timeout)
+app = App(
+    wsgi_app,
+    _settings.threads,
+    _settings.max_content_length,
+    _settings.timeout,
+    _settings.body_memory,
+)

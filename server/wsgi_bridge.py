@@ -109,11 +109,10 @@ class TooSlow:
 # FREE_CHUNKS + APP_MAX_CONTENT_LENGTH / MIN_CHUNK chunks (about 80 ms for 1 MiB).
 FREE_CHUNKS = 64
 MIN_CHUNK = 256
-# The request bodies a worker holds in memory at once, each up to APP_MAX_CONTENT_LENGTH + 1
-# bytes: about 512 at the default 1 MiB. Past them a request with a body waits for one to finish;
+# The request bodies a worker holds in memory at once (APP_BODY_MEMORY), each up to
+# APP_MAX_CONTENT_LENGTH + 1 bytes. Past them a request with a body waits for one to finish;
 # requests without one (and idle connections, which never reach Python) are not held up.
 # granian's connection limit bounded them before APP_WORKER_CONNECTIONS took its place.
-BODY_MEMORY = 512 * 1024 * 1024
 NO_BODY_SLOT = "The server is reading as many request bodies as it holds: retry."
 
 
@@ -283,7 +282,7 @@ class WSGIBridge:
         threads: int,
         max_body: int,
         body_deadline: float,
-        body_memory: int = BODY_MEMORY,
+        body_memory: int,
     ) -> None:
         self.wsgi_app = wsgi_app
         self.max_body = max_body

@@ -131,6 +131,11 @@ def test_production_profile_with_good_settings(monkeypatch: pytest.MonkeyPatch) 
         ({"APP_DATABASE_URL": "db.internal/app"}, "APP_DATABASE_URL: not a database URL"),
         ({"APP_DATABASE_URL": "postgresql://db:5432"}, "APP_DATABASE_URL: names no database"),
         ({"APP_WORKERS": "0"}, "APP_WORKERS: Input should be greater"),
+        (
+            {"APP_BODY_MEMORY": "1048576"},
+            "APP_BODY_MEMORY: 1048576 bytes cannot hold one body of APP_MAX_CONTENT_LENGTH",
+        ),
+        ({"APP_BODY_MEMORY": "1gb"}, "APP_BODY_MEMORY: Input should be a valid integer"),
         ({"APP_REDIS_URL": "memcached://x"}, "APP_REDIS_URL: must start with"),
         ({"APP_RATELIMIT_DEFAULT": "lots"}, "APP_RATELIMIT_DEFAULT: not a rate limit"),
         ({"APP_LOG_LEVEL": "LOUD"}, "APP_LOG_LEVEL: Input should be"),

@@ -103,6 +103,24 @@ def test_every_variable_is_a_setting() -> None:
     make_settings(DATABASE_URL, values.pop("redis_url"), **values)
 
 
+def test_bodies_the_workers_may_hold_fit_the_memory_limit() -> None:
+    """APP_BODY_MEMORY is per worker: at the default (512 MiB) two workers could hold 1 GiB of
+    request bodies under a flood, in a container the kubelet kills at 512Mi. The bodies get at
+    most half the limit; the rest is the app's."""
+    limit = api_container()["resources"]["limits"]["memory"]
+    assert limit.endswith("Mi"), limit
+    settings = make_settings(
+        DATABASE_URL,
+        "redis://127.0.0.1:1/0",
+        **{
+            name.removeprefix("APP_").lower(): value
+            for name, value in config_literals().items()
+            if name in {"APP_WORKERS", "APP_BODY_MEMORY", "APP_MAX_CONTENT_LENGTH"}
+        },
+    )
+    assert settings.workers * settings.body_memory <= int(limit[:-2]) * 1024 * 1024 // 2
+
+
 def test_configmap_reaches_every_container() -> None:
     (generator,) = kustomization()["configMapGenerator"]
     for container in containers():

@@ -229,7 +229,7 @@ def test_a_failure_around_the_app_is_the_bridges_own_problem(
         raise UnicodeEncodeError("latin-1", "\u0663", 0, 1, "ordinal not in range(256)")
 
     exchange = Exchange([])
-    bridge = Answered(broken, threads=1, max_body=5, body_deadline=DEADLINE)
+    bridge = Answered(broken, threads=1, max_body=5, body_deadline=DEADLINE, body_memory=6)
     asyncio.run(bridge.__rsgi__(Scope(Headers([])), exchange))
     assert exchange.sent == [
         (500, [("Content-Type", "application/problem+json")], INTERNAL_ERROR.encode())
@@ -238,7 +238,7 @@ def test_a_failure_around_the_app_is_the_bridges_own_problem(
 
 
 def test_bodies_past_the_memory_wait_and_requests_without_one_do_not() -> None:
-    """The bodies a worker holds at once are bounded (BODY_MEMORY); granian's connection limit
+    """The bodies a worker holds at once are bounded (APP_BODY_MEMORY); granian's connection limit
     did that before, and it now lets idle connections be many. A request without a body never
     waits for a slot; one with a body waits, and past the body deadline is 503 without its
     body being read."""

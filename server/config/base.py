@@ -151,6 +151,16 @@ class Settings(BaseSettings):
     max_content_length: int = Field(
         1024 * 1024, ge=1024, le=GIB, description="Largest request body accepted, in bytes."
     )
+    # 512: bodies of the default 1 MiB a worker reads at once before one waits; a flood of
+    # large bodies then costs each worker at most this much memory, whatever comes in.
+    body_memory: int = Field(
+        512 * 1024 * 1024,
+        ge=1024,
+        le=64 * GIB,
+        description="granian: bytes of request bodies each worker holds at once, each up to "
+        "APP_MAX_CONTENT_LENGTH + 1; past them a request with a body waits for one to finish "
+        "(503 after APP_TIMEOUT). Size it to the memory a worker may use.",
+    )
     require_if_match: bool = Field(
         False, description="Require If-Match on PUT, PATCH and DELETE (428 without it)."
     )
@@ -440,6 +450,15 @@ class Settings(BaseSettings):
     @property
     def oidc_enabled(self) -> bool:
         return self.oidc_jwks_url is not None
+
+    @model_validator(mode="after")
+    def _room_for_a_body(self) -> Self:
+        if self.body_memory <= self.max_content_length:
+            raise ValueError(
+                f"APP_BODY_MEMORY: {self.body_memory} bytes cannot hold one body of "
+                f"APP_MAX_CONTENT_LENGTH ({self.max_content_length}) + 1 bytes"
+            )
+        return self
 
     @model_validator(mode="after")
     def _redis_ca_needs_tls(self) -> Self:

@@ -333,6 +333,55 @@ def test_slow_clients_do_not_stall_fresh_clients(
     assert '"POST /api/v1/projects" 400' not in server.log()
 
 
+@pytest.mark.slow
+def test_a_body_past_app_body_memory_waits_for_a_slot(
+    fault_env: dict[str, str], serve: Callable[..., Any]
+) -> None:
+    """APP_BODY_MEMORY bounds the bodies a worker holds at once. With room for two bodies of
+    APP_MAX_CONTENT_LENGTH + 1 bytes, two clients trickling theirs hold both slots until
+    APP_TIMEOUT refuses them (408): a third body, complete, waits until then, while a request
+    without a body is answered at once. (At the default, 512 slots, the third is answered at
+    once too.)"""
+    limit = 1024
+    server = serve(
+        fault_env,
+        APP_WORKERS="1",
+        APP_TIMEOUT="5",
+        APP_MAX_CONTENT_LENGTH=str(limit),
+        APP_BODY_MEMORY=str(2 * (limit + 1)),
+    )
+    head = (
+        b"POST /api/v1/projects HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+    )
+    trickling = [socket.create_connection(("127.0.0.1", server.port), timeout=30) for _ in range(2)]
+    statuses: list[int] = []
+    try:
+        for sock in trickling:
+            sock.sendall(head + b'{"name": "')
+        time.sleep(0.5)  # both reach the bridge and take the two slots
+
+        def third() -> None:
+            created = authed.post(f"{server.base}/api/v1/projects", json={"name": "x"}, timeout=30)
+            statuses.append(created.status_code)
+
+        waiting = threading.Thread(target=third)
+        waiting.start()
+        fresh_get("127.0.0.1", server.port, timeout=5.0)  # no body: never waits for a slot
+        # Well before the two are refused (5 s after they took the slots), the third still waits.
+        waiting.join(timeout=1.5)
+        assert waiting.is_alive()
+        assert not statuses, statuses
+        refusals = [sock.recv(4096) for sock in trickling]
+        waiting.join(timeout=30)
+    finally:
+        for sock in trickling:
+            sock.close()
+    assert all(answer.startswith(b"HTTP/1.1 408") for answer in refusals), refusals
+    assert statuses == [201]  # a slot came free: taken and answered
+    assert server.stop() == 0
+
+
 IDLE_FLOOD = 1200  # past granian's default capacity for one worker: its listen backlog, 1024
 
 
