@@ -95,7 +95,8 @@ def settings_reference() -> str:
 
 def _code(text: str) -> str:
     if "\n" in text:
-        return f"\n\n  ```nix\n{_indent(text, '  ')}\n  ```"
+        # A blank line after the fence too, before the next item (markdownlint's MD031).
+        return f"\n\n  ```nix\n{_indent(text, '  ')}\n  ```\n"
     return f" `{text}`"
 
 
@@ -117,7 +118,7 @@ def nixos_options_reference(options: list[dict[str, Any]]) -> str:
             lines.append(f"- Example:{_code(option['example'])}")
         if option["readOnly"]:
             lines.append("- Read-only")
-        parts.append("\n".join(lines) + "\n")
+        parts.append("\n".join(lines).rstrip("\n") + "\n")
     return "\n".join(parts)
 
 
