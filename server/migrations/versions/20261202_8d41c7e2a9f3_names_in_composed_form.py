@@ -61,13 +61,13 @@ def upgrade() -> None:
 def _decomposed(conn: sa.Connection, table: str, column: str) -> list[tuple[int, str]]:
     """(id, composed text) of each row whose text is not composed."""
     # Only text with a character outside ASCII (more bytes than characters) can be other than
-    # composed: the scan skips the rest.
-    rows = conn.execute(
-        sa.text(
-            f"SELECT id, {column} FROM {table}"  # noqa: S608 (names from this module)
-            f" WHERE octet_length({column}) <> char_length({column}) ORDER BY id"
-        )
-    )
+    # composed: the scan skips the rest. Streamed (a server-side cursor): a table of millions of
+    # rows is read in batches, and only the rows that change are kept.
+    scan = sa.text(
+        f"SELECT id, {column} FROM {table}"  # noqa: S608 (names from this module)
+        f" WHERE octet_length({column}) <> char_length({column}) ORDER BY id"
+    ).execution_options(stream_results=True, max_row_buffer=1000)  # this statement's only
+    rows = conn.execute(scan)
     return [
         (id_, composed)
         for id_, text in rows
