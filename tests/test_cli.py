@@ -395,6 +395,18 @@ def test_a_help_that_is_a_value_runs_the_command(cli_env: dict[str, str], args: 
     )
 
 
+def test_version_names_this_program_first(cli_env: dict[str, str]) -> None:
+    """`--version` showed Flask's versions alone (Python, Flask, Werkzeug), not the version of
+    what was running. It needs no settings, as help does."""
+    from importlib.metadata import version
+
+    env = {**cli_env, "APP_ENV": "production"}
+    env.pop("APP_SECRET_KEY", None)
+    first, *rest = run_cli_in_process("--version", env=env).stdout.splitlines()
+    assert first == f"flask-nix-stack {version('flask-nix-stack')}"
+    assert [line.split()[0] for line in rest] == ["Python", "Flask", "Werkzeug"]
+
+
 def test_serve_through_the_group_is_the_same_command(cli_env: dict[str, str]) -> None:
     """`serve` reached through the click group (not main's shortcut) runs server/serve.py: its
     one-line refusal of gunicorn arguments under granian proves the hand-over."""

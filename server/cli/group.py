@@ -8,6 +8,7 @@ that only restarts the serving child, never needs.
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import Any
@@ -16,6 +17,7 @@ import click
 from click.core import ParameterSource
 from flask import Flask
 from flask.cli import FlaskGroup
+from flask.cli import get_version as flask_version
 from flask.helpers import get_debug_flag
 from werkzeug.serving import is_running_from_reloader
 
@@ -176,6 +178,33 @@ class LazyFlaskGroup(FlaskGroup):
         return command
 
 
-@click.group(cls=LazyFlaskGroup, create_app=app_or_exit, load_dotenv=False, set_debug_flag=False)
+# The distribution whose version --version shows (pyproject's name).
+DISTRIBUTION = "flask-nix-stack"
+
+
+def show_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """This program's version, then Python's, Flask's and werkzeug's, as Flask's own
+    ``--version`` shows them (it showed those alone, not the version of what was running)."""
+    if not value or ctx.resilient_parsing:
+        return
+    click.echo(f"{DISTRIBUTION} {importlib.metadata.version(DISTRIBUTION)}", color=ctx.color)
+    flask_version(ctx, param, value)  # prints the rest and exits
+
+
+@click.group(
+    cls=LazyFlaskGroup,
+    create_app=app_or_exit,
+    load_dotenv=False,
+    set_debug_flag=False,
+    add_version_option=False,
+)
+@click.option(
+    "--version",
+    is_flag=True,
+    is_eager=True,
+    expose_value=False,
+    callback=show_version,
+    help="Show the version of flask-nix-stack, Python, Flask and Werkzeug.",
+)
 def cli() -> None:
     """Manage the flask-nix-stack server."""
