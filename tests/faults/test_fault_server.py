@@ -346,7 +346,7 @@ def test_a_body_past_app_body_memory_waits_for_a_slot(
     server = serve(
         fault_env,
         APP_WORKERS="1",
-        APP_TIMEOUT="5",
+        APP_TIMEOUT="6",
         APP_MAX_CONTENT_LENGTH=str(limit),
         APP_BODY_MEMORY=str(2 * (limit + 1)),
     )
@@ -359,7 +359,9 @@ def test_a_body_past_app_body_memory_waits_for_a_slot(
     try:
         for sock in trickling:
             sock.sendall(head + b'{"name": "')
-        time.sleep(0.5)  # both reach the bridge and take the two slots
+        # Both reach the bridge and take the two slots (granian hands a request over once its
+        # head is in: at once, but a loaded machine may take its time).
+        time.sleep(1.0)
 
         def third() -> None:
             created = authed.post(f"{server.base}/api/v1/projects", json={"name": "x"}, timeout=30)
@@ -368,7 +370,7 @@ def test_a_body_past_app_body_memory_waits_for_a_slot(
         waiting = threading.Thread(target=third)
         waiting.start()
         fresh_get("127.0.0.1", server.port, timeout=5.0)  # no body: never waits for a slot
-        # Well before the two are refused (5 s after they took the slots), the third still waits.
+        # Well before the two are refused (6 s after they took the slots), the third still waits.
         waiting.join(timeout=1.5)
         assert waiting.is_alive()
         assert not statuses, statuses
