@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -14,21 +13,15 @@ import pytest
 from openapi_spec_validator import validate
 
 from support.auth import AuthenticatedClient
-from support.tools import missing_tool
+from support.tools import npm_tool
 
 ROOT = Path(__file__).resolve().parent.parent
-# Where script/bootstrap installs it (npm, project-local), else PATH.
-LOCAL_SPECTRAL = ROOT / ".tools" / "node_modules" / ".bin" / "spectral"
 
 
 def spectral() -> str:
-    """The Spectral CLI; skips without it, except in CI, which installs it (script/bootstrap)."""
-    found = os.environ.get("SPECTRAL") or (
-        str(LOCAL_SPECTRAL) if LOCAL_SPECTRAL.exists() else shutil.which("spectral")
-    )
-    if found is None:
-        missing_tool("Spectral is not installed (script/bootstrap test installs it into .tools/)")
-    return found
+    """The Spectral CLI ($SPECTRAL, else the npm tool); skips without it, except in CI, which
+    installs it (script/bootstrap)."""
+    return os.environ.get("SPECTRAL") or npm_tool("spectral", "Spectral")
 
 
 @pytest.fixture

@@ -10,17 +10,14 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from support.tools import missing_tool
+from support.tools import npm_tool
 from support.tracked import tracked_files
 
 ROOT = Path(__file__).resolve().parents[2]
-LOCAL = ROOT / ".tools" / "node_modules" / ".bin" / "markdownlint-cli2"
 
 
 def markdownlint(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    binary = str(LOCAL) if LOCAL.exists() else shutil.which("markdownlint-cli2")
-    if binary is None:
-        missing_tool("markdownlint-cli2 is not installed (script/bootstrap test installs it)")
+    binary = npm_tool("markdownlint-cli2", "markdownlint-cli2")
     return subprocess.run(
         [binary, *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
     )

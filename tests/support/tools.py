@@ -4,9 +4,14 @@ script/bootstrap installs every tool the suite uses."""
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 from typing import NoReturn
 
 import pytest
+
+# Where script/bootstrap installs the npm tools (project-local), looked at before PATH.
+NPM_BIN = Path(__file__).resolve().parents[2] / ".tools" / "node_modules" / ".bin"
 
 
 def in_ci() -> bool:
@@ -20,3 +25,13 @@ def missing_tool(reason: str, *, module: bool = False) -> NoReturn:
     if in_ci():
         pytest.fail(f"CI installs every tool the suite uses, but: {reason}", pytrace=False)
     pytest.skip(reason, allow_module_level=module)
+
+
+def npm_tool(name: str, what: str) -> str:
+    """The npm tool ``name`` (``what``, for the message): from .tools/, else PATH; skips
+    without it, except in CI."""
+    local = NPM_BIN / name
+    found = str(local) if local.exists() else shutil.which(name)
+    if found is None:
+        missing_tool(f"{what} is not installed (script/bootstrap test installs it into .tools/)")
+    return found
