@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from support.tools import missing_tool
-from support.tracked import tracked_nix_files
+from support.tracked import tracked_files
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -157,14 +157,14 @@ def nix_eval(
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Parametrize any test taking `nix_file` over every Nix file of the repository."""
     if "nix_file" in metafunc.fixturenames:
-        files = tracked_nix_files()
+        files = tracked_files(".nix")
         metafunc.parametrize("nix_file", files, ids=[str(f.relative_to(REPO_ROOT)) for f in files])
 
 
 @pytest.fixture(name="tracked_nix", scope="session")
 def tracked_nix_fixture() -> list[Path]:
-    """`tracked_nix_files()`, as a fixture: every Nix file a flake would copy."""
-    return tracked_nix_files()
+    """`tracked_files(".nix")`, as a fixture: every Nix file a flake would copy."""
+    return tracked_files(".nix")
 
 
 @pytest.fixture(name="deadnix", scope="session")

@@ -14,11 +14,11 @@ import subprocess
 
 import pytest
 
-from support.tracked import tracked_nix_files
+from support.tracked import tracked_files
 
 
 def test_nixfmt_accepts_every_file() -> None:
-    tracked_nix = tracked_nix_files()
+    tracked_nix = tracked_files(".nix")
     assert tracked_nix, "no Nix files found"
     nixfmt = shutil.which("nixfmt")
     if nixfmt is None:

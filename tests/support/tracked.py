@@ -33,7 +33,3 @@ def tracked_files(*suffixes: str) -> list[Path]:
     if proc.returncode != 0:  # e.g. "dubious ownership" when run as another user
         return everything
     return sorted({REPO_ROOT / name for name in proc.stdout.split("\0") if name})
-
-
-def tracked_nix_files() -> list[Path]:
-    return tracked_files(".nix")
