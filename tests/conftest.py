@@ -34,6 +34,7 @@ from support.servers import (
     MissingTool,
     Postgres,
     find_postgres_bindir,
+    postgres_version,
     start_postgres,
     start_redis,
 )
@@ -113,13 +114,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_report_header(config: pytest.Config) -> str:
     """Which PostgreSQL the servers the suite starts are (the first initdb found)."""
     try:
-        bindir = find_postgres_bindir()
-    except MissingTool as exc:
+        return f"PostgreSQL: {postgres_version()} ({find_postgres_bindir()})"
+    except (MissingTool, OSError, subprocess.CalledProcessError) as exc:
         return f"PostgreSQL: {exc}"
-    version = subprocess.run(
-        [str(bindir / "postgres"), "--version"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    return f"PostgreSQL: {version or 'unknown'} ({bindir})"
 
 
 @pytest.hookimpl(optionalhook=True)

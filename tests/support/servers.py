@@ -107,6 +107,17 @@ def find_postgres_bindir() -> Path:
     )
 
 
+def postgres_version() -> str:
+    """What ``postgres --version`` says of the first PostgreSQL found (find_postgres_bindir):
+    the one the suite's servers run."""
+    return subprocess.run(
+        [str(find_postgres_bindir() / "postgres"), "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
 def wait_until(check: Callable[[], object], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while True:
