@@ -18,6 +18,7 @@
   pyright,
   yamllint,
   wrk,
+  openapi-generator-cli,
   nixfmt-tree,
 }:
 
@@ -66,6 +67,8 @@ mkShell {
     process-compose
     # The HTTP load of bench/.
     wrk
+    # tests/test_generated_clients.py makes a Python client with it.
+    openapi-generator-cli
     nixfmt-tree
   ];
 

@@ -93,6 +93,7 @@ let
     pytest
     pytest-cov
     pytest-xdist
+    python-dateutil
     pyyaml
     requests
   ];

@@ -478,6 +478,7 @@ def test_dev_shell(outputs: dict[str, Any]) -> None:
         "pyright",
         "yamllint",
         "wrk",
+        "openapi-generator-cli",
         "postgresql",
         "redis",
         "process-compose",

@@ -74,6 +74,7 @@ let
     "pytest-cov"
     "pytest-xdist"
     "pytestCheckHook"
+    "python-dateutil"
     "python-dotenv"
     "python-json-logger"
     "pyyaml"
@@ -382,6 +383,7 @@ let
     pyright = fake "pyright" { };
     yamllint = fake "yamllint" { };
     wrk = fake "wrk" { };
+    openapi-generator-cli = fake "openapi-generator-cli" { };
     bash = fake "bash" { };
     gitMinimal = fake "git-minimal" { };
     coreutils = fake "coreutils" { };
