@@ -74,6 +74,9 @@ tool_path() {
 # (proxies and extra CA certificates: npm, pip and Go download through them).
 KEPT_VARIABLES='^(APP_|STACK_|PC_|CI$|PYTHONHASHSEED$|GITHUB_ACTIONS$|NIX_PATH$|TERM$|(HTTPS?|NO|ALL)_PROXY$|(https?|no|all)_proxy$|SSL_CERT_(FILE|DIR)$|NODE_EXTRA_CA_CERTS$|REQUESTS_CA_BUNDLE$|PIP_CERT$|CURL_CA_BUNDLE$|GIT_SSL_CAINFO$|NIX_SSL_CERT_FILE$)'
 
+# The unprivileged user's PATH as hand_over starts it (root's, pyenv's shims and all, is not).
+user_path=/usr/local/bin:/usr/bin:/bin
+
 # As root: run the same script in the copy as the unprivileged user, with a clean environment
 # that keeps only KEPT_VARIABLES.
 hand_over() {
@@ -87,7 +90,7 @@ hand_over() {
   cd "$copy" || exit
   # FNS_SYSTEM_READY: root has just checked the packages and process-compose; do not again.
   exec runuser -u "$run_user" -- env -i HOME="$home" USER="$run_user" LANG=C.UTF-8 \
-    PATH=/usr/local/bin:/usr/bin:/bin FNS_SYSTEM_READY=1 "${keep[@]}" "$@"
+    PATH="$user_path" FNS_SYSTEM_READY=1 "${keep[@]}" "$@"
 }
 
 # nixpkgs' lib for the Nix evaluation tests, as a NIX_PATH: NIX_PATH's own, else beside the
