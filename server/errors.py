@@ -125,13 +125,15 @@ def domain_problem(exc: DomainError) -> Problem:
         return Problem(409, detail, slug="duplicate")
     if isinstance(exc, StaleVersion):
         return Problem(412, detail, current_version=exc.current)
+    # Neither is 422: the request is one the document allows (a fuzzer's positive check counts a
+    # 422 to it as a failure), and it is the state it meets that refuses it. Each names the field.
     if isinstance(exc, FieldRefused):
         error = {"in": "body", "field": exc.field, "message": detail, "type": exc.reason}
-        return Problem(422, detail, errors=[error])
+        return Problem(403, detail, slug="not-allowed", errors=[error])
     if isinstance(exc, InvalidReference):
-        # 422 rather than 404: the URL exists, the body names something that does not.
+        # As the row's own URL would answer (Stripe's resource_missing is a 404 too).
         error = {"in": "body", "field": exc.field, "message": "no such " + exc.kind.lower()}
-        return Problem(422, detail, errors=[{**error, "type": "not_found"}])
+        return Problem(404, detail, errors=[{**error, "type": "not_found"}])
     return Problem(422, detail)
 
 

@@ -75,18 +75,24 @@ def test_put_replaces_and_can_move_project(client: AuthenticatedClient) -> None:
     assert replaced["tags"] == []
 
 
-def test_unknown_project_is_422_and_writes_nothing(client: AuthenticatedClient) -> None:
+def test_unknown_project_is_404_and_writes_nothing(client: AuthenticatedClient) -> None:
+    """A body the document allows, naming a project that is not there: 404, as the project's
+    own URL answers (not 422, which says the request broke the document's rules), with the
+    field named."""
     response = client.post(
         "/api/v1/tasks", json={"project_id": 424242, "title": "t", "tags": ["n"]}
     )
-    assert response.status_code == 422
-    assert response.json["errors"][0]["field"] == "project_id"
+    assert response.status_code == 404
+    assert response.json["type"].endswith("/not-found")
+    assert response.json["errors"] == [
+        {"in": "body", "field": "project_id", "message": "no such project", "type": "not_found"}
+    ]
     assert client.get("/api/v1/tasks").json["total"] == 0
     assert client.get("/api/v1/tags").json["total"] == 0
     pid = project(client)
     created = create_task(client, pid, "t")
     moved = client.patch(f"/api/v1/tasks/{created['id']}", json={"project_id": 424242})
-    assert moved.status_code == 422
+    assert moved.status_code == 404
 
 
 def test_delete(client: AuthenticatedClient) -> None:

@@ -218,8 +218,9 @@ def test_admin_scope_is_refused_to_non_admins(app: Flask) -> None:
         make_token(owner, "read", "admin")
 
 
-def test_an_admin_scope_for_a_non_admin_is_a_field_error(app: Flask) -> None:
-    """Like any 422 on a body: the field and a type to switch on, not a bare sentence."""
+def test_an_admin_scope_for_a_non_admin_is_403_naming_the_field(app: Flask) -> None:
+    """A body the document allows that the principal's rights refuse: 403 (not 422, which says
+    the request broke the document's rules), with the field and a type to switch on."""
     client = anonymous(app)
     admin_token = make_token(make_principal("granter", admin=True))
     plain = make_principal("grantee")
@@ -228,8 +229,9 @@ def test_an_admin_scope_for_a_non_admin_is_a_field_error(app: Flask) -> None:
         json={"scopes": ["read", "admin"]},
         headers=bearer(admin_token),
     )
-    assert refused.status_code == 422
+    assert refused.status_code == 403
     assert refused.mimetype == "application/problem+json"
+    assert refused.json["type"].endswith("/not-allowed")
     assert refused.json["errors"] == [
         {
             "in": "body",

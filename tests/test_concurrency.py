@@ -51,7 +51,11 @@ def test_second_writer_with_stale_etag_gets_412(client: AuthenticatedClient, tas
     "header",
     # An entity tag is compared as a whole string (RFC 9110 section 8.8.3.2): "v01" is not
     # "v1", though both read as version 1.
-    ['"v999"', "garbage", 'W/"v1"', '"1"', '"v7", "v999"', 'W/"v1", "v2"', '"v01"', '"v7", "v001"'],
+    # Empty elements and an empty list are RFC 9110's list syntax (section 5.6.1): no tag.
+    [
+        *('"v999"', 'W/"v1"', '"1"', '"v7", "v999"', 'W/"v1", "v2"', '"v01"', '"v7", "v001"'),
+        *('""', "", ",", ", ,"),
+    ],
 )
 def test_non_matching_if_match_is_412(
     client: AuthenticatedClient, task_url: str, header: str
@@ -62,6 +66,22 @@ def test_non_matching_if_match_is_412(
         ).status_code
         == 412
     )
+
+
+@pytest.mark.parametrize(
+    "header", ["garbage", "v1", "{}", '"v1', '"v1" "v2"', '*, "v1"', "*,", 'w/"v1"', '"v\x7f1"']
+)
+def test_an_if_match_that_is_no_list_of_entity_tags_is_400(
+    client: AuthenticatedClient, task_url: str, header: str
+) -> None:
+    """Not RFC 9110's If-Match syntax (the document's pattern), so no condition at all: 400,
+    and nothing changes. (412 says a valid condition failed.)"""
+    refused = client.put(
+        task_url, json={"project_id": 1, "title": "x"}, headers={"If-Match": header}
+    )
+    assert refused.status_code == 400, refused.json
+    assert refused.json["type"].endswith("/bad-request")
+    assert client.get(task_url).json["version"] == 1
 
 
 @pytest.mark.parametrize("header", ['"v7", "v1"', '"v1","v9"', '"x", "v1"', 'W/"v1", "v1"'])

@@ -47,6 +47,7 @@ class Contract:
     status: int = 200
     conflicts: bool = False  # may answer 409 (unique names, concurrent writers)
     conditional: bool = False  # honours If-Match (412, 428)
+    references: bool = False  # the body names other rows (404 when one is missing or not yours)
     etag: bool = False  # the answer carries the resource's ETag
     created: str | None = None  # endpoint whose URL, for the new id, goes in Location
     # Takes any query string and ignores it (the health probes: monitors add cache-busting

@@ -9,11 +9,16 @@ import re
 # string (RFC 9110 section 8.8.3.2), so "v01" is not "v1", though both read as 1.
 _VERSION = r"(?:0|[1-9][0-9]{0,9})"
 _ETAG = re.compile(rf'^"v({_VERSION})"$')
-_TAG = rf'"v{_VERSION}"'
-# What If-Match takes, for the OpenAPI document: *, or one or more of our tags separated by
-# commas (RFC 9110 §13.1.1: the condition holds if any of them is current). Anything else is a
-# valid header that matches no version: 412, as a stale tag is.
-IF_MATCH_PATTERN = rf"^(?:\*|{_TAG}(?:[ \t]*,[ \t]*{_TAG})*)$"
+# RFC 9110's If-Match (section 13.1.1): * or a list of entity tags (section 8.8.3), strong or
+# weak, each a quoted string of visible characters but the quote (or obs-text), separated by
+# commas and optional whitespace; a list may hold empty elements, or be empty (section 5.6.1).
+# A list that names none of our versions is a valid header whose condition fails: 412, as a
+# stale tag is. Anything else is no If-Match at all: 400.
+_ENTITY_TAG = r'(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"'
+IF_MATCH_PATTERN = rf"^(?:\*|[ \t]*(?:{_ENTITY_TAG})?(?:[ \t]*,[ \t]*(?:{_ENTITY_TAG})?)*[ \t]*)$"
+_IF_MATCH = re.compile(IF_MATCH_PATTERN)
+# One tag of such a list: whether it is weak, and what its quotes hold.
+_LISTED_TAG = re.compile(r'(W/)?"([^"]*)"')
 
 
 def format_etag(version: int) -> str:
@@ -26,10 +31,17 @@ def parse_etag(value: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def is_if_match(value: str) -> bool:
+    """Whether ``value`` (stripped of surrounding whitespace) is If-Match's syntax."""
+    return _IF_MATCH.match(value) is not None
+
+
 def parse_etag_list(value: str) -> frozenset[int]:
-    """The versions an If-Match list names (none of ours in it: empty). Our tags hold no
-    commas, so splitting on them is exact; a weak tag (W/"v1") never matches (RFC 9110 §13.1.1
-    compares If-Match strongly)."""
+    """The versions an If-Match list (``is_if_match``) names: none of ours in it, empty. Tag by
+    tag, as another server's tags may hold commas; a weak tag (W/"v1") never matches (RFC 9110
+    §13.1.1 compares If-Match strongly)."""
     return frozenset(
-        version for tag in value.split(",") if (version := parse_etag(tag)) is not None
+        version
+        for weak, opaque in _LISTED_TAG.findall(value)
+        if not weak and (version := parse_etag(f'"{opaque}"')) is not None
     )

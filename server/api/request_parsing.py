@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from flask import request
 from pydantic import BaseModel, ValidationError
 
-from server.api.etags import parse_etag_list
+from server.api.etags import is_if_match, parse_etag_list
 from server.config.runtime import current_settings
 from server.errors import Problem, validation_problem
 
@@ -132,6 +132,10 @@ def expected_version() -> frozenset[int] | None:
     header = header.strip()
     if header == "*":
         return None
+    if not is_if_match(header):
+        raise Problem(
+            400, 'If-Match takes * or entity tags, as an ETag gives them ("v<version>", quoted).'
+        )
     versions = parse_etag_list(header)
     if not versions:
         raise Problem(412, f"If-Match {header[:40]!r} matches no version of this resource.")

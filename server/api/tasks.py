@@ -37,7 +37,13 @@ def list_tasks(query: TaskQuery) -> Page[TaskOut]:
 
 @bp.post("")
 @contract(
-    body=TaskCreate, response=TaskOut, status=201, conflicts=True, etag=True, created=".get_task"
+    body=TaskCreate,
+    response=TaskOut,
+    status=201,
+    conflicts=True,
+    references=True,
+    etag=True,
+    created=".get_task",
 )
 def create_task(body: TaskCreate) -> tuple[TaskOut, Task]:
     """Create a task in a project, with tags."""
@@ -55,7 +61,14 @@ def get_task(task_id: int) -> tuple[TaskOut, Task]:
 
 
 @bp.put("/<id:task_id>")
-@contract(body=TaskReplace, response=TaskOut, conflicts=True, conditional=True, etag=True)
+@contract(
+    body=TaskReplace,
+    response=TaskOut,
+    conflicts=True,
+    conditional=True,
+    references=True,
+    etag=True,
+)
 def replace_task(task_id: int, body: TaskReplace) -> tuple[TaskOut, Task]:
     """Replace a task's fields."""
     task = tasks.update_task(task_id, body.changes(), expected_version())
@@ -63,7 +76,14 @@ def replace_task(task_id: int, body: TaskReplace) -> tuple[TaskOut, Task]:
 
 
 @bp.patch("/<id:task_id>")
-@contract(body=TaskUpdate, response=TaskOut, conflicts=True, conditional=True, etag=True)
+@contract(
+    body=TaskUpdate,
+    response=TaskOut,
+    conflicts=True,
+    conditional=True,
+    references=True,
+    etag=True,
+)
 def update_task(task_id: int, body: TaskUpdate) -> tuple[TaskOut, Task]:
     """Change some of a task's fields."""
     task = tasks.update_task(task_id, body.changes(), expected_version())

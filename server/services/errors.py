@@ -29,8 +29,8 @@ class StaleVersion(DomainError):
 
 
 class FieldRefused(DomainError):
-    """A field of the input holds a value the domain refuses here (not its type or form, which
-    validation checks first): answered like a validation error, naming the field."""
+    """A field of the input holds a value the principal may not use here (not its type or form,
+    which validation checks first): answered 403, naming the field."""
 
     def __init__(self, field: str, reason: str, detail: str) -> None:
         super().__init__(detail)
@@ -38,7 +38,7 @@ class FieldRefused(DomainError):
 
 
 class InvalidReference(DomainError):
-    """A field of the input names a row that does not exist."""
+    """A field of the input names a row that does not exist (or is another owner's): 404."""
 
     def __init__(self, field: str, kind: str, ident: int) -> None:
         super().__init__(f"{kind} {ident} does not exist.")

@@ -95,7 +95,7 @@ def responses(spec: Contract, ref: Ref, *, has_id: bool, scope: str | None) -> d
         statuses.add(422)  # an undeclared query parameter is one, even where none is declared
     if spec.body is not None:
         statuses |= {413, 415}
-    if has_id:
+    if has_id or spec.references:
         statuses.add(404)
     if spec.conflicts:
         statuses.add(409)

@@ -52,12 +52,15 @@ def contract_text(spec: Contract) -> str:
         sentences.append(
             "The body is JSON; unknown fields, wrong types and out-of-range values are 422."
         )
+    if spec.references:
+        sentences.append("A row the body names that does not exist, or is not yours, is 404.")
     if spec.query is None and not spec.open_query:
         sentences.append("It takes no query parameter: any one given is 422.")
     if spec.conditional:
         sentences.append(
             "Send the `ETag` of your last read as `If-Match`: if the resource changed since, "
-            "the answer is 412 and nothing changes."
+            "the answer is 412 and nothing changes (400 for a value that is not If-Match's "
+            "syntax)."
         )
     if spec.conflicts:
         sentences.append("409 when a name is taken or a concurrent write won.")
