@@ -10,11 +10,13 @@ import re
 _VERSION = r"(?:0|[1-9][0-9]{0,9})"
 _ETAG = re.compile(rf'^"v({_VERSION})"$')
 # RFC 9110's If-Match (section 13.1.1): * or a list of entity tags (section 8.8.3), strong or
-# weak, each a quoted string of visible characters but the quote (or obs-text), separated by
-# commas and optional whitespace; a list may hold empty elements, or be empty (section 5.6.1).
+# weak, each a quoted string of visible characters but the quote, separated by commas and
+# optional whitespace; a list may hold empty elements, or be empty (section 5.6.1). Not the
+# obs-text RFC 9110 also lets a tag hold: the server refuses any header with bytes outside
+# visible ASCII (400), and clients disagree on how to write such characters (UTF-8, Latin-1).
 # A list that names none of our versions is a valid header whose condition fails: 412, as a
 # stale tag is. Anything else is no If-Match at all: 400.
-_ENTITY_TAG = r'(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"'
+_ENTITY_TAG = r'(?:W/)?"[\x21\x23-\x7e]*"'
 IF_MATCH_PATTERN = rf"^(?:\*|[ \t]*(?:{_ENTITY_TAG})?(?:[ \t]*,[ \t]*(?:{_ENTITY_TAG})?)*[ \t]*)$"
 _IF_MATCH = re.compile(IF_MATCH_PATTERN)
 # One tag of such a list: whether it is weak, and what its quotes hold.
