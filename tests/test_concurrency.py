@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -82,6 +84,28 @@ def test_an_if_match_that_is_no_list_of_entity_tags_is_400(
     assert refused.status_code == 400, refused.json
     assert refused.json["type"].endswith("/bad-request")
     assert client.get(task_url).json["version"] == 1
+
+
+# Lists of about the most a request's headers may hold, valid, then spoilt by a last character.
+HOSTILE_LISTS = [element * 2000 for element in (",  ", ' W/"" ,  ', '"a" ,')]
+LINEAR_CHECK = """
+import sys
+from server.api.etags import is_if_match
+lists = sys.argv[1:]
+sys.exit(not all(is_if_match(v) and not is_if_match(v + "x") for v in lists))
+"""
+
+
+def test_the_if_match_syntax_check_is_linear() -> None:
+    """A hostile If-Match cannot make the syntax check backtrack: the pattern as RFC 9110's
+    rule reads took minutes for 20 commas and a stray character (each run of spaces could go
+    to either side of a comma). In a process of its own, which is killed if it does not end
+    (the regex holds the GIL: a thread could not be given up on); at linear cost the checks
+    take milliseconds, exponential they would not end at all."""
+    checked = subprocess.run(
+        [sys.executable, "-c", LINEAR_CHECK, *HOSTILE_LISTS], timeout=120, check=False
+    )
+    assert checked.returncode == 0
 
 
 @pytest.mark.parametrize("header", ['"v7", "v1"', '"v1","v9"', '"x", "v1"', 'W/"v1", "v1"'])
