@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint
 
 from server.api import caching
@@ -60,15 +62,18 @@ def get_task(task_id: int) -> tuple[TaskOut, Task]:
     return TaskOut.model_validate(task), task
 
 
+# What a change to a task promises, whole (PUT) or in part (PATCH).
+CHANGE: dict[str, Any] = {
+    "response": TaskOut,
+    "conflicts": True,
+    "conditional": True,
+    "references": True,
+    "etag": True,
+}
+
+
 @bp.put("/<id:task_id>")
-@contract(
-    body=TaskReplace,
-    response=TaskOut,
-    conflicts=True,
-    conditional=True,
-    references=True,
-    etag=True,
-)
+@contract(body=TaskReplace, **CHANGE)
 def replace_task(task_id: int, body: TaskReplace) -> tuple[TaskOut, Task]:
     """Replace a task's fields."""
     task = tasks.update_task(task_id, body.changes(), expected_version())
@@ -76,14 +81,7 @@ def replace_task(task_id: int, body: TaskReplace) -> tuple[TaskOut, Task]:
 
 
 @bp.patch("/<id:task_id>")
-@contract(
-    body=TaskUpdate,
-    response=TaskOut,
-    conflicts=True,
-    conditional=True,
-    references=True,
-    etag=True,
-)
+@contract(body=TaskUpdate, **CHANGE)
 def update_task(task_id: int, body: TaskUpdate) -> tuple[TaskOut, Task]:
     """Change some of a task's fields."""
     task = tasks.update_task(task_id, body.changes(), expected_version())
