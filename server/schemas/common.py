@@ -92,16 +92,20 @@ class Documented:
 
     pattern: str
 
+    def keywords(self) -> dict[str, Any]:
+        """What this puts in the field's JSON Schema."""
+        return {"pattern": self.pattern}
+
     def __get_pydantic_json_schema__(
         self, core_schema: Any, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
         schema = handler(core_schema)
-        schema["pattern"] = self.pattern
+        schema.update(self.keywords())
         return schema
 
 
 @dataclass(frozen=True)
-class DocumentedExclusion:
+class DocumentedExclusion(Documented):
     """Puts ``not: {pattern}`` in the field's JSON Schema: the values its ``format`` admits that
     the validators beside it refuse.
 
@@ -112,14 +116,8 @@ class DocumentedExclusion:
     an ``OffsetDateTime``, which Bean Validation cannot check. Generators leave ``not`` alone,
     and JSON Schema validators and fuzzers honour it."""
 
-    pattern: str
-
-    def __get_pydantic_json_schema__(
-        self, core_schema: Any, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
-        schema = handler(core_schema)
-        schema["not"] = {"pattern": self.pattern}
-        return schema
+    def keywords(self) -> dict[str, Any]:
+        return {"not": {"pattern": self.pattern}}
 
 
 def _storable_text(value: str) -> str:
