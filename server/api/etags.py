@@ -16,14 +16,15 @@ _ETAG = re.compile(rf'^"v({_VERSION})"$')
 # visible ASCII (400), and clients disagree on how to write such characters (UTF-8, Latin-1).
 # A list that names none of our versions is a valid header whose condition fails: 412, as a
 # stale tag is. Anything else is no If-Match at all: 400.
-_ENTITY_TAG = r'(?:W/)?"[\x21\x23-\x7e]*"'
+_OPAQUE_TAG = r'"[\x21\x23-\x7e]*"'
+_ENTITY_TAG = rf"(?:W/)?{_OPAQUE_TAG}"
 # Whitespace is taken only at the start and right after a tag or a comma, so each space has
 # one place in the match: written as RFC 9110's rule reads (OWS on both sides of each comma,
 # each element optional), ", , , x" backtracked exponentially (20 commas: minutes of CPU).
 IF_MATCH_PATTERN = rf"^(?:\*|[ \t]*(?:{_ENTITY_TAG}[ \t]*)?(?:,[ \t]*(?:{_ENTITY_TAG}[ \t]*)?)*)$"
 _IF_MATCH = re.compile(IF_MATCH_PATTERN)
-# One tag of such a list: whether it is weak, and what its quotes hold.
-_LISTED_TAG = re.compile(r'(W/)?"([^"]*)"')
+# One tag of such a list: whether it is weak, and the quoted tag.
+_LISTED_TAG = re.compile(rf"(W/)?({_OPAQUE_TAG})")
 
 
 def format_etag(version: int) -> str:
@@ -47,6 +48,6 @@ def parse_etag_list(value: str) -> frozenset[int]:
     §13.1.1 compares If-Match strongly)."""
     return frozenset(
         version
-        for weak, opaque in _LISTED_TAG.findall(value)
-        if not weak and (version := parse_etag(f'"{opaque}"')) is not None
+        for weak, tag in _LISTED_TAG.findall(value)
+        if not weak and (version := parse_etag(tag)) is not None
     )
